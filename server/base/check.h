@@ -28,13 +28,13 @@ struct Voidify {
 
 }  // namespace cairn::base
 
-#define CAIRN_CHECK(cond)         \
-  (cond) ? static_cast<void>(0)   \
-         : ::cairn::base::Voidify() & \
-               ::cairn::base::CheckFailure(__FILE__, __LINE__, #cond).stream()
+#define CAIRN_CHECK(cond)    \
+  (cond)                     \
+      ? static_cast<void>(0) \
+      : ::cairn::base::Voidify() & ::cairn::base::CheckFailure(__FILE__, __LINE__, #cond).stream()
 
-#define CAIRN_CHECK_OK(status_expr)                                                      \
-  do {                                                                                   \
-    const auto& cairn_check_ok_status_ = (status_expr);                                  \
-    CAIRN_CHECK(cairn_check_ok_status_.ok()) << cairn_check_ok_status_.ToString();       \
+#define CAIRN_CHECK_OK(status_expr)                                                \
+  do {                                                                             \
+    const auto& cairn_check_ok_status_ = (status_expr);                            \
+    CAIRN_CHECK(cairn_check_ok_status_.ok()) << cairn_check_ok_status_.ToString(); \
   } while (0)

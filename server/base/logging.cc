@@ -47,7 +47,7 @@ LogRecord::LogRecord(LogLevel level, std::string_view component) {
       1000000;
   std::tm tm_utc;
   gmtime_r(&secs, &tm_utc);
-  char stamp[40];
+  char stamp[64];
   std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
                 tm_utc.tm_year + 1900, tm_utc.tm_mon + 1, tm_utc.tm_mday, tm_utc.tm_hour,
                 tm_utc.tm_min, tm_utc.tm_sec, static_cast<long long>(micros));

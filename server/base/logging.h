@@ -31,7 +31,7 @@ class LogRecord {
 
 }  // namespace cairn::base
 
-#define CAIRN_LOG(level, component)                                               \
-  if (::cairn::base::LogLevel::level < ::cairn::base::GetLogLevel()) {            \
-  } else                                                                          \
+#define CAIRN_LOG(level, component)                                    \
+  if (::cairn::base::LogLevel::level < ::cairn::base::GetLogLevel()) { \
+  } else                                                               \
     ::cairn::base::LogRecord(::cairn::base::LogLevel::level, component).stream()

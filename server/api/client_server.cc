@@ -1,0 +1,88 @@
+#include "server/api/client_server.h"
+
+#include <chrono>
+#include <climits>
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "server/base/logging.h"
+
+namespace cairn::api {
+
+namespace {
+// etcd lets gRPC accept this much beyond --max-request-bytes, then rejects the proposal itself
+// with "request is too large" (so the client sees etcd's error, not gRPC's).
+constexpr int kGrpcOverheadBytes = 512 * 1024;
+}  // namespace
+
+absl::StatusOr<std::string> ParseClientUrl(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) {
+    return absl::InvalidArgumentError("unsupported URL scheme in \"" + url +
+                                      "\" (expected http://host:port)");
+  }
+  std::string hostport = url.substr(scheme.size());
+  while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
+  size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == hostport.size()) {
+    return absl::InvalidArgumentError("URL \"" + url + "\" needs a host and a port");
+  }
+  for (size_t i = colon + 1; i < hostport.size(); ++i) {
+    if (hostport[i] < '0' || hostport[i] > '9') {
+      return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
+    }
+  }
+  if (std::stol(hostport.substr(colon + 1)) > 65535) {
+    return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
+  }
+  return hostport;
+}
+
+ClientServer::ClientServer(etcdserver::Server* server)
+    : server_(server), kv_(server), maintenance_(server), cluster_(server) {}
+
+ClientServer::~ClientServer() { Shutdown(0); }
+
+absl::StatusOr<std::vector<std::string>> ClientServer::Start(
+    const std::vector<std::string>& listen_urls) {
+  grpc::ServerBuilder builder;
+  std::vector<std::string> hostports;
+  std::vector<std::unique_ptr<int>> ports;
+  for (const auto& url : listen_urls) {
+    auto hp = ParseClientUrl(url);
+    if (!hp.ok()) return hp.status();
+    hostports.push_back(*hp);
+    ports.push_back(std::make_unique<int>(0));
+    builder.AddListeningPort(*hp, grpc::InsecureServerCredentials(), ports.back().get());
+  }
+  builder.SetMaxReceiveMessageSize(static_cast<int>(server_->config().max_request_bytes) +
+                                   kGrpcOverheadBytes);
+  builder.SetMaxSendMessageSize(INT_MAX);
+  builder.RegisterService(&kv_);
+  builder.RegisterService(&maintenance_);
+  builder.RegisterService(&cluster_);
+  grpc_ = builder.BuildAndStart();
+  if (!grpc_) return absl::UnavailableError("cannot listen on the client URLs");
+  std::vector<std::string> bound;
+  for (size_t i = 0; i < hostports.size(); ++i) {
+    if (*ports[i] == 0) {
+      grpc_->Shutdown();
+      grpc_.reset();
+      return absl::UnavailableError("cannot listen on " + listen_urls[i]);
+    }
+    std::string host = hostports[i].substr(0, hostports[i].rfind(':'));
+    bound.push_back(host + ":" + std::to_string(*ports[i]));
+    CAIRN_LOG(kInfo, "api") << "serving client requests on " << bound.back();
+  }
+  return bound;
+}
+
+void ClientServer::Shutdown(int deadline_ms) {
+  if (!grpc_) return;
+  grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
+  grpc_->Wait();
+  grpc_.reset();
+}
+
+}  // namespace cairn::api

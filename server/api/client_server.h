@@ -1,0 +1,36 @@
+// ClientServer: the gRPC listener for client URLs (http://host:port; port 0 picks a free port).
+// Not thread-safe: Start and Shutdown from one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "server/api/services.h"
+
+namespace cairn::api {
+
+class ClientServer {
+ public:
+  explicit ClientServer(etcdserver::Server* server);
+  ~ClientServer();
+  // Listens on every URL; returns the bound "host:port" of each, in order.
+  absl::StatusOr<std::vector<std::string>> Start(const std::vector<std::string>& listen_urls);
+  // Stops accepting, lets in-flight calls finish (bounded by `deadline_ms`), then cancels.
+  void Shutdown(int deadline_ms);
+
+ private:
+  etcdserver::Server* server_;
+  KvService kv_;
+  MaintenanceService maintenance_;
+  ClusterService cluster_;
+  std::unique_ptr<grpc::Server> grpc_;
+};
+
+// Parses "http://host:port" into "host:port"; an error for any other scheme or form.
+absl::StatusOr<std::string> ParseClientUrl(const std::string& url);
+
+}  // namespace cairn::api

@@ -1,0 +1,63 @@
+// gRPC services of the etcd v3 client API served by a cairn member. Written on gRPC's callback
+// API: a write handler proposes and returns at once; the reply leaves from the applier thread when
+// the entry is durable and applied, so no gRPC thread blocks waiting for an fsync.
+// RPCs not listed answer UNIMPLEMENTED (gRPC's default for a method not overridden).
+// Thread-safe; the Server must outlive the services.
+#pragma once
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/etcdserver/server.h"
+
+namespace cairn::api {
+
+class KvService final : public etcdserverpb::KV::CallbackService {
+ public:
+  explicit KvService(etcdserver::Server* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
+                                  const etcdserverpb::RangeRequest* req,
+                                  etcdserverpb::RangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::PutRequest* req,
+                                etcdserverpb::PutResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::DeleteRangeRequest* req,
+                                        etcdserverpb::DeleteRangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::TxnRequest* req,
+                                etcdserverpb::TxnResponse* resp) override;
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const etcdserverpb::CompactionRequest* req,
+                                    etcdserverpb::CompactionResponse* resp) override;
+
+ private:
+  etcdserver::Server* server_;
+};
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  explicit MaintenanceService(etcdserver::Server* server) : server_(server) {}
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::StatusRequest* req,
+                                   etcdserverpb::StatusResponse* resp) override;
+
+ private:
+  etcdserver::Server* server_;
+};
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  explicit ClusterService(etcdserver::Server* server) : server_(server) {}
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MemberListRequest* req,
+                                       etcdserverpb::MemberListResponse* resp) override;
+
+ private:
+  etcdserver::Server* server_;
+};
+
+// The version reported in Status: the etcd API level cairn implements (clients compare it to
+// enable features). cairn's own version is printed by `cairn --version`.
+inline constexpr const char* kEtcdApiVersion = "3.5.0";
+
+}  // namespace cairn::api

@@ -1,0 +1,216 @@
+#include "server/main/flags.h"
+
+#include <charconv>
+#include <functional>
+#include <sstream>
+
+#include "server/base/logging.h"
+
+namespace cairn::main {
+namespace {
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string JoinComma(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+template <typename T>
+absl::Status ParseInt(const std::string& name, const std::string& text, T min, T* out) {
+  T v{};
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v < min) {
+    return absl::InvalidArgumentError("invalid value \"" + text + "\" for flag --" + name);
+  }
+  *out = v;
+  return absl::OkStatus();
+}
+
+struct FlagDef {
+  std::string name;
+  bool is_bool;
+  std::string default_text;
+  std::string help;
+  std::function<absl::Status(Flags*, const std::string&)> set;
+};
+
+std::vector<FlagDef> Defs() {
+  Flags d;
+  using S = absl::Status;
+  return {
+      {"name", false, d.server.name, "Human-readable name for this member.",
+       [](Flags* f, const std::string& v) {
+         f->server.name = v;
+         return S();
+       }},
+      {"data-dir", false, "${name}.cairn", "Path to the data directory.",
+       [](Flags* f, const std::string& v) {
+         f->server.data_dir = v;
+         return S();
+       }},
+      {"listen-client-urls", false, JoinComma(d.listen_client_urls),
+       "List of URLs to listen on for client traffic (http://host:port; port 0 picks one).",
+       [](Flags* f, const std::string& v) {
+         f->listen_client_urls = SplitComma(v);
+         return f->listen_client_urls.empty()
+                    ? absl::InvalidArgumentError("--listen-client-urls must not be empty")
+                    : S();
+       }},
+      {"advertise-client-urls", false, "the listen-client-urls",
+       "List of this member's client URLs to advertise to the public.",
+       [](Flags* f, const std::string& v) {
+         f->server.advertise_client_urls = SplitComma(v);
+         return S();
+       }},
+      {"initial-advertise-peer-urls", false, JoinComma(d.server.initial_advertise_peer_urls),
+       "List of this member's peer URLs to advertise (they determine the member ID).",
+       [](Flags* f, const std::string& v) {
+         f->server.initial_advertise_peer_urls = SplitComma(v);
+         return S();
+       }},
+      {"initial-cluster", false, "${name}=<initial-advertise-peer-urls>",
+       "Initial cluster configuration for bootstrapping (one member in this version).",
+       [](Flags* f, const std::string& v) {
+         f->initial_cluster = v;
+         return S();
+       }},
+      {"initial-cluster-state", false, "new", "Initial cluster state ('new' or 'existing').",
+       [](Flags* f, const std::string& v) {
+         if (v != "new" && v != "existing") {
+           return absl::InvalidArgumentError("invalid value \"" + v +
+                                             "\" for flag --initial-cluster-state");
+         }
+         f->initial_cluster_state = v;
+         return S();
+       }},
+      {"initial-cluster-token", false, d.server.initial_cluster_token,
+       "Initial cluster token for the cluster during bootstrap.",
+       [](Flags* f, const std::string& v) {
+         f->server.initial_cluster_token = v;
+         return S();
+       }},
+      {"max-request-bytes", false, std::to_string(d.server.max_request_bytes),
+       "Maximum client request size in bytes the server will accept.",
+       [](Flags* f, const std::string& v) {
+         return ParseInt<int64_t>("max-request-bytes", v, 1, &f->server.max_request_bytes);
+       }},
+      {"max-txn-ops", false, std::to_string(d.server.max_txn_ops),
+       "Maximum number of operations permitted in a transaction.",
+       [](Flags* f, const std::string& v) {
+         return ParseInt<int>("max-txn-ops", v, 1, &f->server.max_txn_ops);
+       }},
+      {"log-level", false, d.log_level, "Log level: debug, info, warn or error.",
+       [](Flags* f, const std::string& v) {
+         base::LogLevel level;
+         if (!base::ParseLogLevel(v, &level)) {
+           return absl::InvalidArgumentError("invalid value \"" + v + "\" for flag --log-level");
+         }
+         f->log_level = v;
+         return S();
+       }},
+      {"help", true, "false", "Print this help and exit.",
+       [](Flags* f, const std::string& v) {
+         f->help = v == "true";
+         return S();
+       }},
+      {"version", true, "false", "Print the version and exit.",
+       [](Flags* f, const std::string& v) {
+         f->version = v == "true";
+         return S();
+       }},
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
+  Flags flags;
+  std::vector<FlagDef> defs = Defs();
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      return absl::InvalidArgumentError("unexpected argument \"" + arg + "\"");
+    }
+    std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    if (arg == "-h") body = "help";
+    std::string name = body, value;
+    bool has_value = false;
+    if (size_t eq = body.find('='); eq != std::string::npos) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+      has_value = true;
+    }
+    const FlagDef* def = nullptr;
+    for (const auto& d : defs) {
+      if (d.name == name) def = &d;
+    }
+    if (def == nullptr) return absl::InvalidArgumentError("unknown flag: " + arg);
+    if (def->is_bool) {
+      if (!has_value) value = "true";
+      if (value != "true" && value != "false") {
+        return absl::InvalidArgumentError("invalid boolean value \"" + value + "\" for flag --" +
+                                          name);
+      }
+    } else if (!has_value) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError("flag needs an argument: --" + name);
+      }
+      value = args[++i];
+    }
+    absl::Status s = def->set(&flags, value);
+    if (!s.ok()) return s;
+  }
+  if (flags.server.advertise_client_urls.empty()) {
+    flags.server.advertise_client_urls = flags.listen_client_urls;
+  }
+  if (!flags.initial_cluster.empty()) {
+    // Bootstrap of more than one member arrives with the replicated-cluster work; until then a
+    // multi-member --initial-cluster is refused rather than silently run as one member.
+    std::vector<std::string> members = SplitComma(flags.initial_cluster);
+    std::vector<std::string> mine;
+    for (const auto& m : members) {
+      size_t eq = m.find('=');
+      if (eq == std::string::npos) {
+        return absl::InvalidArgumentError("invalid --initial-cluster entry \"" + m + "\"");
+      }
+      if (m.substr(0, eq) != flags.server.name) {
+        return absl::InvalidArgumentError(
+            "--initial-cluster names member \"" + m.substr(0, eq) +
+            "\": this version of cairn runs single-member clusters only");
+      }
+      mine.push_back(m.substr(eq + 1));
+    }
+    std::vector<std::string> adv = flags.server.initial_advertise_peer_urls;
+    std::sort(mine.begin(), mine.end());
+    std::sort(adv.begin(), adv.end());
+    if (mine != adv) {
+      return absl::InvalidArgumentError("--initial-cluster has peer URLs for \"" +
+                                        flags.server.name +
+                                        "\" that differ from --initial-advertise-peer-urls");
+    }
+  }
+  return flags;
+}
+
+std::string Usage() {
+  std::ostringstream out;
+  out << "Usage: cairn [flags]\n\n"
+         "Starts a cairn member: an etcd v3 API compatible key-value store.\n\nFlags:\n";
+  for (const auto& d : Defs()) {
+    out << "  --" << d.name << (d.is_bool ? "" : " <value>") << "\n      " << d.help
+        << " (default: " << (d.default_text.empty() ? "\"\"" : d.default_text) << ")\n";
+  }
+  return out.str();
+}
+
+}  // namespace cairn::main

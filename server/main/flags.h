@@ -1,0 +1,28 @@
+// Command-line flags of `cairn`, with etcd's names and Go-flag syntax (-f, --f, --f=v, --f v; a
+// bool flag alone means true). Pure, thread-compatible.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/etcdserver/server.h"
+
+namespace cairn::main {
+
+struct Flags {
+  etcdserver::ServerConfig server;
+  std::vector<std::string> listen_client_urls{"http://127.0.0.1:2379"};
+  std::string initial_cluster;        // "name=peerurl,..."; single member only for now
+  std::string initial_cluster_state;  // "new" or "existing"
+  std::string log_level = "warn";
+  bool help = false;
+  bool version = false;
+};
+
+// Parses argv[1..]. An unknown or malformed flag is an InvalidArgument error naming it.
+absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args);
+// The --help text: every flag with its default.
+std::string Usage();
+
+}  // namespace cairn::main

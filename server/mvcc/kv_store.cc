@@ -1,0 +1,752 @@
+#include "server/mvcc/kv_store.h"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <set>
+
+#include "rocksdb/comparator.h"
+#include "server/base/check.h"
+#include "server/base/errors.h"
+#include "server/base/logging.h"
+#include "server/storage/encoding.h"
+
+namespace cairn::mvcc {
+
+using base::ErrorKind;
+using base::MakeError;
+using etcdserverpb::Compare;
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RequestOp;
+using etcdserverpb::TxnRequest;
+using etcdserverpb::TxnResponse;
+using mvccpb::KeyValue;
+using storage::Cf;
+
+namespace {
+
+constexpr char kKindPut = 'p';
+constexpr char kKindDelete = 'd';
+// Physical compaction removes at most this many history entries per RocksDB batch, so it never
+// holds up the applier for long (etcd's --experimental-compaction-batch-limit, default 1000).
+constexpr int kCompactionBatchLimit = 1000;
+
+void PutMetaInt(rocksdb::WriteBatchBase* wb, rocksdb::ColumnFamilyHandle* cf, const char* name,
+                int64_t v) {
+  std::string value;
+  storage::PutBE64(&value, static_cast<uint64_t>(v));
+  CAIRN_CHECK(wb->Put(cf, name, value).ok());
+}
+
+// etcd's mkGteRange: a range_end of "\0" means "every key >= key".
+bool IsFromKey(const std::string& end) { return end.size() == 1 && end[0] == '\0'; }
+
+// [key, end) membership for a scan: end empty = single key (handled by callers), "\0" = no bound.
+bool PastEnd(std::string_view k, const std::string& end) {
+  if (IsFromKey(end)) return false;
+  return std::string_view(k) >= std::string_view(end);
+}
+
+struct RangeResult {
+  std::vector<KeyValue> kvs;
+  int64_t count = 0;
+  int64_t rev = 0;
+};
+
+}  // namespace
+
+// Reads either a published snapshot or the database plus the batch of the entry being applied
+// (so a transaction reads its own writes, as etcd's do).
+class KvStore::Source {
+ public:
+  Source(storage::Backend* b, const rocksdb::Snapshot* snapshot) : b_(b) {
+    ro_.snapshot = snapshot;
+  }
+  Source(storage::Backend* b, rocksdb::WriteBatchWithIndex* wb) : b_(b), wb_(wb) {}
+
+  bool Get(Cf cf, const std::string& key, std::string* value) const {
+    rocksdb::Status s = wb_ ? wb_->GetFromBatchAndDB(b_->db(), ro_, b_->cf(cf), key, value)
+                            : b_->db()->Get(ro_, b_->cf(cf), key, value);
+    if (s.IsNotFound()) return false;
+    CAIRN_CHECK(s.ok()) << "rocksdb get: " << s.ToString();
+    return true;
+  }
+
+  std::unique_ptr<rocksdb::Iterator> Iter(Cf cf) const {
+    rocksdb::Iterator* base = b_->db()->NewIterator(ro_, b_->cf(cf));
+    if (!wb_) return std::unique_ptr<rocksdb::Iterator>(base);
+    return std::unique_ptr<rocksdb::Iterator>(wb_->NewIteratorWithBase(b_->cf(cf), base));
+  }
+
+  // etcd's rangeKeys: the KVs of [key, end) at revision `req_rev` (<= 0: cur_rev), at most
+  // `limit` materialized (<= 0: all), and the total count.
+  absl::StatusOr<RangeResult> RangeKeys(const std::string& key, const std::string& end,
+                                        int64_t cur_rev, int64_t compact_rev, int64_t req_rev,
+                                        int64_t limit, bool count_only) const {
+    RangeResult out;
+    out.rev = cur_rev;
+    int64_t rev = req_rev;
+    if (rev > cur_rev) return MakeError(ErrorKind::kFutureRev);
+    if (rev <= 0) rev = cur_rev;
+    if (rev < compact_rev) return MakeError(ErrorKind::kCompacted);
+    auto want = [&]() { return !count_only && (limit <= 0 || out.count < limit); };
+    if (rev == cur_rev) {
+      ScanLatest(key, end, [&](const std::string& value) {
+        if (want()) {
+          out.kvs.emplace_back();
+          CAIRN_CHECK(out.kvs.back().ParseFromString(value)) << "corrupt latest record";
+        }
+        ++out.count;
+      });
+    } else {
+      ScanHistory(key, end, rev, [&](int64_t main, int64_t sub) {
+        if (want()) {
+          std::string value;
+          CAIRN_CHECK(Get(Cf::kRev, storage::RevKey(main, sub), &value))
+              << "index points at missing revision " << main << "." << sub;
+          out.kvs.emplace_back();
+          CAIRN_CHECK(value.size() > 1 &&
+                      out.kvs.back().ParseFromArray(value.data() + 1, value.size() - 1))
+              << "corrupt rev record";
+        }
+        ++out.count;
+      });
+    }
+    return out;
+  }
+
+  // Calls fn(serialized KeyValue) for each live key of [key, end) in key order.
+  template <typename Fn>
+  void ScanLatest(const std::string& key, const std::string& end, Fn fn) const {
+    if (end.empty()) {
+      std::string value;
+      if (Get(Cf::kLatest, key, &value)) fn(value);
+      return;
+    }
+    if (!IsFromKey(end) && end <= key) return;
+    auto it = Iter(Cf::kLatest);
+    for (it->Seek(key); it->Valid(); it->Next()) {
+      if (PastEnd(it->key().ToStringView(), end)) break;
+      fn(it->value().ToString());
+    }
+    CAIRN_CHECK(it->status().ok()) << it->status().ToString();
+  }
+
+  // Calls fn(main, sub) for the newest put revision <= rev of each key of [key, end) alive at rev.
+  template <typename Fn>
+  void ScanHistory(const std::string& key, const std::string& end, int64_t rev, Fn fn) const {
+    if (!end.empty() && !IsFromKey(end) && end <= key) return;
+    auto it = Iter(Cf::kIndex);
+    std::string user_key;
+    it->Seek(storage::IndexKey(key, rev));
+    while (it->Valid()) {
+      std::string_view ik = it->key().ToStringView();
+      size_t consumed = 0;
+      CAIRN_CHECK(storage::ParseEscaped(ik, &user_key, &consumed) && ik.size() == consumed + 8)
+          << "corrupt index key";
+      if (end.empty() ? user_key != key : PastEnd(user_key, end)) break;
+      int64_t main = static_cast<int64_t>(std::numeric_limits<uint64_t>::max() -
+                                          storage::GetBE64(ik.substr(consumed)));
+      if (main > rev) {
+        it->Seek(storage::IndexKey(user_key, rev));
+        continue;
+      }
+      std::string_view v = it->value().ToStringView();
+      CAIRN_CHECK(v.size() == 9) << "corrupt index value";
+      if (v[8] == kKindPut) fn(main, static_cast<int64_t>(storage::GetBE64(v)));
+      if (end.empty()) break;
+      it->Seek(storage::IndexKeyAfter(user_key));
+    }
+    CAIRN_CHECK(it->status().ok()) << it->status().ToString();
+  }
+
+ private:
+  storage::Backend* b_;
+  rocksdb::WriteBatchWithIndex* wb_ = nullptr;
+  rocksdb::ReadOptions ro_;
+};
+
+// One write transaction (etcd's storeTxnWrite): every change gets revision (begin_rev + 1, sub).
+class KvStore::TxnWriter {
+ public:
+  TxnWriter(KvStore* store, rocksdb::WriteBatchWithIndex* wb)
+      : store_(store), wb_(wb), src_(store->backend_, wb), begin_rev_(store->revision_) {}
+
+  const Source& source() const { return src_; }
+  int64_t begin_rev() const { return begin_rev_; }
+  int64_t changes() const { return changes_; }
+  // The revision a read inside this txn sees (etcd: beginRev, +1 once something changed).
+  int64_t read_rev() const { return changes_ > 0 ? begin_rev_ + 1 : begin_rev_; }
+
+  std::optional<KeyValue> GetLatest(const std::string& key) const {
+    std::string value;
+    if (!src_.Get(Cf::kLatest, key, &value)) return std::nullopt;
+    KeyValue kv;
+    CAIRN_CHECK(kv.ParseFromString(value)) << "corrupt latest record";
+    return kv;
+  }
+
+  void Put(const std::string& key, const std::string& value, int64_t lease) {
+    int64_t rev = begin_rev_ + 1;
+    KeyValue kv;
+    kv.set_key(key);
+    kv.set_value(value);
+    kv.set_lease(lease);
+    kv.set_mod_revision(rev);
+    if (auto prev = GetLatest(key)) {
+      kv.set_create_revision(prev->create_revision());
+      kv.set_version(prev->version() + 1);
+    } else {
+      kv.set_create_revision(rev);
+      kv.set_version(1);
+    }
+    std::string serialized = kv.SerializeAsString();
+    Record(key, kKindPut, serialized);
+    CAIRN_CHECK(wb_->Put(Cf(Cf::kLatest), key, serialized).ok());
+  }
+
+  // Deletes every live key of [key, end); returns how many.
+  int64_t DeleteRange(const std::string& key, const std::string& end) {
+    std::vector<std::string> keys;
+    src_.ScanLatest(key, end, [&](const std::string& value) {
+      KeyValue kv;
+      CAIRN_CHECK(kv.ParseFromString(value)) << "corrupt latest record";
+      keys.push_back(kv.key());
+    });
+    for (const std::string& k : keys) {
+      KeyValue tomb;
+      tomb.set_key(k);
+      tomb.set_mod_revision(begin_rev_ + 1);
+      Record(k, kKindDelete, tomb.SerializeAsString());
+      CAIRN_CHECK(wb_->Delete(Cf(Cf::kLatest), k).ok());
+    }
+    return static_cast<int64_t>(keys.size());
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* Cf(storage::Cf which) { return store_->backend_->cf(which); }
+
+  void Record(const std::string& key, char kind, const std::string& kv) {
+    int64_t rev = begin_rev_ + 1;
+    int64_t sub = changes_++;
+    std::string index_value;
+    storage::PutBE64(&index_value, static_cast<uint64_t>(sub));
+    index_value.push_back(kind);
+    CAIRN_CHECK(wb_->Put(Cf(storage::Cf::kIndex), storage::IndexKey(key, rev), index_value).ok());
+    std::string rev_value(1, kind);
+    rev_value += kv;
+    CAIRN_CHECK(wb_->Put(Cf(storage::Cf::kRev), storage::RevKey(rev, sub), rev_value).ok());
+  }
+
+  KvStore* store_;
+  rocksdb::WriteBatchWithIndex* wb_;
+  Source src_;
+  int64_t begin_rev_;
+  int64_t changes_ = 0;
+};
+
+namespace {
+
+// etcd's applier Range on top of rangeKeys: filters, sort, limit, keys_only.
+absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const KvStore::Source& src, int64_t cur_rev,
+                                                    int64_t compact_rev, const RangeRequest& r);
+
+bool CompareKV(const Compare& c, const KeyValue& kv) {
+  int result = 0;
+  auto cmp = [](int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); };
+  switch (c.target()) {
+    case Compare::VALUE: {
+      const std::string& v = c.target_union_case() == Compare::kValue ? c.value() : "";
+      int r = kv.value().compare(v);
+      result = r < 0 ? -1 : (r > 0 ? 1 : 0);
+      break;
+    }
+    case Compare::CREATE:
+      result = cmp(kv.create_revision(),
+                   c.target_union_case() == Compare::kCreateRevision ? c.create_revision() : 0);
+      break;
+    case Compare::MOD:
+      result = cmp(kv.mod_revision(),
+                   c.target_union_case() == Compare::kModRevision ? c.mod_revision() : 0);
+      break;
+    case Compare::VERSION:
+      result = cmp(kv.version(), c.target_union_case() == Compare::kVersion ? c.version() : 0);
+      break;
+    case Compare::LEASE:
+      result = cmp(kv.lease(), c.target_union_case() == Compare::kLease ? c.lease() : 0);
+      break;
+    default:
+      break;
+  }
+  switch (c.result()) {
+    case Compare::EQUAL:
+      return result == 0;
+    case Compare::NOT_EQUAL:
+      return result != 0;
+    case Compare::GREATER:
+      return result > 0;
+    case Compare::LESS:
+      return result < 0;
+    default:
+      return true;
+  }
+}
+
+// etcd's applyCompare: every key of the compare's range must satisfy it.
+bool ApplyCompare(const KvStore::Source& src, int64_t cur_rev, const Compare& c) {
+  std::vector<KeyValue> kvs;
+  bool found = false;
+  bool all = true;
+  src.ScanLatest(c.key(), c.range_end(), [&](const std::string& value) {
+    KeyValue kv;
+    CAIRN_CHECK(kv.ParseFromString(value));
+    found = true;
+    if (!CompareKV(c, kv)) all = false;
+  });
+  (void)cur_rev;
+  if (!found) {
+    // A value compare on a missing key always fails (no way to tell missing from empty).
+    if (c.target() == Compare::VALUE) return false;
+    return CompareKV(c, KeyValue());
+  }
+  return all;
+}
+
+// etcd's compareToPath: the branch taken by the txn and each nested txn on that path, all
+// evaluated against the state before the txn runs.
+void CompareToPath(const KvStore::Source& src, int64_t cur_rev, const TxnRequest& t,
+                   std::vector<bool>* path) {
+  bool ok = true;
+  for (const Compare& c : t.compare()) {
+    if (!ApplyCompare(src, cur_rev, c)) {
+      ok = false;
+      break;
+    }
+  }
+  path->push_back(ok);
+  for (const RequestOp& op : ok ? t.success() : t.failure()) {
+    if (op.has_request_txn()) CompareToPath(src, cur_rev, op.request_txn(), path);
+  }
+}
+
+bool IsTxnReadOnly(const TxnRequest& t) {
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const RequestOp& op : *ops) {
+      if (op.has_request_put() || op.has_request_delete_range()) return false;
+      if (op.has_request_txn() && !IsTxnReadOnly(op.request_txn())) return false;
+    }
+  }
+  return true;
+}
+
+// Visits the ops of the chosen branches; returns the first error from fn.
+template <typename Fn>
+absl::Status CheckRequests(const TxnRequest& t, const std::vector<bool>& path, size_t* pos, Fn fn) {
+  bool ok = path[(*pos)++];
+  for (const RequestOp& op : ok ? t.success() : t.failure()) {
+    if (op.has_request_txn()) {
+      absl::Status s = CheckRequests(op.request_txn(), path, pos, fn);
+      if (!s.ok()) return s;
+      continue;
+    }
+    absl::Status s = fn(op);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRange(const RequestOp& op, int64_t cur_rev, int64_t compact_rev) {
+  if (!op.has_request_range()) return absl::OkStatus();
+  int64_t rev = op.request_range().revision();
+  if (rev == 0) return absl::OkStatus();
+  if (rev > cur_rev) return MakeError(ErrorKind::kFutureRev);
+  if (rev < compact_rev) return MakeError(ErrorKind::kCompacted);
+  return absl::OkStatus();
+}
+
+template <typename T>
+void SortKvs(std::vector<KeyValue>* kvs, bool descend, T key) {
+  if (descend) {
+    std::stable_sort(kvs->begin(), kvs->end(),
+                     [&](const KeyValue& a, const KeyValue& b) { return key(b) < key(a); });
+  } else {
+    std::stable_sort(kvs->begin(), kvs->end(),
+                     [&](const KeyValue& a, const KeyValue& b) { return key(a) < key(b); });
+  }
+}
+
+absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const KvStore::Source& src, int64_t cur_rev,
+                                                    int64_t compact_rev, const RangeRequest& r) {
+  etcdserverpb::RangeResponse resp;
+  resp.mutable_header();
+  int64_t limit = r.limit();
+  if (r.sort_order() != RangeRequest::NONE || r.min_mod_revision() != 0 ||
+      r.max_mod_revision() != 0 || r.min_create_revision() != 0 || r.max_create_revision() != 0) {
+    limit = 0;  // fetch everything; sort and truncate afterwards
+  }
+  if (limit > 0) ++limit;  // one extra for `more`
+  auto rr = src.RangeKeys(r.key(), r.range_end(), cur_rev, compact_rev, r.revision(), limit,
+                          r.count_only());
+  if (!rr.ok()) return rr.status();
+  std::vector<KeyValue>& kvs = rr->kvs;
+  auto prune = [&](auto drop) {
+    kvs.erase(std::remove_if(kvs.begin(), kvs.end(), drop), kvs.end());
+  };
+  if (r.max_mod_revision() != 0)
+    prune([&](const KeyValue& kv) { return kv.mod_revision() > r.max_mod_revision(); });
+  if (r.min_mod_revision() != 0)
+    prune([&](const KeyValue& kv) { return kv.mod_revision() < r.min_mod_revision(); });
+  if (r.max_create_revision() != 0)
+    prune([&](const KeyValue& kv) { return kv.create_revision() > r.max_create_revision(); });
+  if (r.min_create_revision() != 0)
+    prune([&](const KeyValue& kv) { return kv.create_revision() < r.min_create_revision(); });
+
+  auto order = r.sort_order();
+  // Results come in key order, so KEY+NONE needs no sort; another target sorts ASCEND by default.
+  if (r.sort_target() != RangeRequest::KEY && order == RangeRequest::NONE)
+    order = RangeRequest::ASCEND;
+  if (order == RangeRequest::ASCEND || order == RangeRequest::DESCEND) {
+    bool desc = order == RangeRequest::DESCEND;
+    switch (r.sort_target()) {
+      case RangeRequest::KEY:
+        SortKvs(&kvs, desc, [](const KeyValue& kv) -> const std::string& { return kv.key(); });
+        break;
+      case RangeRequest::VERSION:
+        SortKvs(&kvs, desc, [](const KeyValue& kv) { return kv.version(); });
+        break;
+      case RangeRequest::CREATE:
+        SortKvs(&kvs, desc, [](const KeyValue& kv) { return kv.create_revision(); });
+        break;
+      case RangeRequest::MOD:
+        SortKvs(&kvs, desc, [](const KeyValue& kv) { return kv.mod_revision(); });
+        break;
+      case RangeRequest::VALUE:
+        SortKvs(&kvs, desc, [](const KeyValue& kv) -> const std::string& { return kv.value(); });
+        break;
+      default:
+        break;
+    }
+  }
+  if (r.limit() > 0 && static_cast<int64_t>(kvs.size()) > r.limit()) {
+    kvs.resize(r.limit());
+    resp.set_more(true);
+  }
+  resp.mutable_header()->set_revision(rr->rev);
+  resp.set_count(rr->count);
+  for (KeyValue& kv : kvs) {
+    if (r.keys_only()) kv.clear_value();
+    *resp.add_kvs() = std::move(kv);
+  }
+  return resp;
+}
+
+// Executes the ranges of a read-only txn (no writes) against `src`.
+void ReadTxnBranch(const KvStore::Source& src, int64_t cur_rev, int64_t compact_rev,
+                   const TxnRequest& t, const std::vector<bool>& path, size_t* pos,
+                   TxnResponse* out) {
+  bool ok = path[(*pos)++];
+  out->mutable_header();
+  out->set_succeeded(ok);
+  for (const RequestOp& op : ok ? t.success() : t.failure()) {
+    auto* ro = out->add_responses();
+    if (op.has_request_range()) {
+      auto rr = DoRange(src, cur_rev, compact_rev, op.request_range());
+      CAIRN_CHECK(rr.ok()) << "range checked before: " << rr.status();
+      *ro->mutable_response_range() = std::move(*rr);
+    } else if (op.has_request_txn()) {
+      ReadTxnBranch(src, cur_rev, compact_rev, op.request_txn(), path, pos,
+                    ro->mutable_response_txn());
+    }
+  }
+}
+
+}  // namespace
+
+KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
+  revision_ = backend_->ReadMetaInt("revision", 0);
+  compact_revision_ = backend_->ReadMetaInt("compact_revision", -1);
+  applied_index_ = static_cast<uint64_t>(backend_->ReadMetaInt("applied_index", 0));
+  finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);
+  lease_lookup_ = [](int64_t) { return false; };
+  Publish();
+  compactor_ = std::thread([this] { CompactorLoop(); });
+  if (compact_revision_ > finished_compact_revision_) StartCompaction(compact_revision_);
+}
+
+KvStore::~KvStore() {
+  std::vector<std::pair<int64_t, std::function<void(bool)>>> waiters;
+  {
+    std::lock_guard<std::mutex> l(compact_mu_);
+    closing_ = true;
+    waiters.swap(compact_waiters_);
+  }
+  compact_cv_.notify_all();
+  compactor_.join();
+  for (auto& w : waiters) w.second(false);
+}
+
+ReadView KvStore::View() const {
+  std::lock_guard<std::mutex> l(view_mu_);
+  return view_;
+}
+
+void KvStore::Publish() {
+  rocksdb::DB* db = backend_->db();
+  std::shared_ptr<const rocksdb::Snapshot> snap(
+      db->GetSnapshot(), [db](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  std::lock_guard<std::mutex> l(view_mu_);
+  view_.snapshot = std::move(snap);
+  view_.revision = revision_;
+  view_.compact_revision = compact_revision_;
+}
+
+absl::StatusOr<etcdserverpb::RangeResponse> KvStore::Range(const ReadView& view,
+                                                           const RangeRequest& r) const {
+  Source src(backend_, view.snapshot.get());
+  return DoRange(src, view.revision, view.compact_revision, r);
+}
+
+absl::StatusOr<TxnResponse> KvStore::ReadTxn(const ReadView& view, const TxnRequest& r) const {
+  Source src(backend_, view.snapshot.get());
+  std::vector<bool> path;
+  CompareToPath(src, view.revision, r, &path);
+  size_t pos = 0;
+  absl::Status s = CheckRequests(r, path, &pos, [&](const RequestOp& op) {
+    return CheckRange(op, view.revision, view.compact_revision);
+  });
+  if (!s.ok()) return s;
+  TxnResponse resp;
+  pos = 0;
+  ReadTxnBranch(src, view.revision, view.compact_revision, r, path, &pos, &resp);
+  resp.mutable_header()->set_revision(view.revision);
+  return resp;
+}
+
+ApplyResult KvStore::ApplyPut(TxnWriter& w, const etcdserverpb::PutRequest& p) {
+  ApplyResult res;
+  auto& resp = res.put;
+  resp.mutable_header();
+  std::string value = p.value();
+  int64_t lease = p.lease();
+  std::optional<KeyValue> prev;
+  if (p.ignore_value() || p.ignore_lease() || p.prev_kv()) prev = w.GetLatest(p.key());
+  if ((p.ignore_value() || p.ignore_lease()) && !prev) {
+    res.status = MakeError(ErrorKind::kKeyNotFound);
+    return res;
+  }
+  if (p.ignore_value()) value = prev->value();
+  if (p.ignore_lease()) lease = prev->lease();
+  if (p.prev_kv() && prev) *resp.mutable_prev_kv() = *prev;
+  w.Put(p.key(), value, lease);
+  resp.mutable_header()->set_revision(w.begin_rev() + 1);
+  return res;
+}
+
+ApplyResult KvStore::Apply(uint64_t index, const cairnpb::InternalRequest& request) {
+  rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
+  TxnWriter w(this, &wb);
+  ApplyResult res;
+
+  auto delete_range = [&](const etcdserverpb::DeleteRangeRequest& d) {
+    etcdserverpb::DeleteRangeResponse resp;
+    resp.mutable_header();
+    if (d.prev_kv()) {
+      w.source().ScanLatest(d.key(), d.range_end(), [&](const std::string& value) {
+        CAIRN_CHECK(resp.add_prev_kvs()->ParseFromString(value));
+      });
+    }
+    int64_t n = w.DeleteRange(d.key(), d.range_end());
+    resp.set_deleted(n);
+    resp.mutable_header()->set_revision(n != 0 || w.changes() > 0 ? w.begin_rev() + 1
+                                                                  : w.begin_rev());
+    return resp;
+  };
+
+  // Executes the chosen branches of a validated write txn (etcd's applyTxn).
+  std::function<void(const TxnRequest&, const std::vector<bool>&, size_t*, TxnResponse*)> run_txn =
+      [&](const TxnRequest& t, const std::vector<bool>& path, size_t* pos, TxnResponse* out) {
+        bool ok = path[(*pos)++];
+        out->mutable_header();
+        out->set_succeeded(ok);
+        for (const RequestOp& op : ok ? t.success() : t.failure()) {
+          auto* ro = out->add_responses();
+          if (op.has_request_range()) {
+            auto rr = DoRange(w.source(), w.read_rev(), compact_revision_, op.request_range());
+            CAIRN_CHECK(rr.ok()) << "range checked before: " << rr.status();
+            *ro->mutable_response_range() = std::move(*rr);
+          } else if (op.has_request_put()) {
+            ApplyResult pr = ApplyPut(w, op.request_put());
+            CAIRN_CHECK(pr.status.ok()) << "put checked before: " << pr.status;
+            *ro->mutable_response_put() = std::move(pr.put);
+          } else if (op.has_request_delete_range()) {
+            *ro->mutable_response_delete_range() = delete_range(op.request_delete_range());
+          } else if (op.has_request_txn()) {
+            run_txn(op.request_txn(), path, pos, ro->mutable_response_txn());
+          }
+        }
+      };
+
+  switch (request.request_case()) {
+    case cairnpb::InternalRequest::kPut: {
+      const auto& p = request.put();
+      if (p.lease() != 0 && !lease_lookup_(p.lease())) {
+        res.status = MakeError(ErrorKind::kLeaseNotFound);
+        break;
+      }
+      res = ApplyPut(w, p);
+      break;
+    }
+    case cairnpb::InternalRequest::kDeleteRange:
+      res.delete_range = delete_range(request.delete_range());
+      break;
+    case cairnpb::InternalRequest::kTxn: {
+      const TxnRequest& t = request.txn();
+      int64_t cur = revision_;
+      std::vector<bool> path;
+      CompareToPath(w.source(), cur, t, &path);
+      size_t pos = 0;
+      if (!IsTxnReadOnly(t)) {
+        res.status = CheckRequests(t, path, &pos, [&](const RequestOp& op) -> absl::Status {
+          if (!op.has_request_put()) return absl::OkStatus();
+          const auto& p = op.request_put();
+          if (p.ignore_value() || p.ignore_lease()) {
+            if (!w.GetLatest(p.key())) return MakeError(ErrorKind::kKeyNotFound);
+          }
+          if (p.lease() != 0 && !lease_lookup_(p.lease())) {
+            return MakeError(ErrorKind::kLeaseNotFound);
+          }
+          return absl::OkStatus();
+        });
+        if (!res.status.ok()) break;
+      }
+      pos = 0;
+      res.status = CheckRequests(t, path, &pos, [&](const RequestOp& op) {
+        return CheckRange(op, cur, compact_revision_);
+      });
+      if (!res.status.ok()) break;
+      pos = 0;
+      run_txn(t, path, &pos, &res.txn);
+      res.txn.mutable_header()->set_revision(w.changes() > 0 ? cur + 1 : cur);
+      break;
+    }
+    case cairnpb::InternalRequest::kCompaction: {
+      int64_t rev = request.compaction().revision();
+      if (rev <= compact_revision_) {
+        res.status = MakeError(ErrorKind::kCompacted);
+      } else if (rev > revision_) {
+        res.status = MakeError(ErrorKind::kFutureRev);
+      } else {
+        compact_revision_ = rev;
+        PutMetaInt(&wb, backend_->cf(Cf::kMeta), "compact_revision", rev);
+        res.compact_revision = rev;
+      }
+      res.compaction.mutable_header()->set_revision(revision_);
+      break;
+    }
+    default:
+      CAIRN_CHECK(false) << "unknown internal request " << request.request_case();
+  }
+
+  if (!res.status.ok()) {
+    // No partial writes: an entry that fails changes nothing but the applied index.
+    wb.Clear();
+  } else if (w.changes() > 0) {
+    revision_ = w.begin_rev() + 1;
+    PutMetaInt(&wb, backend_->cf(Cf::kMeta), "revision", revision_);
+  }
+  PutMetaInt(&wb, backend_->cf(Cf::kMeta), "applied_index", static_cast<int64_t>(index));
+  backend_->Write(wb.GetWriteBatch());
+  applied_index_ = index;
+  if (request.has_compaction() && res.status.ok()) StartCompaction(compact_revision_);
+  return res;
+}
+
+void KvStore::StartCompaction(int64_t revision) {
+  {
+    std::lock_guard<std::mutex> l(compact_mu_);
+    compact_queue_.push_back(revision);
+  }
+  compact_cv_.notify_all();
+}
+
+void KvStore::OnCompacted(int64_t revision, std::function<void(bool)> done) {
+  {
+    std::lock_guard<std::mutex> l(compact_mu_);
+    if (finished_compact_revision_ < revision && !closing_) {
+      compact_waiters_.emplace_back(revision, std::move(done));
+      return;
+    }
+  }
+  done(!closing_);
+}
+
+void KvStore::CompactorLoop() {
+  std::unique_lock<std::mutex> l(compact_mu_);
+  while (true) {
+    compact_cv_.wait(l, [&] { return closing_ || !compact_queue_.empty(); });
+    if (closing_) return;
+    int64_t to = compact_queue_.front();
+    compact_queue_.pop_front();
+    int64_t from = finished_compact_revision_;
+    if (to <= from) continue;
+    l.unlock();
+    CompactRange(from, to);
+    l.lock();
+    finished_compact_revision_ = to;
+    std::vector<std::function<void(bool)>> ready;
+    auto it = std::partition(compact_waiters_.begin(), compact_waiters_.end(),
+                             [&](const auto& w) { return w.first > to; });
+    for (auto i = it; i != compact_waiters_.end(); ++i) ready.push_back(std::move(i->second));
+    compact_waiters_.erase(it, compact_waiters_.end());
+    l.unlock();
+    for (auto& done : ready) done(true);
+    l.lock();
+  }
+}
+
+void KvStore::CompactRange(int64_t from, int64_t to) {
+  rocksdb::DB* db = backend_->db();
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> rev_it(db->NewIterator(ro, backend_->cf(Cf::kRev)));
+  std::string end = storage::RevKey(to + 1, 0);
+  rev_it->Seek(storage::RevKey(from + 1, 0));
+  while (true) {
+    // Collect a bounded chunk of keys changed in (from, to].
+    std::set<std::string> keys;
+    int scanned = 0;
+    for (; rev_it->Valid() && scanned < kCompactionBatchLimit; rev_it->Next(), ++scanned) {
+      if (rev_it->key().ToStringView() >= end) break;
+      KeyValue kv;
+      std::string_view v = rev_it->value().ToStringView();
+      CAIRN_CHECK(v.size() > 1 && kv.ParseFromArray(v.data() + 1, v.size() - 1));
+      keys.insert(kv.key());
+    }
+    rocksdb::WriteBatch batch;
+    for (const std::string& k : keys) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, backend_->cf(Cf::kIndex)));
+      std::string after = storage::IndexKeyAfter(k);
+      it->Seek(storage::IndexKey(k, to));
+      bool first = true;
+      for (; it->Valid() && it->key().ToStringView() < after; it->Next()) {
+        std::string_view ik = it->key().ToStringView();
+        std::string_view v = it->value().ToStringView();
+        bool keep = first && v[8] == kKindPut;  // newest <= to survives unless a delete
+        first = false;
+        if (keep) continue;
+        int64_t main = static_cast<int64_t>(std::numeric_limits<uint64_t>::max() -
+                                            storage::GetBE64(ik.substr(ik.size() - 8)));
+        batch.Delete(backend_->cf(Cf::kIndex), it->key());
+        batch.Delete(backend_->cf(Cf::kRev),
+                     storage::RevKey(main, static_cast<int64_t>(storage::GetBE64(v))));
+      }
+    }
+    bool done = !rev_it->Valid() || rev_it->key().ToStringView() >= end;
+    if (done) PutMetaInt(&batch, backend_->cf(Cf::kMeta), "finished_compact_revision", to);
+    backend_->Write(&batch);
+    if (done) break;
+  }
+  CAIRN_CHECK(rev_it->status().ok()) << rev_it->status().ToString();
+  CAIRN_LOG(kInfo, "mvcc") << "compacted history up to revision=" << to;
+}
+
+}  // namespace cairn::mvcc

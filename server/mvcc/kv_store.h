@@ -1,0 +1,110 @@
+// KvStore: the revisioned key-value store (etcd's mvcc) on the RocksDB layout of docs/keyspace.md.
+//
+// Thread contract:
+//   - Apply(), Publish(), applied_index() are called by the applier thread only.
+//   - View(), Range(), ReadTxn() and the accessors are thread-safe. Readers see only published
+//     state: Publish() is called after the applied batches are durable (Backend::Sync), so no read
+//     ever observes a write that a crash could still take away.
+//   - Physical compaction runs on a background thread owned by the store.
+// Errors are base::MakeError values (etcd's codes and messages).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "cairnpb/internal.pb.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "server/storage/backend.h"
+
+namespace cairn::mvcc {
+
+// A consistent, durable view of the store for readers.
+struct ReadView {
+  std::shared_ptr<const rocksdb::Snapshot> snapshot;
+  int64_t revision = 0;
+  int64_t compact_revision = -1;  // -1: never compacted
+};
+
+// Answers whether a lease exists; the lessor (lease issue) plugs in here. Applier thread.
+using LeaseLookup = std::function<bool(int64_t lease_id)>;
+
+// What applying one log entry produced.
+struct ApplyResult {
+  absl::Status status;  // an etcd error; the entry changed nothing but applied_index
+  etcdserverpb::PutResponse put;
+  etcdserverpb::DeleteRangeResponse delete_range;
+  etcdserverpb::TxnResponse txn;
+  etcdserverpb::CompactionResponse compaction;
+  int64_t compact_revision = 0;  // set for a successful compaction (for Compact(physical))
+};
+
+class KvStore {
+ public:
+  // `backend` must outlive the store.
+  explicit KvStore(storage::Backend* backend);
+  ~KvStore();
+  KvStore(const KvStore&) = delete;
+  KvStore& operator=(const KvStore&) = delete;
+
+  void set_lease_lookup(LeaseLookup lookup) { lease_lookup_ = std::move(lookup); }
+
+  // ---- readers (thread-safe) ----
+  ReadView View() const;
+  // A Range at `view` (etcd's applier Range: sort, limit, filters, count, keys_only).
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(const ReadView& view,
+                                                    const etcdserverpb::RangeRequest& r) const;
+  // A read-only Txn (every op a Range) evaluated at `view`.
+  absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(const ReadView& view,
+                                                    const etcdserverpb::TxnRequest& r) const;
+  // Calls `done` (on the compactor thread, or at once) when physical compaction has reached
+  // `revision`, or with false when the store closes first.
+  void OnCompacted(int64_t revision, std::function<void(bool)> done);
+
+  // ---- applier thread ----
+  // Applies one committed log entry: validates, then writes one unsynced RocksDB batch holding
+  // every change plus `applied_index` (even when the request fails with an etcd error).
+  ApplyResult Apply(uint64_t index, const cairnpb::InternalRequest& request);
+  // Makes everything applied so far visible to readers. Call after Backend::Sync().
+  void Publish();
+  uint64_t applied_index() const { return applied_index_; }
+
+  // Implementation details (defined in kv_store.cc).
+  class Source;
+  class TxnWriter;
+
+ private:
+  ApplyResult ApplyPut(TxnWriter& w, const etcdserverpb::PutRequest& r);
+  void StartCompaction(int64_t revision);
+  void CompactorLoop();
+  // Physically compacts history in (from, to]; bounded batches.
+  void CompactRange(int64_t from, int64_t to);
+
+  storage::Backend* backend_;
+  LeaseLookup lease_lookup_;
+
+  // Applier-owned state.
+  int64_t revision_ = 0;
+  int64_t compact_revision_ = -1;
+  uint64_t applied_index_ = 0;
+
+  // Published read view.
+  mutable std::mutex view_mu_;
+  ReadView view_;
+
+  // Background physical compaction.
+  std::mutex compact_mu_;
+  std::condition_variable compact_cv_;
+  std::deque<int64_t> compact_queue_;
+  int64_t finished_compact_revision_ = 0;
+  std::vector<std::pair<int64_t, std::function<void(bool)>>> compact_waiters_;
+  bool closing_ = false;
+  std::thread compactor_;
+};
+
+}  // namespace cairn::mvcc

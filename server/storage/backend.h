@@ -1,0 +1,47 @@
+// Backend: the member's RocksDB database with the column families of docs/keyspace.md.
+//
+// Thread-safe (RocksDB is). Writes are unsynced; Sync() makes every earlier write durable with one
+// fsync of RocksDB's WAL, which is how concurrent writes share fsyncs (group commit). A failed
+// write or sync is fatal to the process (ARCHITECTURE.md: never limp on with state of unknown
+// durability), so those calls return nothing.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+
+namespace cairn::storage {
+
+enum class Cf { kMeta = 0, kLatest = 1, kIndex = 2, kRev = 3 };
+
+class Backend {
+ public:
+  // Opens (creating if missing) the database in `dir`.
+  static absl::StatusOr<std::unique_ptr<Backend>> Open(const std::string& dir);
+  ~Backend();
+
+  rocksdb::DB* db() { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) { return handles_[static_cast<int>(which) + 1]; }
+
+  // Applies `batch` atomically, unsynced. Aborts on failure.
+  void Write(rocksdb::WriteBatch* batch);
+  // fsyncs every write made so far. Aborts on failure.
+  void Sync();
+  // Reads a BE64 counter from `meta`; `missing` if absent.
+  int64_t ReadMetaInt(const std::string& name, int64_t missing);
+  std::string ReadMetaString(const std::string& name);
+  // Approximate on-disk size of live data files, for Status.dbSize.
+  int64_t SizeBytes();
+  const std::string& dir() const { return dir_; }
+
+ private:
+  Backend() = default;
+  std::string dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, meta, latest, index, rev
+};
+
+}  // namespace cairn::storage
