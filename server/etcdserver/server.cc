@@ -112,6 +112,8 @@ void Server::ApplierLoop() {
     uint64_t index = kv_->applied_index();
     for (Proposal& p : batch) results.push_back(kv_->Apply(++index, p.request));
     backend_->Sync();  // one fsync for the whole batch: durable before acknowledged
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    entries_.fetch_add(batch.size(), std::memory_order_relaxed);
     kv_->Publish();
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     batch.clear();

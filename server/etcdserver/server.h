@@ -13,6 +13,7 @@
 // applier thread and must not block. Stop() drains: every accepted proposal completes.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -69,6 +70,13 @@ class Server {
   // Completes every accepted proposal, then stops the applier. Idempotent.
   void Stop();
 
+  // Write-path counters: entries applied and fsyncs made (entries per fsync = group commit).
+  struct Stats {
+    uint64_t entries = 0;
+    uint64_t fsyncs = 0;
+  };
+  Stats stats() const { return {entries_.load(), fsyncs_.load()}; }
+
  private:
   explicit Server(const ServerConfig& config) : config_(config) {}
   void ApplierLoop();
@@ -90,6 +98,8 @@ class Server {
   std::deque<Proposal> queue_;  // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
   std::thread applier_;
+  std::atomic<uint64_t> entries_{0};
+  std::atomic<uint64_t> fsyncs_{0};
 };
 
 }  // namespace cairn::etcdserver

@@ -1,0 +1,58 @@
+#include "server/main/flags.h"
+
+#include "gtest/gtest.h"
+
+namespace cairn::main {
+namespace {
+
+TEST(FlagsTest, DefaultsAreTheEmbeddedSingleMember) {
+  auto f = ParseFlags({});
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->server.name, "default");
+  EXPECT_EQ(f->listen_client_urls, std::vector<std::string>{"http://127.0.0.1:2379"});
+  EXPECT_EQ(f->server.advertise_client_urls, f->listen_client_urls);
+  EXPECT_EQ(f->server.max_request_bytes, 1572864);
+  EXPECT_EQ(f->server.max_txn_ops, 128);
+}
+
+TEST(FlagsTest, GoFlagSyntax) {
+  auto f = ParseFlags({"--name=n1", "-data-dir", "/tmp/x", "--max-txn-ops", "64",
+                       "--listen-client-urls=http://127.0.0.1:1,http://127.0.0.1:2", "--version"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->server.name, "n1");
+  EXPECT_EQ(f->server.data_dir, "/tmp/x");
+  EXPECT_EQ(f->server.max_txn_ops, 64);
+  EXPECT_EQ(f->listen_client_urls.size(), 2u);
+  EXPECT_TRUE(f->version);
+}
+
+TEST(FlagsTest, BadFlagsAreErrors) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--no-such-flag"},
+           {"--max-txn-ops=abc"},
+           {"--max-txn-ops=0"},
+           {"--max-request-bytes"},
+           {"--log-level=loud"},
+           {"--version=maybe"},
+           {"positional"},
+           {"--initial-cluster-state=old"},
+           {"--initial-cluster=default=http://localhost:2380,other=http://localhost:2381"},
+           {"--initial-cluster=default=http://10.0.0.1:2380"},
+       }) {
+    EXPECT_FALSE(ParseFlags(args).ok()) << args[0];
+  }
+  EXPECT_TRUE(ParseFlags({"--initial-cluster=default=http://localhost:2380"}).ok());
+}
+
+TEST(FlagsTest, UsageListsEveryFlagWithDefault) {
+  std::string u = Usage();
+  for (const char* name :
+       {"--name", "--data-dir", "--listen-client-urls", "--advertise-client-urls",
+        "--max-request-bytes", "--max-txn-ops", "--log-level", "--initial-cluster-token"}) {
+    EXPECT_NE(u.find(name), std::string::npos) << name;
+  }
+  EXPECT_NE(u.find("(default: 1572864)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn::main

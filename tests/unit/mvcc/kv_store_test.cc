@@ -1,0 +1,359 @@
+// KvStore unit tests: revisions, history, range options, txn semantics, compaction, restart.
+// A model (map of revision -> key space) checks historical reads over random operation sequences.
+#include "server/mvcc/kv_store.h"
+
+#include <filesystem>
+#include <future>
+#include <map>
+#include <random>
+
+#include "gtest/gtest.h"
+#include "server/base/errors.h"
+
+namespace cairn::mvcc {
+namespace {
+
+using base::ErrorKind;
+using base::IsError;
+using etcdserverpb::Compare;
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RangeResponse;
+using etcdserverpb::TxnRequest;
+
+class KvStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cairn-kvstore-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    Open();
+  }
+  void TearDown() override {
+    kv_.reset();
+    backend_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    auto b = storage::Backend::Open(dir_ + "/db");
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = std::move(*b);
+    kv_ = std::make_unique<KvStore>(backend_.get());
+  }
+  void Reopen() {
+    kv_.reset();
+    backend_.reset();
+    Open();
+  }
+
+  ApplyResult Apply(const cairnpb::InternalRequest& r) {
+    ApplyResult res = kv_->Apply(kv_->applied_index() + 1, r);
+    backend_->Sync();
+    kv_->Publish();
+    return res;
+  }
+  ApplyResult Put(const std::string& k, const std::string& v, bool prev_kv = false) {
+    cairnpb::InternalRequest r;
+    r.mutable_put()->set_key(k);
+    r.mutable_put()->set_value(v);
+    r.mutable_put()->set_prev_kv(prev_kv);
+    return Apply(r);
+  }
+  ApplyResult Delete(const std::string& k, const std::string& end = "") {
+    cairnpb::InternalRequest r;
+    r.mutable_delete_range()->set_key(k);
+    r.mutable_delete_range()->set_range_end(end);
+    r.mutable_delete_range()->set_prev_kv(true);
+    return Apply(r);
+  }
+  ApplyResult Compact(int64_t rev) {
+    cairnpb::InternalRequest r;
+    r.mutable_compaction()->set_revision(rev);
+    return Apply(r);
+  }
+  ApplyResult Txn(const TxnRequest& t) {
+    cairnpb::InternalRequest r;
+    *r.mutable_txn() = t;
+    return Apply(r);
+  }
+  absl::StatusOr<RangeResponse> Range(const RangeRequest& r) { return kv_->Range(kv_->View(), r); }
+  absl::StatusOr<RangeResponse> Get(const std::string& k, const std::string& end = "",
+                                    int64_t rev = 0) {
+    RangeRequest r;
+    r.set_key(k);
+    r.set_range_end(end);
+    r.set_revision(rev);
+    return Range(r);
+  }
+  void WaitCompacted(int64_t rev) {
+    std::promise<bool> p;
+    kv_->OnCompacted(rev, [&](bool ok) { p.set_value(ok); });
+    ASSERT_TRUE(p.get_future().get());
+  }
+  int64_t CountFamily(storage::Cf cf) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        backend_->db()->NewIterator(rocksdb::ReadOptions(), backend_->cf(cf)));
+    int64_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    return n;
+  }
+
+  std::string dir_;
+  std::unique_ptr<storage::Backend> backend_;
+  std::unique_ptr<KvStore> kv_;
+};
+
+TEST_F(KvStoreTest, PutAssignsRevisionsVersionsAndCreateRevisions) {
+  EXPECT_EQ(Put("a", "1").put.header().revision(), 1);
+  ApplyResult second = Put("a", "2", /*prev_kv=*/true);
+  EXPECT_EQ(second.put.header().revision(), 2);
+  EXPECT_EQ(second.put.prev_kv().value(), "1");
+  EXPECT_EQ(Put("b", "x").put.header().revision(), 3);
+  auto r = Get("a");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs_size(), 1);
+  EXPECT_EQ(r->kvs(0).create_revision(), 1);
+  EXPECT_EQ(r->kvs(0).mod_revision(), 2);
+  EXPECT_EQ(r->kvs(0).version(), 2);
+  EXPECT_EQ(r->kvs(0).value(), "2");
+  EXPECT_EQ(r->header().revision(), 3);
+}
+
+TEST_F(KvStoreTest, DeleteIsHistoryAndRecreateResetsVersion) {
+  Put("a", "1");
+  ApplyResult d = Delete("a");
+  EXPECT_EQ(d.delete_range.deleted(), 1);
+  EXPECT_EQ(d.delete_range.prev_kvs(0).value(), "1");
+  EXPECT_EQ(d.delete_range.header().revision(), 2);
+  // Deleting nothing does not create a revision.
+  ApplyResult none = Delete("zzz");
+  EXPECT_EQ(none.delete_range.deleted(), 0);
+  EXPECT_EQ(none.delete_range.header().revision(), 2);
+  Put("a", "again");
+  auto now = Get("a");
+  ASSERT_EQ(now->kvs_size(), 1);
+  EXPECT_EQ(now->kvs(0).version(), 1);
+  EXPECT_EQ(now->kvs(0).create_revision(), 3);
+  EXPECT_EQ(Get("a", "", 1)->kvs(0).value(), "1");
+  EXPECT_EQ(Get("a", "", 2)->kvs_size(), 0);
+}
+
+TEST_F(KvStoreTest, RangeOptions) {
+  for (std::string k : {"a", "b", "c", "d"}) Put(k, "v" + k);
+  Put("b", "vb2");  // b: version 2, mod 5
+  RangeRequest r;
+  r.set_key("a");
+  r.set_range_end(std::string(1, '\0'));
+  r.set_limit(2);
+  auto res = Range(r);
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->kvs_size(), 2);
+  EXPECT_TRUE(res->more());
+  EXPECT_EQ(res->count(), 4);
+
+  r.set_limit(0);
+  r.set_sort_target(RangeRequest::MOD);
+  r.set_sort_order(RangeRequest::DESCEND);
+  res = Range(r);
+  EXPECT_EQ(res->kvs(0).key(), "b");
+
+  r.set_sort_order(RangeRequest::NONE);
+  r.set_sort_target(RangeRequest::VERSION);  // defaults to ASCEND; ties keep key order
+  res = Range(r);
+  ASSERT_EQ(res->kvs_size(), 4);
+  EXPECT_EQ(res->kvs(0).key(), "a");
+  EXPECT_EQ(res->kvs(3).key(), "b");
+
+  RangeRequest filt;
+  filt.set_key("a");
+  filt.set_range_end("z");
+  filt.set_min_mod_revision(3);
+  filt.set_keys_only(true);
+  res = Range(filt);
+  ASSERT_EQ(res->kvs_size(), 3);  // b (5), c (3), d (4)
+  EXPECT_EQ(res->count(), 4);     // count ignores filters, as etcd
+  EXPECT_TRUE(res->kvs(0).value().empty());
+
+  RangeRequest count;
+  count.set_key("b");
+  count.set_range_end("d");
+  count.set_count_only(true);
+  res = Range(count);
+  EXPECT_EQ(res->kvs_size(), 0);
+  EXPECT_EQ(res->count(), 2);
+
+  RangeRequest backwards;
+  backwards.set_key("d");
+  backwards.set_range_end("a");
+  EXPECT_EQ(Range(backwards)->count(), 0);
+}
+
+TEST_F(KvStoreTest, FutureAndCompactedRevisionsAreErrors) {
+  Put("a", "1");
+  Put("a", "2");
+  Put("a", "3");
+  EXPECT_TRUE(IsError(Get("a", "", 4).status(), ErrorKind::kFutureRev));
+  EXPECT_TRUE(Compact(2).status.ok());
+  EXPECT_TRUE(IsError(Get("a", "", 1).status(), ErrorKind::kCompacted));
+  EXPECT_EQ(Get("a", "", 2)->kvs(0).value(), "2");
+  EXPECT_TRUE(IsError(Compact(2).status, ErrorKind::kCompacted));
+  EXPECT_TRUE(IsError(Compact(9).status, ErrorKind::kFutureRev));
+}
+
+// Random puts/deletes over a small key space; every revision's full range must equal the model,
+// before and after compaction, and after a restart.
+TEST_F(KvStoreTest, HistoricalReadsMatchModelThroughCompactionAndRestart) {
+  std::mt19937 rng(42);
+  std::map<int64_t, std::map<std::string, mvccpb::KeyValue>> model;  // revision -> state
+  std::map<std::string, mvccpb::KeyValue> state;
+  int64_t rev = 0;
+  model[0] = state;
+  for (int i = 0; i < 400; ++i) {
+    std::string k = "k" + std::to_string(rng() % 12);
+    if (rng() % 4 == 0) {
+      std::string end = "k" + std::to_string(rng() % 12);
+      ApplyResult d = Delete(k, end > k ? end : "");
+      if (d.delete_range.deleted() == 0) continue;
+      ++rev;
+      for (auto it = state.begin(); it != state.end();) {
+        bool in = end > k ? (it->first >= k && it->first < end) : it->first == k;
+        it = in ? state.erase(it) : std::next(it);
+      }
+    } else {
+      std::string v = "v" + std::to_string(i);
+      ASSERT_EQ(Put(k, v).put.header().revision(), ++rev);
+      mvccpb::KeyValue kv;
+      kv.set_key(k);
+      kv.set_value(v);
+      kv.set_mod_revision(rev);
+      auto prev = state.find(k);
+      kv.set_create_revision(prev == state.end() ? rev : prev->second.create_revision());
+      kv.set_version(prev == state.end() ? 1 : prev->second.version() + 1);
+      state[k] = kv;
+    }
+    model[rev] = state;
+  }
+  auto check_from = [&](int64_t first) {
+    for (int64_t r = first; r <= rev; ++r) {
+      auto res = Get("k", "l", r);
+      ASSERT_TRUE(res.ok()) << r << ": " << res.status();
+      const auto& want = model[r];
+      ASSERT_EQ(res->kvs_size(), static_cast<int>(want.size())) << "revision " << r;
+      int i = 0;
+      for (const auto& [k, kv] : want) {
+        EXPECT_EQ(res->kvs(i).SerializeAsString(), kv.SerializeAsString()) << "rev " << r;
+        ++i;
+      }
+    }
+  };
+  check_from(1);
+  int64_t history_before = CountFamily(storage::Cf::kRev);
+  int64_t c = rev / 2;
+  ASSERT_TRUE(Compact(c).status.ok());
+  WaitCompacted(c);
+  EXPECT_LT(CountFamily(storage::Cf::kRev), history_before);
+  check_from(c);
+  EXPECT_TRUE(IsError(Get("k", "l", c - 1).status(), ErrorKind::kCompacted));
+  Reopen();
+  EXPECT_EQ(kv_->View().revision, rev);
+  EXPECT_EQ(kv_->View().compact_revision, c);
+  check_from(c);
+}
+
+TEST_F(KvStoreTest, TxnChoosesBranchAndReadsItsOwnWrites) {
+  Put("a", "1");
+  TxnRequest t;
+  Compare* cmp = t.add_compare();
+  cmp->set_key("b");
+  cmp->set_target(Compare::VERSION);
+  cmp->set_result(Compare::EQUAL);
+  cmp->set_version(0);  // b does not exist yet
+  auto* put = t.add_success()->mutable_request_put();
+  put->set_key("b");
+  put->set_value("2");
+  auto* get = t.add_success()->mutable_request_range();
+  get->set_key("b");
+  t.add_failure()->mutable_request_range()->set_key("a");
+  ApplyResult res = Txn(t);
+  ASSERT_TRUE(res.status.ok()) << res.status;
+  EXPECT_TRUE(res.txn.succeeded());
+  EXPECT_EQ(res.txn.header().revision(), 2);
+  ASSERT_EQ(res.txn.responses_size(), 2);
+  EXPECT_EQ(res.txn.responses(0).response_put().header().revision(), 2);
+  EXPECT_EQ(res.txn.responses(1).response_range().kvs(0).value(), "2");
+  EXPECT_EQ(res.txn.responses(1).response_range().header().revision(), 2);
+
+  // Now b exists, the compare fails: the failure branch (a read) runs, nothing is written.
+  res = Txn(t);
+  EXPECT_FALSE(res.txn.succeeded());
+  EXPECT_EQ(res.txn.header().revision(), 2);
+  EXPECT_EQ(res.txn.responses(0).response_range().kvs(0).value(), "1");
+  EXPECT_EQ(kv_->View().revision, 2);
+}
+
+TEST_F(KvStoreTest, CompareOnMissingKeyAndOverRange) {
+  Put("p/1", "x");
+  Put("p/2", "x");
+  TxnRequest t;
+  Compare* c = t.add_compare();
+  c->set_key("p/");
+  c->set_range_end("p0");
+  c->set_target(Compare::VALUE);
+  c->set_value("x");
+  EXPECT_TRUE(Txn(t).txn.succeeded());
+  Compare* missing = t.add_compare();
+  missing->set_key("nope");
+  missing->set_target(Compare::VERSION);
+  missing->set_version(0);
+  EXPECT_TRUE(Txn(t).txn.succeeded());  // a missing key has version 0
+  missing->set_target(Compare::VALUE);
+  missing->set_value("");
+  EXPECT_FALSE(Txn(t).txn.succeeded());  // a value compare on a missing key always fails
+}
+
+TEST_F(KvStoreTest, FailedChecksLeaveNoPartialWrite) {
+  Put("a", "1");
+  TxnRequest t;
+  auto* p1 = t.add_success()->mutable_request_put();
+  p1->set_key("x");
+  p1->set_value("1");
+  auto* p2 = t.add_success()->mutable_request_put();
+  p2->set_key("missing");
+  p2->set_ignore_value(true);
+  ApplyResult res = Txn(t);
+  EXPECT_TRUE(IsError(res.status, ErrorKind::kKeyNotFound)) << res.status;
+  EXPECT_EQ(Get("x")->kvs_size(), 0);
+  EXPECT_EQ(kv_->View().revision, 1);
+
+  cairnpb::InternalRequest leased;
+  leased.mutable_put()->set_key("y");
+  leased.mutable_put()->set_lease(7);
+  EXPECT_TRUE(IsError(Apply(leased).status, ErrorKind::kLeaseNotFound));
+  EXPECT_EQ(kv_->View().revision, 1);
+  // The applied index still advances: the entry was applied (as a no-op).
+  EXPECT_EQ(kv_->applied_index(), 3u);
+}
+
+TEST_F(KvStoreTest, UnpublishedWritesAreInvisibleToReaders) {
+  Put("a", "1");
+  ReadView before = kv_->View();
+  cairnpb::InternalRequest r;
+  r.mutable_put()->set_key("a");
+  r.mutable_put()->set_value("2");
+  kv_->Apply(kv_->applied_index() + 1, r);
+  EXPECT_EQ(kv_->View().revision, 1);
+  EXPECT_EQ(kv_->Range(kv_->View(),
+                       [] {
+                         RangeRequest q;
+                         q.set_key("a");
+                         return q;
+                       }())
+                ->kvs(0)
+                .value(),
+            "1");
+  backend_->Sync();
+  kv_->Publish();
+  EXPECT_EQ(kv_->View().revision, 2);
+  EXPECT_EQ(before.revision, 1);
+}
+
+}  // namespace
+}  // namespace cairn::mvcc
