@@ -1,0 +1,201 @@
+// Differential tests: the same operation sequences against two fresh servers; every answer must be
+// equal apart from header ids. Pairs: etcd vs etcd (proves the machinery accepts equal runs) and,
+// whenever the build has the `cairn` target, etcd vs cairn.
+//
+// Random sequences: seeds from CAIRN_COMPAT_SEED (comma-separated) or the defaults below; the op
+// count from CAIRN_COMPAT_OPS. A failure prints the seed. With CAIRN_COMPAT_DUMP_DIR set, every
+// run writes both transcripts (op and answer per line) there.
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "tests/compat/differential.h"
+#include "tests/harness/server_process.h"
+
+namespace cairn::testing::compat {
+namespace {
+
+struct KindPair {
+  ServerKind a;
+  ServerKind b;
+};
+
+void PrintTo(const KindPair& p, std::ostream* os) {
+  *os << ServerKindName(p.a) << " vs " << ServerKindName(p.b);
+}
+
+std::vector<KindPair> Pairs() {
+  std::vector<KindPair> pairs = {{ServerKind::kEtcd, ServerKind::kEtcd}};
+  if (CairnBuilt()) pairs.push_back({ServerKind::kEtcd, ServerKind::kCairn});
+  return pairs;
+}
+
+std::string PairName(const ::testing::TestParamInfo<KindPair>& info) {
+  return absl::StrCat(ServerKindName(info.param.a), "_vs_", ServerKindName(info.param.b));
+}
+
+std::vector<uint64_t> Seeds() {
+  const char* env = std::getenv("CAIRN_COMPAT_SEED");
+  if (env == nullptr || *env == '\0') return {1, 2};
+  std::vector<uint64_t> seeds;
+  for (absl::string_view part : absl::StrSplit(env, ',', absl::SkipEmpty())) {
+    uint64_t seed = 0;
+    if (absl::SimpleAtoi(part, &seed)) seeds.push_back(seed);
+  }
+  return seeds;
+}
+
+int RandomOpCount() {
+  const char* env = std::getenv("CAIRN_COMPAT_OPS");
+  int count = 0;
+  if (env != nullptr && absl::SimpleAtoi(env, &count) && count > 0) return count;
+  return 1500;
+}
+
+struct Transcripts {
+  std::vector<std::string> a;
+  std::vector<std::string> b;
+};
+
+// Starts a fresh server of each kind and runs `ops` on both at once. Servers are started from the
+// calling thread (they die with the thread that started them).
+absl::StatusOr<Transcripts> RunOnBoth(ServerKind a_kind, const std::vector<Op>& a_ops,
+                                      ServerKind b_kind, const std::vector<Op>& b_ops) {
+  auto a = ServerCluster::Start({.kind = a_kind});
+  if (!a.ok()) return a.status();
+  auto b = ServerCluster::Start({.kind = b_kind});
+  if (!b.ok()) return b.status();
+  Transcripts t;
+  std::thread other([&] { t.b = RunSequence((*b)->ClientEndpoint(0), b_ops); });
+  t.a = RunSequence((*a)->ClientEndpoint(0), a_ops);
+  other.join();
+  return t;
+}
+
+// Sequences that currently fail against cairn because of server differences, each with the first
+// difference seen (request, etcd's answer, cairn's answer). They are skipped, visibly, until the
+// server is fixed; then the entry is removed. CAIRN_COMPAT_RUN_KNOWN_DIFFERENCES=1 runs them.
+const std::map<std::string, std::string>& CairnKnownDifferences() {
+  static const auto* known = new std::map<std::string, std::string>{
+      {"ErrorScript",
+       "fresh store: Put answers header.revision 1 (etcd: 2; an empty store is at revision 1)"},
+      {"RangeScript", "fresh store: Put answers header.revision 1 (etcd: 2)"},
+      {"TxnScript", "LeaseGrant ID=101 TTL=3600: UNIMPLEMENTED (etcd: OK)"},
+      {"CompactScript", "fresh store: Put answers header.revision 1 (etcd: 2)"},
+      {"RandomSequence", "LeaseGrant ID=101 TTL=3600: UNIMPLEMENTED (etcd: OK)"},
+  };
+  return *known;
+}
+
+class DifferentialTest : public ::testing::TestWithParam<KindPair> {
+ protected:
+  // The reason `name` is a known difference against cairn, or "" to run it.
+  std::string KnownDifference(const std::string& name) {
+    if (GetParam().b != ServerKind::kCairn) return "";
+    const char* run = std::getenv("CAIRN_COMPAT_RUN_KNOWN_DIFFERENCES");
+    if (run != nullptr && std::string(run) == "1") return "";
+    auto it = CairnKnownDifferences().find(name);
+    if (it == CairnKnownDifferences().end()) return "";
+    return absl::StrCat("known cairn difference, to be fixed in the server: ", it->second);
+  }
+
+  static void Dump(const std::vector<Op>& ops, const std::vector<std::string>& transcript,
+                   const std::string& what, const std::string& name) {
+    const char* dir = std::getenv("CAIRN_COMPAT_DUMP_DIR");
+    if (dir == nullptr || *dir == '\0') return;
+    std::ofstream out(absl::StrCat(dir, "/", what, ".", name, ".txt"));
+    for (size_t i = 0; i < ops.size() && i < transcript.size(); ++i) {
+      out << "#" << i << " " << DescribeOp(ops[i]) << "\n  -> " << transcript[i] << "\n";
+    }
+  }
+
+  void ExpectSameAnswers(const std::vector<Op>& ops, const std::string& what) {
+    KindPair p = GetParam();
+    auto t = RunOnBoth(p.a, ops, p.b, ops);
+    ASSERT_TRUE(t.ok()) << t.status();
+    std::string a_name = absl::StrCat(ServerKindName(p.a), "#1");
+    std::string b_name = absl::StrCat(ServerKindName(p.b), "#2");
+    Dump(ops, t->a, what, a_name);
+    Dump(ops, t->b, what, b_name);
+    EXPECT_EQ(FirstDifference(t->a, t->b), -1) << what << "\n"
+                                               << DifferenceReport(ops, t->a, a_name, t->b, b_name);
+  }
+};
+
+TEST_P(DifferentialTest, ErrorScript) {
+  if (std::string why = KnownDifference("ErrorScript"); !why.empty()) GTEST_SKIP() << why;
+  ExpectSameAnswers(ErrorScript(), "ErrorScript");
+}
+
+TEST_P(DifferentialTest, RangeScript) {
+  if (std::string why = KnownDifference("RangeScript"); !why.empty()) GTEST_SKIP() << why;
+  ExpectSameAnswers(RangeScript(), "RangeScript");
+}
+
+TEST_P(DifferentialTest, TxnScript) {
+  if (std::string why = KnownDifference("TxnScript"); !why.empty()) GTEST_SKIP() << why;
+  ExpectSameAnswers(TxnScript(), "TxnScript");
+}
+
+TEST_P(DifferentialTest, CompactScript) {
+  if (std::string why = KnownDifference("CompactScript"); !why.empty()) GTEST_SKIP() << why;
+  ExpectSameAnswers(CompactScript(), "CompactScript");
+}
+
+TEST_P(DifferentialTest, RandomSequences) {
+  if (std::string why = KnownDifference("RandomSequence"); !why.empty()) GTEST_SKIP() << why;
+  for (uint64_t seed : Seeds()) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: CAIRN_COMPAT_SEED=", seed,
+                              " CAIRN_COMPAT_OPS=", RandomOpCount(), ")"));
+    ExpectSameAnswers(RandomSequence(seed, RandomOpCount()),
+                      absl::StrCat("RandomSequence seed=", seed));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Compat, DifferentialTest, ::testing::ValuesIn(Pairs()), PairName);
+
+// The machinery must be able to fail: one changed op is reported at its index.
+TEST(DifferentialMachineryTest, DetectsADifferentOp) {
+  std::vector<Op> ops = TxnScript();
+  std::vector<Op> changed = ops;
+  constexpr int kChanged = 3;
+  // A put of another value answers like the original put; a read in its place differs at once.
+  changed[kChanged] = MakeRange("b");
+  auto t = RunOnBoth(ServerKind::kEtcd, ops, ServerKind::kEtcd, changed);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(FirstDifference(t->a, t->b), kChanged)
+      << DifferenceReport(ops, t->a, "etcd#1", t->b, "etcd#2");
+  EXPECT_NE(DifferenceReport(ops, t->a, "etcd#1", t->b, "etcd#2"), "");
+}
+
+// Random sequences differ by seed, and the same seed gives the same sequence.
+TEST(DifferentialMachineryTest, RandomSequenceDeterministicInSeed) {
+  auto describe = [](const std::vector<Op>& ops) {
+    std::string all;
+    for (const Op& op : ops) absl::StrAppend(&all, DescribeOp(op), "\n");
+    return all;
+  };
+  EXPECT_EQ(describe(RandomSequence(7, 300)), describe(RandomSequence(7, 300)));
+  EXPECT_NE(describe(RandomSequence(7, 300)), describe(RandomSequence(8, 300)));
+}
+
+// Normalization clears the ids and nothing else.
+TEST(DifferentialMachineryTest, TranscriptKeepsRevisionDropsIds) {
+  auto cluster = ServerCluster::Start({.kind = ServerKind::kEtcd});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  std::vector<std::string> t =
+      RunSequence((*cluster)->ClientEndpoint(0), {MakePut("x", "1"), MakeRange("x")});
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0], "OK header { revision: 2 }");
+  EXPECT_EQ(t[1],
+            "OK header { revision: 2 } kvs { key: \"x\" create_revision: 2 mod_revision: 2 "
+            "version: 1 value: \"1\" } count: 1");
+}
+
+}  // namespace
+}  // namespace cairn::testing::compat
