@@ -336,12 +336,12 @@ void Raft::BecomeLeader() {
     self->BecomeReplicate();
     self->recent_active = true;
   }
-  // No conf change until the leader has committed an entry of its own term (see
-  // pending_conf_index_ in raft.h).
-  pending_conf_index_ = log_.LastIndex();
   // §8: a new leader commits a no-op entry of its term to learn what is committed.
   std::vector<Entry> noop(1);
   CAIRN_CHECK(AppendEntries(&noop)) << "empty entry must always be accepted";
+  // No conf change until that entry of the leader's own term is committed (see
+  // pending_conf_index_ in raft.h).
+  pending_conf_index_ = log_.LastIndex();
   CAIRN_LOG(kInfo, "raft") << "member " << id_ << " became leader at term " << term_;
 }
 
