@@ -1,0 +1,659 @@
+#!/usr/bin/env python3
+"""Side-by-side comparison of cairn and etcd, with the do-nothing server as the upper bound.
+
+For every workload, every round, and each target (cairn, etcd, noop) in alternating order: start
+the target on fresh data dirs and ephemeral loopback ports, preload what the workload reads,
+run cairn-bench, stop the target. Then print the median over rounds of each figure and the ratio
+cairn/etcd, and cairn's throughput as a fraction of the do-nothing server's.
+
+Beside it: fsync latency of the disk holding the data dirs (fio with etcd's recommended
+parameters when fio is installed, else cairn-bench's built-in equivalent), RSS after loading 1M
+keys, restart time with those keys, RSS per 10k watchers, and `etcdctl check perf` (l and xl).
+
+Features the target lacks (it answers UNIMPLEMENTED, or refuses a 3-member cluster) are reported
+as "n/a" and picked up automatically once they work. Every process started is killed on exit,
+also on error or interrupt. Python stdlib only. See bench/README.md.
+"""
+import argparse
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+_children = []  # every Popen we started and have not reaped
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG = 1: the child gets SIGKILL when this driver dies, even by SIGKILL.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def spawn(cmd, log_path=None, env=None, stdout=None, stderr=None):
+    out = open(log_path, "ab") if log_path else stdout
+    p = subprocess.Popen(cmd, stdout=out if out is not None else subprocess.DEVNULL,
+                         stderr=stderr if stderr is not None else (out or subprocess.DEVNULL),
+                         env=env, preexec_fn=_die_with_parent)
+    _children.append(p)
+    return p
+
+
+def stop_process(p, timeout=15):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in _children:
+        _children.remove(p)
+
+
+def kill_all_children():
+    for p in list(_children):
+        try:
+            p.kill()
+            p.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+    _children.clear()
+
+
+def _on_signal(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def free_ports(n):
+    """Ports picked by binding 127.0.0.1:0 (released before the server binds: a race is
+    possible; start() retries with new ports)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def rss_bytes(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+
+class Target:
+    """One server under test: `kind` is cairn, etcd or noop; `members` 1 or 3."""
+
+    def __init__(self, kind, members, args, workdir):
+        self.kind, self.members, self.args = kind, members, args
+        self.workdir = workdir
+        self.procs = []
+        self.endpoints = []
+        self.data_dirs = []
+        self.cmds = []
+        self.error = ""
+
+    def _commands(self, client_ports, peer_ports, token):
+        names = ["m%d" % i for i in range(self.members)]
+        cluster = ",".join("%s=http://127.0.0.1:%d" % (n, p) for n, p in zip(names, peer_ports))
+        cmds = []
+        for i, name in enumerate(names):
+            client = "http://127.0.0.1:%d" % client_ports[i]
+            peer = "http://127.0.0.1:%d" % peer_ports[i]
+            common = ["--name", name, "--data-dir", self.data_dirs[i],
+                      "--listen-client-urls", client, "--advertise-client-urls", client,
+                      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                      "--initial-cluster-state", "new", "--initial-cluster-token", token]
+            if self.kind == "etcd":
+                cmds.append([self.args.etcd] + common + [
+                    "--listen-peer-urls", peer, "--logger", "zap", "--log-level", "error",
+                    "--quota-backend-bytes", str(8 * 1024 ** 3)])
+            else:
+                cmd = [self.args.cairn] + common + ["--log-level", "error"]
+                if self.members > 1:
+                    cmd += ["--listen-peer-urls", peer]
+                cmds.append(cmd)
+        return cmds
+
+    def start(self, reuse_data=False):
+        """Starts the target and waits until a linearizable read succeeds. Returns the seconds
+        from exec to ready, or None (then self.error says why)."""
+        if self.kind == "noop":
+            log = os.path.join(self.workdir, "noop.log")
+            p = spawn([self.args.noop, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                      stderr=open(log, "ab"))
+            line = p.stdout.readline().decode().strip()
+            if not line.startswith("listening on "):
+                self.error = "noop server did not start"
+                return None
+            self.procs = [p]
+            self.endpoints = [line[len("listening on "):]]
+            return 0.0
+        for attempt in range(3):
+            if not reuse_data:
+                for d in self.data_dirs:
+                    shutil.rmtree(d, ignore_errors=True)
+                self.data_dirs = [os.path.join(self.workdir, "%s-m%d-%d" % (self.kind, i, attempt))
+                                  for i in range(self.members)]
+                ports = free_ports(2 * self.members)
+                self.cmds = self._commands(ports[:self.members], ports[self.members:],
+                                           "bench-%d-%d" % (os.getpid(), attempt))
+                self.endpoints = ["127.0.0.1:%d" % p for p in ports[:self.members]]
+            t0 = time.monotonic()
+            self.procs = [spawn(c, log_path=os.path.join(self.workdir, "%s-m%d.log" % (self.kind, i)))
+                          for i, c in enumerate(self.cmds)]
+            ready = self._wait_ready(self.args.start_timeout)
+            if ready:
+                return time.monotonic() - t0
+            self.stop()
+            if reuse_data:
+                break
+        return None
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = [p for p in self.procs if p.poll() is not None]
+            if dead:
+                self.error = "%s exited with status %d at start (%d members)" % (
+                    self.kind, dead[0].returncode, self.members)
+                return False
+            r = run_bench(self.args, self.endpoints, "range", ["--total=1", "--dial-timeout=0.5"],
+                          quiet=True)
+            if r and r.get("ops", {}).get("ok") == 1:
+                return True
+            time.sleep(0.05)
+        self.error = "%s not ready within %.0f s" % (self.kind, timeout)
+        return False
+
+    def stop(self):
+        for p in self.procs:
+            stop_process(p)
+        self.procs = []
+
+    def cleanup(self):
+        self.stop()
+        for d in self.data_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self.data_dirs = []
+
+    def rss(self):
+        vals = [rss_bytes(p.pid) for p in self.procs]
+        return sum(v for v in vals if v is not None) if vals else None
+
+
+# ---------------------------------------------------------------------------------------------
+# cairn-bench runs
+
+
+def run_bench(args, endpoints, workload, flags, quiet=False, timeout=900):
+    """Runs cairn-bench and returns its JSON result (None if it produced none)."""
+    fd, path = tempfile.mkstemp(prefix="cairn-bench-", suffix=".json", dir=args.workdir_root)
+    os.close(fd)
+    cmd = [args.bench, "--endpoints=" + ",".join(endpoints), "--json=" + path] + flags + [workload]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if not quiet and p.returncode not in (0, 1):
+            sys.stderr.write("cairn-bench failed (%d): %s\n%s" % (p.returncode, cmd, p.stderr))
+        with open(path) as f:
+            text = f.read().strip()
+        return json.loads(text) if text else None
+    except (subprocess.TimeoutExpired, ValueError, OSError) as e:
+        if not quiet:
+            sys.stderr.write("cairn-bench %s: %s\n" % (workload, e))
+        return None
+    finally:
+        os.unlink(path)
+
+
+# Preloads: (workload, flags) runs of cairn-bench before the measured one.
+def preload_keys(count, prefix="", val_size=256, key_size=8):
+    txn_ops = 100 if count >= 100 else count
+    return [("txn-put", ["--txn-ops=%d" % txn_ops, "--total=%d" % (count // txn_ops),
+                         "--sequential-keys", "--key-space-size=%d" % count,
+                         "--key-size=%d" % key_size, "--val-size=%d" % val_size,
+                         "--key-prefix=" + prefix, "--clients=10", "--conns=2"])]
+
+
+def workloads(a):
+    """The comparison's workloads: name -> (workload, flags, preloads). Put and range follow
+    etcd's op-guide/performance.md (8 B keys, 256 B values, 1,000 clients on 100 connections)."""
+    d = ["--duration=%g" % a.duration]
+    big = ["--clients=%d" % a.clients, "--conns=%d" % a.conns]
+    kv = ["--key-size=8", "--val-size=256"]
+    return {
+        "put 1000 clients": ("put", d + big + kv + ["--key-space-size=100000"], []),
+        "put 1 client": ("put", d + kv + ["--clients=1", "--key-space-size=100000"], []),
+        "range l 1000 clients": ("range", d + big + ["--consistency=l"], preload_keys(1)),
+        "range s 1000 clients": ("range", d + big + ["--consistency=s"], preload_keys(1)),
+        "range l 1 client": ("range", d + ["--clients=1", "--consistency=l"], preload_keys(1)),
+        "range prefix limit 100": ("range", d + ["--clients=100", "--conns=10", "--key=p/",
+                                                 "--prefix", "--limit=100", "--consistency=l"],
+                                   preload_keys(1000, prefix="p/", key_size=10)),
+        "txn-put 10 ops": ("txn-put", d + ["--clients=100", "--conns=10", "--txn-ops=10"] + kv +
+                           ["--key-space-size=100000"], []),
+        "delete": ("delete", d + ["--clients=100", "--conns=10", "--sequential-keys",
+                                  "--key-space-size=200000", "--key-size=8"],
+                   preload_keys(200000)),
+        "watch put->event": ("watch", ["--streams=10", "--watchers-per-stream=10",
+                                       "--put-total=%d" % int(1000 * a.duration),
+                                       "--put-rate=1000", "--drain-timeout=5",
+                                       "--key-size=32", "--val-size=32"], []),
+        "lease-keepalive": ("lease-keepalive", d + ["--clients=100", "--conns=10"], []),
+        "lock contention": ("lock", d + ["--clients=10", "--lock-names=1"], []),
+        "election contention": ("election", d + ["--clients=10", "--lock-names=1"], []),
+    }
+
+
+CLUSTER_WORKLOADS = ["put 1000 clients", "range l 1000 clients", "range s 1000 clients"]
+
+
+def summarize_run(res):
+    """The figures of one run, or a dict with 'na' set."""
+    if res is None:
+        return {"na": "no result"}
+    if res.get("error"):
+        return {"na": "error: " + res["error"]}
+    main = res["events"] if "events" in res else res["ops"]
+    errors = dict(res["ops"]["errors"])
+    if "events" in res:
+        for k, v in res["events"]["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    if main["ok"] == 0:
+        if "UNIMPLEMENTED" in errors:
+            return {"na": "n/a (unimplemented)", "errors": errors}
+        if "events" in res and res.get("events_expected", 0) > 0 and not errors:
+            return {"na": "n/a (no events delivered)", "errors": errors}
+        return {"na": "n/a (no successful op)", "errors": errors}
+    lat = main["latency_ms"]
+    return {"throughput": main["throughput"], "p50": lat["p50"], "p90": lat["p90"],
+            "p99": lat["p99"], "p99.9": lat["p99.9"], "max": lat["max"], "ok": main["ok"],
+            "errors": errors,
+            "events_missing": (res.get("events_expected", 0) - main["ok"]) if "events" in res
+            else 0}
+
+
+def measure(a, kind, members, workload, flags, preloads):
+    t = Target(kind, members, a, a.workdir_root)
+    try:
+        if t.start() is None:
+            return {"na": "n/a (%s)" % t.error}
+        if kind != "noop":
+            for w, f in preloads:
+                run_bench(a, t.endpoints, w, f)
+        return summarize_run(run_bench(a, t.endpoints, workload, flags))
+    finally:
+        t.cleanup()
+
+
+def median_of(runs, key):
+    vals = [r[key] for r in runs if key in r]
+    return statistics.median(vals) if vals else None
+
+
+def run_comparison(a, members, names, results):
+    table = workloads(a)
+    kinds = ["cairn", "etcd"] + (["noop"] if members == 1 and not a.no_noop else [])
+    for rnd in range(a.rounds):
+        order = kinds[:2] if rnd % 2 == 0 else kinds[1::-1]
+        order += kinds[2:]
+        for name in names:
+            workload, flags, preloads = table[name]
+            for kind in order:
+                r = measure(a, kind, members, workload, flags, preloads)
+                results.setdefault(name, {}).setdefault(kind, []).append(r)
+                brief = r.get("na") or "%.0f/s p99 %.2f ms" % (r["throughput"], r["p99"])
+                log("[%d members, round %d/%d] %-24s %-5s %s" % (members, rnd + 1, a.rounds, name,
+                                                                  kind, brief))
+
+
+def fmt(v, digits=1):
+    return "-" if v is None else ("%.*f" % (digits, v))
+
+
+def comparison_table(results, members):
+    lines = ["", "## %d member%s: medians over rounds (throughput in ops/s, or events/s for "
+             "watch; latencies in ms)" % (members, "" if members == 1 else "s"), "",
+             "| workload | target | throughput | p50 | p90 | p99 | p99.9 | max | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    ratios = ["", "| workload | cairn/etcd throughput | cairn/etcd p99 | cairn/noop throughput |",
+              "|---|---:|---:|---:|"]
+    for name, by_kind in results.items():
+        med = {}
+        for kind in ("cairn", "etcd", "noop"):
+            runs = by_kind.get(kind)
+            if runs is None:
+                continue
+            ok_runs = [r for r in runs if "na" not in r]
+            if not ok_runs:
+                lines.append("| %s | %s | %s | | | | | | |" % (name, kind, runs[0]["na"]))
+                continue
+            m = {k: median_of(ok_runs, k) for k in ("throughput", "p50", "p90", "p99", "p99.9",
+                                                     "max")}
+            med[kind] = m
+            errs = {}
+            for r in ok_runs:
+                for k, v in r["errors"].items():
+                    errs[k] = errs.get(k, 0) + v
+            err = " ".join("%s=%d" % kv for kv in sorted(errs.items())) or "none"
+            if len(ok_runs) < len(runs):
+                err += " (%d of %d runs n/a)" % (len(runs) - len(ok_runs), len(runs))
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, kind, fmt(m["throughput"], 0), fmt(m["p50"], 2), fmt(m["p90"], 2),
+                fmt(m["p99"], 2), fmt(m["p99.9"], 2), fmt(m["max"], 2), err))
+        c, e, n = med.get("cairn"), med.get("etcd"), med.get("noop")
+        r_thr = "%.2fx" % (c["throughput"] / e["throughput"]) if c and e else "n/a"
+        r_p99 = "%.2fx" % (c["p99"] / e["p99"]) if c and e and e["p99"] > 0 else "n/a"
+        r_noop = "%.0f%%" % (100 * c["throughput"] / n["throughput"]) if c and n else "n/a"
+        ratios.append("| %s | %s | %s | %s |" % (name, r_thr, r_p99, r_noop))
+    return "\n".join(lines + ratios)
+
+
+# ---------------------------------------------------------------------------------------------
+# Side measurements
+
+
+def fsync_latency(a):
+    d = tempfile.mkdtemp(prefix="fsync-", dir=a.workdir_root)
+    try:
+        fio = shutil.which("fio")
+        if fio:
+            p = subprocess.run([fio, "--rw=write", "--ioengine=sync", "--fdatasync=1",
+                                "--directory=" + d, "--size=22m", "--bs=2300", "--name=etcd-probe",
+                                "--output-format=json"], capture_output=True, text=True,
+                               timeout=600)
+            job = json.loads(p.stdout)["jobs"][0]
+            pct = job["sync"]["lat_ns"]["percentile"]
+            def q(k):
+                return pct.get(k, 0) / 1e6
+            return {"tool": "fio --rw=write --ioengine=sync --fdatasync=1 --size=22m --bs=2300",
+                    "p50": q("50.000000"), "p90": q("90.000000"), "p99": q("99.000000"),
+                    "p99.9": q("99.900000"), "max": job["sync"]["lat_ns"]["max"] / 1e6}
+        p = subprocess.run([a.bench, "fsync-probe", "--dir=" + d, "--json=-"], capture_output=True,
+                           text=True, timeout=600)
+        ops = json.loads(p.stdout)["ops"]
+        lat = ops["latency_ms"]
+        return {"tool": "cairn-bench fsync-probe (fio recipe: 22 MiB in 2300 B writes, fdatasync "
+                        "after each; fio not installed)",
+                "p50": lat["p50"], "p90": lat["p90"], "p99": lat["p99"], "p99.9": lat["p99.9"],
+                "max": lat["max"], "syncs_per_s": ops["throughput"]}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def memory_and_restart(a, kind):
+    """RSS before/after loading a.mem_keys keys, restart time with them, RSS after restart."""
+    out = {}
+    t = Target(kind, 1, a, a.workdir_root)
+    try:
+        if t.start() is None:
+            return {"na": "n/a (%s)" % t.error}
+        time.sleep(0.5)
+        out["rss_empty"] = t.rss()
+        t0 = time.monotonic()
+        for w, f in preload_keys(a.mem_keys):
+            r = run_bench(a, t.endpoints, w, f + ["--clients=50", "--conns=5"], timeout=3600)
+        out["load_s"] = time.monotonic() - t0
+        ok = r["ops"]["ok"] if r and not r.get("error") else 0
+        out["keys_loaded"] = ok * 100
+        if ok == 0:
+            return {"na": "n/a (load failed: %s)" % (r and (r.get("error") or r["ops"]["errors"]))}
+        time.sleep(1)
+        out["rss_loaded"] = t.rss()
+        out["rss_per_key"] = (out["rss_loaded"] - out["rss_empty"]) / out["keys_loaded"]
+        t.stop()
+        restart = t.start(reuse_data=True)
+        out["restart_s"] = restart
+        if restart is None:
+            out["restart_error"] = t.error
+        else:
+            time.sleep(0.5)
+            out["rss_restarted"] = t.rss()
+        du = subprocess.run(["du", "-sb"] + t.data_dirs, capture_output=True, text=True)
+        out["data_dir_bytes"] = sum(int(line.split()[0]) for line in du.stdout.splitlines())
+        return out
+    finally:
+        t.cleanup()
+
+
+def watch_memory(a, kind):
+    """RSS growth when 10 streams x 1,000 watchers are created (per 10k watchers)."""
+    t = Target(kind, 1, a, a.workdir_root)
+    try:
+        if t.start() is None:
+            return {"na": "n/a (%s)" % t.error}
+        time.sleep(0.5)
+        before = t.rss()
+        fd, path = tempfile.mkstemp(suffix=".json", dir=a.workdir_root)
+        os.close(fd)
+        p = spawn([a.bench, "--endpoints=" + t.endpoints[0], "--streams=10",
+                   "--watchers-per-stream=1000", "--put-total=0", "--hold-ms=3000",
+                   "--json=" + path, "watch"], stderr=subprocess.PIPE)
+        during = None
+        for line in p.stderr:
+            if b"watchers created" in line:
+                time.sleep(1)
+                during = t.rss()
+                break
+        p.wait(timeout=120)
+        _children.remove(p)
+        with open(path) as f:
+            res = json.loads(f.read() or "null")
+        os.unlink(path)
+        if during is None:
+            s = summarize_run(res) if res else {"na": "no result"}
+            errs = (res or {}).get("events", {}).get("errors", {})
+            return {"na": "n/a (unimplemented)" if "UNIMPLEMENTED" in errs else
+                    s.get("na", "n/a (watchers not created)")}
+        return {"rss_before": before, "rss_with_10k_watchers": during,
+                "rss_per_10k_watchers": during - before,
+                "create_s": res.get("watch_create_s") if res else None}
+    finally:
+        t.cleanup()
+
+
+def check_perf(a, kind, load):
+    t = Target(kind, 1, a, a.workdir_root)
+    try:
+        if t.start() is None:
+            return {"na": "n/a (%s)" % t.error}
+        env = dict(os.environ, ETCDCTL_API="3")
+        p = subprocess.run([a.etcdctl, "--endpoints=" + ",".join(t.endpoints), "check", "perf",
+                            "--load=" + load], capture_output=True, text=True, env=env, timeout=300)
+        text = (p.stdout + p.stderr).strip()
+        lines = [l for l in text.splitlines() if re.match(r"^(PASS|FAIL)", l.strip())]
+        verdict = "PASS" if lines and lines[-1].strip() == "PASS" else "FAIL"
+        thr = re.search(r"Throughput is (\d+) writes/s", text)
+        return {"verdict": verdict, "writes_per_s": int(thr.group(1)) if thr else None,
+                "lines": lines or text.splitlines()[-5:]}
+    finally:
+        t.cleanup()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def log(msg):
+    sys.stderr.write(time.strftime("%H:%M:%S ") + msg + "\n")
+    sys.stderr.flush()
+
+
+def prerequisites(a):
+    missing = []
+    for what, path in (("cairn-bench", a.bench), ("cairn-bench-noop", a.noop), ("cairn", a.cairn),
+                       ("etcd", a.etcd), ("etcdctl", a.etcdctl)):
+        if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
+            missing.append("%s (%s)" % (what, path))
+    if missing:
+        sys.exit("missing prerequisites: " + ", ".join(missing) +
+                 "\n(build: ninja -C build-bench cairn-bench cairn-bench-noop cairn; "
+                 "etcd and etcdctl: apt-get install etcd-server etcd-client)")
+    if not shutil.which("fio"):
+        log("fio not installed: using cairn-bench fsync-probe (the same recipe) for fsync "
+            "latency (apt-get install fio to use fio)")
+
+
+def mb(v):
+    return "-" if v is None else "%.1f MB" % (v / 1e6)
+
+
+def main():
+    build = os.path.join(REPO, "build-bench")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default=os.path.join(build, "bench/load/cairn-bench"))
+    ap.add_argument("--noop", default=os.path.join(build, "bench/load/cairn-bench-noop"))
+    ap.add_argument("--cairn", default=os.path.join(build, "server/main/cairn"))
+    ap.add_argument("--etcd", default="/usr/bin/etcd")
+    ap.add_argument("--etcdctl", default="/usr/bin/etcdctl")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5, help="seconds per measured run")
+    ap.add_argument("--clients", type=int, default=1000, help="clients of the big workloads")
+    ap.add_argument("--conns", type=int, default=100, help="connections of the big workloads")
+    ap.add_argument("--workloads", default="all",
+                    help="comma-separated workload names, or 'all' (see --list)")
+    ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    ap.add_argument("--members", default="1,3", help="cluster sizes to compare (1, 3 or 1,3)")
+    ap.add_argument("--no-noop", action="store_true", help="skip the do-nothing upper bound")
+    ap.add_argument("--mem-keys", type=int, default=1000000, help="keys for the memory figures")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated parts to skip: compare,fsync,memory,watch-memory,"
+                         "check-perf")
+    ap.add_argument("--check-perf-loads", default="l,xl")
+    ap.add_argument("--start-timeout", type=float, default=60)
+    ap.add_argument("--workdir", default=None,
+                    help="where data dirs go (default: a temp dir under /var/tmp; must be on the "
+                         "disk being measured, not tmpfs)")
+    ap.add_argument("--json", default=None, help="also write all results to this JSON file")
+    a = ap.parse_args()
+    if a.list:
+        for name, (w, f, _) in workloads(a).items():
+            print("%-24s cairn-bench %s %s" % (name, w, " ".join(f)))
+        return 0
+    prerequisites(a)
+    skip = set(filter(None, a.skip.split(",")))
+    names = list(workloads(a)) if a.workloads == "all" else [
+        n.strip() for n in a.workloads.split(",")]
+    unknown = [n for n in names if n not in workloads(a)]
+    if unknown:
+        sys.exit("unknown workloads: %s (see --list)" % unknown)
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    a.workdir_root = tempfile.mkdtemp(prefix="cairn-compare-", dir=a.workdir or "/var/tmp")
+    report = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+              "loadavg_start": open("/proc/loadavg").read().split()[:3],
+              "nproc": os.cpu_count(), "params": {k: v for k, v in vars(a).items()}}
+    out = []
+    try:
+        if "fsync" not in skip:
+            log("fsync latency ...")
+            report["fsync"] = fsync_latency(a)
+        if "compare" not in skip:
+            report["compare"] = {}
+            for members in [int(m) for m in a.members.split(",")]:
+                res = {}
+                sel = names if members == 1 else [n for n in names if n in CLUSTER_WORKLOADS]
+                run_comparison(a, members, sel, res)
+                report["compare"][str(members)] = res
+                out.append(comparison_table(res, members))
+        if "memory" not in skip:
+            report["memory"] = {}
+            for kind in ("cairn", "etcd"):
+                log("memory and restart with %d keys: %s ..." % (a.mem_keys, kind))
+                report["memory"][kind] = memory_and_restart(a, kind)
+        if "watch-memory" not in skip:
+            report["watch_memory"] = {}
+            for kind in ("cairn", "etcd"):
+                log("watch memory: %s ..." % kind)
+                report["watch_memory"][kind] = watch_memory(a, kind)
+        if "check-perf" not in skip:
+            report["check_perf"] = {}
+            for load in a.check_perf_loads.split(","):
+                for kind in ("cairn", "etcd"):
+                    log("etcdctl check perf --load=%s: %s ..." % (load, kind))
+                    report["check_perf"]["%s %s" % (kind, load)] = check_perf(a, kind, load)
+    except KeyboardInterrupt:
+        log("interrupted: stopping every process started")
+        report["interrupted"] = True
+    finally:
+        kill_all_children()
+        shutil.rmtree(a.workdir_root, ignore_errors=True)
+    report["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+
+    print("# cairn vs etcd (%s; %d CPUs; load average %s at start, %s at end)" % (
+        report["started"], report["nproc"], " ".join(report["loadavg_start"]),
+        " ".join(report["loadavg_end"])))
+    if "fsync" in report:
+        f = report["fsync"]
+        print("\nfsync latency (%s): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, "
+              "max %.3f ms" % (f["tool"], f["p50"], f["p90"], f["p99"], f["p99.9"], f["max"]))
+    for t in out:
+        print(t)
+    if "memory" in report:
+        print("\n## Memory and restart (%d keys: 8 B keys, 256 B values, loaded as txns of 100 "
+              "puts)\n" % a.mem_keys)
+        print("| target | RSS empty | RSS loaded | RSS per key | restart to first read | "
+              "RSS after restart | data dir |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for kind, m in report["memory"].items():
+            if "na" in m:
+                print("| %s | %s | | | | | |" % (kind, m["na"]))
+                continue
+            print("| %s | %s | %s | %.0f B | %s | %s | %s |" % (
+                kind, mb(m["rss_empty"]), mb(m["rss_loaded"]), m["rss_per_key"],
+                "%.2f s" % m["restart_s"] if m.get("restart_s") is not None else
+                m.get("restart_error", "-"), mb(m.get("rss_restarted")),
+                mb(m.get("data_dir_bytes"))))
+        c, e = report["memory"].get("cairn", {}), report["memory"].get("etcd", {})
+        if "rss_per_key" in c and "rss_per_key" in e and e["rss_per_key"] > 0:
+            print("\nRSS per key cairn/etcd: %.2fx" % (c["rss_per_key"] / e["rss_per_key"]))
+    if "watch_memory" in report:
+        print("\n## Watch memory (10 streams x 1,000 watchers)\n")
+        for kind, m in report["watch_memory"].items():
+            print("- %s: %s" % (kind, m["na"] if "na" in m else
+                                "RSS +%s per 10k watchers (%s -> %s), created in %.2f s" % (
+                                    mb(m["rss_per_10k_watchers"]), mb(m["rss_before"]),
+                                    mb(m["rss_with_10k_watchers"]), m["create_s"] or 0)))
+    if "check_perf" in report:
+        print("\n## etcdctl check perf\n")
+        for key, m in report["check_perf"].items():
+            print("- %s: %s" % (key, m["na"] if "na" in m else "%s (%s writes/s): %s" % (
+                m["verdict"], m["writes_per_s"], "; ".join(l.strip() for l in m["lines"]))))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 130 if report.get("interrupted") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
