@@ -40,7 +40,7 @@ absl::StatusOr<std::string> ParseClientUrl(const std::string& url) {
 }
 
 ClientServer::ClientServer(etcdserver::Server* server)
-    : server_(server), kv_(server), maintenance_(server), cluster_(server) {}
+    : server_(server), kv_(server), maintenance_(server), cluster_(server), watch_(server) {}
 
 ClientServer::~ClientServer() { Shutdown(0); }
 
@@ -62,6 +62,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   builder.RegisterService(&kv_);
   builder.RegisterService(&maintenance_);
   builder.RegisterService(&cluster_);
+  builder.RegisterService(&watch_);
   grpc_ = builder.BuildAndStart();
   if (!grpc_) return absl::UnavailableError("cannot listen on the client URLs");
   std::vector<std::string> bound;

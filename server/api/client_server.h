@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/api/services.h"
+#include "server/api/watch_service.h"
 
 namespace cairn::api {
 
@@ -27,6 +28,7 @@ class ClientServer {
   KvService kv_;
   MaintenanceService maintenance_;
   ClusterService cluster_;
+  WatchService watch_;
   std::unique_ptr<grpc::Server> grpc_;
 };
 

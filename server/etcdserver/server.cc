@@ -53,6 +53,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   s->cluster_id_ = static_cast<uint64_t>(b->ReadMetaInt("cluster_id", 0));
 
   s->kv_ = std::make_unique<mvcc::KvStore>(b);
+  s->watch_hub_ =
+      std::make_unique<mvcc::WatchHub>(s->kv_.get(), s->config_.watch_progress_notify_interval_ms);
   s->applier_ = std::thread([raw = s.get()] { raw->ApplierLoop(); });
   CAIRN_LOG(kInfo, "etcdserver") << "member " << IdToHex(s->member_id_) << " of cluster "
                                  << IdToHex(s->cluster_id_) << " started, term=" << s->term_
@@ -115,6 +117,10 @@ void Server::ApplierLoop() {
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
     entries_.fetch_add(batch.size(), std::memory_order_relaxed);
     kv_->Publish();
+    // Watchers see a revision only once it is durable and readable, in revision order.
+    for (const mvcc::ApplyResult& r : results) {
+      if (r.revision > 0) watch_hub_->Notify(r.revision, r.events);
+    }
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     batch.clear();
     results.clear();

@@ -28,6 +28,7 @@
 #include "cairnpb/internal.pb.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "server/mvcc/kv_store.h"
+#include "server/mvcc/watch_hub.h"
 #include "server/storage/backend.h"
 
 namespace cairn::etcdserver {
@@ -45,6 +46,8 @@ struct ServerConfig {
   size_t max_pending_proposals = 5000;
   // Entries applied per fsync at most (bounds the latency of one group commit).
   size_t max_batch_entries = 1024;
+  // etcd's --experimental-watch-progress-notify-interval (10m); <= 0 disables.
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
 };
 
 class Server {
@@ -59,6 +62,7 @@ class Server {
   void Propose(cairnpb::InternalRequest request, Done done);
 
   mvcc::KvStore* kv() { return kv_.get(); }
+  mvcc::WatchHub* watch_hub() { return watch_hub_.get(); }
   storage::Backend* backend() { return backend_.get(); }
   const ServerConfig& config() const { return config_; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -89,6 +93,7 @@ class Server {
   ServerConfig config_;
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<mvcc::KvStore> kv_;
+  std::unique_ptr<mvcc::WatchHub> watch_hub_;
   uint64_t cluster_id_ = 0;
   uint64_t member_id_ = 0;
   uint64_t term_ = 0;

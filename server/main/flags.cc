@@ -1,5 +1,6 @@
 #include "server/main/flags.h"
 
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <sstream>
@@ -33,6 +34,43 @@ absl::Status ParseInt(const std::string& name, const std::string& text, T min, T
     return absl::InvalidArgumentError("invalid value \"" + text + "\" for flag --" + name);
   }
   *out = v;
+  return absl::OkStatus();
+}
+
+// Go's time.ParseDuration subset: a sequence of <number><unit>, unit in h, m, s, ms, us, ns.
+absl::Status ParseDurationMs(const std::string& name, const std::string& text, int64_t* out_ms) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError("invalid duration \"" + text + "\" for flag --" + name);
+  };
+  if (text.empty()) return bad();
+  double total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    if (i == start) return bad();
+    double v = std::stod(text.substr(start, i - start));
+    size_t u = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string unit = text.substr(u, i - u);
+    if (unit == "h") {
+      total_ms += v * 3600e3;
+    } else if (unit == "m") {
+      total_ms += v * 60e3;
+    } else if (unit == "s") {
+      total_ms += v * 1e3;
+    } else if (unit == "ms") {
+      total_ms += v;
+    } else if (unit == "us" || unit == "µs") {
+      total_ms += v / 1e3;
+    } else if (unit == "ns") {
+      total_ms += v / 1e6;
+    } else {
+      return bad();
+    }
+  }
+  *out_ms = static_cast<int64_t>(total_ms);
   return absl::OkStatus();
 }
 
@@ -108,6 +146,12 @@ std::vector<FlagDef> Defs() {
        "Maximum number of operations permitted in a transaction.",
        [](Flags* f, const std::string& v) {
          return ParseInt<int>("max-txn-ops", v, 1, &f->server.max_txn_ops);
+       }},
+      {"experimental-watch-progress-notify-interval", false, "10m0s",
+       "Duration of periodic watch progress notifications (0 disables).",
+       [](Flags* f, const std::string& v) {
+         return ParseDurationMs("experimental-watch-progress-notify-interval", v,
+                                &f->server.watch_progress_notify_interval_ms);
        }},
       {"log-level", false, d.log_level, "Log level: debug, info, warn or error.",
        [](Flags* f, const std::string& v) {

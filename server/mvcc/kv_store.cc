@@ -186,8 +186,12 @@ class KvStore::TxnWriter {
     return kv;
   }
 
+  std::vector<mvccpb::Event>& events() { return events_; }
+
   void Put(const std::string& key, const std::string& value, int64_t lease) {
     int64_t rev = begin_rev_ + 1;
+    mvccpb::Event ev;
+    ev.set_type(mvccpb::Event::PUT);
     KeyValue kv;
     kv.set_key(key);
     kv.set_value(value);
@@ -196,6 +200,7 @@ class KvStore::TxnWriter {
     if (auto prev = GetLatest(key)) {
       kv.set_create_revision(prev->create_revision());
       kv.set_version(prev->version() + 1);
+      *ev.mutable_prev_kv() = std::move(*prev);
     } else {
       kv.set_create_revision(rev);
       kv.set_version(1);
@@ -203,24 +208,29 @@ class KvStore::TxnWriter {
     std::string serialized = kv.SerializeAsString();
     Record(key, kKindPut, serialized);
     CAIRN_CHECK(wb_->Put(Cf(Cf::kLatest), key, serialized).ok());
+    *ev.mutable_kv() = std::move(kv);
+    events_.push_back(std::move(ev));
   }
 
   // Deletes every live key of [key, end); returns how many.
   int64_t DeleteRange(const std::string& key, const std::string& end) {
-    std::vector<std::string> keys;
+    std::vector<KeyValue> prevs;
     src_.ScanLatest(key, end, [&](const std::string& value) {
-      KeyValue kv;
-      CAIRN_CHECK(kv.ParseFromString(value)) << "corrupt latest record";
-      keys.push_back(kv.key());
+      prevs.emplace_back();
+      CAIRN_CHECK(prevs.back().ParseFromString(value)) << "corrupt latest record";
     });
-    for (const std::string& k : keys) {
-      KeyValue tomb;
-      tomb.set_key(k);
-      tomb.set_mod_revision(begin_rev_ + 1);
-      Record(k, kKindDelete, tomb.SerializeAsString());
-      CAIRN_CHECK(wb_->Delete(Cf(Cf::kLatest), k).ok());
+    for (KeyValue& prev : prevs) {
+      mvccpb::Event ev;
+      ev.set_type(mvccpb::Event::DELETE);
+      KeyValue* tomb = ev.mutable_kv();
+      tomb->set_key(prev.key());
+      tomb->set_mod_revision(begin_rev_ + 1);
+      Record(prev.key(), kKindDelete, tomb->SerializeAsString());
+      CAIRN_CHECK(wb_->Delete(Cf(Cf::kLatest), prev.key()).ok());
+      *ev.mutable_prev_kv() = std::move(prev);
+      events_.push_back(std::move(ev));
     }
-    return static_cast<int64_t>(keys.size());
+    return static_cast<int64_t>(prevs.size());
   }
 
  private:
@@ -243,6 +253,7 @@ class KvStore::TxnWriter {
   Source src_;
   int64_t begin_rev_;
   int64_t changes_ = 0;
+  std::vector<mvccpb::Event> events_;
 };
 
 namespace {
@@ -522,6 +533,48 @@ absl::StatusOr<TxnResponse> KvStore::ReadTxn(const ReadView& view, const TxnRequ
   return resp;
 }
 
+absl::Status KvStore::ReadEvents(const ReadView& view, int64_t from, const std::string& key,
+                                 const std::string& range_end, bool with_prev_kv, size_t max_events,
+                                 std::vector<mvccpb::Event>* events, int64_t* next) const {
+  if (from < view.compact_revision) return MakeError(ErrorKind::kCompacted);
+  *next = from;
+  if (from > view.revision) return absl::OkStatus();
+  Source src(backend_, view.snapshot.get());
+  auto it = src.Iter(Cf::kRev);
+  std::string end = storage::RevKey(view.revision + 1, 0);
+  int64_t last_rev = 0;
+  for (it->Seek(storage::RevKey(from, 0)); it->Valid(); it->Next()) {
+    std::string_view k = it->key().ToStringView();
+    if (k >= end) break;
+    int64_t rev = static_cast<int64_t>(storage::GetBE64(k));
+    // Never split a revision: stop only at a revision boundary.
+    if (rev != last_rev && events->size() >= max_events) break;
+    last_rev = rev;
+    *next = rev + 1;
+    std::string_view v = it->value().ToStringView();
+    mvccpb::Event ev;
+    CAIRN_CHECK(v.size() > 1 && ev.mutable_kv()->ParseFromArray(v.data() + 1, v.size() - 1))
+        << "corrupt rev record";
+    const std::string& ek = ev.kv().key();
+    bool in = range_end.empty() ? ek == key : (ek >= key && !PastEnd(ek, range_end));
+    if (!in) continue;
+    ev.set_type(v[0] == kKindPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
+    bool create = v[0] == kKindPut && ev.kv().create_revision() == ev.kv().mod_revision();
+    if (with_prev_kv && !create) {
+      src.ScanHistory(ek, "", rev - 1, [&](int64_t main, int64_t sub) {
+        std::string prev;
+        if (src.Get(Cf::kRev, storage::RevKey(main, sub), &prev) && prev.size() > 1) {
+          CAIRN_CHECK(ev.mutable_prev_kv()->ParseFromArray(prev.data() + 1, prev.size() - 1));
+        }
+      });
+    }
+    events->push_back(std::move(ev));
+  }
+  CAIRN_CHECK(it->status().ok()) << it->status().ToString();
+  if (!it->Valid() || it->key().ToStringView() >= end) *next = view.revision + 1;
+  return absl::OkStatus();
+}
+
 ApplyResult KvStore::ApplyPut(TxnWriter& w, const etcdserverpb::PutRequest& p) {
   ApplyResult res;
   auto& resp = res.put;
@@ -653,6 +706,8 @@ ApplyResult KvStore::Apply(uint64_t index, const cairnpb::InternalRequest& reque
   } else if (w.changes() > 0) {
     revision_ = w.begin_rev() + 1;
     PutMetaInt(&wb, backend_->cf(Cf::kMeta), "revision", revision_);
+    res.revision = revision_;
+    res.events = std::move(w.events());
   }
   PutMetaInt(&wb, backend_->cf(Cf::kMeta), "applied_index", static_cast<int64_t>(index));
   backend_->Write(wb.GetWriteBatch());
@@ -709,7 +764,8 @@ void KvStore::CompactRange(int64_t from, int64_t to) {
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> rev_it(db->NewIterator(ro, backend_->cf(Cf::kRev)));
   std::string end = storage::RevKey(to + 1, 0);
-  rev_it->Seek(storage::RevKey(from + 1, 0));
+  // From `from` itself (not from+1): a delete kept at the previous compact revision is revisited.
+  rev_it->Seek(storage::RevKey(std::max<int64_t>(from, 1), 0));
   while (true) {
     // Collect a bounded chunk of keys changed in (from, to].
     std::set<std::string> keys;
@@ -730,11 +786,13 @@ void KvStore::CompactRange(int64_t from, int64_t to) {
       for (; it->Valid() && it->key().ToStringView() < after; it->Next()) {
         std::string_view ik = it->key().ToStringView();
         std::string_view v = it->value().ToStringView();
-        bool keep = first && v[8] == kKindPut;  // newest <= to survives unless a delete
-        first = false;
-        if (keep) continue;
         int64_t main = static_cast<int64_t>(std::numeric_limits<uint64_t>::max() -
                                             storage::GetBE64(ik.substr(ik.size() - 8)));
+        // The newest revision <= `to` survives unless it is a delete; a delete exactly at `to`
+        // survives too, so a watch starting at the compact revision still sees it.
+        bool keep = first && (v[8] == kKindPut || main == to);
+        first = false;
+        if (keep) continue;
         batch.Delete(backend_->cf(Cf::kIndex), it->key());
         batch.Delete(backend_->cf(Cf::kRev),
                      storage::RevKey(main, static_cast<int64_t>(storage::GetBE64(v))));

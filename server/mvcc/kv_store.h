@@ -42,6 +42,9 @@ struct ApplyResult {
   etcdserverpb::TxnResponse txn;
   etcdserverpb::CompactionResponse compaction;
   int64_t compact_revision = 0;  // set for a successful compaction (for Compact(physical))
+  // The entry's changes in (revision, sub) order, each with prev_kv when the key existed.
+  int64_t revision = 0;  // the revision the changes were written at (0: nothing changed)
+  std::vector<mvccpb::Event> events;
 };
 
 class KvStore {
@@ -59,6 +62,13 @@ class KvStore {
   // A Range at `view` (etcd's applier Range: sort, limit, filters, count, keys_only).
   absl::StatusOr<etcdserverpb::RangeResponse> Range(const ReadView& view,
                                                     const etcdserverpb::RangeRequest& r) const;
+  // Events with revision in [from, view.revision] (at most about `max_events`, never splitting a
+  // revision), in order; *next is set to the first revision not returned. Keys outside
+  // [key, range_end) (etcd range semantics) are skipped. Fails with kCompacted if `from` is below
+  // the view's compact revision. prev_kv is filled when `with_prev_kv`.
+  absl::Status ReadEvents(const ReadView& view, int64_t from, const std::string& key,
+                          const std::string& range_end, bool with_prev_kv, size_t max_events,
+                          std::vector<mvccpb::Event>* events, int64_t* next) const;
   // A read-only Txn (every op a Range) evaluated at `view`.
   absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(const ReadView& view,
                                                     const etcdserverpb::TxnRequest& r) const;

@@ -24,6 +24,10 @@ TEST(FlagsTest, GoFlagSyntax) {
   EXPECT_EQ(f->server.max_txn_ops, 64);
   EXPECT_EQ(f->listen_client_urls.size(), 2u);
   EXPECT_TRUE(f->version);
+  auto d = ParseFlags({"--experimental-watch-progress-notify-interval=1m30s"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->server.watch_progress_notify_interval_ms, 90000);
+  EXPECT_FALSE(ParseFlags({"--experimental-watch-progress-notify-interval=10x"}).ok());
 }
 
 TEST(FlagsTest, BadFlagsAreErrors) {

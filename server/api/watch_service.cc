@@ -1,0 +1,236 @@
+#include "server/api/watch_service.h"
+
+#include <deque>
+#include <mutex>
+#include <set>
+
+#include "server/base/logging.h"
+
+namespace cairn::api {
+namespace {
+
+using etcdserverpb::WatchRequest;
+using etcdserverpb::WatchResponse;
+
+// Event bytes queued on one stream before its watchers fall behind into catch-up.
+constexpr size_t kMaxQueuedBytes = 4 << 20;
+
+class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>,
+                          public mvcc::WatchSink {
+ public:
+  explicit WatchStream(etcdserver::Server* server) : server_(server), hub_(server->watch_hub()) {
+    StartRead(&req_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // half-closed (or gone): keep delivering until OnCancel / OnDone
+    Handle(req_);
+    req_.Clear();
+    StartRead(&req_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool kick = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      queued_bytes_ -= out_.front().second;
+      kick = event_full_ && queued_bytes_ < kMaxQueuedBytes / 2;
+      if (kick) event_full_ = false;
+      out_.pop_front();
+      writing_ = false;
+      if (!ok) {
+        FinishLocked();
+      } else if (!out_.empty() && !finished_) {
+        writing_ = true;
+        StartWrite(&out_.front().first);
+      } else if (closing_ && out_.empty()) {
+        FinishLocked();
+      }
+    }
+    if (kick) hub_->Kick();
+  }
+
+  void OnCancel() override { Close(); }
+
+  void OnDone() override {
+    hub_->RemoveSink(this);
+    delete this;
+  }
+
+  // ---- mvcc::WatchSink (called under the hub lock) ----
+  bool Deliver(int64_t watch_id, int64_t revision, std::vector<mvccpb::Event>& events,
+               bool fragment) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (finished_ || closing_) return false;
+    if (queued_bytes_ >= kMaxQueuedBytes) {
+      event_full_ = true;
+      return false;
+    }
+    size_t limit = static_cast<size_t>(server_->config().max_request_bytes);
+    WatchResponse resp = Header(revision);
+    resp.set_watch_id(watch_id);
+    size_t bytes = 0;
+    for (auto& ev : events) {
+      size_t ev_bytes = ev.ByteSizeLong();
+      // etcd's fragment option: split a response larger than the request limit.
+      if (fragment && bytes > 0 && bytes + ev_bytes > limit) {
+        resp.set_fragment(true);
+        QueueLocked(std::move(resp));
+        resp = Header(revision);
+        resp.set_watch_id(watch_id);
+        bytes = 0;
+      }
+      *resp.add_events() = std::move(ev);
+      bytes += ev_bytes;
+    }
+    QueueLocked(std::move(resp));
+    return true;
+  }
+
+  void Compacted(int64_t watch_id, int64_t compact_revision) override {
+    WatchResponse resp = Header(0);  // etcd leaves the header revision unset here
+    resp.set_watch_id(watch_id);
+    resp.set_canceled(true);
+    resp.set_compact_revision(compact_revision);
+    std::lock_guard<std::mutex> l(mu_);
+    ids_.erase(watch_id);
+    QueueLocked(std::move(resp));
+  }
+
+  void Progress(int64_t watch_id, int64_t revision) override {
+    WatchResponse resp = Header(revision);
+    resp.set_watch_id(watch_id);
+    std::lock_guard<std::mutex> l(mu_);
+    QueueLocked(std::move(resp));
+  }
+
+ private:
+  WatchResponse Header(int64_t revision) const {
+    WatchResponse resp;
+    resp.mutable_header()->set_revision(revision);
+    server_->FillHeader(resp.mutable_header());
+    return resp;
+  }
+
+  void QueueLocked(WatchResponse resp) {
+    if (finished_) return;
+    size_t bytes = resp.ByteSizeLong();
+    queued_bytes_ += bytes;
+    out_.emplace_back(std::move(resp), bytes);
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&out_.front().first);
+    }
+  }
+
+  void FinishLocked() {
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+
+  void Close() {
+    hub_->RemoveSink(this);
+    std::lock_guard<std::mutex> l(mu_);
+    closing_ = true;
+    if (!writing_) FinishLocked();
+  }
+
+  void Handle(const WatchRequest& req) {
+    switch (req.request_union_case()) {
+      case WatchRequest::kCreateRequest:
+        Create(req.create_request());
+        break;
+      case WatchRequest::kCancelRequest: {
+        int64_t id = req.cancel_request().watch_id();
+        hub_->Cancel(this, id, [&](int64_t rev) {
+          WatchResponse resp = Header(rev);
+          resp.set_watch_id(id);
+          resp.set_canceled(true);
+          std::lock_guard<std::mutex> l(mu_);
+          ids_.erase(id);
+          QueueLocked(std::move(resp));
+        });
+        break;
+      }
+      case WatchRequest::kProgressRequest:
+        hub_->RequestProgress(this);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void Create(const etcdserverpb::WatchCreateRequest& c) {
+    mvcc::WatchSpec spec;
+    spec.key = c.key();
+    spec.range_end = c.range_end();
+    spec.start_revision = c.start_revision() < 0 ? 1 : c.start_revision();
+    spec.prev_kv = c.prev_kv();
+    spec.progress_notify = c.progress_notify();
+    spec.fragment = c.fragment();
+    for (int f : c.filters()) {
+      if (f == etcdserverpb::WatchCreateRequest::NOPUT) spec.no_put = true;
+      if (f == etcdserverpb::WatchCreateRequest::NODELETE) spec.no_delete = true;
+    }
+    std::string reason;
+    bool from_key = spec.range_end.size() == 1 && spec.range_end[0] == '\0';
+    if (!spec.range_end.empty() && !from_key && spec.key >= spec.range_end) {
+      reason = "mvcc: watcher range is empty";
+    }
+    int64_t id = c.watch_id();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (reason.empty() && id != 0 && ids_.count(id)) {
+        reason = "mvcc: duplicate watch ID provided on the WatchStream";
+      }
+      if (reason.empty()) {
+        if (id == 0) {
+          while (ids_.count(next_id_)) ++next_id_;
+          id = next_id_++;
+        }
+        ids_.insert(id);
+      }
+    }
+    if (!reason.empty()) {
+      WatchResponse resp = Header(hub_->notified_revision());
+      resp.set_watch_id(-1);
+      resp.set_created(true);
+      resp.set_canceled(true);
+      resp.set_cancel_reason(reason);
+      std::lock_guard<std::mutex> l(mu_);
+      QueueLocked(std::move(resp));
+      return;
+    }
+    hub_->Add(this, id, spec, [&](int64_t rev) {
+      WatchResponse resp = Header(rev);
+      resp.set_watch_id(id);
+      resp.set_created(true);
+      std::lock_guard<std::mutex> l(mu_);
+      QueueLocked(std::move(resp));
+    });
+  }
+
+  etcdserver::Server* server_;
+  mvcc::WatchHub* hub_;
+  WatchRequest req_;
+
+  std::mutex mu_;
+  std::deque<std::pair<WatchResponse, size_t>> out_;  // guarded by mu_
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  bool event_full_ = false;
+  std::set<int64_t> ids_;
+  int64_t next_id_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
+    grpc::CallbackServerContext*) {
+  return new WatchStream(server_);
+}
+
+}  // namespace cairn::api

@@ -1,0 +1,273 @@
+#include "server/mvcc/watch_hub.h"
+
+#include <chrono>
+
+#include "server/base/check.h"
+
+namespace cairn::mvcc {
+namespace {
+
+// At most this many events are read from history for one watcher in one catch-up round (a
+// revision is never split, so a single huge revision may exceed it).
+constexpr size_t kMaxCatchupEvents = 1000;
+// The syncer retries full streams and checks progress timers at this period.
+constexpr int kSyncerPeriodMs = 100;
+
+void Filter(const WatchSpec& spec, std::vector<mvccpb::Event>* events) {
+  if (!spec.no_put && !spec.no_delete && spec.prev_kv) return;
+  std::vector<mvccpb::Event> kept;
+  kept.reserve(events->size());
+  for (auto& ev : *events) {
+    if (spec.no_put && ev.type() == mvccpb::Event::PUT) continue;
+    if (spec.no_delete && ev.type() == mvccpb::Event::DELETE) continue;
+    if (!spec.prev_kv) ev.clear_prev_kv();
+    kept.push_back(std::move(ev));
+  }
+  events->swap(kept);
+}
+
+}  // namespace
+
+WatchHub::WatchHub(KvStore* kv, int64_t progress_interval_ms)
+    : kv_(kv), progress_interval_ms_(progress_interval_ms) {
+  notified_rev_ = kv_->View().revision;
+  syncer_ = std::thread([this] { SyncerLoop(); });
+}
+
+WatchHub::~WatchHub() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  syncer_.join();
+}
+
+int64_t WatchHub::notified_revision() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return notified_rev_;
+}
+
+size_t WatchHub::synced_count() const {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t n = synced_ranges_.size();
+  for (const auto& [k, ws] : synced_keys_) n += ws.size();
+  return n;
+}
+
+size_t WatchHub::unsynced_count() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return unsynced_.size();
+}
+
+bool WatchHub::Matches(const Watcher& w, const std::string& key) const {
+  const std::string& end = w.spec.range_end;
+  if (end.empty()) return key == w.spec.key;
+  if (key < w.spec.key) return false;
+  if (end.size() == 1 && end[0] == '\0') return true;
+  return key < end;
+}
+
+void WatchHub::MakeSynced(const WatcherPtr& w) {
+  unsynced_.erase(w);
+  w->synced = true;
+  if (w->spec.range_end.empty()) {
+    synced_keys_[w->spec.key].insert(w.get());
+  } else {
+    synced_ranges_.insert(w.get());
+  }
+}
+
+void WatchHub::MakeUnsynced(const WatcherPtr& w) {
+  if (w->synced) {
+    if (w->spec.range_end.empty()) {
+      auto it = synced_keys_.find(w->spec.key);
+      it->second.erase(w.get());
+      if (it->second.empty()) synced_keys_.erase(it);
+    } else {
+      synced_ranges_.erase(w.get());
+    }
+  }
+  w->synced = false;
+  unsynced_.insert(w);
+  cv_.notify_all();
+}
+
+void WatchHub::Detach(const WatcherPtr& w) {
+  MakeUnsynced(w);  // takes it out of the synced index
+  unsynced_.erase(w);
+  auto s = by_sink_.find(w->sink);
+  if (s != by_sink_.end()) {
+    s->second.erase(w->watch_id);
+    if (s->second.empty()) by_sink_.erase(s);
+  }
+}
+
+void WatchHub::Add(WatchSink* sink, int64_t watch_id, const WatchSpec& spec,
+                   const std::function<void(int64_t)>& on_registered) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto w = std::make_shared<Watcher>(Watcher{sink, watch_id, spec, 0});
+  on_registered(notified_rev_);
+  by_sink_[sink][watch_id] = w;
+  if (spec.start_revision == 0 || spec.start_revision > notified_rev_) {
+    w->next_rev = spec.start_revision == 0 ? notified_rev_ + 1 : spec.start_revision;
+    MakeSynced(w);
+  } else {
+    w->next_rev = spec.start_revision;
+    unsynced_.insert(w);
+    cv_.notify_all();
+  }
+}
+
+bool WatchHub::Cancel(WatchSink* sink, int64_t watch_id,
+                      const std::function<void(int64_t)>& on_removed) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto s = by_sink_.find(sink);
+  if (s == by_sink_.end()) return false;
+  auto it = s->second.find(watch_id);
+  if (it == s->second.end()) return false;
+  WatcherPtr w = it->second;
+  Detach(w);
+  on_removed(notified_rev_);
+  AnswerProgressIfSynced(sink);
+  return true;
+}
+
+void WatchHub::RemoveSink(WatchSink* sink) {
+  std::lock_guard<std::mutex> l(mu_);
+  progress_pending_.erase(sink);
+  auto s = by_sink_.find(sink);
+  if (s == by_sink_.end()) return;
+  std::vector<WatcherPtr> ws;
+  for (auto& [id, w] : s->second) ws.push_back(w);
+  for (auto& w : ws) Detach(w);
+}
+
+void WatchHub::RequestProgress(WatchSink* sink) {
+  std::lock_guard<std::mutex> l(mu_);
+  progress_pending_.insert(sink);
+  AnswerProgressIfSynced(sink);
+}
+
+void WatchHub::AnswerProgressIfSynced(WatchSink* sink) {
+  if (!progress_pending_.count(sink)) return;
+  auto s = by_sink_.find(sink);
+  if (s != by_sink_.end()) {
+    for (auto& [id, w] : s->second) {
+      if (!w->synced) return;  // answered once every watcher of the stream is synced
+    }
+  }
+  progress_pending_.erase(sink);
+  sink->Progress(-1, notified_rev_);
+}
+
+void WatchHub::Kick() { cv_.notify_all(); }
+
+void WatchHub::Notify(int64_t revision, const std::vector<mvccpb::Event>& events) {
+  std::lock_guard<std::mutex> l(mu_);
+  CAIRN_CHECK(revision > notified_rev_)
+      << "notify out of order: " << revision << " after " << notified_rev_;
+  notified_rev_ = revision;
+  std::map<Watcher*, std::vector<mvccpb::Event>> per;
+  for (const auto& ev : events) {
+    auto k = synced_keys_.find(ev.kv().key());
+    if (k != synced_keys_.end()) {
+      for (Watcher* w : k->second) per[w].push_back(ev);
+    }
+    for (Watcher* w : synced_ranges_) {
+      if (Matches(*w, ev.kv().key())) per[w].push_back(ev);
+    }
+  }
+  for (auto& [raw, evs] : per) {
+    if (revision < raw->next_rev) continue;  // starts in the future, or already caught up
+    Filter(raw->spec, &evs);
+    if (evs.empty()) continue;
+    if (raw->sink->Deliver(raw->watch_id, revision, evs, raw->spec.fragment)) {
+      raw->next_rev = revision + 1;
+      raw->sent_since_progress = true;
+      continue;
+    }
+    // The stream is full: fall behind and catch up from history, never block the applier.
+    raw->next_rev = revision;
+    MakeUnsynced(by_sink_[raw->sink][raw->watch_id]);
+  }
+  if (!unsynced_.empty()) cv_.notify_all();
+}
+
+bool WatchHub::SyncOnce() {
+  std::vector<WatcherPtr> todo;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    todo.assign(unsynced_.begin(), unsynced_.end());
+  }
+  if (todo.empty()) return false;
+  ReadView view = kv_->View();
+  bool progressed = false;
+  for (const WatcherPtr& w : todo) {
+    std::vector<mvccpb::Event> events;
+    int64_t next = 0;
+    // Only the syncer changes an unsynced watcher's next_rev, so reading it unlocked is safe.
+    absl::Status st = kv_->ReadEvents(view, w->next_rev, w->spec.key, w->spec.range_end,
+                                      w->spec.prev_kv, kMaxCatchupEvents, &events, &next);
+    std::lock_guard<std::mutex> l(mu_);
+    if (!unsynced_.count(w)) continue;  // canceled meanwhile
+    if (!st.ok()) {
+      w->sink->Compacted(w->watch_id, view.compact_revision);
+      WatchSink* sink = w->sink;
+      Detach(w);
+      AnswerProgressIfSynced(sink);
+      progressed = true;
+      continue;
+    }
+    Filter(w->spec, &events);
+    if (!events.empty()) {
+      if (!w->sink->Deliver(w->watch_id, view.revision, events, w->spec.fragment)) continue;
+      w->sent_since_progress = true;
+    }
+    if (next != w->next_rev) progressed = true;
+    w->next_rev = next;
+    if (w->next_rev > notified_rev_) {
+      MakeSynced(w);
+      AnswerProgressIfSynced(w->sink);
+      progressed = true;
+    }
+  }
+  return progressed;
+}
+
+void WatchHub::ProgressTick() {
+  std::lock_guard<std::mutex> l(mu_);
+  auto tick = [&](Watcher* w) {
+    if (w->spec.progress_notify && !w->sent_since_progress)
+      w->sink->Progress(w->watch_id, notified_rev_);
+    w->sent_since_progress = false;
+  };
+  for (auto& [k, ws] : synced_keys_) {
+    for (Watcher* w : ws) tick(w);
+  }
+  for (Watcher* w : synced_ranges_) tick(w);
+}
+
+void WatchHub::SyncerLoop() {
+  auto next_progress = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(std::max<int64_t>(progress_interval_ms_, 1));
+  while (true) {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (closing_) return;
+    }
+    bool progressed = SyncOnce();
+    if (progress_interval_ms_ > 0 && std::chrono::steady_clock::now() >= next_progress) {
+      ProgressTick();
+      next_progress =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(progress_interval_ms_);
+    }
+    if (progressed) continue;
+    std::unique_lock<std::mutex> l(mu_);
+    if (closing_) return;
+    // Periodic: a full stream drains without telling us, and the progress timer must fire.
+    cv_.wait_for(l, std::chrono::milliseconds(kSyncerPeriodMs));
+  }
+}
+
+}  // namespace cairn::mvcc

@@ -1,0 +1,129 @@
+// WatchHub: etcd's watchable store. Every watcher is in one of two groups:
+//   synced:   at the head; Notify() pushes each new revision's matching events to it;
+//   unsynced: behind (a start revision in the past, or its stream was full); the syncer thread
+//             reads its events from history (KvStore::ReadEvents) and, once it has everything up
+//             to the last notified revision, moves it to synced under the hub lock.
+// A stream whose buffer is full never blocks Notify (the applier) or other watchers: its watcher
+// simply drops to unsynced and catches up later from the store, so memory stays bounded by the
+// per-stream buffer. A watcher whose next revision falls below the compact revision is canceled
+// with compact_revision set.
+//
+// Guarantees (tested in tests/unit/mvcc/watch_hub_test.cc): events reach a watcher in revision
+// order, each once, none skipped inside the history window; one revision's events are never split
+// across deliveries; a progress notification at revision R is queued on a stream only after every
+// event <= R of every watcher of that stream.
+//
+// Thread contract: all methods are thread-safe. Notify() is called by the applier thread, in
+// revision order, after the revision is published. Sink methods are called with the hub lock held
+// and must not call back into the hub nor block.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "mvccpb/kv.pb.h"
+#include "server/mvcc/kv_store.h"
+
+namespace cairn::mvcc {
+
+// The receiving end of one watch stream (implemented by the gRPC Watch stream).
+class WatchSink {
+ public:
+  virtual ~WatchSink() = default;
+  // Queues events of watch_id with header revision `revision`. Returns false (queuing nothing)
+  // when the stream's buffer is full.
+  virtual bool Deliver(int64_t watch_id, int64_t revision, std::vector<mvccpb::Event>& events,
+                       bool fragment) = 0;
+  // Control messages: always queued (their number is bounded by watchers and requests).
+  virtual void Compacted(int64_t watch_id, int64_t compact_revision) = 0;
+  // A progress notification: watch_id -1 answers a progress request for the whole stream.
+  virtual void Progress(int64_t watch_id, int64_t revision) = 0;
+};
+
+struct WatchSpec {
+  std::string key;
+  std::string range_end;       // etcd semantics: empty = key only, "\0" = every key >= key
+  int64_t start_revision = 0;  // 0 = from the next revision
+  bool prev_kv = false;
+  bool no_put = false;
+  bool no_delete = false;
+  bool progress_notify = false;
+  bool fragment = false;
+};
+
+class WatchHub {
+ public:
+  // `kv` must outlive the hub. `progress_interval_ms` is etcd's watch progress notify interval
+  // (<= 0 disables periodic notifications).
+  WatchHub(KvStore* kv, int64_t progress_interval_ms);
+  ~WatchHub();
+
+  // The revision watchers are synced to: events up to it have been handed to synced watchers.
+  int64_t notified_revision() const;
+
+  // Registers watcher `watch_id` of `sink`. `on_registered(header_revision)` runs under the hub
+  // lock before any event can be delivered (the caller queues its "created" response there).
+  void Add(WatchSink* sink, int64_t watch_id, const WatchSpec& spec,
+           const std::function<void(int64_t)>& on_registered);
+  // Removes one watcher; false if unknown. `on_removed(revision)` runs under the hub lock.
+  bool Cancel(WatchSink* sink, int64_t watch_id, const std::function<void(int64_t)>& on_removed);
+  // Removes every watcher of `sink`; after it returns the hub never calls `sink` again.
+  void RemoveSink(WatchSink* sink);
+  // A progress request: answered (Progress(-1, R)) as soon as every watcher of the sink is synced.
+  void RequestProgress(WatchSink* sink);
+  // The sink has room again: wake the syncer.
+  void Kick();
+
+  // Applier thread: revision `revision` with its events is published.
+  void Notify(int64_t revision, const std::vector<mvccpb::Event>& events);
+
+  // For tests and metrics.
+  size_t synced_count() const;
+  size_t unsynced_count() const;
+
+ private:
+  struct Watcher {
+    WatchSink* sink;
+    int64_t watch_id;
+    WatchSpec spec;
+    int64_t next_rev;  // first revision not yet delivered
+    bool synced = false;
+    bool sent_since_progress = false;
+  };
+  using WatcherPtr = std::shared_ptr<Watcher>;
+
+  bool Matches(const Watcher& w, const std::string& key) const;
+  void MakeSynced(const WatcherPtr& w);
+  void MakeUnsynced(const WatcherPtr& w);
+  void Detach(const WatcherPtr& w);
+  void AnswerProgressIfSynced(WatchSink* sink);
+  void SyncerLoop();
+  // One catch-up round; returns true if any watcher made progress.
+  bool SyncOnce();
+  void ProgressTick();
+
+  KvStore* kv_;
+  int64_t progress_interval_ms_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool closing_ = false;
+  int64_t notified_rev_ = 0;
+  // Synced watchers indexed for Notify: single keys by key, ranges in a list.
+  std::unordered_map<std::string, std::set<Watcher*>> synced_keys_;
+  std::set<Watcher*> synced_ranges_;
+  std::set<WatcherPtr> unsynced_;
+  std::map<WatchSink*, std::map<int64_t, WatcherPtr>> by_sink_;
+  std::set<WatchSink*> progress_pending_;
+  std::thread syncer_;
+};
+
+}  // namespace cairn::mvcc

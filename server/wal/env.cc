@@ -1,0 +1,178 @@
+#include "server/wal/env.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace cairn::wal {
+namespace {
+
+absl::Status IoError(const char* op, const std::string& path, int err) {
+  std::string message = absl::StrCat(op, " ", path, ": ", std::strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(message);
+  return absl::InternalError(message);
+}
+
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixWritableFile() override { ::close(fd_); }
+
+  absl::Status Append(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(position_));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return IoError("pwrite", path_, errno);
+      }
+      position_ += static_cast<uint64_t>(n);
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    if (::fdatasync(fd_) != 0) return IoError("fdatasync", path_, errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status Preallocate(uint64_t size) override {
+    // Mode 0 allocates blocks and extends the size; the new range reads as zeros. Unlike
+    // FALLOC_FL_KEEP_SIZE this keeps the size fixed while appending, so fdatasync suffices.
+    int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    if (err == EOPNOTSUPP || err == EINVAL) {
+      // File systems without fallocate (e.g. some tmpfs setups): extend by ftruncate instead,
+      // which also reads back as zeros.
+      struct stat st;
+      if (::fstat(fd_, &st) != 0) return IoError("fstat", path_, errno);
+      if (static_cast<uint64_t>(st.st_size) >= size) return absl::OkStatus();
+      if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return IoError("ftruncate", path_, errno);
+      return absl::OkStatus();
+    }
+    if (err != 0) return IoError("posix_fallocate", path_, err);
+    return absl::OkStatus();
+  }
+
+  absl::Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return IoError("ftruncate", path_, errno);
+    position_ = size;
+    return absl::OkStatus();
+  }
+
+  uint64_t position() const override { return position_; }
+
+ private:
+  const std::string path_;
+  const int fd_;
+  uint64_t position_ = 0;
+};
+
+class PosixEnv final : public Env {
+ public:
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return IoError("open", path, errno);
+    return std::make_unique<PosixWritableFile>(path, fd);
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> ReopenWritableFile(
+      const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return IoError("open", path, errno);
+    return std::make_unique<PosixWritableFile>(path, fd);
+  }
+
+  absl::Status ReadFile(const std::string& path, std::string* contents) override {
+    contents->clear();
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return IoError("open", path, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return IoError("fstat", path, err);
+    }
+    contents->resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < contents->size()) {
+      ssize_t n = ::pread(fd, contents->data() + done, contents->size() - done,
+                          static_cast<off_t>(done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        return IoError("pread", path, err);
+      }
+      if (n == 0) break;  // the file shrank under us
+      done += static_cast<size_t>(n);
+    }
+    contents->resize(done);
+    ::close(fd);
+    return absl::OkStatus();
+  }
+
+  absl::Status RenameFile(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return IoError("rename", from, errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return IoError("unlink", path, errno);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return IoError("opendir", dir, errno);
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
+    ::closedir(d);
+    return names;
+  }
+
+  absl::Status CreateDir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return IoError("mkdir", dir, errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status SyncDir(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return IoError("open", dir, errno);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return IoError("fsync", dir, err);
+    return absl::OkStatus();
+  }
+
+  bool FileExists(const std::string& path) override {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+  }
+};
+
+}  // namespace
+
+Env* Env::Posix() {
+  static Env* env = new PosixEnv();
+  return env;
+}
+
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string path(dir);
+  if (path.back() != '/') path.push_back('/');
+  path.append(name);
+  return path;
+}
+
+}  // namespace cairn::wal
