@@ -52,7 +52,8 @@ class PosixWritableFile final : public WritableFile {
       struct stat st;
       if (::fstat(fd_, &st) != 0) return IoError("fstat", path_, errno);
       if (static_cast<uint64_t>(st.st_size) >= size) return absl::OkStatus();
-      if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return IoError("ftruncate", path_, errno);
+      if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
+        return IoError("ftruncate", path_, errno);
       return absl::OkStatus();
     }
     if (err != 0) return IoError("posix_fallocate", path_, err);
@@ -101,8 +102,8 @@ class PosixEnv final : public Env {
     contents->resize(static_cast<size_t>(st.st_size));
     size_t done = 0;
     while (done < contents->size()) {
-      ssize_t n = ::pread(fd, contents->data() + done, contents->size() - done,
-                          static_cast<off_t>(done));
+      ssize_t n =
+          ::pread(fd, contents->data() + done, contents->size() - done, static_cast<off_t>(done));
       if (n < 0) {
         if (errno == EINTR) continue;
         int err = errno;

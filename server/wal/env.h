@@ -54,7 +54,8 @@ class Env {
   static Env* Posix();
 
   // Creates (or empties) `path` for writing at position 0.
-  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
   // Opens the existing `path` for writing; the position starts at 0 (callers Truncate to the
   // offset they continue at). NotFound if it does not exist.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> ReopenWritableFile(

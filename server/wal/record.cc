@@ -238,15 +238,14 @@ absl::StatusOr<SegmentHeader> DecodeSegmentHeader(std::string_view in) {
   uint64_t version;
   if (!GetVarint(&in, &version)) return Malformed("segment header");
   if (version != kFormatVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("wal: unsupported format version ", version, " (this build reads ",
-                     kFormatVersion, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("wal: unsupported format version ", version,
+                                                   " (this build reads ", kFormatVersion, ")"));
   }
   SegmentHeader header;
   bool keep_suffix;
   if (!GetVarint(&in, &header.seq) || !GetVarint(&in, &header.first_index) ||
-      !GetHardState(&in, &header.hard_state) ||
-      !GetSnapshot(in, &header.snapshot, &keep_suffix) || keep_suffix) {
+      !GetHardState(&in, &header.hard_state) || !GetSnapshot(in, &header.snapshot, &keep_suffix) ||
+      keep_suffix) {
     return Malformed("segment header");
   }
   return header;

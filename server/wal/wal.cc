@@ -190,7 +190,8 @@ class Replayer {
 absl::StatusOr<Replayed> ReplayDir(Env* env, const std::string& dir) {
   absl::StatusOr<DirListing> listing = ListWalDir(env, dir);
   if (!listing.ok()) return listing.status();
-  if (listing->segments.empty()) return absl::NotFoundError(absl::StrCat("wal: no segments in ", dir));
+  if (listing->segments.empty())
+    return absl::NotFoundError(absl::StrCat("wal: no segments in ", dir));
   Replayed out;
   out.segments = std::move(listing->segments);
   for (size_t i = 1; i < out.segments.size(); ++i) {
@@ -226,9 +227,9 @@ absl::StatusOr<Replayed> ReplayDir(Env* env, const std::string& dir) {
   return out;
 }
 
-#define WAL_CHECK_OK(expr, what)                                                      \
-  do {                                                                                \
-    const absl::Status wal_check_status_ = (expr);                                    \
+#define WAL_CHECK_OK(expr, what)                                                         \
+  do {                                                                                   \
+    const absl::Status wal_check_status_ = (expr);                                       \
     CAIRN_CHECK(wal_check_status_.ok()) << "wal: " << what << ": " << wal_check_status_; \
   } while (0)
 
@@ -254,7 +255,8 @@ absl::StatusOr<WalContents> ReadWal(Env* env, const std::string& dir) {
 absl::Status LoadIntoStorage(const WalContents& contents, std::string snapshot_data,
                              raft::MemoryStorage* storage) {
   if (contents.snapshot.index > 0) {
-    absl::Status s = storage->ApplySnapshot(raft::Snapshot{contents.snapshot, std::move(snapshot_data)});
+    absl::Status s =
+        storage->ApplySnapshot(raft::Snapshot{contents.snapshot, std::move(snapshot_data)});
     if (!s.ok()) return s;
   }
   storage->SetHardState(contents.hard_state);
@@ -305,8 +307,8 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(Env* env, std::string dir, WalOpt
   if (!file.ok()) return file.status();
   wal->file_ = *std::move(file);
   if (replayed->torn) {
-    CAIRN_LOG(kWarn, "wal") << "cutting torn tail" << " segment=" << last.name
-                            << " offset=" << replayed->last_end
+    CAIRN_LOG(kWarn, "wal") << "cutting torn tail"
+                            << " segment=" << last.name << " offset=" << replayed->last_end
                             << " reason=\"" << replayed->torn_reason << "\"";
   }
   // Cut whatever follows the last valid record and re-zero the preallocated space, so a later torn
