@@ -504,7 +504,9 @@ class Simulation {
   Node* Leader() {
     Node* best = nullptr;
     for (auto& [id, node] : nodes_) {
-      if (!node.up || node.raw->raft().state() != StateType::kLeader) continue;
+      if (!node.up || cut_off_.contains(id) || node.raw->raft().state() != StateType::kLeader) {
+        continue;
+      }
       if (best == nullptr || node.raw->raft().term() > best->raw->raft().term()) best = &node;
     }
     return best;
@@ -659,6 +661,24 @@ class Simulation {
     for (auto& [id, node] : nodes_) {
       if (!node.up) Restart(node);
     }
+    // Half of the static-membership seeds keep a minority of voters cut off for good: a
+    // connected majority must be enough for liveness. (With membership changes the voter set
+    // may still move by one, so everything is connected there.)
+    if (!membership_ && rng_.Bernoulli(0.5)) {
+      std::vector<MemberId> ids;
+      for (auto& [id, node] : nodes_) ids.push_back(id);
+      for (int k = 0; k < (options_.members - 1) / 2; ++k) {
+        MemberId victim = ids[rng_.Uniform(ids.size())];
+        if (cut_off_.contains(victim)) continue;
+        cut_off_.insert(victim);
+        for (MemberId other : ids) {
+          if (other == victim) continue;
+          blocked_.insert({victim, other});
+          blocked_.insert({other, victim});
+        }
+        Trace("liveness with " + std::to_string(victim) + " cut off");
+      }
+    }
   }
 
   void LivenessStep() {
@@ -675,7 +695,7 @@ class Simulation {
     ConfState cs = l->raw->raft().conf_state();
     for (auto* ids : {&cs.voters, &cs.learners}) {
       for (MemberId id : *ids) {
-        if (!nodes_.at(id).applied_final) return;
+        if (!cut_off_.contains(id) && !nodes_.at(id).applied_final) return;
       }
     }
     liveness_done_ = true;
@@ -715,6 +735,7 @@ class Simulation {
   uint64_t seq_ = 0;
   std::set<std::pair<MemberId, MemberId>> blocked_;
   std::set<MemberId> retired_;
+  std::set<MemberId> cut_off_;  // liveness phase: minority kept partitioned
 
   double loss_ = 0, dup_ = 0, crash_p_ = 0, partition_p_ = 0;
   int max_delay_ = 1;
