@@ -489,11 +489,11 @@ def check_perf(a, kind, load):
         p = subprocess.run([a.etcdctl, "--endpoints=" + ",".join(t.endpoints), "check", "perf",
                             "--load=" + load], capture_output=True, text=True, env=env, timeout=300)
         text = (p.stdout + p.stderr).strip()
-        lines = [l for l in text.splitlines() if re.match(r"^(PASS|FAIL)", l.strip())]
+        lines = [l for l in re.split(r"[\r\n]+", text) if re.match(r"^(PASS|FAIL)", l.strip())]
         verdict = "PASS" if lines and lines[-1].strip() == "PASS" else "FAIL"
         thr = re.search(r"Throughput is (\d+) writes/s", text)
         return {"verdict": verdict, "writes_per_s": int(thr.group(1)) if thr else None,
-                "lines": lines or text.splitlines()[-5:]}
+                "lines": lines or re.split(r"[\r\n]+", text)[-5:]}
     finally:
         t.cleanup()
 

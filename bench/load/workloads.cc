@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -41,6 +42,18 @@ int64_t KeyNumber(const WorkloadOptions& o, int64_t index, std::mt19937_64& rng)
   int64_t space = o.key_space_size > 0 ? o.key_space_size : 1;
   if (o.sequential_keys) return index % space;
   return static_cast<int64_t>(rng() % static_cast<uint64_t>(space));
+}
+
+// Fills `out` with `size` random bytes, different for every operation: values must not be
+// compressible, or a store that compresses (RocksDB) would be flattered against one that does not
+// (bbolt). etcd's benchmark also sends random bytes.
+void RandomValue(std::mt19937_64& rng, int size, std::string* out) {
+  out->resize(size > 0 ? static_cast<size_t>(size) : 0);
+  for (size_t i = 0; i < out->size(); i += 8) {
+    uint64_t r = rng();
+    size_t n = std::min<size_t>(8, out->size() - i);
+    std::memcpy(out->data() + i, &r, n);
+  }
 }
 
 // The end of the range holding every key with prefix p (etcd's GetPrefixRangeEnd).
@@ -422,16 +435,15 @@ std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> KvStubs(Engine& engine) {
 
 Result RunKv(const std::string& name, const WorkloadOptions& o) {
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs;
-  const std::string value(o.val_size > 0 ? o.val_size : 0, 'v');
   return RunClosedLoop(o, [&](Engine& engine, int id, Budget* budget) -> std::unique_ptr<Client> {
     if (stubs.empty()) stubs = KvStubs(engine);
     etcdserverpb::KV::Stub* stub = stubs[id % engine.conns()].get();
     if (name == "put") {
       return std::make_unique<PutClient>(
           &engine, id, budget,
-          [&o, &value](int64_t index, std::mt19937_64& rng, PutRequest* req) {
+          [&o](int64_t index, std::mt19937_64& rng, PutRequest* req) {
             req->set_key(MakeKey(o, KeyNumber(o, index, rng)));
-            req->set_value(value);
+            RandomValue(rng, o.val_size, req->mutable_value());
           },
           PutCall(stub));
     }
@@ -461,15 +473,18 @@ Result RunKv(const std::string& name, const WorkloadOptions& o) {
             return stub->PrepareAsyncDeleteRange(ctx, req, cq);
           });
     }
-    // txn-put: txn_ops puts in one Txn, on consecutive key numbers when sequential.
+    // txn-put: txn_ops puts in one Txn on consecutive key numbers (from a random start unless
+    // sequential), so that no key repeats within a txn (etcd refuses duplicate keys).
     return std::make_unique<UnaryClient<TxnRequest, TxnResponse>>(
         &engine, id, budget,
-        [&o, &value](int64_t index, std::mt19937_64& rng, TxnRequest* req) {
+        [&o](int64_t index, std::mt19937_64& rng, TxnRequest* req) {
           req->Clear();
+          const int64_t space = o.key_space_size > 0 ? o.key_space_size : 1;
+          const int64_t first = KeyNumber(o, index * o.txn_ops, rng);
           for (int j = 0; j < o.txn_ops; ++j) {
             PutRequest* put = req->add_success()->mutable_request_put();
-            put->set_key(MakeKey(o, KeyNumber(o, index * o.txn_ops + j, rng)));
-            put->set_value(value);
+            put->set_key(MakeKey(o, (first + j) % space));
+            RandomValue(rng, o.val_size, put->mutable_value());
           }
         },
         [stub](grpc::ClientContext* ctx, const TxnRequest& req, grpc::CompletionQueue* cq) {
