@@ -153,6 +153,15 @@ class Simulation {
     compact_every_ = 5 + static_cast<LogIndex>(rng_.Uniform(40));
     max_size_per_msg_ = rng_.Bernoulli(0.3) ? 1 : 16 + rng_.Uniform(200);  // 1: one entry each
     max_inflight_ = 1 + rng_.Uniform(8);
+    // One seed in five is a "churn" profile: leaders crash often and come back fast, appends
+    // carry one entry, and proposals are frequent. Leader changes with partially replicated
+    // entries of several terms are where the commitment rule (§5.4.2, Figure 8) matters.
+    churn_ = rng_.Bernoulli(0.2);
+    if (churn_) {
+      crash_p_ = 0.02 + static_cast<double>(rng_.Uniform(30)) / 1000.0;
+      max_size_per_msg_ = 1;
+      propose_p_ = 0.7;
+    }
 
     ConfState cs;
     for (int i = 1; i <= options_.members; ++i) cs.voters.push_back(static_cast<MemberId>(i));
@@ -169,7 +178,7 @@ class Simulation {
        << " dup " << dup_ << " max_delay " << max_delay_ << " crash_p " << crash_p_
        << " partition_p " << partition_p_ << " membership " << membership_ << " compact_every "
        << compact_every_ << " max_size_per_msg " << max_size_per_msg_ << " max_inflight "
-       << max_inflight_;
+       << max_inflight_ << " churn " << churn_;
     Trace(os.str());
   }
 
@@ -208,7 +217,7 @@ class Simulation {
     ++result_.crashes;
     node.raw.reset();  // volatile state is gone; storage keeps exactly what was persisted
     node.up = false;
-    node.restart_at = now_ + 1 + static_cast<int64_t>(rng_.Uniform(60));
+    node.restart_at = now_ + 1 + static_cast<int64_t>(rng_.Uniform(churn_ ? 15 : 60));
     Trace("crash " + std::to_string(node.id));
   }
 
@@ -518,7 +527,7 @@ class Simulation {
   }
 
   void ChaosEvents() {
-    if (rng_.Bernoulli(0.3)) {
+    if (rng_.Bernoulli(propose_p_)) {
       if (Node* n = RandomUpNode()) {
         std::string data =
             "p" + std::to_string(proposal_seq_++) + ":" + std::string(rng_.Uniform(40), 'x');
@@ -546,7 +555,7 @@ class Simulation {
     if (rng_.Bernoulli(crash_p_)) {
       // Half of the crashes hit the leader: leader churn with partially replicated entries is
       // where the commitment rule (§5.4.2, Figure 8) matters.
-      Node* n = rng_.Bernoulli(0.5) ? Leader() : RandomUpNode();
+      Node* n = rng_.Bernoulli(churn_ ? 0.8 : 0.5) ? Leader() : RandomUpNode();
       if (n != nullptr) Crash(*n);
     }
     if (rng_.Bernoulli(partition_p_)) ChangePartitions();
@@ -740,6 +749,8 @@ class Simulation {
   double loss_ = 0, dup_ = 0, crash_p_ = 0, partition_p_ = 0;
   int max_delay_ = 1;
   bool membership_ = false;
+  bool churn_ = false;
+  double propose_p_ = 0.3;
   LogIndex compact_every_ = 10;
   uint64_t max_size_per_msg_ = 64;
   size_t max_inflight_ = 4;
