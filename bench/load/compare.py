@@ -344,8 +344,9 @@ def comparison_table(results, members):
              "watch; latencies in ms)" % (members, "" if members == 1 else "s"), "",
              "| workload | target | throughput | p50 | p90 | p99 | p99.9 | max | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    ratios = ["", "| workload | cairn/etcd throughput | cairn/etcd p99 | cairn/noop throughput |",
-              "|---|---:|---:|---:|"]
+    ratios = ["", "| workload | cairn/etcd throughput | cairn/etcd p50 | cairn/etcd p99 | "
+              "cairn/etcd p99.9 | cairn/noop throughput | etcd/noop throughput |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, by_kind in results.items():
         med = {}
         for kind in ("cairn", "etcd", "noop"):
@@ -370,11 +371,51 @@ def comparison_table(results, members):
                 name, kind, fmt(m["throughput"], 0), fmt(m["p50"], 2), fmt(m["p90"], 2),
                 fmt(m["p99"], 2), fmt(m["p99.9"], 2), fmt(m["max"], 2), err))
         c, e, n = med.get("cairn"), med.get("etcd"), med.get("noop")
-        r_thr = "%.2fx" % (c["throughput"] / e["throughput"]) if c and e else "n/a"
-        r_p99 = "%.2fx" % (c["p99"] / e["p99"]) if c and e and e["p99"] > 0 else "n/a"
+
+        def ratio(k):
+            return "%.2fx" % (c[k] / e[k]) if c and e and e[k] else "n/a"
+
         r_noop = "%.0f%%" % (100 * c["throughput"] / n["throughput"]) if c and n else "n/a"
-        ratios.append("| %s | %s | %s | %s |" % (name, r_thr, r_p99, r_noop))
+        e_noop = "%.0f%%" % (100 * e["throughput"] / n["throughput"]) if e and n else "n/a"
+        ratios.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            name, ratio("throughput"), ratio("p50"), ratio("p99"), ratio("p99.9"), r_noop, e_noop))
     return "\n".join(lines + ratios)
+
+
+def medians(results, name, kind):
+    runs = [r for r in results.get(name, {}).get(kind, []) if "na" not in r]
+    if not runs:
+        return None
+    return {k: median_of(runs, k) for k in ("throughput", "p99")}
+
+
+def goals(report):
+    """The issue's goals, judged from this run's medians (reported, never asserted)."""
+    out = []
+    one = report.get("compare", {}).get("1", {})
+    c, e = medians(one, "put 1000 clients", "cairn"), medians(one, "put 1000 clients", "etcd")
+    if c and e:
+        met = c["throughput"] >= 2 * e["throughput"] and c["p99"] <= e["p99"]
+        out.append("put, 1000 clients: throughput >= 2x etcd at equal or lower p99: %s "
+                   "(%.2fx, p99 %.1f vs %.1f ms)" % ("met" if met else "NOT met",
+                                                     c["throughput"] / e["throughput"], c["p99"],
+                                                     e["p99"]))
+    c, e = medians(one, "range l 1000 clients", "cairn"), medians(one, "range l 1000 clients",
+                                                                   "etcd")
+    if c and e:
+        out.append("linearizable range >= 2x etcd: %s (%.2fx)" % (
+            "met" if c["throughput"] >= 2 * e["throughput"] else "NOT met",
+            c["throughput"] / e["throughput"]))
+    cp = report.get("check_perf", {}).get("cairn xl")
+    if cp and "verdict" in cp:
+        out.append("etcdctl check perf --load=xl passes on cairn: %s (%s writes/s)" % (
+            "met" if cp["verdict"] == "PASS" else "NOT met", cp["writes_per_s"]))
+    m = report.get("memory", {})
+    if "rss_per_key" in m.get("cairn", {}) and "rss_per_key" in m.get("etcd", {}):
+        r = m["cairn"]["rss_per_key"] / m["etcd"]["rss_per_key"]
+        out.append("RSS per key <= half of etcd's: %s (%.2fx)" % ("met" if r <= 0.5 else
+                                                                 "NOT met", r))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -649,6 +690,11 @@ def main():
         for key, m in report["check_perf"].items():
             print("- %s: %s" % (key, m["na"] if "na" in m else "%s (%s writes/s): %s" % (
                 m["verdict"], m["writes_per_s"], "; ".join(l.strip() for l in m["lines"]))))
+    g = goals(report)
+    if g:
+        print("\n## Goals of the issue (from this run)\n")
+        for line in g:
+            print("- " + line)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
