@@ -79,7 +79,7 @@ absl::StatusOr<Transcripts> RunOnBoth(ServerKind a_kind, const std::vector<Op>& 
 
 // Sequences that currently fail against cairn because of server differences, each with the first
 // difference seen (request, etcd's answer, cairn's answer). They are skipped, visibly, until the
-// server is fixed; then the entry is removed. CAIRN_COMPAT_RUN_KNOWN_DIFFERENCES=1 runs them.
+// server is fixed; then the entry is removed. CAIRN_RUN_KNOWN_DIFFERENCES=1 runs them.
 const std::map<std::string, std::string>& CairnKnownDifferences() {
   static const auto* known = new std::map<std::string, std::string>{
       {"ErrorScript",
@@ -94,14 +94,11 @@ const std::map<std::string, std::string>& CairnKnownDifferences() {
 
 class DifferentialTest : public ::testing::TestWithParam<KindPair> {
  protected:
-  // The reason `name` is a known difference against cairn, or "" to run it.
+  // The skip message when `name` is a known difference against cairn, or "" to run it.
   std::string KnownDifference(const std::string& name) {
-    if (GetParam().b != ServerKind::kCairn) return "";
-    const char* run = std::getenv("CAIRN_COMPAT_RUN_KNOWN_DIFFERENCES");
-    if (run != nullptr && std::string(run) == "1") return "";
     auto it = CairnKnownDifferences().find(name);
     if (it == CairnKnownDifferences().end()) return "";
-    return absl::StrCat("known cairn difference, to be fixed in the server: ", it->second);
+    return KnownCairnDifference(GetParam().b, it->second);
   }
 
   static void Dump(const std::vector<Op>& ops, const std::vector<std::string>& transcript,
