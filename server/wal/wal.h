@@ -5,10 +5,12 @@
 //   std::unique_ptr<Wal> wal = WalExists(env, dir) ? *Wal::Open(env, dir) : *Wal::Create(env, dir);
 //   WalContents contents = wal->ReadAll();                 // once, before the first Save
 //   raft::MemoryStorage storage;
-//   CAIRN_CHECK_OK(LoadIntoStorage(contents, &storage));   // then build the RawNode on it
+//   CAIRN_CHECK_OK(LoadIntoStorage(contents, snapshot_data, &storage));  // RawNode reads it
 //   loop:
 //     raft::Ready rd = node.GetReady();
-//     if (!rd.snapshot.IsEmpty()) wal->SaveSnapshot(rd.snapshot.metadata);
+//     if (!rd.snapshot.IsEmpty()) {                       // state-machine data made durable
+//       wal->SaveSnapshot(rd.snapshot.metadata);          //   first: the marker drops the log
+//     }
 //     wal->Save(rd.hard_state, rd.entries);                 // appends; overwrites a conflicting
 //     if (rd.must_sync) wal->Sync();                        //   suffix; one fsync per Ready
 //     ... update storage, send rd.messages, apply, node.Advance(rd) ...
@@ -102,7 +104,9 @@ class Wal {
   // may roll over to a new segment, which syncs the full one.
   void Save(const std::optional<raft::HardState>& hard_state,
             const std::vector<raft::Entry>& entries);
-  // Records that the state machine has a snapshot at `metadata` (index, term, conf_state).
+  // Records that the state machine has a snapshot at `metadata` (index, term, conf_state). The
+  // caller must have made the snapshot's data durable before the marker is synced: after it, a
+  // restart replays only the entries past metadata.index.
   // Entries up to its index are discarded; later ones are kept if this log holds entry
   // (index, term), else the snapshot replaces the whole log. Requires metadata.index greater than
   // the current marker's (CHECK). Not durable until Sync().
