@@ -164,8 +164,8 @@ void RawNode::Advance(const Ready& rd) {
   if (!rd.committed_entries.empty()) log.AppliedTo(rd.committed_entries.back().index);
 }
 
-Status RawNode::GetStatus() const {
-  Status s;
+NodeStatus RawNode::GetStatus() const {
+  NodeStatus s;
   s.id = raft_.id();
   s.hard_state = raft_.hard_state();
   s.soft_state = raft_.soft_state();

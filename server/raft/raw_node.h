@@ -76,7 +76,7 @@ struct ProgressStatus {
   bool recent_active = false;
 };
 
-struct Status {
+struct NodeStatus {
   MemberId id = kNoMember;
   HardState hard_state;
   SoftState soft_state;
@@ -130,7 +130,7 @@ class RawNode {
   // hold rd.entries, rd.hard_state and rd.snapshot.
   void Advance(const Ready& rd);
 
-  Status GetStatus() const;
+  NodeStatus GetStatus() const;
   const Raft& raft() const { return raft_; }
   Raft& mutable_raft_for_testing() { return raft_; }
 

@@ -455,6 +455,85 @@ TEST(RaftPaper, LeaderCommitsOnlyCurrentTermByCounting_5_4_2) {
   EXPECT_EQ(m->log().committed(), 4u) << "current-term entry commits earlier ones with it";
 }
 
+// §5.4.2, Figure 8 played out on a 5-member cluster: an entry of an old term that a later
+// leader replicates to a majority is NOT committed by that, so another leader may legally
+// overwrite it and no member ever applies it; once the leader's own-term entry reaches a
+// majority, both are committed and can no longer be lost.
+TEST(RaftPaper, Figure8Scenario_5_4_2) {
+  for (bool current_term_entry_replicated : {false, true}) {
+    SCOPED_TRACE(current_term_entry_replicated ? "no-op replicated" : "no-op withheld");
+    LogIndex x_index = 0;
+    Cluster c({1, 2, 3, 4, 5}, [](Config& cfg) { cfg.max_size_per_msg = 1; });
+    auto campaign_until_leader = [&c](MemberId id) {
+      for (int i = 0; i < 4 && c.raft(id).state() != StateType::kLeader; ++i) c.Campaign(id);
+      return c.raft(id).state() == StateType::kLeader;
+    };
+    // (a) S1 leads term 2 and appends X, which reaches nobody else.
+    ASSERT_TRUE(campaign_until_leader(1));
+    for (MemberId id : {2, 3, 4, 5}) c.Isolate(id);
+    ASSERT_OK(c.Propose(1, "XX"));  // 2 bytes > max_size_per_msg: always sent alone
+    x_index = c.raft(1).log().LastIndex();
+    c.Heal();
+    // (b) S1 crashes; S5 leads term 3 with S3 and S4; its own entry at X's index stays on S5.
+    c.Crash(1);
+    c.Isolate(2);
+    c.SetFilter([](const Message& m) { return m.type == MessageType::kApp && m.from == 5; });
+    ASSERT_TRUE(campaign_until_leader(5));
+    Term t5 = c.raft(5).term();
+    ASSERT_TRUE(c.raft(5).log().MatchTerm(x_index, t5));
+    c.Crash(5);
+    c.SetFilter(nullptr);
+    c.Heal();
+    // (c) S1 restarts and leads a later term with S2 and S3 (S4 is cut off); it copies X to
+    // both, so X is on a majority. Unless the case says otherwise, its own-term entries do not
+    // reach anyone holding X.
+    c.Restart(1);
+    c.Isolate(4);
+    c.SetFilter([&](const Message& m) {
+      if (current_term_entry_replicated || m.type != MessageType::kApp || m.from != 1) {
+        return false;
+      }
+      if (!c.raft(m.to).log().MatchTerm(x_index, 2)) return false;
+      for (const Entry& e : m.entries) {
+        if (e.term == c.raft(1).term()) return true;
+      }
+      return false;
+    });
+    ASSERT_TRUE(campaign_until_leader(1));
+    c.Tick(1);
+    c.Tick(1);
+    ASSERT_TRUE(c.raft(2).log().MatchTerm(x_index, 2));
+    ASSERT_TRUE(c.raft(3).log().MatchTerm(x_index, 2));
+    if (current_term_entry_replicated) {
+      EXPECT_GT(c.raft(1).log().committed(), x_index);
+      EXPECT_EQ(c.applied(1), std::vector<std::string>{"XX"});
+    } else {
+      EXPECT_LT(c.raft(1).log().committed(), x_index) << "X committed by counting replicas";
+    }
+    // (d) S1 crashes again; S5 restarts and campaigns.
+    c.Crash(1);
+    c.SetFilter(nullptr);
+    c.Heal();
+    c.Restart(5);
+    bool s5_won = campaign_until_leader(5);
+    if (current_term_entry_replicated) {
+      // (e) X is committed; S2 and S3 hold a newer log than S5, which cannot win.
+      EXPECT_FALSE(s5_won);
+      EXPECT_EQ(c.applied(2), std::vector<std::string>{"XX"});
+    } else {
+      // S5 wins with S2, S3, S4 and overwrites X: legal, X was never committed.
+      ASSERT_TRUE(s5_won);
+      c.Restart(1);
+      c.Tick(5);
+      c.Tick(5);
+      for (MemberId id : {1, 2, 3, 4, 5}) {
+        EXPECT_TRUE(c.raft(id).log().MatchTerm(x_index, t5)) << "member " << id;
+        EXPECT_TRUE(c.applied(id).empty()) << "member " << id << " applied X";
+      }
+    }
+  }
+}
+
 // §5.4.3 Leader Completeness: a member missing committed entries cannot be elected, and the
 // member that is elected holds every committed entry.
 TEST(RaftPaper, LeaderCompleteness_5_4_3) {
