@@ -251,8 +251,10 @@ class Simulation {
     if (m.type != MessageType::kSnap) return;
     Node& from = nodes_.at(m.from);
     if (!from.up) return;
+    // Only report here: the sender may be in the middle of handling a Ready (R4: inputs are
+    // fine between GetReady and Advance, a nested GetReady is not). Its next Ready round picks
+    // up the consequences.
     from.raw->ReportSnapshot(m.to, /*failure=*/true);
-    ProcessReady(from);
   }
 
   void DeliverDue() {
