@@ -40,7 +40,12 @@ absl::StatusOr<std::string> ParseClientUrl(const std::string& url) {
 }
 
 ClientServer::ClientServer(etcdserver::Server* server)
-    : server_(server), kv_(server), maintenance_(server), cluster_(server), watch_(server) {}
+    : server_(server),
+      kv_(server),
+      maintenance_(server),
+      cluster_(server),
+      watch_(server),
+      lease_(server) {}
 
 ClientServer::~ClientServer() { Shutdown(0); }
 
@@ -63,6 +68,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   builder.RegisterService(&maintenance_);
   builder.RegisterService(&cluster_);
   builder.RegisterService(&watch_);
+  builder.RegisterService(&lease_);
   grpc_ = builder.BuildAndStart();
   if (!grpc_) return absl::UnavailableError("cannot listen on the client URLs");
   std::vector<std::string> bound;

@@ -9,6 +9,7 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "server/api/lease_service.h"
 #include "server/api/services.h"
 #include "server/api/watch_service.h"
 
@@ -29,6 +30,7 @@ class ClientServer {
   MaintenanceService maintenance_;
   ClusterService cluster_;
   WatchService watch_;
+  LeaseService lease_;
   std::unique_ptr<grpc::Server> grpc_;
 };
 

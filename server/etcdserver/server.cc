@@ -1,6 +1,8 @@
 #include "server/etcdserver/server.h"
 
+#include <chrono>
 #include <filesystem>
+#include <random>
 
 #include "server/base/check.h"
 #include "server/base/errors.h"
@@ -55,7 +57,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   s->kv_ = std::make_unique<mvcc::KvStore>(b);
   s->watch_hub_ =
       std::make_unique<mvcc::WatchHub>(s->kv_.get(), s->config_.watch_progress_notify_interval_ms);
+  // etcd: minTTL = (3 * electionTicks / 2) heartbeats, rounded up to whole seconds.
+  int64_t ticks = std::max<int64_t>(
+      1, s->config_.election_timeout_ms / std::max<int64_t>(1, s->config_.heartbeat_interval_ms));
+  int64_t min_ttl_ms = (3 * ticks / 2) * s->config_.heartbeat_interval_ms;
+  s->lessor_ = std::make_unique<lease::Lessor>(
+      [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+      },
+      (min_ttl_ms + 999) / 1000);
+  s->lessor_->Restore(s->kv_->Leases());
   s->applier_ = std::thread([raw = s.get()] { raw->ApplierLoop(); });
+  s->lease_timer_ = std::thread([raw = s.get()] { raw->LeaseLoop(); });
   CAIRN_LOG(kInfo, "etcdserver") << "member " << IdToHex(s->member_id_) << " of cluster "
                                  << IdToHex(s->cluster_id_) << " started, term=" << s->term_
                                  << " revision=" << s->kv_->View().revision;
@@ -120,6 +135,9 @@ void Server::ApplierLoop() {
     // Watchers see a revision only once it is durable and readable, in revision order.
     for (const mvcc::ApplyResult& r : results) {
       if (r.revision > 0) watch_hub_->Notify(r.revision, r.events);
+      for (const auto& g : r.leases_granted) lessor_->OnGranted(g);
+      for (int64_t id : r.leases_revoked) lessor_->OnRevoked(id);
+      for (const auto& c : r.leases_checkpointed) lessor_->OnCheckpointed(c);
     }
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     batch.clear();
@@ -134,7 +152,85 @@ void Server::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  lease_cv_.notify_all();
+  if (lease_timer_.joinable()) lease_timer_.join();
   if (applier_.joinable()) applier_.join();
+}
+
+void Server::GrantLease(int64_t id, int64_t ttl_seconds, Done done) {
+  if (ttl_seconds > lease::kMaxLeaseTtlSeconds) {
+    mvcc::ApplyResult r;
+    r.status = MakeError(ErrorKind::kLeaseTTLTooLarge);
+    done(std::move(r));
+    return;
+  }
+  ttl_seconds = std::max(ttl_seconds, lessor_->min_ttl_seconds());
+  if (id == 0) {
+    // etcd picks a positive 63-bit id; a collision is caught at apply (kLeaseExist) and retried.
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    do {
+      id = static_cast<int64_t>(rng() & 0x7fffffffffffffffULL);
+    } while (id == 0 || lessor_->Get(id).has_value());
+  }
+  cairnpb::InternalRequest r;
+  r.mutable_lease_grant()->set_id(id);
+  r.mutable_lease_grant()->set_ttl(ttl_seconds);
+  Propose(std::move(r), std::move(done));
+}
+
+absl::StatusOr<int64_t> Server::RenewLease(int64_t id) {
+  bool checkpointed = false;
+  auto ttl = lessor_->Renew(id, &checkpointed);
+  if (ttl.ok() && checkpointed) {
+    // The lease runs on a full TTL again: forget the checkpointed remaining TTL (etcd does too).
+    cairnpb::InternalRequest r;
+    auto* cp = r.mutable_lease_checkpoint()->add_checkpoints();
+    cp->set_id(id);
+    cp->set_remaining_ttl(0);
+    Propose(std::move(r), [](mvcc::ApplyResult) {});
+  }
+  return ttl;
+}
+
+void Server::LeaseLoop() {
+  // Expired leases are revoked through the log at most kLeaseRevokeBatch per tick (etcd limits
+  // revokes to 1000/s so a mass expiry cannot flood the log).
+  constexpr int64_t kLeaseTickMs = 500;
+  constexpr size_t kLeaseRevokeBatch = 500;
+  constexpr size_t kLeaseCheckpointBatch = 1000;
+  auto next_checkpoint = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(config_.lease_checkpoint_interval_ms);
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    lease_cv_.wait_for(l, std::chrono::milliseconds(kLeaseTickMs));
+    if (stopping_) return;
+    l.unlock();
+    for (int64_t id : lessor_->Expired(kLeaseRevokeBatch)) {
+      cairnpb::InternalRequest r;
+      r.mutable_lease_revoke()->set_id(id);
+      Propose(std::move(r), [this, id](mvcc::ApplyResult res) {
+        if (!res.status.ok() && !base::IsError(res.status, ErrorKind::kLeaseNotFound)) {
+          lessor_->RevokeFailed(id);
+        }
+      });
+    }
+    if (config_.lease_checkpoint_interval_ms > 0 &&
+        std::chrono::steady_clock::now() >= next_checkpoint) {
+      next_checkpoint = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(config_.lease_checkpoint_interval_ms);
+      auto remaining = lessor_->RemainingForCheckpoint();
+      for (size_t i = 0; i < remaining.size(); i += kLeaseCheckpointBatch) {
+        cairnpb::InternalRequest r;
+        for (size_t j = i; j < std::min(remaining.size(), i + kLeaseCheckpointBatch); ++j) {
+          auto* cp = r.mutable_lease_checkpoint()->add_checkpoints();
+          cp->set_id(remaining[j].first);
+          cp->set_remaining_ttl(remaining[j].second);
+        }
+        Propose(std::move(r), [](mvcc::ApplyResult) {});
+      }
+    }
+    l.lock();
+  }
 }
 
 }  // namespace cairn::etcdserver

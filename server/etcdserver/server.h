@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "cairnpb/internal.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/lease/lessor.h"
 #include "server/mvcc/kv_store.h"
 #include "server/mvcc/watch_hub.h"
 #include "server/storage/backend.h"
@@ -48,6 +49,12 @@ struct ServerConfig {
   size_t max_batch_entries = 1024;
   // etcd's --experimental-watch-progress-notify-interval (10m); <= 0 disables.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
+  // Raft timing (etcd's --heartbeat-interval, --election-timeout); they set the minimum lease TTL
+  // as etcd does: ceil(1.5 election timeouts).
+  int64_t heartbeat_interval_ms = 100;
+  int64_t election_timeout_ms = 1000;
+  // Remaining-TTL checkpoints (etcd's --experimental-lease-checkpoint-interval); <= 0 disables.
+  int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
 };
 
 class Server {
@@ -63,6 +70,12 @@ class Server {
 
   mvcc::KvStore* kv() { return kv_.get(); }
   mvcc::WatchHub* watch_hub() { return watch_hub_.get(); }
+  lease::Lessor* lessor() { return lessor_.get(); }
+
+  // LeaseGrant: validates and adjusts the TTL as etcd does, picks an ID when `id` is 0, proposes.
+  void GrantLease(int64_t id, int64_t ttl_seconds, Done done);
+  // KeepAlive: the granted TTL, or kLeaseNotFound.
+  absl::StatusOr<int64_t> RenewLease(int64_t id);
   storage::Backend* backend() { return backend_.get(); }
   const ServerConfig& config() const { return config_; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -84,6 +97,7 @@ class Server {
  private:
   explicit Server(const ServerConfig& config) : config_(config) {}
   void ApplierLoop();
+  void LeaseLoop();
 
   struct Proposal {
     cairnpb::InternalRequest request;
@@ -94,6 +108,7 @@ class Server {
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<mvcc::KvStore> kv_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
+  std::unique_ptr<lease::Lessor> lessor_;
   uint64_t cluster_id_ = 0;
   uint64_t member_id_ = 0;
   uint64_t term_ = 0;
@@ -103,6 +118,8 @@ class Server {
   std::deque<Proposal> queue_;  // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
   std::thread applier_;
+  std::thread lease_timer_;
+  std::condition_variable lease_cv_;  // with mu_: wakes the lease timer on Stop
   std::atomic<uint64_t> entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
 };

@@ -47,6 +47,20 @@ bool PastEnd(std::string_view k, const std::string& end) {
   return std::string_view(k) >= std::string_view(end);
 }
 
+std::string LeaseKey(int64_t lease, std::string_view key) {
+  std::string out;
+  storage::PutBE64(&out, static_cast<uint64_t>(lease));
+  out.append(key.data(), key.size());
+  return out;
+}
+
+std::string LeaseValue(int64_t ttl_seconds, int64_t remaining_ms) {
+  std::string out;
+  storage::PutBE64(&out, static_cast<uint64_t>(ttl_seconds));
+  storage::PutBE64(&out, static_cast<uint64_t>(remaining_ms));
+  return out;
+}
+
 struct RangeResult {
   std::vector<KeyValue> kvs;
   int64_t count = 0;
@@ -200,11 +214,15 @@ class KvStore::TxnWriter {
     if (auto prev = GetLatest(key)) {
       kv.set_create_revision(prev->create_revision());
       kv.set_version(prev->version() + 1);
+      if (prev->lease() != 0 && prev->lease() != lease) {
+        CAIRN_CHECK(wb_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev->lease(), key)).ok());
+      }
       *ev.mutable_prev_kv() = std::move(*prev);
     } else {
       kv.set_create_revision(rev);
       kv.set_version(1);
     }
+    if (lease != 0) CAIRN_CHECK(wb_->Put(Cf(Cf::kLeaseKeys), LeaseKey(lease, key), "").ok());
     std::string serialized = kv.SerializeAsString();
     Record(key, kKindPut, serialized);
     CAIRN_CHECK(wb_->Put(Cf(Cf::kLatest), key, serialized).ok());
@@ -227,6 +245,9 @@ class KvStore::TxnWriter {
       tomb->set_mod_revision(begin_rev_ + 1);
       Record(prev.key(), kKindDelete, tomb->SerializeAsString());
       CAIRN_CHECK(wb_->Delete(Cf(Cf::kLatest), prev.key()).ok());
+      if (prev.lease() != 0) {
+        CAIRN_CHECK(wb_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev.lease(), prev.key())).ok());
+      }
       *ev.mutable_prev_kv() = std::move(prev);
       events_.push_back(std::move(ev));
     }
@@ -478,7 +499,7 @@ KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
   compact_revision_ = backend_->ReadMetaInt("compact_revision", -1);
   applied_index_ = static_cast<uint64_t>(backend_->ReadMetaInt("applied_index", 0));
   finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);
-  lease_lookup_ = [](int64_t) { return false; };
+  for (const LeaseRecord& l : Leases()) leases_.insert(l.id);
   Publish();
   compactor_ = std::thread([this] { CompactorLoop(); });
   if (compact_revision_ > finished_compact_revision_) StartCompaction(compact_revision_);
@@ -531,6 +552,31 @@ absl::StatusOr<TxnResponse> KvStore::ReadTxn(const ReadView& view, const TxnRequ
   ReadTxnBranch(src, view.revision, view.compact_revision, r, path, &pos, &resp);
   resp.mutable_header()->set_revision(view.revision);
   return resp;
+}
+
+std::vector<std::string> KvStore::LeaseKeys(const ReadView& view, int64_t lease_id) const {
+  Source src(backend_, view.snapshot.get());
+  std::vector<std::string> keys;
+  std::string prefix = LeaseKey(lease_id, "");
+  auto it = src.Iter(Cf::kLeaseKeys);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    keys.push_back(it->key().ToString().substr(8));
+  }
+  return keys;
+}
+
+std::vector<LeaseRecord> KvStore::Leases() const {
+  std::vector<LeaseRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      backend_->db()->NewIterator(rocksdb::ReadOptions(), backend_->cf(Cf::kLease)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view v = it->value().ToStringView();
+    CAIRN_CHECK(it->key().size() == 8 && v.size() == 16) << "corrupt lease record";
+    out.push_back(LeaseRecord{static_cast<int64_t>(storage::GetBE64(it->key().ToStringView())),
+                              static_cast<int64_t>(storage::GetBE64(v)),
+                              static_cast<int64_t>(storage::GetBE64(v.substr(8)))});
+  }
+  return out;
 }
 
 absl::Status KvStore::ReadEvents(const ReadView& view, int64_t from, const std::string& key,
@@ -642,7 +688,7 @@ ApplyResult KvStore::Apply(uint64_t index, const cairnpb::InternalRequest& reque
   switch (request.request_case()) {
     case cairnpb::InternalRequest::kPut: {
       const auto& p = request.put();
-      if (p.lease() != 0 && !lease_lookup_(p.lease())) {
+      if (p.lease() != 0 && !LeaseExists(p.lease())) {
         res.status = MakeError(ErrorKind::kLeaseNotFound);
         break;
       }
@@ -665,7 +711,7 @@ ApplyResult KvStore::Apply(uint64_t index, const cairnpb::InternalRequest& reque
           if (p.ignore_value() || p.ignore_lease()) {
             if (!w.GetLatest(p.key())) return MakeError(ErrorKind::kKeyNotFound);
           }
-          if (p.lease() != 0 && !lease_lookup_(p.lease())) {
+          if (p.lease() != 0 && !LeaseExists(p.lease())) {
             return MakeError(ErrorKind::kLeaseNotFound);
           }
           return absl::OkStatus();
@@ -694,6 +740,54 @@ ApplyResult KvStore::Apply(uint64_t index, const cairnpb::InternalRequest& reque
         res.compact_revision = rev;
       }
       res.compaction.mutable_header()->set_revision(revision_);
+      break;
+    }
+    case cairnpb::InternalRequest::kLeaseGrant: {
+      const auto& g = request.lease_grant();
+      if (LeaseExists(g.id())) {
+        res.status = MakeError(ErrorKind::kLeaseExist);
+        break;
+      }
+      leases_.insert(g.id());
+      CAIRN_CHECK(
+          wb.Put(backend_->cf(Cf::kLease), LeaseKey(g.id(), ""), LeaseValue(g.ttl(), 0)).ok());
+      res.lease_grant.mutable_header()->set_revision(revision_);
+      res.lease_grant.set_id(g.id());
+      res.lease_grant.set_ttl(g.ttl());
+      res.leases_granted.push_back(LeaseRecord{g.id(), g.ttl(), 0});
+      break;
+    }
+    case cairnpb::InternalRequest::kLeaseRevoke: {
+      int64_t id = request.lease_revoke().id();
+      if (!LeaseExists(id)) {
+        res.status = MakeError(ErrorKind::kLeaseNotFound);
+        break;
+      }
+      // Every attached key goes in this one revision, in key order (etcd's revoke).
+      std::vector<std::string> keys;
+      std::string prefix = LeaseKey(id, "");
+      auto it = w.source().Iter(Cf::kLeaseKeys);
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        keys.push_back(it->key().ToString().substr(8));
+      }
+      for (const std::string& k : keys) w.DeleteRange(k, "");
+      leases_.erase(id);
+      CAIRN_CHECK(wb.Delete(backend_->cf(Cf::kLease), prefix).ok());
+      res.lease_revoke.mutable_header()->set_revision(w.read_rev());
+      res.leases_revoked.push_back(id);
+      break;
+    }
+    case cairnpb::InternalRequest::kLeaseCheckpoint: {
+      for (const auto& cp : request.lease_checkpoint().checkpoints()) {
+        if (!LeaseExists(cp.id())) continue;
+        std::string value;
+        if (!w.source().Get(Cf::kLease, LeaseKey(cp.id(), ""), &value)) continue;
+        int64_t ttl = static_cast<int64_t>(storage::GetBE64(value));
+        CAIRN_CHECK(wb.Put(backend_->cf(Cf::kLease), LeaseKey(cp.id(), ""),
+                           LeaseValue(ttl, cp.remaining_ttl()))
+                        .ok());
+        res.leases_checkpointed.push_back(LeaseRecord{cp.id(), ttl, cp.remaining_ttl()});
+      }
       break;
     }
     default:

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -31,8 +32,12 @@ struct ReadView {
   int64_t compact_revision = -1;  // -1: never compacted
 };
 
-// Answers whether a lease exists; the lessor (lease issue) plugs in here. Applier thread.
-using LeaseLookup = std::function<bool(int64_t lease_id)>;
+// A live lease as persisted (docs/keyspace.md, family `lease`).
+struct LeaseRecord {
+  int64_t id = 0;
+  int64_t ttl_seconds = 0;   // granted TTL
+  int64_t remaining_ms = 0;  // last checkpointed remaining TTL; 0 = not checkpointed
+};
 
 // What applying one log entry produced.
 struct ApplyResult {
@@ -41,6 +46,12 @@ struct ApplyResult {
   etcdserverpb::DeleteRangeResponse delete_range;
   etcdserverpb::TxnResponse txn;
   etcdserverpb::CompactionResponse compaction;
+  etcdserverpb::LeaseGrantResponse lease_grant;
+  etcdserverpb::LeaseRevokeResponse lease_revoke;
+  // Lease changes the entry made, for the lessor's timers.
+  std::vector<LeaseRecord> leases_granted;
+  std::vector<int64_t> leases_revoked;
+  std::vector<LeaseRecord> leases_checkpointed;
   int64_t compact_revision = 0;  // set for a successful compaction (for Compact(physical))
   // The entry's changes in (revision, sub) order, each with prev_kv when the key existed.
   int64_t revision = 0;  // the revision the changes were written at (0: nothing changed)
@@ -54,8 +65,6 @@ class KvStore {
   ~KvStore();
   KvStore(const KvStore&) = delete;
   KvStore& operator=(const KvStore&) = delete;
-
-  void set_lease_lookup(LeaseLookup lookup) { lease_lookup_ = std::move(lookup); }
 
   // ---- readers (thread-safe) ----
   ReadView View() const;
@@ -76,6 +85,11 @@ class KvStore {
   // `revision`, or with false when the store closes first.
   void OnCompacted(int64_t revision, std::function<void(bool)> done);
 
+  // Keys attached to `lease_id` at `view`, in key order.
+  std::vector<std::string> LeaseKeys(const ReadView& view, int64_t lease_id) const;
+  // Every live lease as persisted (for the lessor at start).
+  std::vector<LeaseRecord> Leases() const;
+
   // ---- applier thread ----
   // Applies one committed log entry: validates, then writes one unsynced RocksDB batch holding
   // every change plus `applied_index` (even when the request fails with an etcd error).
@@ -95,8 +109,10 @@ class KvStore {
   // Physically compacts history in (from, to]; bounded batches.
   void CompactRange(int64_t from, int64_t to);
 
+  bool LeaseExists(int64_t id) const { return leases_.count(id) > 0; }
+
   storage::Backend* backend_;
-  LeaseLookup lease_lookup_;
+  std::set<int64_t> leases_;  // applier thread: ids of live leases
 
   // Applier-owned state.
   int64_t revision_ = 0;

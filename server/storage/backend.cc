@@ -8,7 +8,8 @@
 namespace cairn::storage {
 namespace {
 
-constexpr const char* kFamilies[] = {"default", "meta", "latest", "index", "rev"};
+constexpr const char* kFamilies[] = {"default", "meta",  "latest",    "index",
+                                     "rev",     "lease", "lease_keys"};
 // Bounded memory: one block cache shared by all families, regardless of key count.
 constexpr size_t kBlockCacheBytes = 64 << 20;
 constexpr size_t kWriteBufferBytes = 32 << 20;

@@ -15,7 +15,7 @@
 
 namespace cairn::storage {
 
-enum class Cf { kMeta = 0, kLatest = 1, kIndex = 2, kRev = 3 };
+enum class Cf { kMeta = 0, kLatest = 1, kIndex = 2, kRev = 3, kLease = 4, kLeaseKeys = 5 };
 
 class Backend {
  public:
@@ -41,7 +41,7 @@ class Backend {
   Backend() = default;
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, meta, latest, index, rev
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then Cf order
 };
 
 }  // namespace cairn::storage

@@ -1,0 +1,162 @@
+#include "server/api/lease_service.h"
+
+#include <deque>
+#include <mutex>
+
+#include "server/api/status.h"
+
+namespace cairn::api {
+namespace {
+
+using etcdserverpb::LeaseKeepAliveRequest;
+using etcdserverpb::LeaseKeepAliveResponse;
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& st) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(st));
+  return reactor;
+}
+
+// One keepalive stream: each request renews and is answered in order. At most kMaxQueued
+// replies wait to be written; past that the stream stops reading until the client catches up.
+class KeepAliveStream final
+    : public grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
+ public:
+  explicit KeepAliveStream(etcdserver::Server* server) : server_(server) { StartRead(&req_); }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!ok) {
+      reading_done_ = true;
+      if (!writing_) FinishLocked();
+      return;
+    }
+    LeaseKeepAliveResponse resp;
+    resp.set_id(req_.id());
+    auto ttl = server_->RenewLease(req_.id());
+    resp.set_ttl(ttl.ok() ? *ttl : 0);  // etcd: an unknown lease is answered with TTL 0
+    resp.mutable_header()->set_revision(server_->kv()->View().revision);
+    server_->FillHeader(resp.mutable_header());
+    out_.push_back(std::move(resp));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&out_.front());
+    }
+    if (out_.size() < kMaxQueued) {
+      StartRead(&req_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    out_.pop_front();
+    writing_ = false;
+    if (!ok) {
+      FinishLocked();
+      return;
+    }
+    if (!out_.empty()) {
+      writing_ = true;
+      StartWrite(&out_.front());
+    } else if (reading_done_) {
+      FinishLocked();
+      return;
+    }
+    if (read_paused_ && out_.size() < kMaxQueued) {
+      read_paused_ = false;
+      StartRead(&req_);
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static constexpr size_t kMaxQueued = 16;
+
+  void FinishLocked() {
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+
+  etcdserver::Server* server_;
+  LeaseKeepAliveRequest req_;
+  std::mutex mu_;
+  std::deque<LeaseKeepAliveResponse> out_;
+  bool writing_ = false;
+  bool reading_done_ = false;
+  bool read_paused_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::LeaseGrantRequest* req,
+                                                   etcdserverpb::LeaseGrantResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  etcdserver::Server* server = server_;
+  server_->GrantLease(req->id(), req->ttl(), [reactor, resp, server](mvcc::ApplyResult r) {
+    if (r.status.ok()) {
+      *resp = std::move(r.lease_grant);
+      server->FillHeader(resp->mutable_header());
+    }
+    reactor->Finish(ToGrpc(r.status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseRevokeRequest* req,
+                                                    etcdserverpb::LeaseRevokeResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  cairnpb::InternalRequest ir;
+  *ir.mutable_lease_revoke() = *req;
+  etcdserver::Server* server = server_;
+  server_->Propose(std::move(ir), [reactor, resp, server](mvcc::ApplyResult r) {
+    if (r.status.ok()) {
+      *resp = std::move(r.lease_revoke);
+      server->FillHeader(resp->mutable_header());
+    }
+    reactor->Finish(ToGrpc(r.status));
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>*
+LeaseService::LeaseKeepAlive(grpc::CallbackServerContext*) {
+  return new KeepAliveStream(server_);
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
+    etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  mvcc::ReadView view = server_->kv()->View();
+  resp->set_id(req->id());
+  auto info = server_->lessor()->Get(req->id());
+  if (!info) {
+    resp->set_ttl(-1);  // etcd answers an unknown lease with TTL -1, not an error
+    return Done(ctx, absl::OkStatus());
+  }
+  resp->mutable_header()->set_revision(view.revision);
+  server_->FillHeader(resp->mutable_header());
+  resp->set_ttl(std::max<int64_t>(0, info->remaining_ms / 1000));
+  resp->set_grantedttl(info->ttl_seconds);
+  if (req->keys()) {
+    for (auto& k : server_->kv()->LeaseKeys(view, req->id())) resp->add_keys(std::move(k));
+  }
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseLeasesRequest*,
+                                                    etcdserverpb::LeaseLeasesResponse* resp) {
+  resp->mutable_header()->set_revision(server_->kv()->View().revision);
+  server_->FillHeader(resp->mutable_header());
+  for (int64_t id : server_->lessor()->Ids()) resp->add_leases()->set_id(id);
+  return Done(ctx, absl::OkStatus());
+}
+
+}  // namespace cairn::api
