@@ -239,11 +239,13 @@ const std::vector<std::string>& RandomKeys() {
 
 class Generator {
  public:
-  explicit Generator(uint64_t seed) : rng_(seed) {}
+  Generator(uint64_t seed, bool leases) : rng_(seed), leases_(leases) {}
 
   std::vector<Op> Sequence(int count) {
     std::vector<Op> ops;
-    for (int64_t id : kLeaseIds) ops.push_back(MakeLeaseGrant(id));
+    if (leases_) {
+      for (int64_t id : kLeaseIds) ops.push_back(MakeLeaseGrant(id));
+    }
     while (static_cast<int>(ops.size()) < count) ops.push_back(One());
     return ops;
   }
@@ -261,6 +263,7 @@ class Generator {
   }
 
   int64_t Lease() {
+    if (!leases_) return 0;
     int64_t r = rng_.Below(100);
     if (r < 60) return 0;
     if (r < 97) return kLeaseIds[rng_.Below(3)];
@@ -346,7 +349,7 @@ class Generator {
         number = rng_.Below(RevisionBound() + 1);
         break;
       case Compare::LEASE:
-        number = Lease();
+        number = leases_ ? Lease() : kLeaseIds[0] * rng_.Below(2);
         break;
       default:
         break;
@@ -390,7 +393,7 @@ class Generator {
     if (r < 380) return Delete();
     if (r < 650) return Range(true);
     if (r < 960) return RandomTxn(0);
-    if (r < 975) {
+    if (r < 975 || !leases_) {
       CompactionRequest c;
       c.set_revision(rng_.Between(std::max<int64_t>(1, RevisionBound() - 40), RevisionBound()));
       c.set_physical(rng_.Chance(50));
@@ -403,6 +406,7 @@ class Generator {
   }
 
   Rng rng_;
+  bool leases_;
   int64_t writes_ = 0;
 };
 
@@ -614,7 +618,12 @@ std::vector<Op> ErrorScript() {
     ops.push_back(Txn({}, {in_txn}));
     ops.push_back(Txn({}, {ReqPut("k2", "z"), in_txn}));
   }
-  // Leases.
+  return ops;
+}
+
+std::vector<Op> LeaseScript() {
+  std::vector<Op> ops;
+  ops.push_back(MakePut("k1", "v1"));
   ops.push_back(MakeLeaseRevoke(kMissingLeaseId));
   ops.push_back(MakeLeaseGrant(101));
   ops.push_back(MakeLeaseGrant(101));
@@ -650,6 +659,43 @@ std::vector<Op> ErrorScript() {
   ops.push_back(MakeRange("k", "l"));
   ops.push_back(MakeLeaseRevoke(101));
   ops.push_back(MakeLeaseRevoke(0));
+  // Lease compares, on keys with, without and after losing a lease.
+  ops.push_back(MakeLeaseGrant(102));
+  ops.push_back(MakePut("a", "1", 102));
+  ops.push_back(MakePut("b", "1"));
+  for (int64_t lease : {0, 101, 102, 999}) {
+    for (int result = 0; result < 4; ++result) {
+      for (const char* key : {"a", "b", "missing"}) {
+        ops.push_back(
+            Txn({Cmp(key, Compare::LEASE, static_cast<Compare::CompareResult>(result), lease)},
+                {ReqRange(key)}, {ReqRange("b")}));
+      }
+      ops.push_back(Txn(
+          {Cmp("a", Compare::LEASE, static_cast<Compare::CompareResult>(result), lease, "", "c")},
+          {ReqRange("a", "c")}));
+    }
+  }
+  ops.push_back(MakeLeaseRevoke(102));
+  ops.push_back(Txn({Cmp("a", Compare::LEASE, Compare::EQUAL, 0)}, {ReqRange("a")}));
+  ops.push_back(Txn({Cmp("b", Compare::LEASE, Compare::EQUAL, 0)}, {ReqRange("b")}));
+  // Revoking a lease deletes all its keys in one revision.
+  ops.push_back(MakeLeaseGrant(103));
+  ops.push_back(Txn({}, {ReqPut("l1", "x"), ReqPut("l2", "y"), ReqPut("l3", "z")}));
+  {
+    TxnRequest t;
+    for (const char* k : {"l1", "l2", "l3"}) {
+      RequestOp op = ReqPut(k, "leased");
+      op.mutable_request_put()->set_lease(103);
+      *t.add_success() = op;
+    }
+    ops.push_back(t);
+  }
+  ops.push_back(MakePut("l2", "leased again", 103, true));
+  ops.push_back(MakeRange("l", "m"));
+  ops.push_back(MakeLeaseRevoke(103));
+  ops.push_back(MakeRange("l", "m"));
+  ops.push_back(MakeRange("l", "m", 0));
+  ops.push_back(Txn({}, {ReqRange("l1")}));
   return ops;
 }
 
@@ -766,11 +812,10 @@ std::vector<Op> RangeScript() {
 
 std::vector<Op> TxnScript() {
   std::vector<Op> ops;
-  ops.push_back(MakeLeaseGrant(101));
-  ops.push_back(MakePut("a", "1"));       // rev 2 (lease grant does not bump the revision)
-  ops.push_back(MakePut("b", "2", 101));  // rev 3
-  ops.push_back(MakePut("b", "3", 101));  // rev 4
-  ops.push_back(MakePut("c", "10"));      // rev 5
+  ops.push_back(MakePut("a", "1"));   // rev 2
+  ops.push_back(MakePut("b", "2"));   // rev 3
+  ops.push_back(MakePut("b", "3"));   // rev 4
+  ops.push_back(MakePut("c", "10"));  // rev 5
   // Empty txn and read-only txns do not bump the revision.
   ops.push_back(Txn({}, {}));
   ops.push_back(Txn({}, {ReqRange("a"), ReqRange("a", "z")}));
@@ -805,11 +850,11 @@ std::vector<Op> TxnScript() {
   }
   // Several compares: all must hold.
   ops.push_back(Txn({Cmp("a", Compare::VALUE, Compare::EQUAL, 0, "1"),
-                     Cmp("b", Compare::LEASE, Compare::EQUAL, 101)},
+                     Cmp("b", Compare::LEASE, Compare::EQUAL, 0)},
                     {ReqPut("a", "11", true), ReqDelete("c", "", true), ReqRange("a", "z")},
                     {ReqPut("a", "fail")}));
   ops.push_back(Txn({Cmp("a", Compare::VALUE, Compare::EQUAL, 0, "1"),
-                     Cmp("b", Compare::LEASE, Compare::EQUAL, 101)},
+                     Cmp("b", Compare::LEASE, Compare::EQUAL, 0)},
                     {ReqPut("a", "11")},
                     {ReqPut("a", "fail", true), ReqRange("a"), ReqPut("c", "back")}));
   // Writes and reads in one txn: reads see earlier writes of the same txn.
@@ -831,10 +876,6 @@ std::vector<Op> TxnScript() {
     ops.push_back(Txn({Cmp("a", Compare::MOD, Compare::LESS, rev)}, {ReqRange("a")}));
     ops.push_back(Txn({Cmp("i", Compare::CREATE, Compare::GREATER, rev, "", "j")}, {}));
   }
-  // Lease compares after a revoke.
-  ops.push_back(MakeLeaseRevoke(101));
-  ops.push_back(Txn({Cmp("b", Compare::LEASE, Compare::EQUAL, 0)}, {ReqRange("b")}));
-  ops.push_back(Txn({Cmp("a", Compare::LEASE, Compare::EQUAL, 0)}, {ReqRange("a")}));
   return ops;
 }
 
@@ -877,6 +918,8 @@ std::vector<Op> CompactScript() {
   return ops;
 }
 
-std::vector<Op> RandomSequence(uint64_t seed, int count) { return Generator(seed).Sequence(count); }
+std::vector<Op> RandomSequence(uint64_t seed, int count, bool leases) {
+  return Generator(seed, leases).Sequence(count);
+}
 
 }  // namespace cairn::testing::compat

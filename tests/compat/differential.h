@@ -44,15 +44,18 @@ inline constexpr int64_t kLeaseIds[] = {101, 102, 103};
 inline constexpr int64_t kMissingLeaseId = 999;
 
 // Hand-written sequences. Each starts on an empty store.
-std::vector<Op> ErrorScript();    // every KV/lease error etcd reports
+std::vector<Op> ErrorScript();    // every KV error etcd reports
+std::vector<Op> LeaseScript();    // lease grant/revoke errors, leased puts, LEASE compares
 std::vector<Op> RangeScript();    // Range options, historical reads, sorting, filters
 std::vector<Op> TxnScript();      // compares on every target/result, range_end, nested txns
+                                  // (no leases)
 std::vector<Op> CompactScript();  // compaction and reads around it
 
 // `count` random ops from `seed` over a small key space (so keys collide), including
-// compactions, lease grants/revokes and nested transactions. Deterministic in `seed`; generated
-// without looking at any answer, so the same list runs on both servers.
-std::vector<Op> RandomSequence(uint64_t seed, int count);
+// compactions, nested transactions and, with `leases`, lease grants/revokes and leased puts.
+// Deterministic in `seed`; generated without looking at any answer, so the same list runs on both
+// servers.
+std::vector<Op> RandomSequence(uint64_t seed, int count, bool leases = true);
 
 // Builders for scripts.
 Op MakePut(const std::string& key, const std::string& value, int64_t lease = 0,

@@ -85,7 +85,9 @@ const std::map<std::string, std::string>& CairnKnownDifferences() {
       {"ErrorScript",
        "fresh store: Put answers header.revision 1 (etcd: 2; an empty store is at revision 1)"},
       {"RangeScript", "fresh store: Put answers header.revision 1 (etcd: 2)"},
-      {"TxnScript", "LeaseGrant ID=101 TTL=3600: UNIMPLEMENTED (etcd: OK)"},
+      {"TxnScript", "fresh store: Put answers header.revision 1 (etcd: 2)"},
+      {"LeaseScript", "LeaseGrant ID=101 TTL=3600: UNIMPLEMENTED (etcd: OK)"},
+      {"RandomSequenceWithoutLeases", "fresh store: Put answers header.revision 1 (etcd: 2)"},
       {"CompactScript", "fresh store: Put answers header.revision 1 (etcd: 2)"},
       {"RandomSequence", "LeaseGrant ID=101 TTL=3600: UNIMPLEMENTED (etcd: OK)"},
   };
@@ -129,6 +131,11 @@ TEST_P(DifferentialTest, ErrorScript) {
   ExpectSameAnswers(ErrorScript(), "ErrorScript");
 }
 
+TEST_P(DifferentialTest, LeaseScript) {
+  if (std::string why = KnownDifference("LeaseScript"); !why.empty()) GTEST_SKIP() << why;
+  ExpectSameAnswers(LeaseScript(), "LeaseScript");
+}
+
 TEST_P(DifferentialTest, RangeScript) {
   if (std::string why = KnownDifference("RangeScript"); !why.empty()) GTEST_SKIP() << why;
   ExpectSameAnswers(RangeScript(), "RangeScript");
@@ -151,6 +158,18 @@ TEST_P(DifferentialTest, RandomSequences) {
                               " CAIRN_COMPAT_OPS=", RandomOpCount(), ")"));
     ExpectSameAnswers(RandomSequence(seed, RandomOpCount()),
                       absl::StrCat("RandomSequence seed=", seed));
+  }
+}
+
+TEST_P(DifferentialTest, RandomSequencesWithoutLeases) {
+  if (std::string why = KnownDifference("RandomSequenceWithoutLeases"); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  for (uint64_t seed : Seeds()) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: CAIRN_COMPAT_SEED=", seed,
+                              " CAIRN_COMPAT_OPS=", RandomOpCount(), ")"));
+    ExpectSameAnswers(RandomSequence(seed, RandomOpCount(), /*leases=*/false),
+                      absl::StrCat("RandomSequenceWithoutLeases seed=", seed));
   }
 }
 
