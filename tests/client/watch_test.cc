@@ -1,0 +1,227 @@
+// Watch: events, history, filters, compaction, progress, cancel, and the resume guarantees
+// (no gap, no duplicate) across a server restart and the loss of one member of three.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/client/client_test_util.h"
+
+namespace cairn::client_test {
+namespace {
+
+constexpr auto kWait = std::chrono::milliseconds(30000);
+
+class WatchTest : public ClusterTest {
+ protected:
+  void Start(int members = 1) {
+    ASSERT_NO_FATAL_FAILURE(StartCluster(members));
+    client_ = Connect();
+    ASSERT_NE(client_, nullptr);
+  }
+  std::unique_ptr<Client> client_;
+};
+
+TEST_P(WatchTest, PrefixEventsInOrder) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  WatchLog log;
+  WatchOptions o;
+  o.prefix = true;
+  o.created_notify = true;
+  auto w = client_->watch().Watch("w/", o, log.Callback());
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->WaitCreated(In(kWait)).ok());
+  ASSERT_TRUE(log.WaitFor([](const WatchResponse& r) { return r.created; }));
+  auto kv = client_->kv();
+  ASSERT_TRUE(kv.Put("w/a", "1").ok());
+  ASSERT_TRUE(kv.Put("other", "x").ok());
+  ASSERT_TRUE(kv.Put("w/b", "2").ok());
+  ASSERT_TRUE(kv.Delete("w/a").ok());
+  ASSERT_TRUE(log.WaitEvents(3));
+  auto ev = log.events();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].kv.key, "w/a");
+  EXPECT_EQ(ev[0].type, EventType::kPut);
+  EXPECT_EQ(ev[1].kv.key, "w/b");
+  EXPECT_EQ(ev[2].type, EventType::kDelete);
+  EXPECT_LT(ev[0].kv.mod_revision, ev[1].kv.mod_revision);
+  EXPECT_EQ((*w)->next_revision(), ev[2].kv.mod_revision + 1);
+}
+
+TEST_P(WatchTest, HistoryPrevKvAndFilters) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  auto kv = client_->kv();
+  auto p1 = kv.Put("h", "1");
+  ASSERT_TRUE(p1.ok());
+  ASSERT_TRUE(kv.Put("h", "2").ok());
+  ASSERT_TRUE(kv.Delete("h").ok());
+  auto p4 = kv.Put("h", "3");
+  ASSERT_TRUE(p4.ok());
+  WatchLog log;
+  WatchOptions o;
+  o.start_revision = p1->header.revision;
+  o.prev_kv = true;
+  o.filter_delete = true;
+  auto w = client_->watch().Watch("h", o, log.Callback());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(log.WaitEvents(3));
+  auto ev = log.events();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].kv.value, "1");
+  EXPECT_EQ(ev[1].kv.value, "2");
+  ASSERT_TRUE(ev[1].has_prev_kv);
+  EXPECT_EQ(ev[1].prev_kv.value, "1");
+  EXPECT_EQ(ev[2].kv.value, "3");
+  EXPECT_EQ(ev[2].kv.mod_revision, p4->header.revision);
+}
+
+TEST_P(WatchTest, CompactionIsReported) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  auto kv = client_->kv();
+  auto p1 = kv.Put("c", "1");
+  ASSERT_TRUE(kv.Put("c", "2").ok());
+  auto p3 = kv.Put("c", "3");
+  ASSERT_TRUE(p1.ok() && p3.ok());
+  ASSERT_TRUE(kv.Compact(p3->header.revision).ok());
+  WatchLog log;
+  WatchOptions o;
+  o.start_revision = p1->header.revision;
+  auto w = client_->watch().Watch("c", o, log.Callback());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(log.WaitFor([](const WatchResponse& r) { return r.canceled; }));
+  auto rs = log.responses();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].compact_revision, p3->header.revision);
+  EXPECT_EQ(ErrorKindOf(rs[0].status), ErrorKind::kCompacted);
+  EXPECT_TRUE(log.events().empty());
+  EXPECT_TRUE((*w)->done());
+}
+
+TEST_P(WatchTest, ProgressRequestAndCancel) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  WatchLog a;
+  WatchLog b;
+  auto wa = client_->watch().Watch("pa", {}, a.Callback());
+  auto wb = client_->watch().Watch("pa", {}, b.Callback());
+  ASSERT_TRUE(wa.ok() && wb.ok());
+  ASSERT_TRUE((*wa)->WaitCreated(In(kWait)).ok());
+  ASSERT_TRUE((*wb)->WaitCreated(In(kWait)).ok());
+  client_->watch().RequestProgress();
+  ASSERT_TRUE(a.WaitFor([](const WatchResponse& r) { return r.progress_notify; }));
+  (*wa)->Cancel();
+  EXPECT_TRUE((*wa)->done());
+  ASSERT_TRUE(client_->kv().Put("pa", "1").ok());
+  ASSERT_TRUE(b.WaitEvents(1));
+  EXPECT_TRUE(a.events().empty());
+}
+
+// A writer puts keys under `prefix` until `count` puts succeeded; only it writes to the cluster,
+// so every revision after `start` is one of its puts.
+class Writer {
+ public:
+  Writer(Client* client, std::string prefix, int count)
+      : thread_([this, client, prefix, count] {
+          CallOptions call;
+          call.timeout = std::chrono::milliseconds(2000);
+          int done = 0;
+          for (int attempt = 0; done < count && attempt < 100000; ++attempt) {
+            auto r = client->kv().Put(prefix + std::to_string(done), "v", {}, call);
+            if (r.ok()) {
+              ++done;
+              last_revision_ = r->header.revision;
+            } else if (stop_) {
+              break;
+            }
+            done_puts_ = done;
+          }
+          finished_ = true;
+        }) {}
+  ~Writer() {
+    stop_ = true;
+    thread_.join();
+  }
+  int puts() const { return done_puts_.load(); }
+  bool finished() const { return finished_.load(); }
+  int64_t last_revision() const { return last_revision_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<int> done_puts_{0};
+  std::atomic<int64_t> last_revision_{0};
+  std::thread thread_;
+};
+
+// Every revision in (from, to] exactly once and in order.
+void ExpectContiguous(const std::vector<Event>& events, int64_t from, int64_t to) {
+  ASSERT_FALSE(events.empty());
+  int64_t expect = from + 1;
+  for (const auto& e : events) {
+    ASSERT_EQ(e.kv.mod_revision, expect) << "gap or duplicate at revision " << expect;
+    ++expect;
+  }
+  EXPECT_EQ(expect - 1, to);
+}
+
+TEST_P(WatchTest, SurvivesServerRestartWithoutGapOrDuplicate) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  auto head = client_->kv().Put("start", "x");
+  ASSERT_TRUE(head.ok());
+  WatchLog log;
+  WatchOptions o;
+  o.prefix = true;
+  auto w = client_->watch().Watch("r/", o, log.Callback());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->WaitCreated(In(kWait)).ok());
+  {
+    Writer writer(client_.get(), "r/", 60);
+    ASSERT_TRUE(PollUntil([&] { return writer.puts() >= 20; }));
+    cluster_->Kill(0);
+    ASSERT_TRUE(cluster_->Restart(0).ok());
+    ASSERT_TRUE(PollUntil([&] { return writer.finished(); }, std::chrono::milliseconds(60000)));
+    ASSERT_EQ(writer.puts(), 60);
+    int64_t last = writer.last_revision();
+    ASSERT_TRUE(log.WaitFor([&](const WatchResponse& r) {
+      return !r.events.empty() && r.events.back().kv.mod_revision >= last;
+    }));
+    ExpectContiguous(log.events(), head->header.revision, last);
+  }
+  EXPECT_FALSE((*w)->done());
+}
+
+TEST_P(WatchTest, SurvivesLossOfItsMemberOfThree) {
+  ASSERT_NO_FATAL_FAILURE(Start(3));
+  auto head = client_->kv().Put("start", "x");
+  ASSERT_TRUE(head.ok());
+  WatchLog log;
+  WatchOptions o;
+  o.prefix = true;
+  auto w = client_->watch().Watch("m/", o, log.Callback());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->WaitCreated(In(kWait)).ok());
+  // The watch stream lives on the client's current endpoint; kill that member.
+  std::string current = client_->current_endpoint();
+  int victim = 0;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (cluster_->ClientEndpoint(i) == current) victim = i;
+  }
+  {
+    Writer writer(client_.get(), "m/", 60);
+    ASSERT_TRUE(PollUntil([&] { return writer.puts() >= 20; }));
+    cluster_->Kill(victim);
+    ASSERT_TRUE(PollUntil([&] { return writer.finished(); }, std::chrono::milliseconds(60000)));
+    ASSERT_EQ(writer.puts(), 60);
+    int64_t last = writer.last_revision();
+    ASSERT_TRUE(log.WaitFor([&](const WatchResponse& r) {
+      return !r.events.empty() && r.events.back().kv.mod_revision >= last;
+    }));
+    ExpectContiguous(log.events(), head->header.revision, last);
+  }
+  EXPECT_NE(client_->current_endpoint(), cluster_->ClientEndpoint(victim));
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, WatchTest, ::testing::ValuesIn(EtcdOnly()), KindName);
+
+}  // namespace
+}  // namespace cairn::client_test
