@@ -402,7 +402,6 @@ void Raft::StepLeader(const Message& m, absl::Status* result) {
           return;
         }
       }
-      LogIndex first_new = log_.LastIndex() + 1;
       if (!AppendEntries(&entries)) {
         *result = absl::ResourceExhaustedError(
             "raft: proposal dropped: too many uncommitted entry bytes");
@@ -411,7 +410,6 @@ void Raft::StepLeader(const Message& m, absl::Status* result) {
       for (const Entry& e : entries) {
         if (e.type == EntryType::kConfChange) pending_conf_index_ = e.index;
       }
-      (void)first_new;
       BroadcastAppend();
       return;
     }

@@ -47,13 +47,11 @@ inline Entry MakeEntry(Term term, LogIndex index, std::string data = "") {
   return e;
 }
 
-// Appends entries with the given terms at indexes 1..n (after the bootstrap entries are
-// removed): used to build the logs of paper figures.
+// A log for paper-figure tests: a snapshot at (index 1, term 1) holding configuration `cs`,
+// then one entry per element of `terms` at indexes 2, 3, ... Hard state: last term, commit 1.
 inline std::unique_ptr<MemoryStorage> StorageWithTerms(const ConfState& cs,
                                                        const std::vector<Term>& terms) {
   auto s = std::make_unique<MemoryStorage>();
-  // Install the configuration as a snapshot at index 0 is impossible; use a snapshot at index 1
-  // only when needed. Simpler: put the configuration in a snapshot at the first index.
   Snapshot snap;
   snap.metadata.index = 1;
   snap.metadata.term = 1;
