@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -254,8 +255,13 @@ absl::StatusOr<std::unique_ptr<ServerCluster>> ServerCluster::Start(const Cluste
     // dirs may be half initialized with the old ports' cluster config: start from scratch.
     bool port_race = false;
     for (int i = 0; i < cluster->size(); ++i) {
-      std::string log = ReadTail(cluster->members_[i].log_path, 1 << 16);
-      if (log.find("address already in use") != std::string::npos) port_race = true;
+      std::string log = absl::AsciiStrToLower(ReadTail(cluster->members_[i].log_path, 1 << 16));
+      // etcd (Go): "bind: address already in use"; cairn (gRPC C++): "Address already in use",
+      // then "cannot listen on ...".
+      if (log.find("address already in use") != std::string::npos ||
+          log.find("cannot listen on") != std::string::npos) {
+        port_race = true;
+      }
       std::error_code ec;
       std::filesystem::remove_all(cluster->members_[i].data_dir, ec);
     }
