@@ -57,9 +57,6 @@ class Etcdctl {
 class EtcdctlTest : public ::testing::TestWithParam<ServerKind> {
  protected:
   void SetUp() override {
-    if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
     auto cluster = ServerCluster::Start({.kind = GetParam()});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = std::move(*cluster);
@@ -146,6 +143,9 @@ TEST_P(EtcdctlTest, SortByAndOrder) {
 }
 
 TEST_P(EtcdctlTest, HistoryRevAndPrevKv) {
+  if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
   EXPECT_EQ(ctl().Ok({"put", "k", "v1"}), "OK\n");                      // rev 2
   EXPECT_EQ(ctl().Ok({"put", "k", "v2", "--prev-kv"}), "OK\nk\nv1\n");  // rev 3
   EXPECT_EQ(ctl().Ok({"put", "other", "o"}), "OK\n");                   // rev 4
@@ -161,6 +161,9 @@ TEST_P(EtcdctlTest, HistoryRevAndPrevKv) {
 }
 
 TEST_P(EtcdctlTest, TxnNonInteractive) {
+  if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
   EXPECT_EQ(ctl().Ok({"put", "key1", "v1"}), "OK\n");
   // Compares, blank line, success ops, blank line, failure ops.
   std::string txn =
@@ -201,6 +204,9 @@ TEST_P(EtcdctlTest, TxnNonInteractive) {
 }
 
 TEST_P(EtcdctlTest, CompactionAndErrors) {
+  if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
   for (int i = 0; i < 4; ++i) ASSERT_EQ(ctl().Ok({"put", "k", absl::StrCat("v", i)}), "OK\n");
   // Revision is 5 now.
   EXPECT_EQ(ctl().Error({"get", "k", "--rev=6"}),
@@ -239,6 +245,9 @@ TEST_P(EtcdctlTest, CompactionAndErrors) {
 class EtcdctlJsonTest : public EtcdctlTest {
  protected:
   void SetUp() override {
+    if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
     EtcdctlTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     auto reference = ServerCluster::Start({.kind = ServerKind::kEtcd});
