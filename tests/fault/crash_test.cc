@@ -156,6 +156,107 @@ TEST_P(CrashTest, AcknowledgedWritesSurviveKill9) {
   }
 }
 
+// Transactions writing two keys at once: after a kill -9 each pair is all-or-nothing, whether or
+// not it was acknowledged, and acknowledged pairs are all there.
+TEST_P(CrashTest, TxnPairsAtomicAcrossKill9) {
+  auto cluster = ServerCluster::Start({.kind = GetParam()});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  std::mutex mu;
+  std::map<std::string, int64_t> acked;  // pair id -> revision
+  std::vector<std::string> attempted;    // pair ids sent (maybe applied)
+
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<bool> stop{false};
+    std::atomic<int> round_acks{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < kClientThreads; ++t) {
+      writers.emplace_back([&, t] {
+        auto stub = etcdserverpb::KV::NewStub(MakeTestChannel(c.ClientEndpoint(0)));
+        for (int i = 0; !stop.load(); ++i) {
+          std::string id = absl::StrCat(round, "-", t, "-", i);
+          etcdserverpb::TxnRequest txn;
+          auto* cmp = txn.add_compare();  // the pair does not exist yet
+          cmp->set_key("pair/a/" + id);
+          cmp->set_target(etcdserverpb::Compare::VERSION);
+          cmp->set_result(etcdserverpb::Compare::EQUAL);
+          cmp->set_version(0);
+          for (const char* side : {"a", "b"}) {
+            auto* put = txn.add_success()->mutable_request_put();
+            put->set_key(absl::StrCat("pair/", side, "/", id));
+            put->set_value(id);
+          }
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            attempted.push_back(id);
+          }
+          etcdserverpb::TxnResponse resp;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+          if (!stub->Txn(&ctx, txn, &resp).ok()) return;
+          if (!resp.succeeded()) {
+            ADD_FAILURE() << "compare on a fresh pair failed: " << id;
+            return;
+          }
+          std::lock_guard<std::mutex> lock(mu);
+          acked[id] = resp.header().revision();
+          ++round_acks;
+        }
+      });
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitBoundMs);
+    while (round_acks.load() < kAcksBeforeKill / 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    int acks_at_kill = round_acks.load();
+    c.Kill(0);
+    stop = true;
+    for (auto& w : writers) w.join();
+    ASSERT_GE(acks_at_kill, kAcksBeforeKill / 2) << "transactions were not acknowledged in time";
+    absl::Status restarted = c.Restart(0);
+    ASSERT_TRUE(restarted.ok()) << restarted;
+
+    auto stub = etcdserverpb::KV::NewStub(MakeTestChannel(c.ClientEndpoint(0)));
+    etcdserverpb::RangeRequest req;
+    req.set_key("pair/");
+    req.set_range_end("pair0");
+    etcdserverpb::RangeResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Status status = stub->Range(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    std::map<std::string, std::vector<const mvccpb::KeyValue*>> by_id;
+    for (const auto& kv : resp.kvs()) {
+      by_id[kv.key().substr(std::string("pair/a/").size())].push_back(&kv);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    SCOPED_TRACE(absl::StrCat("after crash round ", round, ": ", acked.size(),
+                              " acknowledged pairs, ", attempted.size(), " attempted"));
+    int torn = 0, lost = 0;
+    for (const std::string& id : attempted) {
+      auto it = by_id.find(id);
+      size_t present = it == by_id.end() ? 0 : it->second.size();
+      if (present == 1 && ++torn <= 5) ADD_FAILURE() << "torn transaction: one key of pair " << id;
+      if (present == 2) {
+        const auto& kvs = it->second;
+        EXPECT_EQ(kvs[0]->mod_revision(), kvs[1]->mod_revision()) << id;
+        EXPECT_EQ(kvs[0]->value(), id);
+        EXPECT_EQ(kvs[1]->value(), id);
+        auto ack = acked.find(id);
+        if (ack != acked.end()) {
+          EXPECT_EQ(kvs[0]->mod_revision(), ack->second) << id;
+        }
+      }
+      if (present == 0 && acked.count(id) > 0 && ++lost <= 5) {
+        ADD_FAILURE() << "acknowledged transaction lost: " << id;
+      }
+    }
+    EXPECT_EQ(torn, 0);
+    EXPECT_EQ(lost, 0);
+    if (HasFailure()) break;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Fault, CrashTest, ::testing::ValuesIn(TestedServerKinds()),
                          [](const ::testing::TestParamInfo<ServerKind>& info) {
                            return ServerKindName(info.param);
