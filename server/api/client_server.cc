@@ -45,7 +45,9 @@ ClientServer::ClientServer(etcdserver::Server* server)
       maintenance_(server),
       cluster_(server),
       watch_(server),
-      lease_(server) {}
+      lease_(server),
+      lock_(server, &recipe_workers_),
+      election_(server, &recipe_workers_) {}
 
 ClientServer::~ClientServer() { Shutdown(0); }
 
@@ -69,6 +71,8 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   builder.RegisterService(&cluster_);
   builder.RegisterService(&watch_);
   builder.RegisterService(&lease_);
+  builder.RegisterService(&lock_);
+  builder.RegisterService(&election_);
   grpc_ = builder.BuildAndStart();
   if (!grpc_) return absl::UnavailableError("cannot listen on the client URLs");
   std::vector<std::string> bound;
@@ -89,6 +93,7 @@ void ClientServer::Shutdown(int deadline_ms) {
   if (!grpc_) return;
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
   grpc_->Wait();
+  recipe_workers_.Drain();  // blocked lock/campaign calls end once their RPC is cancelled
   grpc_.reset();
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/api/lease_service.h"
+#include "server/api/recipe_services.h"
 #include "server/api/services.h"
 #include "server/api/watch_service.h"
 
@@ -31,6 +32,9 @@ class ClientServer {
   ClusterService cluster_;
   WatchService watch_;
   LeaseService lease_;
+  RecipeWorkers recipe_workers_{kMaxRecipeCalls};
+  LockService lock_;
+  ElectionService election_;
   std::unique_ptr<grpc::Server> grpc_;
 };
 
