@@ -495,7 +495,8 @@ void ReadTxnBranch(const KvStore::Source& src, int64_t cur_rev, int64_t compact_
 }  // namespace
 
 KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
-  revision_ = backend_->ReadMetaInt("revision", 0);
+  // etcd's store starts at revision 1: the first write of a new cluster is revision 2.
+  revision_ = backend_->ReadMetaInt("revision", 1);
   compact_revision_ = backend_->ReadMetaInt("compact_revision", -1);
   applied_index_ = static_cast<uint64_t>(backend_->ReadMetaInt("applied_index", 0));
   finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);

@@ -56,8 +56,8 @@ TEST_F(ServerTest, ConcurrentProposalsGetDistinctRevisionsAndSurviveReopen) {
     EXPECT_LE(stats.fsyncs, stats.entries);
   }
   ASSERT_EQ(revisions.size(), static_cast<size_t>(kThreads * kPerThread));
-  EXPECT_EQ(*revisions.begin(), 1);
-  EXPECT_EQ(*revisions.rbegin(), kThreads * kPerThread);
+  EXPECT_EQ(*revisions.begin(), 2);  // a new store is at revision 1
+  EXPECT_EQ(*revisions.rbegin(), kThreads * kPerThread + 1);
   auto reopened = Server::Open(config_);
   ASSERT_TRUE(reopened.ok());
   mvcc::KvStore* kv = (*reopened)->kv();

@@ -102,19 +102,21 @@ class KvStoreTest : public ::testing::Test {
 };
 
 TEST_F(KvStoreTest, PutAssignsRevisionsVersionsAndCreateRevisions) {
-  EXPECT_EQ(Put("a", "1").put.header().revision(), 1);
+  // A new store is at revision 1, as etcd's: the first write is revision 2.
+  EXPECT_EQ(kv_->View().revision, 1);
+  EXPECT_EQ(Put("a", "1").put.header().revision(), 2);
   ApplyResult second = Put("a", "2", /*prev_kv=*/true);
-  EXPECT_EQ(second.put.header().revision(), 2);
+  EXPECT_EQ(second.put.header().revision(), 3);
   EXPECT_EQ(second.put.prev_kv().value(), "1");
-  EXPECT_EQ(Put("b", "x").put.header().revision(), 3);
+  EXPECT_EQ(Put("b", "x").put.header().revision(), 4);
   auto r = Get("a");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->kvs_size(), 1);
-  EXPECT_EQ(r->kvs(0).create_revision(), 1);
-  EXPECT_EQ(r->kvs(0).mod_revision(), 2);
+  EXPECT_EQ(r->kvs(0).create_revision(), 2);
+  EXPECT_EQ(r->kvs(0).mod_revision(), 3);
   EXPECT_EQ(r->kvs(0).version(), 2);
   EXPECT_EQ(r->kvs(0).value(), "2");
-  EXPECT_EQ(r->header().revision(), 3);
+  EXPECT_EQ(r->header().revision(), 4);
 }
 
 TEST_F(KvStoreTest, DeleteIsHistoryAndRecreateResetsVersion) {
@@ -122,23 +124,24 @@ TEST_F(KvStoreTest, DeleteIsHistoryAndRecreateResetsVersion) {
   ApplyResult d = Delete("a");
   EXPECT_EQ(d.delete_range.deleted(), 1);
   EXPECT_EQ(d.delete_range.prev_kvs(0).value(), "1");
-  EXPECT_EQ(d.delete_range.header().revision(), 2);
+  EXPECT_EQ(d.delete_range.header().revision(), 3);
   // Deleting nothing does not create a revision.
   ApplyResult none = Delete("zzz");
   EXPECT_EQ(none.delete_range.deleted(), 0);
-  EXPECT_EQ(none.delete_range.header().revision(), 2);
+  EXPECT_EQ(none.delete_range.header().revision(), 3);
   Put("a", "again");
   auto now = Get("a");
   ASSERT_EQ(now->kvs_size(), 1);
   EXPECT_EQ(now->kvs(0).version(), 1);
-  EXPECT_EQ(now->kvs(0).create_revision(), 3);
-  EXPECT_EQ(Get("a", "", 1)->kvs(0).value(), "1");
-  EXPECT_EQ(Get("a", "", 2)->kvs_size(), 0);
+  EXPECT_EQ(now->kvs(0).create_revision(), 4);
+  EXPECT_EQ(Get("a", "", 2)->kvs(0).value(), "1");
+  EXPECT_EQ(Get("a", "", 3)->kvs_size(), 0);
+  EXPECT_EQ(Get("a", "", 1)->kvs_size(), 0);
 }
 
 TEST_F(KvStoreTest, RangeOptions) {
   for (std::string k : {"a", "b", "c", "d"}) Put(k, "v" + k);
-  Put("b", "vb2");  // b: version 2, mod 5
+  Put("b", "vb2");  // b: version 2, mod 6 (a 2, b 3, c 4, d 5)
   RangeRequest r;
   r.set_key("a");
   r.set_range_end(std::string(1, '\0'));
@@ -165,10 +168,10 @@ TEST_F(KvStoreTest, RangeOptions) {
   RangeRequest filt;
   filt.set_key("a");
   filt.set_range_end("z");
-  filt.set_min_mod_revision(3);
+  filt.set_min_mod_revision(4);
   filt.set_keys_only(true);
   res = Range(filt);
-  ASSERT_EQ(res->kvs_size(), 3);  // b (5), c (3), d (4)
+  ASSERT_EQ(res->kvs_size(), 3);  // b (6), c (4), d (5)
   EXPECT_EQ(res->count(), 4);     // count ignores filters, as etcd
   EXPECT_TRUE(res->kvs(0).value().empty());
 
@@ -187,14 +190,14 @@ TEST_F(KvStoreTest, RangeOptions) {
 }
 
 TEST_F(KvStoreTest, FutureAndCompactedRevisionsAreErrors) {
-  Put("a", "1");
-  Put("a", "2");
-  Put("a", "3");
-  EXPECT_TRUE(IsError(Get("a", "", 4).status(), ErrorKind::kFutureRev));
-  EXPECT_TRUE(Compact(2).status.ok());
-  EXPECT_TRUE(IsError(Get("a", "", 1).status(), ErrorKind::kCompacted));
-  EXPECT_EQ(Get("a", "", 2)->kvs(0).value(), "2");
-  EXPECT_TRUE(IsError(Compact(2).status, ErrorKind::kCompacted));
+  Put("a", "1");  // revision 2
+  Put("a", "2");  // 3
+  Put("a", "3");  // 4
+  EXPECT_TRUE(IsError(Get("a", "", 5).status(), ErrorKind::kFutureRev));
+  EXPECT_TRUE(Compact(3).status.ok());
+  EXPECT_TRUE(IsError(Get("a", "", 2).status(), ErrorKind::kCompacted));
+  EXPECT_EQ(Get("a", "", 3)->kvs(0).value(), "2");
+  EXPECT_TRUE(IsError(Compact(3).status, ErrorKind::kCompacted));
   EXPECT_TRUE(IsError(Compact(9).status, ErrorKind::kFutureRev));
 }
 
@@ -204,8 +207,8 @@ TEST_F(KvStoreTest, HistoricalReadsMatchModelThroughCompactionAndRestart) {
   std::mt19937 rng(42);
   std::map<int64_t, std::map<std::string, mvccpb::KeyValue>> model;  // revision -> state
   std::map<std::string, mvccpb::KeyValue> state;
-  int64_t rev = 0;
-  model[0] = state;
+  int64_t rev = 1;  // a new store's revision
+  model[1] = state;
   for (int i = 0; i < 400; ++i) {
     std::string k = "k" + std::to_string(rng() % 12);
     if (rng() % 4 == 0) {
@@ -244,7 +247,7 @@ TEST_F(KvStoreTest, HistoricalReadsMatchModelThroughCompactionAndRestart) {
       }
     }
   };
-  check_from(1);
+  check_from(2);
   int64_t history_before = CountFamily(storage::Cf::kRev);
   int64_t c = rev / 2;
   ASSERT_TRUE(Compact(c).status.ok());
@@ -275,18 +278,18 @@ TEST_F(KvStoreTest, TxnChoosesBranchAndReadsItsOwnWrites) {
   ApplyResult res = Txn(t);
   ASSERT_TRUE(res.status.ok()) << res.status;
   EXPECT_TRUE(res.txn.succeeded());
-  EXPECT_EQ(res.txn.header().revision(), 2);
+  EXPECT_EQ(res.txn.header().revision(), 3);
   ASSERT_EQ(res.txn.responses_size(), 2);
-  EXPECT_EQ(res.txn.responses(0).response_put().header().revision(), 2);
+  EXPECT_EQ(res.txn.responses(0).response_put().header().revision(), 3);
   EXPECT_EQ(res.txn.responses(1).response_range().kvs(0).value(), "2");
-  EXPECT_EQ(res.txn.responses(1).response_range().header().revision(), 2);
+  EXPECT_EQ(res.txn.responses(1).response_range().header().revision(), 3);
 
   // Now b exists, the compare fails: the failure branch (a read) runs, nothing is written.
   res = Txn(t);
   EXPECT_FALSE(res.txn.succeeded());
-  EXPECT_EQ(res.txn.header().revision(), 2);
+  EXPECT_EQ(res.txn.header().revision(), 3);
   EXPECT_EQ(res.txn.responses(0).response_range().kvs(0).value(), "1");
-  EXPECT_EQ(kv_->View().revision, 2);
+  EXPECT_EQ(kv_->View().revision, 3);
 }
 
 TEST_F(KvStoreTest, CompareOnMissingKeyAndOverRange) {
@@ -321,13 +324,13 @@ TEST_F(KvStoreTest, FailedChecksLeaveNoPartialWrite) {
   ApplyResult res = Txn(t);
   EXPECT_TRUE(IsError(res.status, ErrorKind::kKeyNotFound)) << res.status;
   EXPECT_EQ(Get("x")->kvs_size(), 0);
-  EXPECT_EQ(kv_->View().revision, 1);
+  EXPECT_EQ(kv_->View().revision, 2);
 
   cairnpb::InternalRequest leased;
   leased.mutable_put()->set_key("y");
   leased.mutable_put()->set_lease(7);
   EXPECT_TRUE(IsError(Apply(leased).status, ErrorKind::kLeaseNotFound));
-  EXPECT_EQ(kv_->View().revision, 1);
+  EXPECT_EQ(kv_->View().revision, 2);
   // The applied index still advances: the entry was applied (as a no-op).
   EXPECT_EQ(kv_->applied_index(), 3u);
 }
@@ -339,7 +342,7 @@ TEST_F(KvStoreTest, UnpublishedWritesAreInvisibleToReaders) {
   r.mutable_put()->set_key("a");
   r.mutable_put()->set_value("2");
   kv_->Apply(kv_->applied_index() + 1, r);
-  EXPECT_EQ(kv_->View().revision, 1);
+  EXPECT_EQ(kv_->View().revision, 2);
   EXPECT_EQ(kv_->Range(kv_->View(),
                        [] {
                          RangeRequest q;
@@ -351,8 +354,8 @@ TEST_F(KvStoreTest, UnpublishedWritesAreInvisibleToReaders) {
             "1");
   backend_->Sync();
   kv_->Publish();
-  EXPECT_EQ(kv_->View().revision, 2);
-  EXPECT_EQ(before.revision, 1);
+  EXPECT_EQ(kv_->View().revision, 3);
+  EXPECT_EQ(before.revision, 2);
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ TEST_F(WatchHubTest, LiveEventsWithFiltersAndPrevKv) {
   Delete("a", "");
   auto ev1 = sink.EventsOf(1);
   ASSERT_EQ(ev1.size(), 3u);
-  EXPECT_EQ(ev1[2], std::make_tuple(int64_t{3}, std::string("a"), int{mvccpb::Event::DELETE}));
+  EXPECT_EQ(ev1[2], std::make_tuple(int64_t{4}, std::string("a"), int{mvccpb::Event::DELETE}));
   bool saw_delete = false;
   for (const auto& it : sink.items()) {
     if (it.watch_id != 1 || it.events[0].type() != mvccpb::Event::DELETE) continue;
@@ -149,7 +149,8 @@ TEST_F(WatchHubTest, HistoryThenLiveWithoutGapOrDuplicate) {
     for (int i = 50; i < 300; ++i) Put("k" + std::to_string(i % 5), std::to_string(i));
   });
   writer.join();
-  Eventually([&] { return sink.EventsOf(7).size() == 291; });
+  // Puts are revisions 2..301; the watcher starts at 10.
+  Eventually([&] { return sink.EventsOf(7).size() == 292; });
   auto evs = sink.EventsOf(7);
   for (size_t i = 0; i < evs.size(); ++i) EXPECT_EQ(std::get<0>(evs[i]), 10 + int64_t(i));
   EXPECT_EQ(hub_->unsynced_count(), 0u);
@@ -166,7 +167,7 @@ TEST_F(WatchHubTest, StalledStreamFallsBehindAndCatchesUp) {
   hub_->Kick();
   Eventually([&] { return sink.EventsOf(1).size() == 101; });
   auto evs = sink.EventsOf(1);
-  for (size_t i = 0; i < evs.size(); ++i) EXPECT_EQ(std::get<0>(evs[i]), 1 + int64_t(i));
+  for (size_t i = 0; i < evs.size(); ++i) EXPECT_EQ(std::get<0>(evs[i]), 2 + int64_t(i));
   Eventually([&] { return hub_->unsynced_count() == 0; });
 }
 
@@ -182,10 +183,10 @@ TEST_F(WatchHubTest, CompactedStartRevisionIsReported) {
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(items[0].kind, RecordingSink::Item::kCompacted);
   EXPECT_EQ(items[0].revision, 6);
-  // From the compact revision itself the history is complete.
+  // From the compact revision itself the history is complete: revisions 6..11.
   RecordingSink ok;
   AddWatch(&ok, 4, WatchSpec{"k", "", /*start_revision=*/6});
-  Eventually([&] { return ok.EventsOf(4).size() == 5; });
+  Eventually([&] { return ok.EventsOf(4).size() == 6; });
 }
 
 TEST_F(WatchHubTest, ProgressComesAfterEveryEventUpToItsRevision) {
@@ -206,7 +207,7 @@ TEST_F(WatchHubTest, ProgressComesAfterEveryEventUpToItsRevision) {
     } else if (it.kind == RecordingSink::Item::kProgress) {
       EXPECT_EQ(it.watch_id, -1);
       EXPECT_LE(it.revision, delivered_max);
-      EXPECT_EQ(it.revision, 30);
+      EXPECT_EQ(it.revision, 31);
     }
   }
 }
