@@ -355,7 +355,9 @@ def comparison_table(results, members):
                 continue
             ok_runs = [r for r in runs if "na" not in r]
             if not ok_runs:
-                lines.append("| %s | %s | %s | | | | | | |" % (name, kind, runs[0]["na"]))
+                errs = runs[0].get("errors") or {}
+                err = " ".join("%s=%d" % kv for kv in sorted(errs.items()))
+                lines.append("| %s | %s | %s | | | | | | %s |" % (name, kind, runs[0]["na"], err))
                 continue
             m = {k: median_of(ok_runs, k) for k in ("throughput", "p50", "p90", "p99", "p99.9",
                                                      "max")}
