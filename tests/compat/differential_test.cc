@@ -80,20 +80,8 @@ absl::StatusOr<Transcripts> RunOnBoth(ServerKind a_kind, const std::vector<Op>& 
 // Sequences that currently fail against cairn because of server differences, each with the first
 // difference seen (request, etcd's answer, cairn's answer). They are skipped, visibly, until the
 // server is fixed; then the entry is removed. CAIRN_RUN_KNOWN_DIFFERENCES=1 runs them.
-constexpr char kRevisionOffset[] =
-    "a fresh store answers header.revision 0 (Range, LeaseGrant) and the first Put revision 1; "
-    "etcd answers 1 and 2 (an empty etcd store is at revision 1)";
-
 const std::map<std::string, std::string>& CairnKnownDifferences() {
-  static const auto* known = new std::map<std::string, std::string>{
-      {"ErrorScript", kRevisionOffset},
-      {"LeaseScript", kRevisionOffset},
-      {"RangeScript", kRevisionOffset},
-      {"TxnScript", kRevisionOffset},
-      {"CompactScript", kRevisionOffset},
-      {"RandomSequence", kRevisionOffset},
-      {"RandomSequenceWithoutLeases", kRevisionOffset},
-  };
+  static const auto* known = new std::map<std::string, std::string>{};
   return *known;
 }
 

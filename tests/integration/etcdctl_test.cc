@@ -19,9 +19,6 @@
 namespace cairn::testing {
 namespace {
 
-constexpr char kRevisionDifference[] =
-    "fresh store at revision 0, first Put answers revision 1 (etcd: 1 and 2)";
-
 class Etcdctl {
  public:
   explicit Etcdctl(std::string urls) : urls_(std::move(urls)) {}
@@ -143,9 +140,6 @@ TEST_P(EtcdctlTest, SortByAndOrder) {
 }
 
 TEST_P(EtcdctlTest, HistoryRevAndPrevKv) {
-  if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   EXPECT_EQ(ctl().Ok({"put", "k", "v1"}), "OK\n");                      // rev 2
   EXPECT_EQ(ctl().Ok({"put", "k", "v2", "--prev-kv"}), "OK\nk\nv1\n");  // rev 3
   EXPECT_EQ(ctl().Ok({"put", "other", "o"}), "OK\n");                   // rev 4
@@ -161,9 +155,6 @@ TEST_P(EtcdctlTest, HistoryRevAndPrevKv) {
 }
 
 TEST_P(EtcdctlTest, TxnNonInteractive) {
-  if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   EXPECT_EQ(ctl().Ok({"put", "key1", "v1"}), "OK\n");
   // Compares, blank line, success ops, blank line, failure ops.
   std::string txn =
@@ -204,9 +195,6 @@ TEST_P(EtcdctlTest, TxnNonInteractive) {
 }
 
 TEST_P(EtcdctlTest, CompactionAndErrors) {
-  if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   for (int i = 0; i < 4; ++i) ASSERT_EQ(ctl().Ok({"put", "k", absl::StrCat("v", i)}), "OK\n");
   // Revision is 5 now.
   EXPECT_EQ(ctl().Error({"get", "k", "--rev=6"}),
@@ -245,9 +233,6 @@ TEST_P(EtcdctlTest, CompactionAndErrors) {
 class EtcdctlJsonTest : public EtcdctlTest {
  protected:
   void SetUp() override {
-    if (auto why = KnownCairnDifference(GetParam(), kRevisionDifference); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
     EtcdctlTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     auto reference = ServerCluster::Start({.kind = ServerKind::kEtcd});

@@ -15,11 +15,6 @@ namespace {
 class PythonEtcd3Test : public ::testing::TestWithParam<ServerKind> {};
 
 TEST_P(PythonEtcd3Test, KvScenarios) {
-  if (auto why = KnownCairnDifference(
-          GetParam(), "fresh store at revision 0, first Put answers revision 1 (etcd: 1 and 2)");
-      !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   auto cluster = ServerCluster::Start({.kind = GetParam()});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   CommandResult r = RunCommand(
