@@ -153,6 +153,12 @@ std::vector<FlagDef> Defs() {
          return ParseDurationMs("experimental-watch-progress-notify-interval", v,
                                 &f->server.watch_progress_notify_interval_ms);
        }},
+      {"experimental-lease-checkpoint-interval", false, "5m0s",
+       "Duration between proposals of leases' remaining TTLs (0 disables).",
+       [](Flags* f, const std::string& v) {
+         return ParseDurationMs("experimental-lease-checkpoint-interval", v,
+                                &f->server.lease_checkpoint_interval_ms);
+       }},
       {"log-level", false, d.log_level, "Log level: debug, info, warn or error.",
        [](Flags* f, const std::string& v) {
          base::LogLevel level;
