@@ -13,7 +13,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libssl-dev libboost-fiber-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev pybind11-dev python3-dev
-  etcd-server etcd-client python3-etcd3 python3-protobuf
+  etcd-server etcd-client python3-etcd3 python3-protobuf openssl
 )
 missing=()
 for p in "${packages[@]}"; do
