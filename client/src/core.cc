@@ -154,18 +154,25 @@ namespace {
 // channel is often destroyed from one of those very threads (the final completion drops the
 // last reference), which makes gRPC stop the queue from inside itself and abort. One channel
 // that used the queue and lives for the whole process keeps it running.
+struct PinnedCall {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<etcdserverpb::KV::Stub> stub;
+  grpc::ClientContext ctx;
+  etcdserverpb::RangeRequest req;
+  etcdserverpb::RangeResponse resp;
+};
+// Never freed, and reachable from here for the whole process (so not a leak to LeakSanitizer).
+PinnedCall* g_pinned_call = nullptr;
+
 void PinCallbackCompletionQueue() {
   static std::once_flag once;
   std::call_once(once, [] {
-    auto* channel = new std::shared_ptr<grpc::Channel>(
-        grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
-    auto* stub = etcdserverpb::KV::NewStub(*channel).release();
-    auto* ctx = new grpc::ClientContext();
-    ctx->set_deadline(std::chrono::system_clock::now());
-    auto* req = new etcdserverpb::RangeRequest();
-    auto* resp = new etcdserverpb::RangeResponse();
-    // Intentionally leaked: they must outlive every client.
-    stub->async()->Range(ctx, req, resp, [](grpc::Status) {});
+    g_pinned_call = new PinnedCall();
+    PinnedCall* p = g_pinned_call;
+    p->channel = grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
+    p->stub = etcdserverpb::KV::NewStub(p->channel);
+    p->ctx.set_deadline(std::chrono::system_clock::now());
+    p->stub->async()->Range(&p->ctx, &p->req, &p->resp, [](grpc::Status) {});
   });
 }
 

@@ -137,6 +137,11 @@ TEST_P(AdminTest, ThreeMembersSyncFailoverMoveLeader) {
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->Sync().ok());
   EXPECT_EQ(client->endpoints().size(), 3u);
+  // The same through the periodic auto-sync.
+  o.auto_sync_interval = std::chrono::milliseconds(100);
+  auto synced = Connect(o);
+  ASSERT_NE(synced, nullptr);
+  EXPECT_TRUE(PollUntil([&] { return synced->endpoints().size() == 3u; }));
 
   auto members = client->cluster().MemberList();
   ASSERT_TRUE(members.ok());

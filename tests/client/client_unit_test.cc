@@ -203,6 +203,15 @@ TEST(ConnectTest, UnreachableEndpoint) {
   call.timeout = std::chrono::milliseconds(300);
   auto get = (*c)->kv().Get("k", {}, call);
   EXPECT_EQ(ErrorKindOf(get.status()), ErrorKind::kDeadlineExceeded) << get.status();
+  // A write that could not reach any server is retried until the deadline; with kNever it
+  // reports the connection failure at once.
+  auto put = (*c)->kv().Put("k", "v", {}, call);
+  EXPECT_EQ(ErrorKindOf(put.status()), ErrorKind::kDeadlineExceeded) << put.status();
+  CallOptions once = call;
+  once.retry = RetryMode::kNever;
+  put = (*c)->kv().Put("k", "v", {}, once);
+  EXPECT_EQ(ErrorKindOf(put.status()), ErrorKind::kUnavailable) << put.status();
+  EXPECT_TRUE(internal::NeverReachedServer(put.status())) << put.status();
   auto canceled = CancelToken::Make();
   call.cancel = canceled;
   call.timeout = std::chrono::milliseconds(60000);

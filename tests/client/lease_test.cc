@@ -107,7 +107,10 @@ TEST_P(LeaseTest, NoSpuriousLossAcrossRestart) {
   auto ka = client_->lease().KeepAlive(g->id, ko);
   ASSERT_TRUE(PollUntil([&] { return renewals >= 1; }));
   cluster_->Kill(0);
-  ASSERT_TRUE(cluster_->Restart(0).ok());
+  {
+    absl::Status restarted = cluster_->Restart(0);
+    ASSERT_TRUE(restarted.ok()) << restarted;
+  }
   int before = renewals.load();
   ASSERT_TRUE(PollUntil([&] { return renewals >= before + 2; }, std::chrono::milliseconds(30000)));
   EXPECT_FALSE(ka->lost()) << ka->status();

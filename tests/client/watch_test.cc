@@ -116,6 +116,42 @@ TEST_P(WatchTest, ProgressRequestAndCancel) {
   EXPECT_TRUE(a.events().empty());
 }
 
+TEST_P(WatchTest, FragmentedRevisionIsReassembled) {
+  // The server splits a watch response larger than max-request-bytes + 512 KiB (etcd's gRPC
+  // overhead allowance): 320 deletes carrying 1900-byte previous values in one revision.
+  ASSERT_NO_FATAL_FAILURE(StartCluster(1, {"--max-request-bytes", "2048"}));
+  client_ = Connect();
+  ASSERT_NE(client_, nullptr);
+  constexpr int kKeys = 320;
+  constexpr size_t kValueBytes = 1900;
+  std::vector<Future<PutResponse>> puts;
+  for (int i = 0; i < kKeys; ++i) {
+    puts.push_back(client_->kv().PutAsync("f/" + std::to_string(i), std::string(kValueBytes, 'x')));
+  }
+  for (auto& p : puts) ASSERT_TRUE(p.Get().ok());
+  WatchLog log;
+  WatchOptions o;
+  o.prefix = true;
+  o.prev_kv = true;
+  o.fragment = true;
+  auto w = client_->watch().Watch("f/", o, log.Callback());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->WaitCreated(In(kWait)).ok());
+  DeleteOptions d;
+  d.prefix = true;
+  auto del = client_->kv().Delete("f/", d);
+  ASSERT_TRUE(del.ok()) << del.status();
+  ASSERT_TRUE(log.WaitEvents(kKeys));
+  auto rs = log.responses();
+  ASSERT_EQ(rs.size(), 1u);  // one revision, one response, however the server split it
+  ASSERT_EQ(rs[0].events.size(), static_cast<size_t>(kKeys));
+  for (const auto& e : rs[0].events) {
+    EXPECT_EQ(e.type, EventType::kDelete);
+    EXPECT_EQ(e.kv.mod_revision, del->header.revision);
+    EXPECT_EQ(e.prev_kv.value.size(), kValueBytes);
+  }
+}
+
 // A writer puts keys under `prefix` until `count` puts succeeded; only it writes to the cluster,
 // so every revision after `start` is one of its puts.
 class Writer {
@@ -178,7 +214,10 @@ TEST_P(WatchTest, SurvivesServerRestartWithoutGapOrDuplicate) {
     Writer writer(client_.get(), "r/", 60);
     ASSERT_TRUE(PollUntil([&] { return writer.puts() >= 20; }));
     cluster_->Kill(0);
-    ASSERT_TRUE(cluster_->Restart(0).ok());
+    {
+      absl::Status restarted = cluster_->Restart(0);
+      ASSERT_TRUE(restarted.ok()) << restarted;
+    }
     ASSERT_TRUE(PollUntil([&] { return writer.finished(); }, std::chrono::milliseconds(60000)));
     ASSERT_EQ(writer.puts(), 60);
     int64_t last = writer.last_revision();

@@ -12,8 +12,10 @@
 // endpoint (and is retried per the retry policy of docs/client.md).
 //
 // Thread-safe: every method may be called from any thread or fiber. The API handles returned by
-// kv()/watch()/... share the client's state and keep it alive; destroying the Client object
-// cancels its watches and keepalives once no handle uses them.
+// kv()/watch()/... share the client's state. Destroying the Client closes it: watches end
+// (without a final callback), keepalives stop, pending retries finish with CANCELLED ("client
+// closed"), and calls made later through surviving handles fail the same way. Do not destroy a
+// Client from inside one of its own callbacks.
 #pragma once
 
 #include <memory>
