@@ -335,6 +335,26 @@ TEST_F(KvStoreTest, FailedChecksLeaveNoPartialWrite) {
   EXPECT_EQ(kv_->applied_index(), 3u);
 }
 
+// Even a txn that gets past validation and fails while applying (here: a put with ignore_lease
+// after a delete of the same key, which only the API layer's duplicate check refuses) answers an
+// error and writes nothing; it never aborts the server.
+TEST_F(KvStoreTest, TxnFailingWhileApplyingWritesNothing) {
+  Put("k1", "v");
+  int64_t before = kv_->View().revision;
+  TxnRequest t;
+  auto* d = t.add_success()->mutable_request_delete_range();
+  d->set_key("b");
+  d->set_range_end(std::string(1, '\0'));
+  auto* p = t.add_success()->mutable_request_put();
+  p->set_key("k1");
+  p->set_ignore_lease(true);
+  ApplyResult res = Txn(t);
+  EXPECT_TRUE(IsError(res.status, ErrorKind::kKeyNotFound)) << res.status;
+  EXPECT_EQ(kv_->View().revision, before);
+  ASSERT_EQ(Get("k1")->kvs_size(), 1);
+  EXPECT_TRUE(res.events.empty());
+}
+
 TEST_F(KvStoreTest, UnpublishedWritesAreInvisibleToReaders) {
   Put("a", "1");
   ReadView before = kv_->View();
