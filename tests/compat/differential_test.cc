@@ -77,23 +77,8 @@ absl::StatusOr<Transcripts> RunOnBoth(ServerKind a_kind, const std::vector<Op>& 
   return t;
 }
 
-// Sequences that currently fail against cairn because of server differences, each with the first
-// difference seen (request, etcd's answer, cairn's answer). They are skipped, visibly, until the
-// server is fixed; then the entry is removed. CAIRN_RUN_KNOWN_DIFFERENCES=1 runs them.
-const std::map<std::string, std::string>& CairnKnownDifferences() {
-  static const auto* known = new std::map<std::string, std::string>{};
-  return *known;
-}
-
 class DifferentialTest : public ::testing::TestWithParam<KindPair> {
  protected:
-  // The skip message when `name` is a known difference against cairn, or "" to run it.
-  std::string KnownDifference(const std::string& name) {
-    auto it = CairnKnownDifferences().find(name);
-    if (it == CairnKnownDifferences().end()) return "";
-    return KnownCairnDifference(GetParam().b, it->second);
-  }
-
   static void Dump(const std::vector<Op>& ops, const std::vector<std::string>& transcript,
                    const std::string& what, const std::string& name) {
     const char* dir = std::getenv("CAIRN_COMPAT_DUMP_DIR");
@@ -118,32 +103,26 @@ class DifferentialTest : public ::testing::TestWithParam<KindPair> {
 };
 
 TEST_P(DifferentialTest, ErrorScript) {
-  if (std::string why = KnownDifference("ErrorScript"); !why.empty()) GTEST_SKIP() << why;
   ExpectSameAnswers(ErrorScript(), "ErrorScript");
 }
 
 TEST_P(DifferentialTest, LeaseScript) {
-  if (std::string why = KnownDifference("LeaseScript"); !why.empty()) GTEST_SKIP() << why;
   ExpectSameAnswers(LeaseScript(), "LeaseScript");
 }
 
 TEST_P(DifferentialTest, RangeScript) {
-  if (std::string why = KnownDifference("RangeScript"); !why.empty()) GTEST_SKIP() << why;
   ExpectSameAnswers(RangeScript(), "RangeScript");
 }
 
 TEST_P(DifferentialTest, TxnScript) {
-  if (std::string why = KnownDifference("TxnScript"); !why.empty()) GTEST_SKIP() << why;
   ExpectSameAnswers(TxnScript(), "TxnScript");
 }
 
 TEST_P(DifferentialTest, CompactScript) {
-  if (std::string why = KnownDifference("CompactScript"); !why.empty()) GTEST_SKIP() << why;
   ExpectSameAnswers(CompactScript(), "CompactScript");
 }
 
 TEST_P(DifferentialTest, RandomSequences) {
-  if (std::string why = KnownDifference("RandomSequence"); !why.empty()) GTEST_SKIP() << why;
   for (uint64_t seed : Seeds()) {
     SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: CAIRN_COMPAT_SEED=", seed,
                               " CAIRN_COMPAT_OPS=", RandomOpCount(), ")"));
@@ -153,9 +132,6 @@ TEST_P(DifferentialTest, RandomSequences) {
 }
 
 TEST_P(DifferentialTest, RandomSequencesWithoutLeases) {
-  if (std::string why = KnownDifference("RandomSequenceWithoutLeases"); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   for (uint64_t seed : Seeds()) {
     SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: CAIRN_COMPAT_SEED=", seed,
                               " CAIRN_COMPAT_OPS=", RandomOpCount(), ")"));

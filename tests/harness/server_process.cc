@@ -173,15 +173,6 @@ std::string ServerKindName(ServerKind kind) { return kind == ServerKind::kEtcd ?
 
 void PrintTo(ServerKind kind, std::ostream* os) { *os << ServerKindName(kind); }
 
-std::string KnownCairnDifference(ServerKind kind, const std::string& difference) {
-  if (kind != ServerKind::kCairn) return "";
-  if (EnvOr("CAIRN_RUN_KNOWN_DIFFERENCES", "") == "1") return "";
-  return absl::StrCat(
-      "known cairn difference, to be fixed in the server (run anyway with "
-      "CAIRN_RUN_KNOWN_DIFFERENCES=1): ",
-      difference);
-}
-
 std::string ServerBinary(ServerKind kind) {
   if (kind == ServerKind::kEtcd) return EnvOr("ETCD_BINARY", "/usr/bin/etcd");
 #ifdef CAIRN_BINARY

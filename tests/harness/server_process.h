@@ -35,12 +35,6 @@ std::string ServerKindName(ServerKind kind);
 // For GoogleTest parameter printing.
 void PrintTo(ServerKind kind, std::ostream* os);
 
-// Tests that fail against cairn because of a known server difference (reported, to be fixed in
-// the server) call this with the difference: it returns "" (run the test) when `kind` is not
-// cairn or the environment has CAIRN_RUN_KNOWN_DIFFERENCES=1, otherwise a skip message:
-//   if (auto why = KnownCairnDifference(kind, "..."); !why.empty()) GTEST_SKIP() << why;
-std::string KnownCairnDifference(ServerKind kind, const std::string& difference);
-
 // True when the server's binary exists and is executable: /usr/bin/etcd (or $ETCD_BINARY) for
 // kEtcd; the `cairn` target's output (compile definition CAIRN_BINARY, overridden by the
 // environment variable CAIRN_BINARY) for kCairn.
