@@ -67,15 +67,16 @@ absl::Status CheckTxn(const TxnRequest& r, int max_txn_ops) {
   return absl::OkStatus();
 }
 
-// A delete interval: [begin, end) by byte order, the point `begin` when end is empty, and every
-// key >= begin when end is "\0". (etcd 3.4 takes "\0" literally here, lets a put under a
-// from-key delete through, and then panics applying it; cairn refuses it as a duplicate key.)
+// A delete interval: [begin, end) by plain byte order, or the point `begin` when end is empty.
+// As in etcd, a range_end of "\0" is taken literally here (an empty interval), so a txn may delete
+// [k, "\0") and put keys >= k: etcd accepts that and so must we. (With an ignore_value or
+// ignore_lease put of a deleted key, etcd 3.4 then panics while applying; cairn answers "key not
+// found" and writes nothing, see KvStore::Apply.)
 struct Interval {
   std::string begin;
   std::string end;
   bool Contains(const std::string& k) const {
     if (end.empty()) return k == begin;
-    if (end.size() == 1 && end[0] == '\0') return begin <= k;
     return begin <= k && k < end;
   }
 };
