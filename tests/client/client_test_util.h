@@ -23,25 +23,28 @@ using cairn::testing::ClusterOptions;
 using cairn::testing::ServerCluster;
 using cairn::testing::ServerKind;
 
+// CAIRN_CLIENT_TESTS_CAIRN=all adds cairn to every suite (to try suites cairn is growing into).
+inline bool CairnForAllSuites() {
+  const char* v = std::getenv("CAIRN_CLIENT_TESTS_CAIRN");
+  return v != nullptr && std::string(v) == "all";
+}
+
 // Kinds for suites that need Watch/Lease/Auth/...: etcd until cairn serves them.
 inline std::vector<ServerKind> EtcdOnlyKinds() {
+  if (CairnForAllSuites()) return cairn::testing::TestedServerKinds();
   std::vector<ServerKind> out;
   if (cairn::testing::ServerAvailable(ServerKind::kEtcd)) out.push_back(ServerKind::kEtcd);
   return out;
 }
 inline std::vector<ServerKind> EtcdOnly() { return EtcdOnlyKinds(); }
 
+// Kinds for single-member suites whose calls cairn serves (KV, Txn, Compact, Status,
+// MemberList, Watch, Lease): etcd and cairn (the harness requires cairn whenever the build has
+// it). Multi-member, Auth and Maintenance suites stay etcd-only until cairn serves them.
+inline std::vector<ServerKind> CairnServedKinds() { return cairn::testing::TestedServerKinds(); }
+
 inline std::string KindName(const ::testing::TestParamInfo<ServerKind>& info) {
   return cairn::testing::ServerKindName(info.param);
-}
-
-// Kinds for suites whose calls cairn serves (KV, Status, MemberList): etcd, plus cairn when the
-// environment has CAIRN_CLIENT_TESTS_CAIRN=1. (Opt-in while cairn's KV service is in progress;
-// to be made the default once cairn serves Range/Put/DeleteRange/Txn/Compact.)
-inline std::vector<ServerKind> KvServerKinds() {
-  const char* on = std::getenv("CAIRN_CLIENT_TESTS_CAIRN");
-  if (on != nullptr && std::string(on) == "1") return cairn::testing::TestedServerKinds();
-  return EtcdOnlyKinds();
 }
 
 inline ClientOptions OptionsFor(const ServerCluster& cluster) {

@@ -279,7 +279,7 @@ TEST_P(KvTest, StatusAndMemberList) {
   EXPECT_EQ(client_->endpoints().size(), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, KvTest, ::testing::ValuesIn(KvServerKinds()), KindName);
+INSTANTIATE_TEST_SUITE_P(Servers, KvTest, ::testing::ValuesIn(CairnServedKinds()), KindName);
 
 }  // namespace
 }  // namespace cairn::client_test
