@@ -536,7 +536,7 @@ def check_perf(a, kind, load):
         text = (p.stdout + p.stderr).strip()
         lines = [l for l in re.split(r"[\r\n]+", text) if re.match(r"^(PASS|FAIL)", l.strip())]
         verdict = "PASS" if lines and lines[-1].strip() == "PASS" else "FAIL"
-        thr = re.search(r"Throughput is (\d+) writes/s", text)
+        thr = re.search(r"(\d+) writes/s", text)  # "Throughput is N" or "too low: N"
         return {"verdict": verdict, "writes_per_s": int(thr.group(1)) if thr else None,
                 "lines": lines or re.split(r"[\r\n]+", text)[-5:]}
     finally:
