@@ -63,6 +63,9 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
     ports.push_back(std::make_unique<int>(0));
     builder.AddListeningPort(*hp, grpc::InsecureServerCredentials(), ports.back().get());
   }
+  // gRPC sets SO_REUSEPORT by default: a second member on the same port would start silently and
+  // take half the connections. Refuse instead, as etcd does.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(server_->config().max_request_bytes) +
                                    kGrpcOverheadBytes);
   builder.SetMaxSendMessageSize(INT_MAX);

@@ -1,4 +1,6 @@
 // The `cairn` binary's command line: --help, --version, bad flags exit 2 with a clear message.
+#include <filesystem>
+
 #include "gtest/gtest.h"
 #include "tests/harness/server_process.h"
 
@@ -21,6 +23,22 @@ TEST(CairnCliTest, HelpVersionAndBadFlags) {
   EXPECT_EQ(malformed.exit_code, 2);
   EXPECT_NE(malformed.err.find("invalid value \"lots\" for flag --max-txn-ops"), std::string::npos)
       << malformed.err;
+}
+
+// A second member can take neither the client port nor the data dir of a running one.
+TEST(CairnCliTest, SecondMemberOnSamePortOrDataDirFailsToStart) {
+  auto cluster = ServerCluster::Start(ClusterOptions{ServerKind::kCairn});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  std::string bin = ServerBinary(ServerKind::kCairn);
+  char tmpl[] = "/tmp/cairn-cli-XXXXXX";
+  std::string other_dir = mkdtemp(tmpl);
+  CommandResult same_port = RunCommand({bin, "--data-dir", other_dir + "/d", "--listen-client-urls",
+                                        "http://" + (*cluster)->ClientEndpoint(0)});
+  EXPECT_EQ(same_port.exit_code, 1) << same_port.err;
+  CommandResult same_dir = RunCommand(
+      {bin, "--data-dir", (*cluster)->DataDir(0), "--listen-client-urls", "http://127.0.0.1:0"});
+  EXPECT_EQ(same_dir.exit_code, 1) << same_dir.err;
+  std::filesystem::remove_all(other_dir);
 }
 
 }  // namespace
