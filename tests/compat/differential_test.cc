@@ -102,25 +102,15 @@ class DifferentialTest : public ::testing::TestWithParam<KindPair> {
   }
 };
 
-TEST_P(DifferentialTest, ErrorScript) {
-  ExpectSameAnswers(ErrorScript(), "ErrorScript");
-}
+TEST_P(DifferentialTest, ErrorScript) { ExpectSameAnswers(ErrorScript(), "ErrorScript"); }
 
-TEST_P(DifferentialTest, LeaseScript) {
-  ExpectSameAnswers(LeaseScript(), "LeaseScript");
-}
+TEST_P(DifferentialTest, LeaseScript) { ExpectSameAnswers(LeaseScript(), "LeaseScript"); }
 
-TEST_P(DifferentialTest, RangeScript) {
-  ExpectSameAnswers(RangeScript(), "RangeScript");
-}
+TEST_P(DifferentialTest, RangeScript) { ExpectSameAnswers(RangeScript(), "RangeScript"); }
 
-TEST_P(DifferentialTest, TxnScript) {
-  ExpectSameAnswers(TxnScript(), "TxnScript");
-}
+TEST_P(DifferentialTest, TxnScript) { ExpectSameAnswers(TxnScript(), "TxnScript"); }
 
-TEST_P(DifferentialTest, CompactScript) {
-  ExpectSameAnswers(CompactScript(), "CompactScript");
-}
+TEST_P(DifferentialTest, CompactScript) { ExpectSameAnswers(CompactScript(), "CompactScript"); }
 
 TEST_P(DifferentialTest, RandomSequences) {
   for (uint64_t seed : Seeds()) {
