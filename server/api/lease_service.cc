@@ -3,6 +3,7 @@
 #include <deque>
 #include <mutex>
 
+#include "server/api/reactors.h"
 #include "server/api/status.h"
 
 namespace cairn::api {
@@ -10,12 +11,6 @@ namespace {
 
 using etcdserverpb::LeaseKeepAliveRequest;
 using etcdserverpb::LeaseKeepAliveResponse;
-
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& st) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(st));
-  return reactor;
-}
 
 // One keepalive stream: each request renews and is answered in order. At most kMaxQueued
 // replies wait to be written; past that the stream stops reading until the client catches up.
@@ -111,18 +106,13 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
   cairnpb::InternalRequest ir;
   *ir.mutable_lease_revoke() = *req;
   etcdserver::Server* server = server_;
-  server_->Propose(std::move(ir), [reactor, resp, server](mvcc::ApplyResult r) {
-    if (r.status.ok()) {
-      *resp = std::move(r.lease_revoke);
-      server->FillHeader(resp->mutable_header());
-    }
-    reactor->Finish(ToGrpc(r.status));
+  return ProposeAndFinish(ctx, server_, std::move(ir), [resp, server](mvcc::ApplyResult& r) {
+    *resp = std::move(r.lease_revoke);
+    server->FillHeader(resp->mutable_header());
   });
-  return reactor;
 }
 
 grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>*
@@ -138,7 +128,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
   auto info = server_->lessor()->Get(req->id());
   if (!info) {
     resp->set_ttl(-1);  // etcd answers an unknown lease with TTL -1, not an error
-    return Done(ctx, absl::OkStatus());
+    return FinishNow(ctx, absl::OkStatus());
   }
   resp->mutable_header()->set_revision(view.revision);
   server_->FillHeader(resp->mutable_header());
@@ -147,7 +137,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
   if (req->keys()) {
     for (auto& k : server_->kv()->LeaseKeys(view, req->id())) resp->add_keys(std::move(k));
   }
-  return Done(ctx, absl::OkStatus());
+  return FinishNow(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
@@ -156,7 +146,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext*
   resp->mutable_header()->set_revision(server_->kv()->View().revision);
   server_->FillHeader(resp->mutable_header());
   for (int64_t id : server_->lessor()->Ids()) resp->add_leases()->set_id(id);
-  return Done(ctx, absl::OkStatus());
+  return FinishNow(ctx, absl::OkStatus());
 }
 
 }  // namespace cairn::api

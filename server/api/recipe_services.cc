@@ -1,9 +1,8 @@
 #include "server/api/recipe_services.h"
 
-#include <cstdio>
-
 #include "server/api/status.h"
 #include "server/base/errors.h"
+#include "server/etcdserver/member_id.h"
 
 namespace cairn::api {
 namespace {
@@ -11,12 +10,6 @@ namespace {
 using etcdserverpb::Compare;
 using etcdserverpb::RangeRequest;
 using etcdserverpb::TxnRequest;
-
-std::string Hex(int64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // Runs `work` on a recipe worker; the RPC finishes with its status.
 grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, RecipeWorkers* workers,
@@ -58,7 +51,7 @@ grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
   return RunBlocking(ctx, workers_, [this, ctx, req, resp]() -> absl::Status {
     auto cancelled = [ctx] { return ctx->IsCancelled(); };
     std::string prefix = req->name() + "/";
-    std::string my_key = prefix + Hex(req->lease());
+    std::string my_key = prefix + etcdserver::IdToHex(static_cast<uint64_t>(req->lease()));
     // Concurrency Mutex.tryAcquire: join the queue (or find our key), and read the holder.
     TxnRequest t;
     *t.add_compare() = CreateRevisionIs(my_key, 0);
@@ -113,7 +106,7 @@ grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*
   return RunBlocking(ctx, workers_, [this, ctx, req, resp]() -> absl::Status {
     auto cancelled = [ctx] { return ctx->IsCancelled(); };
     std::string prefix = req->name() + "/";
-    std::string key = prefix + Hex(req->lease());
+    std::string key = prefix + etcdserver::IdToHex(static_cast<uint64_t>(req->lease()));
     TxnRequest t;
     *t.add_compare() = CreateRevisionIs(key, 0);
     auto* put = t.add_success()->mutable_request_put();

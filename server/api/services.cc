@@ -1,5 +1,6 @@
 #include "server/api/services.h"
 
+#include "server/api/reactors.h"
 #include "server/api/status.h"
 #include "server/api/validate.h"
 
@@ -13,29 +14,6 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(m.data(), m.size()));
 }
-
-namespace {
-
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(status));
-  return reactor;
-}
-
-// Proposes `request`; when applied, `take(result)` moves the response into place and the RPC ends.
-template <typename Take>
-grpc::ServerUnaryReactor* ProposeAndFinish(grpc::CallbackServerContext* ctx,
-                                           etcdserver::Server* server,
-                                           cairnpb::InternalRequest request, Take take) {
-  auto* reactor = ctx->DefaultReactor();
-  server->Propose(std::move(request), [reactor, take](mvcc::ApplyResult result) mutable {
-    if (result.status.ok()) take(result);
-    reactor->Finish(ToGrpc(result.status));
-  });
-  return reactor;
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
