@@ -257,8 +257,6 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
   }
   void OnDone() override {
     std::unique_lock<std::mutex> l(mu_);
-    finished_callback_ = true;
-    cv_.notify_all();
     cv_.wait(l, [&] { return worker_exited_; });
     l.unlock();
     delete this;
@@ -297,7 +295,6 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
   bool writing_ = false;
   bool done_ = false;
   bool closed_ = false;
-  bool finished_callback_ = false;
   bool worker_exited_ = false;
 };
 

@@ -58,26 +58,12 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
   });
 }
 
-namespace {
-
-bool IsReadOnly(const etcdserverpb::TxnRequest& t) {
-  for (const auto* ops : {&t.success(), &t.failure()}) {
-    for (const auto& op : *ops) {
-      if (op.has_request_put() || op.has_request_delete_range()) return false;
-      if (op.has_request_txn() && !IsReadOnly(op.request_txn())) return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
   absl::Status st = ValidateTxn(*req, server_->config().max_txn_ops);
   if (!st.ok()) return FinishNow(ctx, st);
-  if (IsReadOnly(*req)) {
+  if (mvcc::IsTxnReadOnly(*req)) {
     // As etcd: a read-only txn is served from the local view without going through the log.
     mvcc::KvStore* kv = server_->kv();
     auto result = kv->ReadTxn(kv->View(), *req);

@@ -361,16 +361,6 @@ void CompareToPath(const KvStore::Source& src, int64_t cur_rev, const TxnRequest
   }
 }
 
-bool IsTxnReadOnly(const TxnRequest& t) {
-  for (const auto* ops : {&t.success(), &t.failure()}) {
-    for (const RequestOp& op : *ops) {
-      if (op.has_request_put() || op.has_request_delete_range()) return false;
-      if (op.has_request_txn() && !IsTxnReadOnly(op.request_txn())) return false;
-    }
-  }
-  return true;
-}
-
 // Visits the ops of the chosen branches; returns the first error from fn.
 template <typename Fn>
 absl::Status CheckRequests(const TxnRequest& t, const std::vector<bool>& path, size_t* pos, Fn fn) {
@@ -493,6 +483,16 @@ void ReadTxnBranch(const KvStore::Source& src, int64_t cur_rev, int64_t compact_
 }
 
 }  // namespace
+
+bool IsTxnReadOnly(const TxnRequest& t) {
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const RequestOp& op : *ops) {
+      if (op.has_request_put() || op.has_request_delete_range()) return false;
+      if (op.has_request_txn() && !IsTxnReadOnly(op.request_txn())) return false;
+    }
+  }
+  return true;
+}
 
 KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
   // etcd's store starts at revision 1: the first write of a new cluster is revision 2.

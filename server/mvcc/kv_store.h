@@ -32,6 +32,9 @@ struct ReadView {
   int64_t compact_revision = -1;  // -1: never compacted
 };
 
+// True when every op of `t`, nested txns included, is a Range (etcd serves such a txn locally).
+bool IsTxnReadOnly(const etcdserverpb::TxnRequest& t);
+
 // A live lease as persisted (docs/keyspace.md, family `lease`).
 struct LeaseRecord {
   int64_t id = 0;

@@ -142,7 +142,7 @@ ClientOptions TlsOptions(const TlsEtcd& etcd, bool with_client_cert) {
 }
 
 TEST(TlsTest, ServerTls) {
-  if (!cairn::testing::ServerAvailable(ServerKind::kEtcd)) GTEST_SKIP() << "no etcd";
+  ASSERT_TRUE(cairn::testing::ServerAvailable(ServerKind::kEtcd)) << "etcd is required";
   TlsEtcd etcd;
   ASSERT_TRUE(etcd.Start(/*client_cert_auth=*/false));
   auto client = Client::Connect(TlsOptions(etcd, false));
@@ -154,7 +154,7 @@ TEST(TlsTest, ServerTls) {
 }
 
 TEST(TlsTest, MutualTls) {
-  if (!cairn::testing::ServerAvailable(ServerKind::kEtcd)) GTEST_SKIP() << "no etcd";
+  ASSERT_TRUE(cairn::testing::ServerAvailable(ServerKind::kEtcd)) << "etcd is required";
   TlsEtcd etcd;
   ASSERT_TRUE(etcd.Start(/*client_cert_auth=*/true));
   auto client = Client::Connect(TlsOptions(etcd, true));
