@@ -494,13 +494,18 @@ bool IsTxnReadOnly(const TxnRequest& t) {
   return true;
 }
 
-KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
+void KvStore::LoadFromBackend() {
   // etcd's store starts at revision 1: the first write of a new cluster is revision 2.
   revision_ = backend_->ReadMetaInt("revision", 1);
   compact_revision_ = backend_->ReadMetaInt("compact_revision", -1);
   applied_index_ = static_cast<uint64_t>(backend_->ReadMetaInt("applied_index", 0));
-  finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);
+  leases_.clear();
   for (const LeaseRecord& l : Leases()) leases_.insert(l.id);
+}
+
+KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
+  LoadFromBackend();
+  finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);
   Publish();
   compactor_ = std::thread([this] { CompactorLoop(); });
   if (compact_revision_ > finished_compact_revision_) StartCompaction(compact_revision_);
@@ -806,6 +811,8 @@ ApplyResult KvStore::Apply(uint64_t index, const cairnpb::InternalRequest& reque
       }
       break;
     }
+    case cairnpb::InternalRequest::REQUEST_NOT_SET:
+      break;  // a no-op entry (membership entries are applied by the server): only the index
     default:
       CAIRN_CHECK(false) << "unknown internal request " << request.request_case();
   }
@@ -845,18 +852,61 @@ void KvStore::OnCompacted(int64_t revision, std::function<void(bool)> done) {
   done(!closing_);
 }
 
+void KvStore::BeginInstall() {
+  std::unique_lock<std::mutex> l(compact_mu_);
+  installing_ = true;
+  install_requested_ = true;
+  compact_queue_.clear();
+  // A running CompactRange writes to the live database: the install must not interleave with it
+  // (it would delete installed history, or overwrite finished_compact_revision).
+  compact_cv_.wait(l, [&] { return !compacting_; });
+}
+
+void KvStore::ReloadAfterInstall() {
+  LoadFromBackend();
+  std::vector<std::function<void(bool)>> satisfied;
+  std::vector<std::function<void(bool)>> unreachable;
+  {
+    std::lock_guard<std::mutex> l(compact_mu_);
+    finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);
+    installing_ = false;
+    install_requested_ = false;
+    compact_queue_.clear();
+    auto keep = std::partition(compact_waiters_.begin(), compact_waiters_.end(), [&](auto& w) {
+      return w.first > finished_compact_revision_ && w.first <= compact_revision_;
+    });
+    for (auto i = keep; i != compact_waiters_.end(); ++i) {
+      (i->first <= finished_compact_revision_ ? satisfied : unreachable)
+          .push_back(std::move(i->second));
+    }
+    compact_waiters_.erase(keep, compact_waiters_.end());
+    if (compact_revision_ > finished_compact_revision_) compact_queue_.push_back(compact_revision_);
+  }
+  compact_cv_.notify_all();
+  Publish();
+  CAIRN_LOG(kInfo, "mvcc") << "reloaded after snapshot install: revision=" << revision_
+                           << " compact_revision=" << compact_revision_
+                           << " applied_index=" << applied_index_;
+  for (auto& done : satisfied) done(true);
+  for (auto& done : unreachable) done(false);
+}
+
 void KvStore::CompactorLoop() {
   std::unique_lock<std::mutex> l(compact_mu_);
   while (true) {
-    compact_cv_.wait(l, [&] { return closing_ || !compact_queue_.empty(); });
+    compact_cv_.wait(l, [&] { return closing_ || (!installing_ && !compact_queue_.empty()); });
     if (closing_) return;
     int64_t to = compact_queue_.front();
     compact_queue_.pop_front();
     int64_t from = finished_compact_revision_;
     if (to <= from) continue;
+    compacting_ = true;
     l.unlock();
-    CompactRange(from, to);
+    bool finished = CompactRange(from, to);
     l.lock();
+    compacting_ = false;
+    compact_cv_.notify_all();  // BeginInstall may be waiting for this
+    if (!finished) continue;
     finished_compact_revision_ = to;
     std::vector<std::function<void(bool)>> ready;
     auto it = std::partition(compact_waiters_.begin(), compact_waiters_.end(),
@@ -869,7 +919,7 @@ void KvStore::CompactorLoop() {
   }
 }
 
-void KvStore::CompactRange(int64_t from, int64_t to) {
+bool KvStore::CompactRange(int64_t from, int64_t to) {
   rocksdb::DB* db = backend_->db();
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> rev_it(db->NewIterator(ro, backend_->cf(Cf::kRev)));
@@ -877,6 +927,11 @@ void KvStore::CompactRange(int64_t from, int64_t to) {
   // From `from` itself (not from+1): a delete kept at the previous compact revision is revisited.
   rev_it->Seek(storage::RevKey(std::max<int64_t>(from, 1), 0));
   while (true) {
+    if (install_requested_) {
+      CAIRN_LOG(kInfo, "mvcc") << "physical compaction up to revision=" << to
+                               << " interrupted by a snapshot install";
+      return false;
+    }
     // Collect a bounded chunk of keys changed in (from, to].
     std::set<std::string> keys;
     int scanned = 0;
@@ -915,6 +970,7 @@ void KvStore::CompactRange(int64_t from, int64_t to) {
   }
   CAIRN_CHECK(rev_it->status().ok()) << rev_it->status().ToString();
   CAIRN_LOG(kInfo, "mvcc") << "compacted history up to revision=" << to;
+  return true;
 }
 
 }  // namespace cairn::mvcc

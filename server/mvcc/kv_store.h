@@ -9,6 +9,7 @@
 // Errors are base::MakeError values (etcd's codes and messages).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -101,6 +102,24 @@ class KvStore {
   void Publish();
   uint64_t applied_index() const { return applied_index_; }
 
+  // ---- snapshot install (applier thread; docs/snapshot_format.md) ----
+  // The call sequence when a snapshot file has been received:
+  //   kv->BeginInstall();
+  //   absl::Status s = storage::InstallSnapshotFile(backend, path);
+  //   kv->ReloadAfterInstall();   // whatever `s` is
+  //   hub->ResetAfterInstall();   // then lessor->Restore(kv->Leases())
+  // BeginInstall stops physical compaction: queued compactions are dropped and a running one is
+  // interrupted at its next batch boundary; it returns once no compaction write can follow. No
+  // compaction runs until ReloadAfterInstall. Readers keep the published view meanwhile.
+  void BeginInstall();
+  // Re-reads from the backend everything the store keeps in memory (revision, compact revision,
+  // applied index, finished compact revision, live lease ids), restarts physical compaction
+  // towards the compact revision if it is not finished, and publishes a new view (the backend must
+  // be synced, as InstallSnapshotFile leaves it). Compaction waiters already satisfied by the new
+  // state are completed with true; waiters for a revision above the new compact revision (which
+  // the new state will never compact to) with false; the rest wait for the restarted compaction.
+  void ReloadAfterInstall();
+
   // Implementation details (defined in kv_store.cc).
   class Source;
   class TxnWriter;
@@ -109,8 +128,11 @@ class KvStore {
   ApplyResult ApplyPut(TxnWriter& w, const etcdserverpb::PutRequest& r);
   void StartCompaction(int64_t revision);
   void CompactorLoop();
-  // Physically compacts history in (from, to]; bounded batches.
-  void CompactRange(int64_t from, int64_t to);
+  // Physically compacts history in (from, to]; bounded batches. Returns false, leaving the work
+  // unfinished, when an install interrupts it (install_requested_).
+  bool CompactRange(int64_t from, int64_t to);
+  // Reads the counters and lease ids from the backend (construction and after an install).
+  void LoadFromBackend();
 
   bool LeaseExists(int64_t id) const { return leases_.count(id) > 0; }
 
@@ -133,6 +155,10 @@ class KvStore {
   int64_t finished_compact_revision_ = 0;
   std::vector<std::pair<int64_t, std::function<void(bool)>>> compact_waiters_;
   bool closing_ = false;
+  // Between BeginInstall and ReloadAfterInstall: no physical compaction starts or continues.
+  bool installing_ = false;
+  bool compacting_ = false;                     // CompactRange is running, outside compact_mu_
+  std::atomic<bool> install_requested_{false};  // read by CompactRange between batches
   std::thread compactor_;
 };
 

@@ -194,6 +194,24 @@ void WatchHub::Notify(int64_t revision, const std::vector<mvccpb::Event>& events
   if (!unsynced_.empty()) cv_.notify_all();
 }
 
+void WatchHub::ResetAfterInstall() {
+  int64_t revision = kv_->View().revision;
+  std::lock_guard<std::mutex> l(mu_);
+  CAIRN_CHECK(revision >= notified_rev_)
+      << "snapshot install moved the store back: " << revision << " < " << notified_rev_;
+  // A synced watcher's next_rev is notified_rev_ + 1 (or its future start revision): exactly
+  // where the catch-up from history must begin.
+  std::vector<WatcherPtr> synced;
+  for (auto& [sink, ws] : by_sink_) {
+    for (auto& [id, w] : ws) {
+      if (w->synced) synced.push_back(w);
+    }
+  }
+  for (const WatcherPtr& w : synced) MakeUnsynced(w);
+  notified_rev_ = revision;
+  cv_.notify_all();
+}
+
 bool WatchHub::SyncOnce() {
   std::vector<WatcherPtr> todo;
   {

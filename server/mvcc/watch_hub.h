@@ -85,6 +85,15 @@ class WatchHub {
   // Applier thread: revision `revision` with its events is published.
   void Notify(int64_t revision, const std::vector<mvccpb::Event>& events);
 
+  // Applier thread, after a snapshot install and KvStore::ReloadAfterInstall(): the store jumped
+  // to a new revision without Notify() for the revisions in between. Every synced watcher becomes
+  // unsynced at its next revision, and the notified revision becomes the store's published one;
+  // the syncer then catches each watcher up from the new store's history (the events in between
+  // are there unless compacted) or cancels it with compact_revision if its next revision has been
+  // compacted away. The guarantees above still hold. The published revision must not be below
+  // the notified one (an install only moves the state forward).
+  void ResetAfterInstall();
+
   // For tests and metrics.
   size_t synced_count() const;
   size_t unsynced_count() const;
