@@ -1,0 +1,126 @@
+// Transport: the member-to-member link of a cairn cluster (cairnpb.Peer, proto/cairnpb/peer.proto)
+// on --listen-peer-urls.
+//
+// Sending: Send() never blocks. Each peer has its own bounded outgoing queue and its own sender
+// (a long-lived client stream of RaftFrames, re-established with backoff); a message that does
+// not fit the queue is dropped and the peer is reported unreachable (Raft retransmits). A slow or
+// dead peer therefore never stalls the raft thread or the other peers. kSnap messages are sent on
+// their own stream: the transport asks the Handler for the state-machine dump and streams it in
+// chunks, then reports the outcome with Handler::OnSnapshotSent.
+//
+// Receiving: a gRPC server on the listen URLs. Frames from another cluster id are refused with
+// FAILED_PRECONDITION "cluster ID mismatch". Incoming raft messages go to Handler::OnRaftMessage.
+// An incoming snapshot is written to a file under the snapshot directory, verified
+// (docs/snapshot_format.md) and only then handed to Handler::OnSnapshot; a broken stream or a bad
+// checksum deletes the file and nothing reaches raft.
+//
+// Forwarding (followers to the leader): LeaseRenew / LeaseTimeToLive unary calls to a peer, and
+// FetchMembers for a member joining an existing cluster.
+//
+// Thread safety: every public method is thread-safe. Handler methods are called on transport
+// threads and must not block for long (queue the work and return).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cairnpb/peer.pb.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "server/raft/message.h"
+
+namespace cairn::transport {
+
+// Limits (docs/limits.md).
+struct TransportOptions {
+  // Raft messages queued for one peer before new ones are dropped.
+  size_t max_queued_messages = 4096;
+  // Bytes of encoded raft messages queued for one peer before new ones are dropped.
+  size_t max_queued_bytes = 64u << 20;
+  // Snapshot data chunk size.
+  size_t snapshot_chunk_bytes = 1u << 20;
+  // Snapshot sends in flight at once (to all peers).
+  int max_concurrent_snapshot_sends = 2;
+  // Deadline of the unary forwarding calls.
+  int forward_timeout_ms = 5000;
+  // Largest gRPC message accepted on the peer port.
+  int max_receive_message_bytes = 64 << 20;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // A raft message (never kSnap) from a peer of this cluster.
+  virtual void OnRaftMessage(raft::Message message) = 0;
+  // A verified snapshot: `message` is the kSnap message (snapshot.data empty), `path` the file
+  // holding the dump. The handler owns the file from now on.
+  virtual void OnSnapshot(raft::Message message, std::string path) = 0;
+  // Sending to `to` failed (queue full, stream broken): raft should probe it again.
+  virtual void OnUnreachable(uint64_t to) = 0;
+  // Outcome of a snapshot send to `to`.
+  virtual void OnSnapshotSent(uint64_t to, bool ok) = 0;
+  // Leader side of a snapshot: write the current state-machine dump to `sink` in pieces; `sink`
+  // returns false when the receiver is gone (then stop and return an error).
+  virtual absl::Status WriteSnapshot(const std::function<bool(std::string_view)>& sink) = 0;
+  // Forwarded calls, answered as the leader (or with an etcd error: kNotLeader, kLeaseNotFound...).
+  virtual absl::StatusOr<int64_t> OnLeaseRenew(int64_t id) = 0;
+  virtual absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request) = 0;
+  virtual cairnpb::MembersResponse OnMembers() = 0;
+};
+
+class Transport {
+ public:
+  // Binds the peer server on `listen_urls` ("http://host:port"; port 0 picks one). `snap_dir` is
+  // where incoming snapshots are written (created if missing). `cluster_id` may be 0 until
+  // SetClusterId (a member joining an existing cluster learns it from FetchMembers).
+  static absl::StatusOr<std::unique_ptr<Transport>> Start(
+      const std::vector<std::string>& listen_urls, uint64_t cluster_id, uint64_t member_id,
+      std::string snap_dir, Handler* handler, TransportOptions options = {});
+  // Stops senders and the server; pending messages are dropped. Waits for transport threads.
+  ~Transport();
+
+  void SetClusterId(uint64_t cluster_id);
+  // Bound ports, in listen-URL order (for port 0).
+  std::vector<int> BoundPorts() const;
+
+  // Peers: adding an existing id updates its URLs (MemberUpdate); removing drops its queue.
+  void AddPeer(uint64_t id, const std::vector<std::string>& urls);
+  void RemovePeer(uint64_t id);
+
+  // Queues messages for their `to` peers; kSnap starts a snapshot send. Never blocks. Messages to
+  // unknown peers are dropped and reported unreachable.
+  void Send(std::vector<raft::Message> messages);
+
+  // Forwarding to a peer (the leader). Errors: the peer's etcd error, or Unavailable/
+  // DeadlineExceeded when it cannot be reached.
+  absl::StatusOr<int64_t> LeaseRenew(uint64_t peer, int64_t id);
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
+      uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request);
+
+  // Asks the first reachable of `peer_urls` for the cluster's members (a member joining with
+  // --initial-cluster-state existing).
+  static absl::StatusOr<cairnpb::MembersResponse> FetchMembers(
+      const std::vector<std::string>& peer_urls, int timeout_ms);
+
+  struct Stats {
+    uint64_t sent = 0;     // raft messages handed to gRPC
+    uint64_t dropped = 0;  // raft messages dropped (queue full, unknown peer)
+    uint64_t received = 0;
+    uint64_t snapshots_sent = 0;
+    uint64_t snapshots_received = 0;
+  };
+  Stats stats() const;
+
+ private:
+  class Impl;
+  explicit Transport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cairn::transport
