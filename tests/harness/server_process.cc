@@ -147,6 +147,16 @@ absl::Status ProbeRange(const std::string& endpoint, int timeout_ms) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   grpc::Status status = stub->Range(&context, request, &response);
   if (status.ok()) return absl::OkStatus();
+  // A learner refuses linearizable reads (etcd: "etcdserver: rpc not supported for learner") but
+  // is up when it serves a serializable one.
+  if (absl::AsciiStrToLower(status.error_message()).find("learner") != std::string::npos) {
+    request.set_serializable(true);
+    grpc::ClientContext serializable_context;
+    serializable_context.set_deadline(std::chrono::system_clock::now() +
+                                      std::chrono::milliseconds(timeout_ms));
+    status = stub->Range(&serializable_context, request, &response);
+    if (status.ok()) return absl::OkStatus();
+  }
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
     return absl::UnimplementedError(
         absl::StrCat("Range on ", endpoint, " is not implemented: ", status.error_message()));
@@ -167,6 +177,12 @@ struct ServerCluster::Member {
   std::string data_dir;
   std::string log_path;
   pid_t pid = -1;
+  std::vector<std::string> extra_args;
+  // Set for members added by PrepareMember/StartAddedMember: the --initial-cluster they were
+  // started with (state "existing").
+  bool added = false;
+  std::string added_initial_cluster;
+  bool removed = false;
 };
 
 std::string ServerKindName(ServerKind kind) { return kind == ServerKind::kEtcd ? "etcd" : "cairn"; }
@@ -236,6 +252,9 @@ absl::StatusOr<std::unique_ptr<ServerCluster>> ServerCluster::Start(const Cluste
     m.name = absl::StrCat("m", i);
     m.data_dir = absl::StrCat(cluster->root_dir_, "/", m.name, ".data");
     m.log_path = absl::StrCat(cluster->root_dir_, "/", m.name, ".log");
+    if (i < static_cast<int>(options.member_extra_args.size())) {
+      m.extra_args = options.member_extra_args[i];
+    }
   }
   absl::Status status;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
@@ -293,9 +312,15 @@ std::vector<std::string> ServerCluster::MemberArgs(int member) const {
                                    "error"};
   bool peers = options_.kind == ServerKind::kEtcd || size() > 1;
   if (peers) {
-    std::vector<std::string> initial;
-    for (const Member& other : members_) {
-      initial.push_back(absl::StrCat(other.name, "=http://127.0.0.1:", other.peer_port));
+    std::string initial_cluster = m.added_initial_cluster;
+    if (!m.added) {
+      // The founding members; flags a restarted member ignores (its data dir knows the cluster).
+      std::vector<std::string> initial;
+      for (const Member& other : members_) {
+        if (other.added) continue;
+        initial.push_back(absl::StrCat(other.name, "=http://127.0.0.1:", other.peer_port));
+      }
+      initial_cluster = absl::StrJoin(initial, ",");
     }
     std::string peer_url = absl::StrCat("http://127.0.0.1:", m.peer_port);
     std::vector<std::string> peer_args = {"--listen-peer-urls",
@@ -303,9 +328,9 @@ std::vector<std::string> ServerCluster::MemberArgs(int member) const {
                                           "--initial-advertise-peer-urls",
                                           peer_url,
                                           "--initial-cluster",
-                                          absl::StrJoin(initial, ","),
+                                          initial_cluster,
                                           "--initial-cluster-state",
-                                          "new",
+                                          m.added ? "existing" : "new",
                                           "--initial-cluster-token",
                                           token_};
     args.insert(args.end(), peer_args.begin(), peer_args.end());
@@ -314,7 +339,16 @@ std::vector<std::string> ServerCluster::MemberArgs(int member) const {
     args.push_back("--logger");
     args.push_back("zap");
   }
+  if (options_.heartbeat_interval_ms > 0) {
+    args.push_back("--heartbeat-interval");
+    args.push_back(absl::StrCat(options_.heartbeat_interval_ms));
+  }
+  if (options_.election_timeout_ms > 0) {
+    args.push_back("--election-timeout");
+    args.push_back(absl::StrCat(options_.election_timeout_ms));
+  }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  args.insert(args.end(), m.extra_args.begin(), m.extra_args.end());
   return args;
 }
 
@@ -445,10 +479,35 @@ void ServerCluster::Kill(int member) {
 }
 
 absl::Status ServerCluster::Restart(int member) {
+  if (members_[member].removed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("member ", members_[member].name, " was removed from the cluster"));
+  }
   Kill(member);
   absl::Status s = Spawn(member);
   if (!s.ok()) return s;
   return WaitReady(member);
+}
+
+absl::Status ServerCluster::RestartAll(int timeout_ms) {
+  // Removed members stay down; prepared members never started stay unstarted.
+  auto restartable = [this](const Member& m) {
+    return !m.removed && !(m.added && m.added_initial_cluster.empty());
+  };
+  for (int i = 0; i < size(); ++i) {
+    if (restartable(members_[i])) Kill(i);
+  }
+  for (int i = 0; i < size(); ++i) {
+    if (!restartable(members_[i])) continue;
+    absl::Status s = Spawn(i);
+    if (!s.ok()) return s;
+  }
+  for (int i = 0; i < size(); ++i) {
+    if (!restartable(members_[i])) continue;
+    absl::Status s = WaitReady(i, timeout_ms);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 void ServerCluster::Pause(int member) {
@@ -458,6 +517,59 @@ void ServerCluster::Pause(int member) {
 void ServerCluster::Resume(int member) {
   if (members_[member].pid > 0) kill(-members_[member].pid, SIGCONT);
 }
+
+std::string ServerCluster::Name(int member) const { return members_[member].name; }
+
+std::string ServerCluster::PeerUrl(int member) const {
+  return absl::StrCat("http://127.0.0.1:", members_[member].peer_port);
+}
+
+absl::StatusOr<int> ServerCluster::PrepareMember(std::vector<std::string> extra_args) {
+  std::set<int> taken;
+  for (const Member& m : members_) {
+    taken.insert(m.client_port);
+    taken.insert(m.peer_port);
+  }
+  Member m;
+  absl::StatusOr<int> client = PickFreePort(taken);
+  if (!client.ok()) return client.status();
+  absl::StatusOr<int> peer = PickFreePort(taken);
+  if (!peer.ok()) return peer.status();
+  m.client_port = *client;
+  m.peer_port = *peer;
+  m.name = absl::StrCat("m", members_.size());
+  m.data_dir = absl::StrCat(root_dir_, "/", m.name, ".data");
+  m.log_path = absl::StrCat(root_dir_, "/", m.name, ".log");
+  m.extra_args = std::move(extra_args);
+  m.added = true;
+  members_.push_back(std::move(m));
+  return size() - 1;
+}
+
+absl::Status ServerCluster::StartAddedMember(int member, int timeout_ms) {
+  Member& m = members_[member];
+  if (!m.added) return absl::FailedPreconditionError("not a member from PrepareMember");
+  if (m.removed) return absl::FailedPreconditionError("member was removed");
+  std::vector<std::string> initial;
+  for (const Member& other : members_) {
+    if (other.removed) continue;
+    initial.push_back(absl::StrCat(other.name, "=http://127.0.0.1:", other.peer_port));
+  }
+  m.added_initial_cluster = absl::StrJoin(initial, ",");
+  Kill(member);
+  absl::Status s = Spawn(member);
+  if (!s.ok()) return s;
+  return WaitReady(member, timeout_ms);
+}
+
+void ServerCluster::MarkRemoved(int member) {
+  Kill(member);
+  members_[member].removed = true;
+}
+
+bool ServerCluster::IsRemoved(int member) const { return members_[member].removed; }
+
+bool ServerCluster::IsRunning(int member) const { return members_[member].pid > 0; }
 
 std::string ServerCluster::DataDir(int member) const { return members_[member].data_dir; }
 

@@ -56,6 +56,13 @@ struct ClusterOptions {
   int members = 1;
   // Appended to every member's command line.
   std::vector<std::string> extra_args = {};
+  // When > 0, every member gets --heartbeat-interval and --election-timeout (milliseconds; both
+  // etcd and cairn accept them). Tests that kill leaders use e.g. 50 / 500 to stay fast.
+  int heartbeat_interval_ms = 0;
+  int election_timeout_ms = 0;
+  // Appended to one member's command line (index = member), after extra_args. Shorter than
+  // `members` is fine. Members added later (PrepareMember) take theirs from PrepareMember.
+  std::vector<std::vector<std::string>> member_extra_args = {};
 };
 
 // A running cluster of `members` server processes. Thread-compatible: calls must not overlap.
@@ -88,6 +95,10 @@ class ServerCluster {
   // Starts a killed (or crashed) member again with the same name, ports and data dir, and waits
   // until it answers. A still-running member is killed first. Errors as for Start.
   absl::Status Restart(int member);
+  // Kills every member not marked removed, starts them all again, then waits until each answers
+  // (a member of a multi-member cluster cannot answer before a quorum is back, so one-by-one
+  // Restart cannot do this). Errors as for Start.
+  absl::Status RestartAll(int timeout_ms = 30000);
   // SIGSTOP / SIGCONT to the member's process group.
   void Pause(int member);
   void Resume(int member);
@@ -99,8 +110,32 @@ class ServerCluster {
   // Pid of the running member, or -1 after Kill.
   pid_t Pid(int member) const;
 
-  // Waits (bounded by timeout_ms) until the member answers a linearizable Range.
+  // Waits (bounded by timeout_ms) until the member answers a linearizable Range. A learner
+  // (etcd: "etcdserver: rpc not supported for learner") counts as ready once it answers a
+  // serializable Range.
   absl::Status WaitReady(int member, int timeout_ms = 30000);
+
+  // ---- Membership changes ----
+  // The member's name ("m<index>") and advertised peer URL ("http://127.0.0.1:PORT").
+  std::string Name(int member) const;
+  std::string PeerUrl(int member) const;
+
+  // Reserves a new member slot (index = the old size()): name, free client and peer ports, data
+  // dir and log path, without starting it. Its peer URL is what MemberAdd must be called with;
+  // then StartAddedMember launches it. `extra_args` are appended to its command line.
+  absl::StatusOr<int> PrepareMember(std::vector<std::string> extra_args = {});
+
+  // Starts a prepared member with --initial-cluster-state existing and --initial-cluster listing
+  // every member not marked removed (including itself), as etcd requires after MemberAdd, and
+  // waits until it answers (see WaitReady). Restart() of such a member reuses the same flags.
+  absl::Status StartAddedMember(int member, int timeout_ms = 30000);
+
+  // Marks a member as removed from the cluster (after MemberRemove): kills it, leaves it out of
+  // later --initial-cluster lists, and Restart() of it fails. Its index stays valid.
+  void MarkRemoved(int member);
+  bool IsRemoved(int member) const;
+  // True while the member's process is running (started and not killed/removed).
+  bool IsRunning(int member) const;
 
  private:
   struct Member;
