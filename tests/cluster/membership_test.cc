@@ -1,0 +1,346 @@
+// Multi-member clusters: startup, linearizable reads on every member, membership changes
+// (learner add, promote, remove, full restart, leader transfer) over gRPC and through etcdctl.
+// Every test runs against etcd 3.4 (the reference) and cairn.
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "tests/cluster/cluster_test_util.h"
+
+namespace cairn::testing::cluster {
+namespace {
+
+class ClusterStartTest : public ::testing::TestWithParam<ServerKind> {
+ protected:
+  void StartPutReadEverywhere(int members) {
+    auto cluster = ServerCluster::Start(FastOptions(GetParam(), members));
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    ServerCluster& c = **cluster;
+    auto leader = WaitForLeader(c, kLeaderBoundMs);
+    ASSERT_TRUE(leader.ok()) << leader.status();
+
+    auto list = ListMembers(c.ClientEndpoint(0));
+    ASSERT_TRUE(list.ok()) << list.status();
+    EXPECT_EQ(list->members_size(), members) << list->ShortDebugString();
+    std::vector<uint64_t> ids;
+    for (int m = 0; m < members; ++m) {
+      auto id = MemberId(c, m);
+      ASSERT_TRUE(id.ok()) << id.status();
+      ids.push_back(*id);
+      bool listed = false;
+      for (const auto& member : list->members()) {
+        if (member.id() == *id) {
+          listed = true;
+          EXPECT_EQ(member.name(), c.Name(m));
+          EXPECT_FALSE(member.islearner());
+          ASSERT_EQ(member.peerurls_size(), 1);
+          EXPECT_EQ(member.peerurls(0), c.PeerUrl(m));
+          ASSERT_EQ(member.clienturls_size(), 1);
+          EXPECT_EQ(member.clienturls(0), absl::StrCat("http://", c.ClientEndpoint(m)));
+        }
+      }
+      EXPECT_TRUE(listed) << c.Name(m) << " id " << *id << " not in " << list->ShortDebugString();
+    }
+    // Every member reports the same cluster id.
+    for (int m = 1; m < members; ++m) {
+      auto a = MemberStatus(c.ClientEndpoint(0));
+      auto b = MemberStatus(c.ClientEndpoint(m));
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(a->header().cluster_id(), b->header().cluster_id());
+    }
+
+    // A put through each member is seen at once by a linearizable read on every member.
+    for (int writer = 0; writer < members; ++writer) {
+      std::string key = absl::StrCat("start/", writer);
+      auto put = PutKey(c.ClientEndpoint(writer), key, absl::StrCat("from-", writer));
+      ASSERT_TRUE(put.ok()) << put.status();
+      for (int reader = 0; reader < members; ++reader) {
+        auto got = GetKey(c.ClientEndpoint(reader), key);
+        ASSERT_TRUE(got.ok()) << got.status();
+        ASSERT_EQ(got->kvs_size(), 1) << c.Name(reader) << " does not see " << key;
+        EXPECT_EQ(got->kvs(0).value(), absl::StrCat("from-", writer));
+        EXPECT_EQ(got->kvs(0).mod_revision(), put->header().revision());
+        EXPECT_GE(got->header().revision(), put->header().revision());
+      }
+    }
+    auto digest = WaitConverged(c, kConvergeBoundMs);
+    ASSERT_TRUE(digest.ok()) << digest.status();
+    EXPECT_EQ(digest->count, members);
+  }
+};
+
+TEST_P(ClusterStartTest, ThreeMembersPutReadEverywhere) { StartPutReadEverywhere(3); }
+
+TEST_P(ClusterStartTest, FiveMembersPutReadEverywhere) { StartPutReadEverywhere(5); }
+
+INSTANTIATE_TEST_SUITE_P(Cluster, ClusterStartTest, ::testing::ValuesIn(TestedServerKinds()),
+                         KindName);
+
+class MembershipTest : public ::testing::TestWithParam<ServerKind> {};
+
+// Learner add + catch-up, promote, remove, restart of every member, leader transfer.
+TEST_P(MembershipTest, LearnerPromoteRemoveRestartMoveLeader) {
+  auto cluster = ServerCluster::Start(FastOptions(GetParam(), 3));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(PutKey(c.ClientEndpoint(i % 3), absl::StrCat("pre/", i), "x").ok());
+  }
+  auto last = PutKey(c.ClientEndpoint(0), "pre/last", "last");
+  ASSERT_TRUE(last.ok()) << last.status();
+
+  // Add a learner: MemberAdd first, then start it with --initial-cluster-state existing.
+  auto slot = c.PrepareMember();
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  const int learner = *slot;
+  auto added = AddMemberWhenHealthy(c.ClientEndpoint(1), c.PeerUrl(learner), /*learner=*/true);
+  ASSERT_TRUE(added.ok()) << added.status();
+  const uint64_t learner_id = added->member().id();
+  EXPECT_NE(learner_id, 0u);
+  EXPECT_TRUE(added->member().islearner());
+  EXPECT_EQ(added->members_size(), 4);
+  ASSERT_TRUE(c.StartAddedMember(learner).ok()) << c.LogTail(learner);
+
+  // It catches up: a serializable read on it sees the data written before it joined.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto got = GetKey(c.ClientEndpoint(learner), "pre/last", /*serializable=*/true);
+        return got.ok() && got->kvs_size() == 1 && got->kvs(0).value() == "last";
+      },
+      std::chrono::milliseconds(kConvergeBoundMs)))
+      << "learner did not catch up; log:\n"
+      << c.LogTail(learner);
+  auto status = MemberStatus(c.ClientEndpoint(learner));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(status->islearner());
+  EXPECT_EQ(status->header().member_id(), learner_id);
+  // etcd 3.4: a learner refuses linearizable reads ("etcdserver: rpc not supported for learner").
+  auto linearizable = GetKey(c.ClientEndpoint(learner), "pre/last", /*serializable=*/false);
+  EXPECT_FALSE(linearizable.ok());
+  EXPECT_TRUE(absl::StrContains(linearizable.status().message(), "not supported for learner"))
+      << linearizable.status();
+  // ... and writes.
+  auto learner_put = PutKey(c.ClientEndpoint(learner), "pre/learner", "x");
+  EXPECT_FALSE(learner_put.ok());
+  EXPECT_TRUE(absl::StrContains(learner_put.status().message(), "not supported for learner"))
+      << learner_put.status();
+  auto list = ListMembers(c.ClientEndpoint(0));
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->members_size(), 4);
+  for (const auto& m : list->members()) {
+    EXPECT_EQ(m.islearner(), m.id() == learner_id) << m.ShortDebugString();
+    if (m.id() == learner_id) {
+      EXPECT_EQ(m.name(), c.Name(learner));  // published once started
+    }
+  }
+
+  // Promote; refused ("can only promote a learner member which is in sync with leader") until it
+  // has caught up, so retry with a bound.
+  absl::Status promote;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        promote = PromoteMember(c.ClientEndpoint(0), learner_id);
+        return promote.ok();
+      },
+      std::chrono::milliseconds(kConvergeBoundMs), std::chrono::milliseconds(100)))
+      << promote;
+  list = ListMembers(c.ClientEndpoint(2));
+  ASSERT_TRUE(list.ok()) << list.status();
+  for (const auto& m : list->members()) EXPECT_FALSE(m.islearner()) << m.ShortDebugString();
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto got = GetKey(c.ClientEndpoint(learner), "pre/last");
+        return got.ok() && got->kvs_size() == 1;
+      },
+      std::chrono::milliseconds(kConvergeBoundMs)))
+      << "promoted member does not serve linearizable reads";
+  // Promoting a voter again is refused.
+  EXPECT_FALSE(PromoteMember(c.ClientEndpoint(0), learner_id).ok());
+
+  // Remove a voter that is not the leader (from another member's endpoint).
+  auto leader = WaitForLeader(c, kLeaderBoundMs);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  int victim = -1;
+  for (int m = 0; m < 3; ++m) {
+    if (m != *leader) victim = m;
+  }
+  auto victim_id = MemberId(c, victim);
+  ASSERT_TRUE(victim_id.ok());
+  int other = (victim + 1) % c.size();
+  // Retried while etcd's strict reconfiguration check finds the cluster "unhealthy" (the promoted
+  // member has not been connected for long enough).
+  absl::Status removed;
+  PollUntil(
+      [&] {
+        removed = RemoveMember(c.ClientEndpoint(other), *victim_id);
+        return removed.ok() || !absl::StrContains(removed.message(), "unhealthy cluster");
+      },
+      std::chrono::milliseconds(kLeaderBoundMs), std::chrono::milliseconds(200));
+  ASSERT_TRUE(removed.ok()) << removed;
+  c.MarkRemoved(victim);
+  list = ListMembers(c.ClientEndpoint(other));
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->members_size(), 3);
+  for (const auto& m : list->members()) EXPECT_NE(m.id(), *victim_id);
+  // Removing it again: etcd answers "etcdserver: member not found".
+  absl::Status again = RemoveMember(c.ClientEndpoint(other), *victim_id);
+  EXPECT_FALSE(again.ok());
+  EXPECT_TRUE(absl::StrContains(again.message(), "member not found")) << again;
+  ASSERT_TRUE(PutKey(c.ClientEndpoint(learner), "post/remove", "y").ok());
+
+  // Restart every remaining member at once; data and membership survive.
+  auto before = WaitConverged(c, kConvergeBoundMs);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(c.RestartAll().ok());
+  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
+  auto after = WaitConverged(c, kConvergeBoundMs);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*before, *after) << DescribeDigest(*before) << " vs " << DescribeDigest(*after);
+  list = ListMembers(c.ClientEndpoint(learner));
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->members_size(), 3);
+
+  // Move the leader to a chosen voter (MoveLeader is sent to the current leader).
+  leader = WaitForLeader(c, kLeaderBoundMs);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  int target = -1;
+  for (int m = 0; m < c.size(); ++m) {
+    if (!c.IsRemoved(m) && m != *leader) target = m;
+  }
+  auto target_id = MemberId(c, target);
+  ASSERT_TRUE(target_id.ok());
+  ASSERT_TRUE(MoveLeader(c.ClientEndpoint(*leader), *target_id).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto now = WaitForLeader(c, 1000);
+        return now.ok() && *now == target;
+      },
+      std::chrono::milliseconds(kLeaderBoundMs)));
+  // MoveLeader sent to a follower is refused (etcd: "etcdserver: not leader").
+  auto follower_id = MemberId(c, *leader);
+  ASSERT_TRUE(follower_id.ok());
+  absl::Status not_leader = MoveLeader(c.ClientEndpoint(*leader), *follower_id);
+  EXPECT_FALSE(not_leader.ok());
+  EXPECT_TRUE(absl::StrContains(not_leader.message(), "not leader")) << not_leader;
+  EXPECT_TRUE(PutKey(c.ClientEndpoint(*leader), "post/move", "z").ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cluster, MembershipTest, ::testing::ValuesIn(TestedServerKinds()),
+                         KindName);
+
+class EtcdctlClusterTest : public ::testing::TestWithParam<ServerKind> {};
+
+TEST_P(EtcdctlClusterTest, MemberEndpointAndMoveLeaderCommands) {
+  auto cluster = ServerCluster::Start(FastOptions(GetParam(), 3));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
+  const std::string urls = c.ClientUrls();
+
+  CommandResult r = Etcdctl(urls, {"member", "list"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  for (int m = 0; m < 3; ++m) {
+    EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat(", started, ", c.Name(m), ", ", c.PeerUrl(m),
+                                                      ", http://", c.ClientEndpoint(m), ", false")))
+        << r.out;
+  }
+
+  // member add --learner, start it, promote it.
+  auto slot = c.PrepareMember();
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  const int added = *slot;
+  // Retried while etcd finds the just-started cluster "unhealthy" (see AddMemberWhenHealthy).
+  PollUntil(
+      [&] {
+        r = Etcdctl(urls, {"member", "add", c.Name(added),
+                           absl::StrCat("--peer-urls=", c.PeerUrl(added)), "--learner"});
+        return r.exit_code == 0 || !absl::StrContains(r.err, "unhealthy cluster");
+      },
+      std::chrono::milliseconds(kLeaderBoundMs), std::chrono::milliseconds(200));
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "added to cluster")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "ETCD_INITIAL_CLUSTER_STATE=\"existing\"")) << r.out;
+  ASSERT_TRUE(c.StartAddedMember(added).ok()) << c.LogTail(added);
+  auto added_id = MemberId(c, added);
+  ASSERT_TRUE(added_id.ok()) << added_id.status();
+  const std::string added_hex = absl::StrFormat("%x", *added_id);
+  r = Etcdctl(urls, {"member", "list"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat(added_hex, ", started, ", c.Name(added))))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, ", true\n")) << "learner column: " << r.out;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = Etcdctl(urls, {"member", "promote", added_hex});
+        return r.exit_code == 0;
+      },
+      std::chrono::milliseconds(kConvergeBoundMs), std::chrono::milliseconds(200)))
+      << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "promoted")) << r.out;
+
+  // member update (same peer URL: accepted).
+  r = Etcdctl(urls,
+              {"member", "update", added_hex, absl::StrCat("--peer-urls=", c.PeerUrl(added))});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "updated in cluster")) << r.out;
+
+  // endpoint status / health over the whole cluster (--cluster discovers the members' URLs).
+  const std::string all_urls = absl::StrCat(urls, ",http://", c.ClientEndpoint(added));
+  r = Etcdctl(urls, {"endpoint", "status", "--cluster", "-w", "table"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  for (int m = 0; m < c.size(); ++m) {
+    EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat("http://", c.ClientEndpoint(m)))) << r.out;
+  }
+  EXPECT_TRUE(absl::StrContains(r.out, "IS LEADER")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, " true |")) << "no leader in: " << r.out;
+  r = Etcdctl(urls, {"endpoint", "health", "--cluster"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  for (int m = 0; m < c.size(); ++m) {
+    // etcdctl prints health lines on stderr.
+    EXPECT_TRUE(absl::StrContains(r.out + r.err,
+                                  absl::StrCat("http://", c.ClientEndpoint(m), " is healthy")))
+        << Describe(r);
+  }
+
+  // move-leader to a chosen follower.
+  auto leader = WaitForLeader(c, kLeaderBoundMs);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  const int target = (*leader + 1) % c.size();
+  auto target_id = MemberId(c, target);
+  ASSERT_TRUE(target_id.ok());
+  r = Etcdctl(all_urls, {"move-leader", absl::StrFormat("%x", *target_id)});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "Leadership transferred")) << r.out;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto now = WaitForLeader(c, 1000);
+        return now.ok() && *now == target;
+      },
+      std::chrono::milliseconds(kLeaderBoundMs)));
+
+  // member remove of a follower.
+  int victim = (target + 1) % c.size();
+  auto victim_id = MemberId(c, victim);
+  ASSERT_TRUE(victim_id.ok());
+  PollUntil(
+      [&] {
+        r = Etcdctl(urls, {"member", "remove", absl::StrFormat("%x", *victim_id)});
+        return r.exit_code == 0 || !absl::StrContains(r.err, "unhealthy cluster");
+      },
+      std::chrono::milliseconds(kLeaderBoundMs), std::chrono::milliseconds(200));
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "removed from cluster")) << r.out;
+  c.MarkRemoved(victim);
+  r = Etcdctl(absl::StrCat("http://", c.ClientEndpoint(target)), {"member", "list"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_FALSE(absl::StrContains(r.out, absl::StrFormat("%x,", *victim_id))) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cluster, EtcdctlClusterTest, ::testing::ValuesIn(TestedServerKinds()),
+                         KindName);
+
+}  // namespace
+}  // namespace cairn::testing::cluster
