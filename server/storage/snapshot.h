@@ -29,10 +29,10 @@ inline constexpr char kPendingSnapshotKey[] = "local/pending_snapshot";
 // install.
 bool IsMemberLocalMetaKey(std::string_view key);
 
-// Streams the dump of every family of `b` as seen at `snap` (must be non-null and belong to
-// b->db()) to `sink`, in chunks of exactly `chunk_bytes` bytes (the last one shorter). Memory use
-// is about `chunk_bytes` plus one record, whatever the database size. If `sink` returns false,
-// stops and returns kAborted.
+// Streams the dump of every family of `b` as seen at `snap` (non-null, from b->db(), and valid
+// until this returns: hold the ReadView whose snapshot it is) to `sink`, in chunks of exactly
+// `chunk_bytes` bytes (the last one possibly shorter). Memory use is about `chunk_bytes` plus one
+// record, whatever the database size. If `sink` returns false, stops and returns kAborted.
 absl::Status ExportSnapshot(Backend* b, const rocksdb::Snapshot* snap,
                             const std::function<bool(std::string_view)>& sink,
                             size_t chunk_bytes = 1 << 20);
