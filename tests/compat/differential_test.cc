@@ -1,6 +1,7 @@
 // Differential tests: the same operation sequences against two fresh servers; every answer must be
 // equal apart from header ids. Pairs: etcd vs etcd (proves the machinery accepts equal runs) and,
-// whenever the build has the `cairn` target, etcd vs cairn.
+// whenever the build has the `cairn` target, etcd vs cairn; each both as single members and as
+// 3-member clusters (ops sent to a follower, so they are forwarded to the leader).
 //
 // Random sequences: seeds from CAIRN_COMPAT_SEED (comma-separated) or the defaults below; the op
 // count from CAIRN_COMPAT_OPS. A failure prints the seed. With CAIRN_COMPAT_DUMP_DIR set, every
@@ -15,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/compat/differential.h"
+#include "tests/harness/cluster_ops.h"
 #include "tests/harness/server_process.h"
 
 namespace cairn::testing::compat {
@@ -23,20 +25,32 @@ namespace {
 struct KindPair {
   ServerKind a;
   ServerKind b;
+  int members = 1;  // of each cluster
 };
 
 void PrintTo(const KindPair& p, std::ostream* os) {
-  *os << ServerKindName(p.a) << " vs " << ServerKindName(p.b);
+  *os << ServerKindName(p.a) << " vs " << ServerKindName(p.b) << " (" << p.members << " members)";
 }
 
-std::vector<KindPair> Pairs() {
-  std::vector<KindPair> pairs = {{ServerKind::kEtcd, ServerKind::kEtcd}};
-  if (CairnBuilt()) pairs.push_back({ServerKind::kEtcd, ServerKind::kCairn});
+std::vector<KindPair> Pairs(int members) {
+  std::vector<KindPair> pairs = {{ServerKind::kEtcd, ServerKind::kEtcd, members}};
+  if (CairnBuilt()) pairs.push_back({ServerKind::kEtcd, ServerKind::kCairn, members});
   return pairs;
 }
 
 std::string PairName(const ::testing::TestParamInfo<KindPair>& info) {
-  return absl::StrCat(ServerKindName(info.param.a), "_vs_", ServerKindName(info.param.b));
+  std::string name =
+      absl::StrCat(ServerKindName(info.param.a), "_vs_", ServerKindName(info.param.b));
+  if (info.param.members > 1) absl::StrAppend(&name, "_", info.param.members, "members");
+  return name;
+}
+
+// The endpoint a sequence runs against: the only member, or a follower of a larger cluster.
+absl::StatusOr<std::string> SequenceEndpoint(const ServerCluster& cluster) {
+  if (cluster.size() == 1) return cluster.ClientEndpoint(0);
+  auto leader = WaitForLeader(cluster, 30000);
+  if (!leader.ok()) return leader.status();
+  return cluster.ClientEndpoint((*leader + 1) % cluster.size());
 }
 
 std::vector<uint64_t> Seeds() {
@@ -65,14 +79,28 @@ struct Transcripts {
 // Starts a fresh server of each kind and runs `ops` on both at once. Servers are started from the
 // calling thread (they die with the thread that started them).
 absl::StatusOr<Transcripts> RunOnBoth(ServerKind a_kind, const std::vector<Op>& a_ops,
-                                      ServerKind b_kind, const std::vector<Op>& b_ops) {
-  auto a = ServerCluster::Start({.kind = a_kind});
+                                      ServerKind b_kind, const std::vector<Op>& b_ops,
+                                      int members = 1) {
+  // Fast election timing for clusters (both servers accept these flags).
+  ClusterOptions a_options{.kind = a_kind, .members = members};
+  ClusterOptions b_options{.kind = b_kind, .members = members};
+  if (members > 1) {
+    for (ClusterOptions* o : {&a_options, &b_options}) {
+      o->heartbeat_interval_ms = 50;
+      o->election_timeout_ms = 500;
+    }
+  }
+  auto a = ServerCluster::Start(a_options);
   if (!a.ok()) return a.status();
-  auto b = ServerCluster::Start({.kind = b_kind});
+  auto b = ServerCluster::Start(b_options);
   if (!b.ok()) return b.status();
+  auto a_endpoint = SequenceEndpoint(**a);
+  if (!a_endpoint.ok()) return a_endpoint.status();
+  auto b_endpoint = SequenceEndpoint(**b);
+  if (!b_endpoint.ok()) return b_endpoint.status();
   Transcripts t;
-  std::thread other([&] { t.b = RunSequence((*b)->ClientEndpoint(0), b_ops); });
-  t.a = RunSequence((*a)->ClientEndpoint(0), a_ops);
+  std::thread other([&] { t.b = RunSequence(*b_endpoint, b_ops); });
+  t.a = RunSequence(*a_endpoint, a_ops);
   other.join();
   return t;
 }
@@ -91,7 +119,7 @@ class DifferentialTest : public ::testing::TestWithParam<KindPair> {
 
   void ExpectSameAnswers(const std::vector<Op>& ops, const std::string& what) {
     KindPair p = GetParam();
-    auto t = RunOnBoth(p.a, ops, p.b, ops);
+    auto t = RunOnBoth(p.a, ops, p.b, ops, p.members);
     ASSERT_TRUE(t.ok()) << t.status();
     std::string a_name = absl::StrCat(ServerKindName(p.a), "#1");
     std::string b_name = absl::StrCat(ServerKindName(p.b), "#2");
@@ -130,7 +158,8 @@ TEST_P(DifferentialTest, RandomSequencesWithoutLeases) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Compat, DifferentialTest, ::testing::ValuesIn(Pairs()), PairName);
+INSTANTIATE_TEST_SUITE_P(Compat, DifferentialTest, ::testing::ValuesIn(Pairs(1)), PairName);
+INSTANTIATE_TEST_SUITE_P(Compat3, DifferentialTest, ::testing::ValuesIn(Pairs(3)), PairName);
 
 // The machinery must be able to fail: one changed op is reported at its index.
 TEST(DifferentialMachineryTest, DetectsADifferentOp) {
