@@ -242,7 +242,7 @@ absl::StatusOr<SegmentHeader> DecodeSegmentHeader(std::string_view in) {
                                                    " (this build reads ", kFormatVersion, ")"));
   }
   SegmentHeader header;
-  bool keep_suffix;
+  bool keep_suffix = false;
   if (!GetVarint(&in, &header.seq) || !GetVarint(&in, &header.first_index) ||
       !GetHardState(&in, &header.hard_state) || !GetSnapshot(in, &header.snapshot, &keep_suffix) ||
       keep_suffix) {
