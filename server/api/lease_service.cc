@@ -5,6 +5,7 @@
 
 #include "server/api/reactors.h"
 #include "server/api/status.h"
+#include "server/base/errors.h"
 
 namespace cairn::api {
 namespace {
@@ -29,6 +30,14 @@ class KeepAliveStream final
     LeaseKeepAliveResponse resp;
     resp.set_id(req_.id());
     auto ttl = server_->RenewLease(req_.id());
+    if (!ttl.ok() && !base::IsError(ttl.status(), base::ErrorKind::kLeaseNotFound)) {
+      // No leader within the bound, stopped...: end the stream with the error (etcd does too);
+      // the client opens a new one.
+      error_ = ToGrpc(ttl.status());
+      reading_done_ = true;
+      if (!writing_) FinishLocked();
+      return;
+    }
     resp.set_ttl(ttl.ok() ? *ttl : 0);  // etcd: an unknown lease is answered with TTL 0
     resp.mutable_header()->set_revision(server_->kv()->View().revision);
     server_->FillHeader(resp.mutable_header());
@@ -73,7 +82,7 @@ class KeepAliveStream final
   void FinishLocked() {
     if (finished_) return;
     finished_ = true;
-    Finish(grpc::Status::OK);
+    Finish(error_);
   }
 
   etcdserver::Server* server_;
@@ -84,6 +93,7 @@ class KeepAliveStream final
   bool reading_done_ = false;
   bool read_paused_ = false;
   bool finished_ = false;
+  grpc::Status error_ = grpc::Status::OK;  // the status the stream ends with
 };
 
 }  // namespace
@@ -123,20 +133,10 @@ LeaseService::LeaseKeepAlive(grpc::CallbackServerContext*) {
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
-  mvcc::ReadView view = server_->kv()->View();
-  resp->set_id(req->id());
-  auto info = server_->lessor()->Get(req->id());
-  if (!info) {
-    resp->set_ttl(-1);  // etcd answers an unknown lease with TTL -1, not an error
-    return FinishNow(ctx, absl::OkStatus());
-  }
-  resp->mutable_header()->set_revision(view.revision);
-  server_->FillHeader(resp->mutable_header());
-  resp->set_ttl(std::max<int64_t>(0, info->remaining_ms / 1000));
-  resp->set_grantedttl(info->ttl_seconds);
-  if (req->keys()) {
-    for (auto& k : server_->kv()->LeaseKeys(view, req->id())) resp->add_keys(std::move(k));
-  }
+  // Answered by the leader (a follower forwards): only it knows the remaining TTL.
+  auto result = server_->LeaseTimeToLive(*req);
+  if (!result.ok()) return FinishNow(ctx, result.status());
+  *resp = std::move(*result);
   return FinishNow(ctx, absl::OkStatus());
 }
 

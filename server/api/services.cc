@@ -1,5 +1,7 @@
 #include "server/api/services.h"
 
+#include <type_traits>
+
 #include "server/api/reactors.h"
 #include "server/api/status.h"
 #include "server/api/validate.h"
@@ -20,14 +22,23 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            etcdserverpb::RangeResponse* resp) {
   absl::Status st = ValidateRange(*req);
   if (!st.ok()) return FinishNow(ctx, st);
-  // Single member: the published view holds every acknowledged write, so reading it is both
-  // linearizable and serializable.
-  mvcc::KvStore* kv = server_->kv();
-  auto result = kv->Range(kv->View(), *req);
-  if (!result.ok()) return FinishNow(ctx, result.status());
-  *resp = std::move(*result);
-  server_->FillHeader(resp->mutable_header());
-  return FinishNow(ctx, absl::OkStatus());
+  etcdserver::Server* server = server_;
+  auto read = [server, req, resp]() -> absl::Status {
+    mvcc::KvStore* kv = server->kv();
+    auto result = kv->Range(kv->View(), *req);
+    if (!result.ok()) return result.status();
+    *resp = std::move(*result);
+    server->FillHeader(resp->mutable_header());
+    return absl::OkStatus();
+  };
+  // Serializable: the local view at once. Linearizable: after a ReadIndex barrier (the member
+  // has applied everything committed before the call), then the local view.
+  if (req->serializable()) return FinishNow(ctx, read());
+  auto* reactor = ctx->DefaultReactor();
+  server_->ReadBarrier([reactor, read](absl::Status barrier) {
+    reactor->Finish(ToGrpc(barrier.ok() ? read() : barrier));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
@@ -64,13 +75,26 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
   absl::Status st = ValidateTxn(*req, server_->config().max_txn_ops);
   if (!st.ok()) return FinishNow(ctx, st);
   if (mvcc::IsTxnReadOnly(*req)) {
-    // As etcd: a read-only txn is served from the local view without going through the log.
-    mvcc::KvStore* kv = server_->kv();
-    auto result = kv->ReadTxn(kv->View(), *req);
-    if (!result.ok()) return FinishNow(ctx, result.status());
-    *resp = std::move(*result);
-    server_->FillHeader(resp->mutable_header());
-    return FinishNow(ctx, absl::OkStatus());
+    // As etcd: a read-only txn is served from the local view without going through the log,
+    // after a ReadIndex barrier (etcd's read-only txns are linearizable).
+    etcdserver::Server* server = server_;
+    auto* reactor = ctx->DefaultReactor();
+    server_->ReadBarrier([reactor, server, req, resp](absl::Status barrier) {
+      if (!barrier.ok()) {
+        reactor->Finish(ToGrpc(barrier));
+        return;
+      }
+      mvcc::KvStore* kv = server->kv();
+      auto result = kv->ReadTxn(kv->View(), *req);
+      if (!result.ok()) {
+        reactor->Finish(ToGrpc(result.status()));
+        return;
+      }
+      *resp = std::move(*result);
+      server->FillHeader(resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
   }
   cairnpb::InternalRequest ir;
   *ir.mutable_txn() = *req;
@@ -119,26 +143,112 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   int64_t size = server_->backend()->SizeBytes();
   resp->set_dbsize(size);
   resp->set_dbsizeinuse(size);
-  resp->set_leader(server_->member_id());
+  resp->set_leader(server_->leader());
   resp->set_raftterm(server_->term());
-  resp->set_raftindex(server_->kv()->applied_index());
-  resp->set_raftappliedindex(server_->kv()->applied_index());
-  resp->set_islearner(false);
+  resp->set_raftindex(server_->raft_index());
+  resp->set_raftappliedindex(server_->applied_index());
+  resp->set_islearner(server_->is_learner());
   return FinishNow(ctx, absl::OkStatus());
 }
+
+grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* ctx,
+                                                         const etcdserverpb::MoveLeaderRequest* req,
+                                                         etcdserverpb::MoveLeaderResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  etcdserver::Server* server = server_;
+  server_->MoveLeader(req->targetid(), [reactor, resp, server](absl::Status st) {
+    if (st.ok()) {
+      resp->mutable_header()->set_revision(server->kv()->View().revision);
+      server->FillHeader(resp->mutable_header());
+    }
+    reactor->Finish(ToGrpc(st));
+  });
+  return reactor;
+}
+
+namespace {
+
+void ToEtcdMember(const cairnpb::Member& in, etcdserverpb::Member* out) {
+  out->set_id(in.id());
+  out->set_name(in.name());
+  for (const auto& u : in.peer_urls()) out->add_peerurls(u);
+  for (const auto& u : in.client_urls()) out->add_clienturls(u);
+  out->set_islearner(in.is_learner());
+}
+
+template <typename Resp>
+void FillMembers(etcdserver::Server* server, Resp* resp) {
+  resp->mutable_header()->set_revision(server->kv()->View().revision);
+  server->FillHeader(resp->mutable_header());
+  for (const auto& m : server->Members()) ToEtcdMember(m, resp->add_members());
+}
+
+// Runs a membership change and answers with the member list as of its application.
+template <typename Resp, typename Start>
+grpc::ServerUnaryReactor* MemberCall(grpc::CallbackServerContext* ctx, etcdserver::Server* server,
+                                     Resp* resp, Start start) {
+  auto* reactor = ctx->DefaultReactor();
+  start([reactor, server, resp](absl::StatusOr<cairnpb::Member> m) {
+    if (!m.ok()) {
+      reactor->Finish(ToGrpc(m.status()));
+      return;
+    }
+    if constexpr (std::is_same_v<Resp, etcdserverpb::MemberAddResponse>) {
+      ToEtcdMember(*m, resp->mutable_member());
+    }
+    FillMembers(server, resp);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::MemberListRequest*,
                                                      etcdserverpb::MemberListResponse* resp) {
-  resp->mutable_header()->set_revision(server_->kv()->View().revision);
-  server_->FillHeader(resp->mutable_header());
-  auto* m = resp->add_members();
-  const auto& cfg = server_->config();
-  m->set_id(server_->member_id());
-  m->set_name(cfg.name);
-  for (const auto& u : cfg.initial_advertise_peer_urls) m->add_peerurls(u);
-  for (const auto& u : cfg.advertise_client_urls) m->add_clienturls(u);
+  FillMembers(server_, resp);
   return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::MemberAddRequest* req,
+                                                    etcdserverpb::MemberAddResponse* resp) {
+  std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
+  bool learner = req->islearner();
+  etcdserver::Server* server = server_;
+  return MemberCall(ctx, server_, resp, [server, urls, learner](auto done) {
+    server->AddMember(urls, learner, std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* ctx,
+                                                       const etcdserverpb::MemberRemoveRequest* req,
+                                                       etcdserverpb::MemberRemoveResponse* resp) {
+  uint64_t id = req->id();
+  etcdserver::Server* server = server_;
+  return MemberCall(ctx, server_, resp,
+                    [server, id](auto done) { server->RemoveMember(id, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* ctx,
+                                                       const etcdserverpb::MemberUpdateRequest* req,
+                                                       etcdserverpb::MemberUpdateResponse* resp) {
+  uint64_t id = req->id();
+  std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
+  etcdserver::Server* server = server_;
+  return MemberCall(ctx, server_, resp, [server, id, urls](auto done) {
+    server->UpdateMember(id, urls, std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberPromote(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::MemberPromoteRequest* req,
+    etcdserverpb::MemberPromoteResponse* resp) {
+  uint64_t id = req->id();
+  etcdserver::Server* server = server_;
+  return MemberCall(ctx, server_, resp,
+                    [server, id](auto done) { server->PromoteMember(id, std::move(done)); });
 }
 
 }  // namespace cairn::api

@@ -1,16 +1,15 @@
-// Server: one cairn member. Owns the backend and the KV store, and the write path:
+// Server: one cairn member of a Raft cluster (docs/cluster.md is the design).
 //
-//   Propose(request) -> bounded proposal queue -> applier thread:
-//     take a batch of proposals, give each the next log index, apply each in order (one RocksDB
-//     batch per entry, applied index included), ONE fsync for the whole batch (group commit),
-//     publish the new read view, then complete every proposal of the batch.
+//   Propose(request) -> inbox -> raft thread: RawNode.Propose (a follower forwards to the leader)
+//     -> Ready: WAL append + one fsync per Ready, send messages, committed entries -> applier
+//   applier thread: apply each committed entry in order (one RocksDB batch per entry, applied
+//     index included), publish the read view, notify watchers and the lessor, complete waiters.
 //
-// This is the shape of the Raft apply path (ARCHITECTURE.md "How a write flows"): with Raft, the
-// queue becomes RawNode.Propose and the batch becomes Ready.committed_entries; the durability
-// point moves to the WAL. A single member is still the degenerate one-voter cluster.
+// A single member is the one-voter cluster of the same code.
 //
-// Thread contract: Propose(), View(), accessors are thread-safe. Completion callbacks run on the
-// applier thread and must not block. Stop() drains: every accepted proposal completes.
+// Thread contract: every public method is thread-safe. Completion callbacks (Done, ReadDone) run
+// on the applier thread, the raft thread or a read-pool thread and must not block. Stop() ends
+// every pending call (with an error if it did not complete) and joins the threads.
 #pragma once
 
 #include <atomic>
@@ -18,19 +17,26 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "cairnpb/internal.pb.h"
+#include "cairnpb/peer.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/etcdserver/membership.h"
 #include "server/lease/lessor.h"
 #include "server/mvcc/kv_store.h"
 #include "server/mvcc/watch_hub.h"
+#include "server/raft/raw_node.h"
 #include "server/storage/backend.h"
+#include "server/transport/transport.h"
+#include "server/wal/wal.h"
 
 namespace cairn::etcdserver {
 
@@ -39,55 +45,95 @@ struct ServerConfig {
   std::string data_dir;  // default: "<name>.cairn"
   std::vector<std::string> advertise_client_urls;
   std::vector<std::string> initial_advertise_peer_urls{"http://localhost:2380"};
+  // Peer listener. Empty: none, allowed only for a single-member cluster (docs/cluster.md).
+  std::vector<std::string> listen_peer_urls;
+  // --initial-cluster as name -> peer URLs; empty means {name: initial_advertise_peer_urls}.
+  std::vector<std::pair<std::string, std::vector<std::string>>> initial_cluster;
+  bool initial_cluster_state_existing = false;
   std::string initial_cluster_token = "etcd-cluster";
   // Limits (docs/limits.md).
   int64_t max_request_bytes = 1572864;  // etcd's --max-request-bytes default, 1.5 MiB
   int max_txn_ops = 128;                // etcd's --max-txn-ops default
   // Proposals accepted but not yet applied; beyond it writes fail with "too many requests".
   size_t max_pending_proposals = 5000;
-  // Entries applied per fsync at most (bounds the latency of one group commit).
+  // Committed entries handed to the applier at once at most.
   size_t max_batch_entries = 1024;
   // etcd's --experimental-watch-progress-notify-interval (10m); <= 0 disables.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
-  // Raft timing (etcd's --heartbeat-interval, --election-timeout); they set the minimum lease TTL
-  // as etcd does: ceil(1.5 election timeouts).
+  // Raft timing (etcd's --heartbeat-interval, --election-timeout); they also set the minimum
+  // lease TTL as etcd does: ceil(1.5 election timeouts).
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
+  // etcd's --snapshot-count: applied entries between raft snapshots (WAL compaction).
+  uint64_t snapshot_count = 100000;
   // Remaining-TTL checkpoints (etcd's --experimental-lease-checkpoint-interval); <= 0 disables.
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
 };
 
-class Server {
+class Server : private transport::Handler {
  public:
   using Done = std::function<void(mvcc::ApplyResult)>;
+  using StatusDone = std::function<void(absl::Status)>;
 
   static absl::StatusOr<std::unique_ptr<Server>> Open(const ServerConfig& config);
-  ~Server();
+  ~Server() override;
 
-  // Queues a write. `done` runs on the applier thread once the entry is durable and applied (or
-  // with an error status: request too large, too many requests, server stopped).
+  // Proposes a write. `done` runs once the entry is applied on this member, or with an error:
+  // request too large, too many requests, no leader, timed out, stopped.
   void Propose(cairnpb::InternalRequest request, Done done);
+  // A linearizable read barrier: `done(OK)` once this member has applied everything committed
+  // before the call (ReadIndex); errors: no leader, timed out, stopped, not supported for learner.
+  // `done` runs on a read-pool thread, where the caller may read the store.
+  void ReadBarrier(StatusDone done);
 
   mvcc::KvStore* kv() { return kv_.get(); }
   mvcc::WatchHub* watch_hub() { return watch_hub_.get(); }
   lease::Lessor* lessor() { return lessor_.get(); }
-
-  // LeaseGrant: validates and adjusts the TTL as etcd does, picks an ID when `id` is 0, proposes.
-  void GrantLease(int64_t id, int64_t ttl_seconds, Done done);
-  // KeepAlive: the granted TTL, or kLeaseNotFound.
-  absl::StatusOr<int64_t> RenewLease(int64_t id);
   storage::Backend* backend() { return backend_.get(); }
   const ServerConfig& config() const { return config_; }
-  uint64_t cluster_id() const { return cluster_id_; }
+  uint64_t cluster_id() const { return cluster_id_.load(); }
   uint64_t member_id() const { return member_id_; }
-  uint64_t term() const { return term_; }
+  uint64_t term() const { return term_.load(); }
+  uint64_t leader() const { return leader_.load(); }
+  bool is_leader() const { return leader() == member_id_; }
+  bool is_learner() const;
+  uint64_t raft_index() const { return last_index_.load(); }
+  uint64_t applied_index() const { return applied_.load(); }
   // Fills cluster_id, member_id and raft_term; revision is the caller's.
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
 
-  // Completes every accepted proposal, then stops the applier. Idempotent.
+  // ---- leases ----
+  // LeaseGrant: validates and adjusts the TTL as etcd does, picks an ID when `id` is 0, proposes.
+  void GrantLease(int64_t id, int64_t ttl_seconds, Done done);
+  // KeepAlive: the granted TTL, or kLeaseNotFound; forwarded to the leader from a follower.
+  // Blocks for a round trip on a follower.
+  absl::StatusOr<int64_t> RenewLease(int64_t id);
+  // LeaseTimeToLive, answered by the leader (forwarded from a follower). Blocks likewise.
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request);
+
+  // ---- membership ----
+  std::vector<cairnpb::Member> Members() const { return membership_->Members(); }
+  using MemberDone = std::function<void(absl::StatusOr<cairnpb::Member>)>;
+  void AddMember(const std::vector<std::string>& peer_urls, bool learner, MemberDone done);
+  void RemoveMember(uint64_t id, MemberDone done);
+  void UpdateMember(uint64_t id, const std::vector<std::string>& peer_urls, MemberDone done);
+  void PromoteMember(uint64_t id, MemberDone done);
+  // Transfers leadership to `target` (this member must be the leader). `done` runs once `target`
+  // leads, or with an error (not leader, bad transferee, timed out).
+  void MoveLeader(uint64_t target, StatusDone done);
+
+  // True once this member's name and client URLs are in the applied membership (etcd serves
+  // clients only from then on, so MemberList always shows them).
+  bool AttributesPublished() const;
+
+  // Peer port actually bound (0 when there is no peer listener); for logs and tests.
+  std::vector<int> peer_ports() const;
+
+  // Stops the member: pending calls end with "server stopped". Idempotent.
   void Stop();
 
-  // Write-path counters: entries applied and fsyncs made (entries per fsync = group commit).
+  // Write-path counters: entries applied and WAL fsyncs made (entries per fsync = group commit).
   struct Stats {
     uint64_t entries = 0;
     uint64_t fsyncs = 0;
@@ -96,30 +142,133 @@ class Server {
 
  private:
   explicit Server(const ServerConfig& config) : config_(config) {}
+  absl::Status Bootstrap();
+  // Propose without the learner check (a learner publishes its own attributes).
+  void ProposeInternal(cairnpb::InternalRequest request, Done done);
+  void RaftLoop();
   void ApplierLoop();
   void LeaseLoop();
+  void ReadPoolLoop();
+  void HandleReady(raft::Ready& rd);
+  void MaybeSnapshot();
+  void ApplyEntries(std::vector<raft::Entry>& entries);
+  void ApplyConfChangeEntry(const raft::Entry& e, bool skip);
+  void ApplyMemberEntry(uint64_t index, const cairnpb::InternalRequest& r);
+  void InstallSnapshot(const std::string& path);
+  void OnBecameLeader();
+  void PublishAttributes();
+  void ProposeConfChange(raft::ConfChange cc, MemberDone done);
+  uint64_t NextRequestId() { return next_request_id_.fetch_add(1); }
+  void FailAll(const absl::Status& status);
+  int64_t RequestTimeoutMs() const { return 5000 + 2 * config_.election_timeout_ms; }
 
-  struct Proposal {
-    cairnpb::InternalRequest request;
-    Done done;
-  };
+  // transport::Handler
+  void OnRaftMessage(raft::Message message) override;
+  void OnSnapshot(raft::Message message, std::string path) override;
+  void OnUnreachable(uint64_t to) override;
+  void OnSnapshotSent(uint64_t to, bool ok) override;
+  absl::Status WriteSnapshot(const std::function<bool(std::string_view)>& sink) override;
+  absl::StatusOr<int64_t> OnLeaseRenew(int64_t id) override;
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request) override;
+  cairnpb::MembersResponse OnMembers() override;
+  absl::Status OnMemberPromote(uint64_t id) override;
+
+  absl::StatusOr<int64_t> RenewLocal(int64_t id);
+  etcdserverpb::LeaseTimeToLiveResponse TimeToLiveLocal(
+      const etcdserverpb::LeaseTimeToLiveRequest& request);
 
   ServerConfig config_;
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<mvcc::KvStore> kv_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
   std::unique_ptr<lease::Lessor> lessor_;
-  uint64_t cluster_id_ = 0;
+  std::unique_ptr<Membership> membership_;
+  std::atomic<uint64_t> cluster_id_{0};
   uint64_t member_id_ = 0;
-  uint64_t term_ = 0;
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> last_index_{0};
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> next_request_id_{0};
+  // Peers known at start (before the membership is applied): id -> peer URLs.
+  std::vector<cairnpb::Member> initial_peers_;
 
+  // ---- raft thread state (owned by the raft thread after Open) ----
+  wal::Env* env_ = nullptr;
+  std::unique_ptr<wal::Wal> wal_;
+  std::unique_ptr<raft::MemoryStorage> storage_;
+  std::unique_ptr<raft::RawNode> node_;
+  std::unique_ptr<transport::Transport> transport_;
+  raft::ConfState applied_conf_;     // as of applied_conf_index_
+  uint64_t applied_conf_index_ = 0;  // entries up to here reported by the applier
+  uint64_t snapshot_index_ = 0;      // last raft snapshot (WAL marker)
+  std::map<uint64_t, std::string> received_snapshots_;  // snapshot index -> file
+
+  // ---- inbox (raft thread input), guarded by mu_ ----
+  struct PendingConfChange {
+    raft::ConfChange cc;
+    uint64_t request_id;
+  };
+  struct Transfer {
+    uint64_t target;
+    StatusDone done;
+    int64_t deadline_ms;
+  };
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Proposal> queue_;  // guarded by mu_
-  bool stopping_ = false;       // guarded by mu_
+  bool stopping_ = false;
+  std::vector<std::string> inbox_proposals_;
+  std::vector<raft::Message> inbox_messages_;
+  std::vector<std::pair<raft::Message, std::string>> inbox_snapshots_;
+  std::vector<StatusDone> inbox_reads_;
+  std::vector<PendingConfChange> inbox_conf_changes_;
+  std::vector<Transfer> inbox_transfers_;
+  std::vector<uint64_t> inbox_unreachable_;
+  std::vector<std::pair<uint64_t, bool>> inbox_snapshot_status_;
+  std::vector<std::pair<uint64_t, raft::ConfChange>> inbox_applied_conf_;  // index, change
+  uint64_t inbox_applied_index_ = 0;
+  bool inbox_wake_ = false;
+  // Leader only: each member's match index, refreshed every tick (for MemberPromote).
+  std::map<uint64_t, uint64_t> progress_match_;
+
+  // ---- waiters, guarded by wait_mu_ ----
+  struct Waiter {
+    Done done;
+    MemberDone member_done;
+    uint64_t member_id = 0;  // for member_done
+    int64_t deadline_ms = 0;
+  };
+  std::mutex wait_mu_;
+  std::map<uint64_t, Waiter> waiters_;
+  std::deque<std::pair<int64_t, uint64_t>> waiter_deadlines_;  // (deadline, id), FIFO
+
+  // ---- applier queue, guarded by apply_mu_ ----
+  struct ApplyJob {
+    std::vector<raft::Entry> entries;
+    std::string snapshot_path;       // install this first (non-empty)
+    std::function<void()> callback;  // run on the applier thread (after the above)
+  };
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::condition_variable apply_idle_cv_;
+  std::deque<ApplyJob> apply_queue_;
+  bool applier_busy_ = false;
+  bool apply_stopping_ = false;
+
+  // ---- linearizable reads waiting for the applier, guarded by read_mu_ ----
+  std::mutex read_mu_;
+  std::condition_variable read_cv_;
+  std::multimap<uint64_t, StatusDone> reads_waiting_apply_;
+  std::deque<std::function<void()>> read_ready_;
+  bool read_stopping_ = false;
+
+  std::thread raft_thread_;
   std::thread applier_;
   std::thread lease_timer_;
-  std::condition_variable lease_cv_;  // with mu_: wakes the lease timer on Stop
+  std::vector<std::thread> read_pool_;
+  std::condition_variable lease_cv_;  // with mu_
+  std::atomic<bool> attributes_inflight_{false};
   std::atomic<uint64_t> entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
 };

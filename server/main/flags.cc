@@ -1,5 +1,6 @@
 #include "server/main/flags.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <functional>
@@ -116,8 +117,15 @@ std::vector<FlagDef> Defs() {
          f->server.initial_advertise_peer_urls = SplitComma(v);
          return S();
        }},
+      {"listen-peer-urls", false, "none for a single member",
+       "List of URLs to listen on for peer traffic (http://host:port; port 0 picks one). "
+       "Required for a cluster of more than one member.",
+       [](Flags* f, const std::string& v) {
+         f->server.listen_peer_urls = SplitComma(v);
+         return S();
+       }},
       {"initial-cluster", false, "${name}=<initial-advertise-peer-urls>",
-       "Initial cluster configuration for bootstrapping (one member in this version).",
+       "Initial cluster configuration for bootstrapping (name=peer-url,...).",
        [](Flags* f, const std::string& v) {
          f->initial_cluster = v;
          return S();
@@ -136,6 +144,21 @@ std::vector<FlagDef> Defs() {
        [](Flags* f, const std::string& v) {
          f->server.initial_cluster_token = v;
          return S();
+       }},
+      {"heartbeat-interval", false, std::to_string(d.server.heartbeat_interval_ms),
+       "Time (in milliseconds) of a heartbeat interval.",
+       [](Flags* f, const std::string& v) {
+         return ParseInt<int64_t>("heartbeat-interval", v, 1, &f->server.heartbeat_interval_ms);
+       }},
+      {"election-timeout", false, std::to_string(d.server.election_timeout_ms),
+       "Time (in milliseconds) for an election to timeout.",
+       [](Flags* f, const std::string& v) {
+         return ParseInt<int64_t>("election-timeout", v, 1, &f->server.election_timeout_ms);
+       }},
+      {"snapshot-count", false, std::to_string(d.server.snapshot_count),
+       "Number of committed transactions to trigger a snapshot to disk.",
+       [](Flags* f, const std::string& v) {
+         return ParseInt<uint64_t>("snapshot-count", v, 1, &f->server.snapshot_count);
        }},
       {"max-request-bytes", false, std::to_string(d.server.max_request_bytes),
        "Maximum client request size in bytes the server will accept.",
@@ -223,30 +246,39 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
   if (flags.server.advertise_client_urls.empty()) {
     flags.server.advertise_client_urls = flags.listen_client_urls;
   }
+  flags.server.initial_cluster_state_existing = flags.initial_cluster_state == "existing";
   if (!flags.initial_cluster.empty()) {
-    // Bootstrap of more than one member arrives with the replicated-cluster work; until then a
-    // multi-member --initial-cluster is refused rather than silently run as one member.
-    std::vector<std::string> members = SplitComma(flags.initial_cluster);
-    std::vector<std::string> mine;
-    for (const auto& m : members) {
-      size_t eq = m.find('=');
-      if (eq == std::string::npos) {
-        return absl::InvalidArgumentError("invalid --initial-cluster entry \"" + m + "\"");
+    // name=url entries; a name may repeat to give a member several peer URLs (as etcd).
+    bool mine = false;
+    for (const auto& entry : SplitComma(flags.initial_cluster)) {
+      size_t eq = entry.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+        return absl::InvalidArgumentError("invalid --initial-cluster entry \"" + entry + "\"");
       }
-      if (m.substr(0, eq) != flags.server.name) {
-        return absl::InvalidArgumentError(
-            "--initial-cluster names member \"" + m.substr(0, eq) +
-            "\": this version of cairn runs single-member clusters only");
+      std::string name = entry.substr(0, eq);
+      std::string url = entry.substr(eq + 1);
+      auto& ic = flags.server.initial_cluster;
+      auto it = std::find_if(ic.begin(), ic.end(), [&](const auto& p) { return p.first == name; });
+      if (it == ic.end()) {
+        ic.push_back({name, {url}});
+      } else {
+        it->second.push_back(url);
       }
-      mine.push_back(m.substr(eq + 1));
+      mine = mine || name == flags.server.name;
     }
-    std::vector<std::string> adv = flags.server.initial_advertise_peer_urls;
-    std::sort(mine.begin(), mine.end());
-    std::sort(adv.begin(), adv.end());
-    if (mine != adv) {
-      return absl::InvalidArgumentError("--initial-cluster has peer URLs for \"" +
-                                        flags.server.name +
-                                        "\" that differ from --initial-advertise-peer-urls");
+    if (!mine) {
+      return absl::InvalidArgumentError("--initial-cluster has no member named \"" +
+                                        flags.server.name + "\" (--name)");
+    }
+    for (const auto& [name, urls] : flags.server.initial_cluster) {
+      if (name != flags.server.name) continue;
+      std::vector<std::string> a = urls, b = flags.server.initial_advertise_peer_urls;
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end());
+      if (a != b) {
+        return absl::InvalidArgumentError("--initial-cluster has peer URLs for \"" + name +
+                                          "\" that differ from --initial-advertise-peer-urls");
+      }
     }
   }
   return flags;

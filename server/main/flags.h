@@ -13,7 +13,7 @@ namespace cairn::main {
 struct Flags {
   etcdserver::ServerConfig server;
   std::vector<std::string> listen_client_urls{"http://127.0.0.1:2379"};
-  std::string initial_cluster;        // "name=peerurl,..."; single member only for now
+  std::string initial_cluster;        // "name=peerurl,..." (parsed into server.initial_cluster)
   std::string initial_cluster_state;  // "new" or "existing"
   std::string log_level = "warn";
   bool help = false;

@@ -47,11 +47,25 @@ int main(int argc, char** argv) {
     CAIRN_LOG(kError, "main") << "cannot start: " << server.status();
     return 1;
   }
+  // As etcd: serve clients once this member's attributes (name, client URLs) are published
+  // through the log, which also means a leader exists. A stop signal still ends the wait.
+  while (!(*server)->AttributesPublished()) {
+    timespec wait{0, 50 * 1000 * 1000};
+    int pending = sigtimedwait(&stop_signals, nullptr, &wait);
+    if (pending == SIGTERM || pending == SIGINT) {
+      CAIRN_LOG(kInfo, "main") << "received signal " << pending << " before serving, shutting down";
+      (*server)->Stop();
+      return 0;
+    }
+  }
   api::ClientServer clients(server->get());
   auto bound = clients.Start(flags->listen_client_urls);
   if (!bound.ok()) {
     CAIRN_LOG(kError, "main") << "cannot serve clients: " << bound.status();
     return 1;
+  }
+  for (int port : (*server)->peer_ports()) {
+    CAIRN_LOG(kInfo, "main") << "listening for peers on port " << port;
   }
   CAIRN_LOG(kInfo, "main") << "ready to serve client requests";
 

@@ -190,6 +190,7 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   void RemovePeer(uint64_t id);
   void Send(std::vector<raft::Message> messages);
   absl::StatusOr<int64_t> LeaseRenew(uint64_t peer, int64_t id);
+  absl::Status MemberPromote(uint64_t peer, uint64_t id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
       uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request);
   Transport::Stats stats() const {
@@ -215,6 +216,9 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
                                const cairnpb::LeaseTimeToLiveRequest* request,
                                etcdserverpb::LeaseTimeToLiveResponse* response) override;
+  grpc::Status MemberPromote(grpc::ServerContext* context,
+                             const cairnpb::MemberPromoteRequest* request,
+                             cairnpb::MemberPromoteResponse* response) override;
 
  private:
   // One remote member: its URLs, its bounded queue and its sender thread.
@@ -765,6 +769,23 @@ absl::StatusOr<int64_t> Transport::Impl::LeaseRenew(uint64_t peer_id, int64_t id
   return response.ttl();
 }
 
+absl::Status Transport::Impl::MemberPromote(uint64_t peer_id, uint64_t id) {
+  std::shared_ptr<Peer> peer = FindPeer(peer_id);
+  if (peer == nullptr) return absl::UnavailableError("unknown peer " + IdHex(peer_id));
+  std::shared_ptr<grpc::Channel> channel = PeerChannel(peer.get());
+  if (channel == nullptr) return absl::UnavailableError("peer " + IdHex(peer_id) + " has no URL");
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineAfterMs(options_.forward_timeout_ms));
+  cairnpb::MemberPromoteRequest request;
+  *request.mutable_header() = Header(peer_id);
+  request.set_id(id);
+  cairnpb::MemberPromoteResponse response;
+  grpc::Status status =
+      cairnpb::Peer::NewStub(channel)->MemberPromote(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Transport::Impl::LeaseTimeToLive(
     uint64_t peer_id, const etcdserverpb::LeaseTimeToLiveRequest& request) {
   std::shared_ptr<Peer> peer = FindPeer(peer_id);
@@ -919,6 +940,14 @@ grpc::Status Transport::Impl::LeaseTimeToLive(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
+grpc::Status Transport::Impl::MemberPromote(grpc::ServerContext* /*context*/,
+                                            const cairnpb::MemberPromoteRequest* request,
+                                            cairnpb::MemberPromoteResponse* /*response*/) {
+  grpc::Status checked = CheckHeader(request->header());
+  if (!checked.ok()) return checked;
+  return ToGrpc(handler_->OnMemberPromote(request->id()));
+}
+
 // Transport: the public face, forwarding to Impl.
 
 absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
@@ -946,6 +975,10 @@ void Transport::AddPeer(uint64_t id, const std::vector<std::string>& urls) {
 void Transport::RemovePeer(uint64_t id) { impl_->RemovePeer(id); }
 
 void Transport::Send(std::vector<raft::Message> messages) { impl_->Send(std::move(messages)); }
+
+absl::Status Transport::MemberPromote(uint64_t peer, uint64_t id) {
+  return impl_->MemberPromote(peer, id);
+}
 
 absl::StatusOr<int64_t> Transport::LeaseRenew(uint64_t peer, int64_t id) {
   return impl_->LeaseRenew(peer, id);

@@ -72,6 +72,10 @@ class Handler {
   virtual absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request) = 0;
   virtual cairnpb::MembersResponse OnMembers() = 0;
+  // A MemberPromote forwarded by a follower; blocks until applied or refused.
+  virtual absl::Status OnMemberPromote(uint64_t /*id*/) {
+    return absl::UnimplementedError("member promote is not served here");
+  }
 };
 
 class Transport {
@@ -102,6 +106,8 @@ class Transport {
   absl::StatusOr<int64_t> LeaseRenew(uint64_t peer, int64_t id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
       uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request);
+
+  absl::Status MemberPromote(uint64_t peer, uint64_t id);
 
   // Asks the first reachable of `peer_urls` for the cluster's members (a member joining with
   // --initial-cluster-state existing).

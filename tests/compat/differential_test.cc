@@ -33,7 +33,11 @@ void PrintTo(const KindPair& p, std::ostream* os) {
 }
 
 std::vector<KindPair> Pairs(int members) {
-  std::vector<KindPair> pairs = {{ServerKind::kEtcd, ServerKind::kEtcd, members}};
+  // etcd vs etcd shows the sequences are deterministic; for 3 members that check costs minutes
+  // of CI time and adds nothing the single-member one does not, so it runs only without cairn.
+  std::vector<KindPair> pairs;
+  if (members == 1 || !CairnBuilt())
+    pairs.push_back({ServerKind::kEtcd, ServerKind::kEtcd, members});
   if (CairnBuilt()) pairs.push_back({ServerKind::kEtcd, ServerKind::kCairn, members});
   return pairs;
 }

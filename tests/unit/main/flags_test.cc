@@ -40,12 +40,25 @@ TEST(FlagsTest, BadFlagsAreErrors) {
            {"--version=maybe"},
            {"positional"},
            {"--initial-cluster-state=old"},
-           {"--initial-cluster=default=http://localhost:2380,other=http://localhost:2381"},
+           {"--initial-cluster=other=http://localhost:2381"},
            {"--initial-cluster=default=http://10.0.0.1:2380"},
+           {"--heartbeat-interval=0"},
+           {"--snapshot-count=x"},
        }) {
     EXPECT_FALSE(ParseFlags(args).ok()) << args[0];
   }
   EXPECT_TRUE(ParseFlags({"--initial-cluster=default=http://localhost:2380"}).ok());
+  auto multi = ParseFlags({"--initial-cluster=default=http://localhost:2380,other=http://h:2381",
+                           "--initial-cluster-state", "existing", "--election-timeout=500",
+                           "--heartbeat-interval=50", "--snapshot-count=10",
+                           "--listen-peer-urls=http://127.0.0.1:0"});
+  ASSERT_TRUE(multi.ok()) << multi.status();
+  EXPECT_EQ(multi->server.initial_cluster.size(), 2u);
+  EXPECT_TRUE(multi->server.initial_cluster_state_existing);
+  EXPECT_EQ(multi->server.election_timeout_ms, 500);
+  EXPECT_EQ(multi->server.heartbeat_interval_ms, 50);
+  EXPECT_EQ(multi->server.snapshot_count, 10u);
+  EXPECT_EQ(multi->server.listen_peer_urls.size(), 1u);
 }
 
 TEST(FlagsTest, UsageListsEveryFlagWithDefault) {

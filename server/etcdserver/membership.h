@@ -1,0 +1,55 @@
+// Membership: the cluster's members as applied from the log, persisted in the `meta` family
+// (docs/cluster.md, "Membership in RocksDB") and mirrored in memory for readers.
+//
+// Thread safety: thread-safe. Mutators are called by the applier thread only; readers from any.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cairnpb/peer.pb.h"
+#include "rocksdb/write_batch.h"
+#include "server/raft/message.h"
+#include "server/storage/backend.h"
+
+namespace cairn::etcdserver {
+
+class Membership {
+ public:
+  explicit Membership(storage::Backend* backend) : backend_(backend) {}
+
+  // Reads the members and removed ids from the backend (at open, and after a snapshot install).
+  void Load();
+
+  // Applier: each writes its change to `wb` (the caller writes the batch) and updates the mirror.
+  void Add(const cairnpb::Member& member, rocksdb::WriteBatch* wb);  // add, or promote a learner
+  void Remove(uint64_t id, rocksdb::WriteBatch* wb);
+  void SetAttributes(uint64_t id, const std::string& name,
+                     const std::vector<std::string>& client_urls, rocksdb::WriteBatch* wb);
+  void SetPeerUrls(uint64_t id, const std::vector<std::string>& peer_urls, rocksdb::WriteBatch* wb);
+
+  // Readers.
+  std::vector<cairnpb::Member> Members() const;  // sorted by id
+  std::optional<cairnpb::Member> Get(uint64_t id) const;
+  bool IsRemoved(uint64_t id) const;
+  raft::ConfState ConfState() const;
+  // The member whose peer URLs intersect `peer_urls` (0 when none).
+  uint64_t FindByPeerUrls(const std::vector<std::string>& peer_urls) const;
+
+ private:
+  void PutLocked(const cairnpb::Member& m, rocksdb::WriteBatch* wb);
+
+  storage::Backend* backend_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, cairnpb::Member> members_;  // guarded by mu_
+  std::set<uint64_t> removed_;                   // guarded by mu_
+};
+
+std::string MemberKey(uint64_t id);
+
+}  // namespace cairn::etcdserver
