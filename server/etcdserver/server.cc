@@ -966,6 +966,8 @@ void Server::Stop() {
     inbox_transfers_.clear();
   }
   for (auto& d : reads) d(MakeError(ErrorKind::kStopped));
+  CAIRN_LOG(kInfo, "etcdserver") << "stopped: applied " << entries_.load() << " entries, "
+                                 << fsyncs_.load() << " WAL fsyncs";
 }
 
 void Server::FailAll(const absl::Status& status) {

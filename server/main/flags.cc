@@ -182,6 +182,12 @@ std::vector<FlagDef> Defs() {
          return ParseDurationMs("experimental-lease-checkpoint-interval", v,
                                 &f->server.lease_checkpoint_interval_ms);
        }},
+      {"experimental-enable-lease-checkpoint", true, "true",
+       "Checkpoint remaining lease TTLs through the log (on by default in cairn; etcd 3.4: off).",
+       [](Flags* f, const std::string& v) {
+         f->lease_checkpoint = v == "true";
+         return S();
+       }},
       {"log-level", false, d.log_level, "Log level: debug, info, warn or error.",
        [](Flags* f, const std::string& v) {
          base::LogLevel level;
@@ -246,6 +252,7 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
   if (flags.server.advertise_client_urls.empty()) {
     flags.server.advertise_client_urls = flags.listen_client_urls;
   }
+  if (!flags.lease_checkpoint) flags.server.lease_checkpoint_interval_ms = 0;
   flags.server.initial_cluster_state_existing = flags.initial_cluster_state == "existing";
   if (!flags.initial_cluster.empty()) {
     // name=url entries; a name may repeat to give a member several peer URLs (as etcd).

@@ -16,6 +16,7 @@ struct Flags {
   std::string initial_cluster;        // "name=peerurl,..." (parsed into server.initial_cluster)
   std::string initial_cluster_state;  // "new" or "existing"
   std::string log_level = "warn";
+  bool lease_checkpoint = true;  // --experimental-enable-lease-checkpoint
   bool help = false;
   bool version = false;
 };
