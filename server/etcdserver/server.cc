@@ -402,6 +402,49 @@ void Server::RaftLoop() {
     }
   }
 
+  // Conf changes waiting to be applied. Raft refuses one while an earlier change is uncommitted
+  // (and a new leader until its first entry commits), and a leader drops a forwarded one in that
+  // case without telling the follower: so each is proposed again until its waiter completes
+  // (a change applied twice is a no-op the second time: ApplyConfChangeToState ignores it) or
+  // the request times out.
+  std::vector<PendingConfChange> pending_ccs;
+  auto propose_conf_changes = [&] {
+    int64_t now = NowMs();
+    for (auto it = pending_ccs.begin(); it != pending_ccs.end();) {
+      {
+        std::lock_guard<std::mutex> g(wait_mu_);
+        if (waiters_.count(it->request_id) == 0) {  // applied, timed out or stopped
+          it = pending_ccs.erase(it);
+          continue;
+        }
+      }
+      if (now < it->retry_ms) {
+        ++it;
+        continue;
+      }
+      absl::Status st = node_->ProposeConfChange(it->cc);
+      if (st.ok()) {
+        it->retry_ms = now + config_.election_timeout_ms;
+      } else if (st.code() == absl::StatusCode::kFailedPrecondition) {
+        it->retry_ms = now + hb;
+      } else {
+        Waiter w;
+        {
+          std::lock_guard<std::mutex> g(wait_mu_);
+          auto found = waiters_.find(it->request_id);
+          if (found != waiters_.end()) {
+            w = std::move(found->second);
+            waiters_.erase(found);
+          }
+        }
+        if (w.member_done) w.member_done(RaftProposeError(st));
+        it = pending_ccs.erase(it);
+        continue;
+      }
+      ++it;
+    }
+  };
+
   auto issue_read = [&](InFlightRead r) {
     std::string ctx = absl::StrCat("r", member_id_, ".", ++read_seq);
     absl::Status st = node_->ReadIndex(ctx);
@@ -479,23 +522,10 @@ void Server::RaftLoop() {
       }
     }
     for (PendingConfChange& pc : conf_changes) {
-      absl::Status st = node_->ProposeConfChange(pc.cc);
-      if (!st.ok()) {
-        Waiter w;
-        {
-          std::lock_guard<std::mutex> g(wait_mu_);
-          auto it = waiters_.find(pc.request_id);
-          if (it == waiters_.end()) continue;
-          w = std::move(it->second);
-          waiters_.erase(it);
-        }
-        absl::Status err =
-            st.code() == absl::StatusCode::kFailedPrecondition
-                ? absl::UnavailableError("etcdserver: a membership change is in progress, retry")
-                : RaftProposeError(st);
-        if (w.member_done) w.member_done(err);
-      }
+      pc.retry_ms = 0;  // propose now
+      pending_ccs.push_back(std::move(pc));
     }
+    propose_conf_changes();
     if (!new_reads.empty()) {
       int64_t now = NowMs();
       issue_read(InFlightRead{std::move(new_reads), now + RequestTimeoutMs(), 0});
@@ -549,6 +579,7 @@ void Server::RaftLoop() {
         }
       }
       for (auto& r : retry) issue_read(std::move(r));
+      propose_conf_changes();
       for (auto it = transfers.begin(); it != transfers.end();) {
         if (leader_.load() == it->target) {
           it->done(absl::OkStatus());

@@ -209,6 +209,7 @@ class Server : private transport::Handler {
   struct PendingConfChange {
     raft::ConfChange cc;
     uint64_t request_id;
+    int64_t retry_ms = 0;  // raft thread: propose (again) at this time
   };
   struct Transfer {
     uint64_t target;
