@@ -110,6 +110,12 @@ std::optional<cairnpb::Member> Membership::Get(uint64_t id) const {
   return it->second;
 }
 
+bool Membership::IsLearner(uint64_t id) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = members_.find(id);
+  return it != members_.end() && it->second.is_learner();
+}
+
 bool Membership::IsRemoved(uint64_t id) const {
   std::lock_guard<std::mutex> l(mu_);
   return removed_.count(id) > 0;

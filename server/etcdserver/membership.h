@@ -37,6 +37,8 @@ class Membership {
   std::vector<cairnpb::Member> Members() const;  // sorted by id
   std::optional<cairnpb::Member> Get(uint64_t id) const;
   bool IsRemoved(uint64_t id) const;
+  // Without copying the record: asked on every proposal and linearizable read.
+  bool IsLearner(uint64_t id) const;
   raft::ConfState ConfState() const;
   // The member whose peer URLs intersect `peer_urls` (0 when none).
   uint64_t FindByPeerUrls(const std::vector<std::string>& peer_urls) const;

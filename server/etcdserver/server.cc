@@ -304,10 +304,7 @@ absl::Status Server::Bootstrap() {
 
 Server::~Server() { Stop(); }
 
-bool Server::is_learner() const {
-  auto m = membership_->Get(member_id_);
-  return m.has_value() && m->is_learner();
-}
+bool Server::is_learner() const { return membership_->IsLearner(member_id_); }
 
 void Server::FillHeader(etcdserverpb::ResponseHeader* header) const {
   header->set_cluster_id(cluster_id_.load());
@@ -353,12 +350,7 @@ void Server::ProposeInternal(cairnpb::InternalRequest request, Done done) {
       done(ErrorResult(MakeError(ErrorKind::kStopped)));
       return;
     }
-    {
-      std::lock_guard<std::mutex> w(wait_mu_);
-      int64_t deadline = NowMs() + RequestTimeoutMs();
-      waiters_[id] = Waiter{std::move(done), nullptr, 0, deadline};
-      waiter_deadlines_.emplace_back(deadline, id);
-    }
+    AddWaiter(id, Waiter{std::move(done), nullptr, 0});
     inbox_proposals_.push_back(std::move(data));
   }
   cv_.notify_one();
@@ -428,16 +420,8 @@ void Server::RaftLoop() {
       } else if (st.code() == absl::StatusCode::kFailedPrecondition) {
         it->retry_ms = now + hb;
       } else {
-        Waiter w;
-        {
-          std::lock_guard<std::mutex> g(wait_mu_);
-          auto found = waiters_.find(it->request_id);
-          if (found != waiters_.end()) {
-            w = std::move(found->second);
-            waiters_.erase(found);
-          }
-        }
-        if (w.member_done) w.member_done(RaftProposeError(st));
+        std::optional<Waiter> w = TakeWaiter(it->request_id);
+        if (w && w->member_done) w->member_done(RaftProposeError(st));
         it = pending_ccs.erase(it);
         continue;
       }
@@ -510,15 +494,8 @@ void Server::RaftLoop() {
       if (!st.ok()) {
         cairnpb::InternalRequest r;
         CAIRN_CHECK(r.ParseFromString(data));
-        Waiter w;
-        {
-          std::lock_guard<std::mutex> g(wait_mu_);
-          auto it = waiters_.find(r.id());
-          if (it == waiters_.end()) continue;
-          w = std::move(it->second);
-          waiters_.erase(it);
-        }
-        if (w.done) w.done(ErrorResult(RaftProposeError(st)));
+        std::optional<Waiter> w = TakeWaiter(r.id());
+        if (w && w->done) w->done(ErrorResult(RaftProposeError(st)));
       }
     }
     for (PendingConfChange& pc : conf_changes) {
@@ -807,15 +784,8 @@ void Server::ApplyEntries(std::vector<raft::Entry>& entries) {
   }
   for (Applied& a : results) {
     if (a.proposer != member_id_) continue;
-    Waiter w;
-    {
-      std::lock_guard<std::mutex> g(wait_mu_);
-      auto it = waiters_.find(a.id);
-      if (it == waiters_.end()) continue;
-      w = std::move(it->second);
-      waiters_.erase(it);
-    }
-    if (w.done) w.done(std::move(a.result));
+    std::optional<Waiter> w = TakeWaiter(a.id);
+    if (w && w->done) w->done(std::move(a.result));
   }
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -865,27 +835,17 @@ void Server::ApplyConfChangeEntry(const raft::Entry& e, bool skip) {
     kv_->Apply(e.index, cairnpb::InternalRequest());  // moves the applied index
   }
   if (ctx.proposer() == member_id_ && ctx.id() != 0) {
-    Waiter w;
-    bool found = false;
-    {
-      std::lock_guard<std::mutex> g(wait_mu_);
-      auto it = waiters_.find(ctx.id());
-      if (it != waiters_.end()) {
-        w = std::move(it->second);
-        waiters_.erase(it);
-        found = true;
-      }
-    }
-    if (found && w.member_done) {
+    std::optional<Waiter> w = TakeWaiter(ctx.id());
+    if (w && w->member_done) {
       if (!valid.ok()) {
-        w.member_done(cc.type == raft::ConfChangeType::kRemoveNode
-                          ? MakeError(ErrorKind::kMemberNotFound)
-                          : MakeError(ErrorKind::kMemberExist));
+        w->member_done(cc.type == raft::ConfChangeType::kRemoveNode
+                           ? MakeError(ErrorKind::kMemberNotFound)
+                           : MakeError(ErrorKind::kMemberExist));
       } else {
         auto m = membership_->Get(cc.node_id);
         cairnpb::Member out = m ? *m : ctx.member_change();
         out.set_id(cc.node_id);
-        w.member_done(out);
+        w->member_done(out);
       }
     }
   }
@@ -999,6 +959,22 @@ void Server::Stop() {
   for (auto& d : reads) d(MakeError(ErrorKind::kStopped));
   CAIRN_LOG(kInfo, "etcdserver") << "stopped: applied " << entries_.load() << " entries, "
                                  << fsyncs_.load() << " WAL fsyncs";
+}
+
+void Server::AddWaiter(uint64_t id, Waiter w) {
+  std::lock_guard<std::mutex> g(wait_mu_);
+  w.deadline_ms = NowMs() + RequestTimeoutMs();
+  waiter_deadlines_.emplace_back(w.deadline_ms, id);
+  waiters_[id] = std::move(w);
+}
+
+std::optional<Server::Waiter> Server::TakeWaiter(uint64_t id) {
+  std::lock_guard<std::mutex> g(wait_mu_);
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return std::nullopt;
+  Waiter w = std::move(it->second);
+  waiters_.erase(it);
+  return w;
 }
 
 void Server::FailAll(const absl::Status& status) {
@@ -1186,12 +1162,7 @@ void Server::ProposeConfChange(raft::ConfChange cc, MemberDone done) {
     done(MakeError(ErrorKind::kStopped));
     return;
   }
-  {
-    std::lock_guard<std::mutex> w(wait_mu_);
-    int64_t deadline = NowMs() + RequestTimeoutMs();
-    waiters_[id] = Waiter{nullptr, std::move(done), cc.node_id, deadline};
-    waiter_deadlines_.emplace_back(deadline, id);
-  }
+  AddWaiter(id, Waiter{nullptr, std::move(done), 0});
   inbox_conf_changes_.push_back(PendingConfChange{std::move(cc), id});
   l.unlock();
   cv_.notify_one();

@@ -237,9 +237,11 @@ class Server : private transport::Handler {
   struct Waiter {
     Done done;
     MemberDone member_done;
-    uint64_t member_id = 0;  // for member_done
-    int64_t deadline_ms = 0;
+    int64_t deadline_ms = 0;  // set by AddWaiter
   };
+  // Registers the waiter of request `id` with the request timeout; removes and returns it.
+  void AddWaiter(uint64_t id, Waiter w);
+  std::optional<Waiter> TakeWaiter(uint64_t id);
   std::mutex wait_mu_;
   std::map<uint64_t, Waiter> waiters_;
   std::deque<std::pair<int64_t, uint64_t>> waiter_deadlines_;  // (deadline, id), FIFO
