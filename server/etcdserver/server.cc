@@ -67,6 +67,11 @@ bool ValidPeerUrl(const std::string& u) {
   return rest.find('/') == std::string::npos;
 }
 
+bool IsNoLeader(const absl::Status& st) {
+  return st.code() == absl::StatusCode::kUnavailable &&
+         st.message().find("no leader") != absl::string_view::npos;
+}
+
 absl::Status RaftProposeError(const absl::Status& st) {
   if (st.code() == absl::StatusCode::kResourceExhausted) {
     return MakeError(ErrorKind::kTooManyRequests);
@@ -380,6 +385,7 @@ void Server::RaftLoop() {
     std::vector<StatusDone> dones;
     int64_t deadline_ms;
     int64_t retry_ms;
+    int64_t leader_deadline_ms = 0;  // set while parked for want of a leader
   };
   std::map<std::string, InFlightRead> reads;  // by read-index context
   uint64_t read_seq = 0;
@@ -402,7 +408,23 @@ void Server::RaftLoop() {
   std::vector<PendingConfChange> pending_ccs;
   auto propose_conf_changes = [&] {
     int64_t now = NowMs();
+    const bool removed = removed_by_peer_.load();
     for (auto it = pending_ccs.begin(); it != pending_ccs.end();) {
+      if (removed && it->cc.type == raft::ConfChangeType::kRemoveNode &&
+          it->cc.node_id == member_id_) {
+        // A peer refused this member as removed: the removal asked for here is in effect (the
+        // leader stops replicating to a member once its removal is in the log, so this member
+        // may never apply it).
+        std::optional<Waiter> w = TakeWaiter(it->request_id);
+        if (w && w->member_done) {
+          auto self = membership_->Get(member_id_);
+          cairnpb::Member out = self ? *self : cairnpb::Member();
+          out.set_id(member_id_);
+          w->member_done(out);
+        }
+        it = pending_ccs.erase(it);
+        continue;
+      }
       {
         std::lock_guard<std::mutex> g(wait_mu_);
         if (waiters_.count(it->request_id) == 0) {  // applied, timed out or stopped
@@ -417,9 +439,14 @@ void Server::RaftLoop() {
       absl::Status st = node_->ProposeConfChange(it->cc);
       if (st.ok()) {
         it->retry_ms = now + config_.election_timeout_ms;
+        it->leader_deadline_ms = 0;
       } else if (st.code() == absl::StatusCode::kFailedPrecondition) {
         it->retry_ms = now + hb;
+      } else if (IsNoLeader(st) && (it->leader_deadline_ms == 0 || now < it->leader_deadline_ms)) {
+        if (it->leader_deadline_ms == 0) it->leader_deadline_ms = now + LeaderWaitMs();
+        it->retry_ms = now + hb;
       } else {
+        CAIRN_LOG(kWarn, "etcdserver") << "conf change refused by raft: " << st;
         std::optional<Waiter> w = TakeWaiter(it->request_id);
         if (w && w->member_done) w->member_done(RaftProposeError(st));
         it = pending_ccs.erase(it);
@@ -429,15 +456,80 @@ void Server::RaftLoop() {
     }
   };
 
+  // Requests that meet this member without a leader (an election, a leadership transfer) wait
+  // for one, as etcd's raft node holds proposals while it has no leader, but only LeaderWaitMs():
+  // then they fail with "no leader", so a client of a cut-off member can go elsewhere quickly.
+  struct ParkedProposal {
+    std::string data;
+    int64_t leader_deadline_ms;
+  };
+  std::deque<ParkedProposal> parked_proposals;
+  std::vector<InFlightRead> parked_reads;
+  auto has_leader = [&] { return node_->raft().soft_state().leader != raft::kNoMember; };
+
   auto issue_read = [&](InFlightRead r) {
-    std::string ctx = absl::StrCat("r", member_id_, ".", ++read_seq);
-    absl::Status st = node_->ReadIndex(ctx);
+    int64_t now = NowMs();
+    absl::Status st = absl::UnavailableError("raft: read index dropped: no leader");
+    std::string ctx;
+    if (has_leader()) {
+      ctx = absl::StrCat("r", member_id_, ".", ++read_seq);
+      st = node_->ReadIndex(ctx);
+    }
     if (!st.ok()) {
-      for (auto& d : r.dones) d(MakeError(ErrorKind::kNoLeader));
+      if (r.leader_deadline_ms == 0) r.leader_deadline_ms = now + LeaderWaitMs();
+      if (now < r.leader_deadline_ms && now < r.deadline_ms) {
+        parked_reads.push_back(std::move(r));
+      } else {
+        for (auto& d : r.dones) d(MakeError(ErrorKind::kNoLeader));
+      }
       return;
     }
-    r.retry_ms = NowMs() + config_.election_timeout_ms;
+    r.leader_deadline_ms = 0;
+    r.retry_ms = now + config_.election_timeout_ms;
     reads.emplace(std::move(ctx), std::move(r));
+  };
+
+  // Proposes `data`, parks it while no leader is known, fails its waiter on any other error.
+  auto propose = [&](std::string data, int64_t leader_deadline_ms) {
+    absl::Status st = node_->Propose(data);
+    if (st.ok()) return;
+    int64_t now = NowMs();
+    if (IsNoLeader(st)) {
+      if (leader_deadline_ms == 0) leader_deadline_ms = now + LeaderWaitMs();
+      if (now < leader_deadline_ms) {
+        parked_proposals.push_back(ParkedProposal{std::move(data), leader_deadline_ms});
+        return;
+      }
+    }
+    cairnpb::InternalRequest r;
+    CAIRN_CHECK(r.ParseFromString(data));
+    std::optional<Waiter> w = TakeWaiter(r.id());
+    if (w && w->done) w->done(ErrorResult(RaftProposeError(st)));
+  };
+
+  // Parked requests go again once a leader is known, or fail once their wait is over.
+  auto retry_parked = [&] {
+    if (parked_proposals.empty() && parked_reads.empty()) return;
+    int64_t now = NowMs();
+    bool leader = has_leader();
+    std::deque<ParkedProposal> props;
+    props.swap(parked_proposals);
+    for (ParkedProposal& p : props) {
+      if (leader || now >= p.leader_deadline_ms) {
+        propose(std::move(p.data), p.leader_deadline_ms);
+      } else {
+        parked_proposals.push_back(std::move(p));
+      }
+    }
+    std::vector<InFlightRead> rs;
+    rs.swap(parked_reads);
+    for (InFlightRead& r : rs) {
+      if (leader || now >= r.leader_deadline_ms || now >= r.deadline_ms) {
+        issue_read(std::move(r));
+      } else {
+        parked_reads.push_back(std::move(r));
+      }
+    }
   };
 
   while (true) {
@@ -489,20 +581,14 @@ void Server::RaftLoop() {
     for (uint64_t id : unreachable) node_->ReportUnreachable(id);
     for (auto& [id, ok] : snap_status) node_->ReportSnapshot(id, !ok);
 
-    for (std::string& data : proposals) {
-      absl::Status st = node_->Propose(data);
-      if (!st.ok()) {
-        cairnpb::InternalRequest r;
-        CAIRN_CHECK(r.ParseFromString(data));
-        std::optional<Waiter> w = TakeWaiter(r.id());
-        if (w && w->done) w->done(ErrorResult(RaftProposeError(st)));
-      }
-    }
+    retry_parked();  // before the new ones, so requests keep their order
+    for (std::string& data : proposals) propose(std::move(data), 0);
     for (PendingConfChange& pc : conf_changes) {
       pc.retry_ms = 0;  // propose now
       pending_ccs.push_back(std::move(pc));
     }
     propose_conf_changes();
+    if (removed_by_peer_.load()) ShutDownRemoved();
     if (!new_reads.empty()) {
       int64_t now = NowMs();
       issue_read(InFlightRead{std::move(new_reads), now + RequestTimeoutMs(), 0});
@@ -609,6 +695,9 @@ void Server::RaftLoop() {
   }
   // Stopping: end what is still in flight here.
   for (auto& [ctx, r] : reads) {
+    for (auto& d : r.dones) d(MakeError(ErrorKind::kStopped));
+  }
+  for (InFlightRead& r : parked_reads) {
     for (auto& d : r.dones) d(MakeError(ErrorKind::kStopped));
   }
   for (Transfer& t : transfers) t.done(MakeError(ErrorKind::kStopped));
@@ -849,12 +938,27 @@ void Server::ApplyConfChangeEntry(const raft::Entry& e, bool skip) {
       }
     }
   }
-  if (removed_self) {
-    CAIRN_LOG(kWarn, "etcdserver")
-        << "this member has been permanently removed from the cluster; shutting down";
-    // main() waits for SIGTERM and shuts down cleanly.
-    kill(getpid(), SIGTERM);
+  if (removed_self) ShutDownRemoved();
+}
+
+void Server::ShutDownRemoved() {
+  if (shutdown_raised_.exchange(true)) return;
+  CAIRN_LOG(kWarn, "etcdserver")
+      << "this member has been permanently removed from the cluster; shutting down";
+  // main() waits for SIGTERM and shuts down cleanly.
+  kill(getpid(), SIGTERM);
+}
+
+bool Server::IsRemovedMember(uint64_t id) { return membership_->IsRemoved(id); }
+
+void Server::OnRemovedFromCluster() {
+  if (removed_by_peer_.exchange(true)) return;
+  CAIRN_LOG(kWarn, "etcdserver") << "a peer refused this member: it was removed from the cluster";
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    inbox_wake_ = true;
   }
+  cv_.notify_one();
 }
 
 void Server::ApplyMemberEntry(uint64_t index, const cairnpb::InternalRequest& r) {
@@ -1031,7 +1135,7 @@ absl::StatusOr<int64_t> Server::RenewLease(int64_t id) {
   // As etcd: a follower forwards to the leader and, while the leader is unknown or unreachable
   // (an election), retries until a leader answers or the bound passes, so a keepalive sent during
   // a leader change still renews.
-  const int64_t deadline = NowMs() + 2 * config_.election_timeout_ms + 1000;
+  const int64_t deadline = NowMs() + LeaderWaitMs();
   absl::Status last = MakeError(ErrorKind::kNoLeader);
   while (true) {
     uint64_t leader = leader_.load();

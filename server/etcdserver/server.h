@@ -161,6 +161,9 @@ class Server : private transport::Handler {
   uint64_t NextRequestId() { return next_request_id_.fetch_add(1); }
   void FailAll(const absl::Status& status);
   int64_t RequestTimeoutMs() const { return 5000 + 2 * config_.election_timeout_ms; }
+  // How long a request that meets this member without a leader (an election, a leadership
+  // transfer) waits for one before it fails with "no leader" (docs/limits.md).
+  int64_t LeaderWaitMs() const { return 2 * config_.election_timeout_ms + 1000; }
 
   // transport::Handler
   void OnRaftMessage(raft::Message message) override;
@@ -173,6 +176,10 @@ class Server : private transport::Handler {
       const etcdserverpb::LeaseTimeToLiveRequest& request) override;
   cairnpb::MembersResponse OnMembers() override;
   absl::Status OnMemberPromote(uint64_t id) override;
+  bool IsRemovedMember(uint64_t id) override;
+  void OnRemovedFromCluster() override;
+  // Logs that this member was removed and raises SIGTERM (main shuts down cleanly), once.
+  void ShutDownRemoved();
 
   absl::StatusOr<int64_t> RenewLocal(int64_t id);
   etcdserverpb::LeaseTimeToLiveResponse TimeToLiveLocal(
@@ -209,7 +216,8 @@ class Server : private transport::Handler {
   struct PendingConfChange {
     raft::ConfChange cc;
     uint64_t request_id;
-    int64_t retry_ms = 0;  // raft thread: propose (again) at this time
+    int64_t retry_ms = 0;            // raft thread: propose (again) at this time
+    int64_t leader_deadline_ms = 0;  // raft thread: set while no leader is known
   };
   struct Transfer {
     uint64_t target;
@@ -274,6 +282,9 @@ class Server : private transport::Handler {
   std::atomic<bool> attributes_inflight_{false};
   std::atomic<uint64_t> entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
+  // A peer refused this member as removed (raft thread completes its own removal, then stops).
+  std::atomic<bool> removed_by_peer_{false};
+  std::atomic<bool> shutdown_raised_{false};
 };
 
 }  // namespace cairn::etcdserver

@@ -557,6 +557,10 @@ void Transport::Impl::RunSender(std::shared_ptr<Peer> peer) {
     if (writer != nullptr) status = writer->Finish();
     writer.reset();
     stub.reset();
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        status.error_message() == kMemberRemovedMessage) {
+      handler_->OnRemovedFromCluster();
+    }
     size_t lost = count;
     {
       absl::MutexLock lock(&peer->mu);
@@ -809,6 +813,7 @@ grpc::Status Transport::Impl::Raft(grpc::ServerContext* /*context*/,
                                    cairnpb::StreamAck* /*response*/) {
   cairnpb::RaftFrame frame;
   bool first = true;
+  uint64_t from = 0;
   while (reader->Read(&frame)) {
     if (first && !frame.has_header()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "first frame has no header");
@@ -816,8 +821,12 @@ grpc::Status Transport::Impl::Raft(grpc::ServerContext* /*context*/,
     if (frame.has_header()) {
       grpc::Status status = CheckHeader(frame.header());
       if (!status.ok()) return status;
+      from = frame.header().from();
     }
     first = false;
+    if (from != 0 && handler_->IsRemovedMember(from)) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, kMemberRemovedMessage);
+    }
     for (const std::string& bytes : frame.messages()) {
       absl::StatusOr<raft::Message> message = raft::DecodeMessage(bytes);
       if (!message.ok()) {

@@ -76,7 +76,18 @@ class Handler {
   virtual absl::Status OnMemberPromote(uint64_t /*id*/) {
     return absl::UnimplementedError("member promote is not served here");
   }
+  // True if `id` was removed from the cluster: its raft streams are refused with
+  // kMemberRemovedMessage, which is how a removed member learns of its removal (the leader stops
+  // replicating to it as soon as the removal is in its log, so it may never see the entry).
+  virtual bool IsRemovedMember(uint64_t /*id*/) { return false; }
+  // A peer refused this member's raft stream because this member was removed from the cluster.
+  // Called from a sender thread, possibly more than once.
+  virtual void OnRemovedFromCluster() {}
 };
+
+// The refusal a removed member's raft stream gets (FAILED_PRECONDITION), etcd's wording.
+inline constexpr char kMemberRemovedMessage[] =
+    "the member has been permanently removed from the cluster";
 
 class Transport {
  public:

@@ -223,6 +223,115 @@ TEST_P(FailoverTest, LinearizableReadsAcrossLeaderChanges) {
   ASSERT_TRUE(digest.ok()) << digest.status();
 }
 
+// A leadership transfer is invisible to clients. Right after each MoveLeader, one put and one
+// linearizable read are sent, once each and without retry, to every member: the old leader knows
+// no leader until the new one's first message reaches it, and a request meeting a member without
+// a leader must wait for one (as etcd's raft node holds proposals), not fail with "no leader".
+// On cairn a conf change (MemberUpdate) sent at once to the old leader must also succeed; etcd
+// 3.4 silently drops a conf change that reaches a leader before its first entry commits (the
+// client times out), so that part is cairn's alone.
+TEST_P(FailoverTest, RequestsRightAfterLeaderTransferSucceedOnEveryMember) {
+  auto cluster = ServerCluster::Start(FastOptions(GetParam(), 3));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    auto leader = WaitForLeader(c, kLeaderBoundMs);
+    ASSERT_TRUE(leader.ok()) << leader.status();
+    const int old_leader = *leader;
+    const int target = (old_leader + 1) % 3;
+    auto target_id = MemberId(c, target);
+    ASSERT_TRUE(target_id.ok()) << target_id.status();
+    auto old_id = MemberId(c, old_leader);
+    ASSERT_TRUE(old_id.ok()) << old_id.status();
+    absl::Status moved = MoveLeader(c.ClientEndpoint(old_leader), *target_id);
+    ASSERT_TRUE(moved.ok()) << moved;
+
+    if (GetParam() == ServerKind::kCairn) {
+      auto stub = etcdserverpb::Cluster::NewStub(MakeTestChannel(c.ClientEndpoint(old_leader)));
+      etcdserverpb::MemberUpdateRequest request;
+      request.set_id(*old_id);
+      request.add_peerurls(c.PeerUrl(old_leader));
+      etcdserverpb::MemberUpdateResponse response;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+      grpc::Status st = stub->MemberUpdate(&context, request, &response);
+      EXPECT_TRUE(st.ok()) << "MemberUpdate on the old leader: " << st.error_message();
+    }
+    // The old leader first: it is the member most likely to be between leaders.
+    for (int i = 0; i < 3; ++i) {
+      const int m = (old_leader + i) % 3;
+      const std::string value = absl::StrCat("round-", round, "-via-", m);
+      auto put = PutKey(c.ClientEndpoint(m), "transfer/k", value, 15000);
+      ASSERT_TRUE(put.ok()) << "put via " << c.Name(m) << ": " << put.status();
+      auto got = GetKey(c.ClientEndpoint((m + 1) % 3), "transfer/k", false, 15000);
+      ASSERT_TRUE(got.ok()) << "read via " << c.Name((m + 1) % 3) << ": " << got.status();
+      ASSERT_EQ(got->kvs_size(), 1);
+      EXPECT_EQ(got->kvs(0).value(), value);
+      EXPECT_EQ(got->kvs(0).mod_revision(), put->header().revision());
+    }
+  }
+}
+
+// A member cut off from the majority answers writes and linearizable reads with an Unavailable
+// error within bounded time (cairn: "no leader" once its leader wait is over; etcd: "request timed
+// out"), never a hang; serializable reads keep working. With the majority back, it serves again.
+TEST_P(FailoverTest, MinorityMemberFailsRequestsThenRecovers) {
+  auto cluster = ServerCluster::Start(FastOptions(GetParam(), 3));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
+  ASSERT_TRUE(PutKey(c.ClientEndpoint(0), "minority/k", "before", 15000).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto got = GetKey(c.ClientEndpoint(2), "minority/k", /*serializable=*/true);
+        return got.ok() && got->kvs_size() == 1;
+      },
+      std::chrono::milliseconds(kConvergeBoundMs)));
+  c.Kill(0);
+  c.Kill(1);
+
+  // The client's deadline is far beyond the server's own bound (etcd: 5 s + 2 election timeouts;
+  // cairn's leader wait: 2 election timeouts + 1 s): the answer must come from the server.
+  constexpr int kClientDeadlineMs = 30000;
+  // The first put may still be forwarded to the dead leader (the survivor has not yet noticed it
+  // is gone) and time out; later requests meet a member that knows it has no leader. Each answer
+  // must be the server's (never the client's own DEADLINE_EXCEEDED). cairn answers Unavailable;
+  // etcd 3.4 answers Unavailable "request timed out" or, for a proposal held while it has no
+  // leader, UNKNOWN "context deadline exceeded".
+  auto put = PutKey(c.ClientEndpoint(2), "minority/k", "lost", kClientDeadlineMs);
+  auto read = GetKey(c.ClientEndpoint(2), "minority/k", false, kClientDeadlineMs);
+  auto put2 = PutKey(c.ClientEndpoint(2), "minority/k", "lost2", kClientDeadlineMs);
+  for (const absl::Status& st : {put.status(), read.status(), put2.status()}) {
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+    if (GetParam() == ServerKind::kCairn) {
+      EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    }
+  }
+  if (GetParam() == ServerKind::kCairn) {
+    EXPECT_TRUE(absl::StrContains(read.status().message(), "etcdserver: no leader"))
+        << read.status();
+    EXPECT_TRUE(absl::StrContains(put2.status().message(), "etcdserver: no leader"))
+        << put2.status();
+  }
+  auto local = GetKey(c.ClientEndpoint(2), "minority/k", /*serializable=*/true);
+  ASSERT_TRUE(local.ok()) << local.status();
+  ASSERT_EQ(local->kvs_size(), 1);
+  EXPECT_EQ(local->kvs(0).value(), "before");
+
+  ASSERT_TRUE(c.Restart(1).ok()) << c.LogTail(1);
+  ASSERT_TRUE(
+      PollUntil([&] { return PutKey(c.ClientEndpoint(2), "minority/k", "after", 5000).ok(); },
+                std::chrono::milliseconds(kLeaderBoundMs)));
+  auto after = GetKey(c.ClientEndpoint(1), "minority/k", false, 15000);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->kvs_size(), 1);
+  EXPECT_EQ(after->kvs(0).value(), "after");
+  ASSERT_TRUE(c.Restart(0).ok()) << c.LogTail(0);
+  ASSERT_TRUE(WaitConverged(c, kConvergeBoundMs).ok());
+}
+
 // SIGSTOP the leader past the election timeout; the others elect a new leader and take a write.
 // After SIGCONT, a linearizable read through the old leader may fail but must never return the
 // old value, and the old leader eventually reports the new leader.

@@ -301,15 +301,23 @@ absl::Status ServerCluster::StartAll() {
   return absl::OkStatus();
 }
 
+namespace {
+// The members' log level: "error" unless CAIRN_TEST_LOG_LEVEL says otherwise (for debugging).
+std::string TestLogLevel() {
+  const char* level = std::getenv("CAIRN_TEST_LOG_LEVEL");
+  return level != nullptr && *level != '\0' ? level : "error";
+}
+}  // namespace
+
 std::vector<std::string> ServerCluster::MemberArgs(int member) const {
   const Member& m = members_[member];
   std::string client_url = absl::StrCat("http://127.0.0.1:", m.client_port);
-  std::vector<std::string> args = {binary_,    "--name",
-                                   m.name,     "--data-dir",
-                                   m.data_dir, "--listen-client-urls",
-                                   client_url, "--advertise-client-urls",
-                                   client_url, "--log-level",
-                                   "error"};
+  std::vector<std::string> args = {binary_,       "--name",
+                                   m.name,        "--data-dir",
+                                   m.data_dir,    "--listen-client-urls",
+                                   client_url,    "--advertise-client-urls",
+                                   client_url,    "--log-level",
+                                   TestLogLevel()};
   bool peers = options_.kind == ServerKind::kEtcd || size() > 1;
   if (peers) {
     std::string initial_cluster = m.added_initial_cluster;
@@ -570,6 +578,18 @@ void ServerCluster::MarkRemoved(int member) {
 bool ServerCluster::IsRemoved(int member) const { return members_[member].removed; }
 
 bool ServerCluster::IsRunning(int member) const { return members_[member].pid > 0; }
+
+absl::StatusOr<int> ServerCluster::WaitExit(int member, int timeout_ms) {
+  Member& m = members_[member];
+  if (m.pid <= 0) return absl::FailedPreconditionError(absl::StrCat(m.name, " is not running"));
+  int status = WaitWithTimeout(m.pid, timeout_ms);
+  if (status == -1) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(m.name, " still running after ", timeout_ms, " ms"));
+  }
+  m.pid = -1;
+  return DecodeWaitStatus(status);
+}
 
 std::string ServerCluster::DataDir(int member) const { return members_[member].data_dir; }
 

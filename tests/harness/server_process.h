@@ -136,6 +136,10 @@ class ServerCluster {
   bool IsRemoved(int member) const;
   // True while the member's process is running (started and not killed/removed).
   bool IsRunning(int member) const;
+  // Waits up to timeout_ms for the member's process to exit on its own (e.g. after learning it was
+  // removed) and reaps it. Returns its exit code (128+signal if signalled); kDeadlineExceeded if
+  // it is still running, kFailedPrecondition if it was not running.
+  absl::StatusOr<int> WaitExit(int member, int timeout_ms);
 
  private:
   struct Member;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -215,6 +216,23 @@ class FakeHandler : public Handler {
     std::lock_guard<std::mutex> lock(mu_);
     return members_;
   }
+  bool IsRemovedMember(uint64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return removed_.count(id) > 0;
+  }
+  void OnRemovedFromCluster() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++told_removed_;
+  }
+
+  void MarkRemoved(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    removed_.insert(id);
+  }
+  int told_removed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return told_removed_;
+  }
 
   std::vector<raft::Message> messages() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -269,6 +287,8 @@ class FakeHandler : public Handler {
   int fail_after_pieces_ = -1;
   std::map<int64_t, int64_t> leases_;
   cairnpb::MembersResponse members_;
+  std::set<uint64_t> removed_;
+  int told_removed_ = 0;
 };
 
 constexpr uint64_t kCluster = 0xc1u;
@@ -621,6 +641,32 @@ TEST(TransportTest, PeerOfAnotherClusterIsRefused) {
     SendApps(a.get(), 2, next++, 1);
     return b->handler.message_count() > 0;
   }));
+}
+
+// A member removed from the cluster is refused by its former peers (even on a stream opened
+// before its removal) and is told so; members not removed are unaffected.
+TEST(TransportTest, RemovedMemberIsRefusedAndTold) {
+  auto a = StartMember(1);
+  auto b = StartMember(2);
+  auto c = StartMember(3);
+  ASSERT_TRUE(a && b && c);
+  a->transport->AddPeer(2, {b->url()});
+  c->transport->AddPeer(2, {b->url()});
+  SendApps(a.get(), 2, 0, 5);
+  ASSERT_TRUE(WaitFor([&] { return b->handler.message_count() == 5; }));
+
+  b->handler.MarkRemoved(1);
+  uint64_t next = 5;
+  ASSERT_TRUE(WaitFor([&] {
+    SendApps(a.get(), 2, next++, 1);
+    return a->handler.told_removed() > 0;
+  }));
+  EXPECT_EQ(b->handler.message_count(), 5u) << "a removed member's messages were delivered";
+  EXPECT_GT(a->handler.unreachable(2), 0);
+
+  SendApps(c.get(), 2, 0, 3);
+  ASSERT_TRUE(WaitFor([&] { return b->handler.message_count() == 8; }));
+  EXPECT_EQ(c->handler.told_removed(), 0);
 }
 
 TEST(TransportTest, LeaseCallsAreForwardedWithEtcdErrors) {
