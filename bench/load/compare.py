@@ -276,7 +276,12 @@ def workloads(a):
     }
 
 
-CLUSTER_WORKLOADS = ["put 1000 clients", "range l 1000 clients", "range s 1000 clients"]
+CLUSTER_WORKLOADS = [
+    "put 1000 clients",
+    "put 1 client",
+    "range l 1000 clients",
+    "range s 1000 clients",
+]
 
 
 def summarize_run(res):

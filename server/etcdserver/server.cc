@@ -28,6 +28,9 @@ namespace {
 constexpr uint64_t kSnapshotCatchUpEntries = 5000;
 // Peer messages queued for the raft thread at most; beyond, new ones are dropped (raft copes).
 constexpr size_t kMaxInboxMessages = 16384;
+// Client proposals drained together go to raft as one batch of at most this many bytes (one
+// append on the leader, one forwarded message on a follower); a larger request goes alone.
+constexpr size_t kMaxProposalBatchBytes = 1 << 20;
 // Read-pool threads running linearizable reads once their index is applied.
 constexpr int kReadPoolThreads = 2;
 // A learner may be promoted once its match index is at least this share of the leader's (etcd).
@@ -356,7 +359,7 @@ void Server::ProposeInternal(cairnpb::InternalRequest request, Done done) {
       return;
     }
     AddWaiter(id, Waiter{std::move(done), nullptr, 0});
-    inbox_proposals_.push_back(std::move(data));
+    inbox_proposals_.push_back(Proposal{id, std::move(data)});
   }
   cv_.notify_one();
 }
@@ -460,10 +463,10 @@ void Server::RaftLoop() {
   // for one, as etcd's raft node holds proposals while it has no leader, but only LeaderWaitMs():
   // then they fail with "no leader", so a client of a cut-off member can go elsewhere quickly.
   struct ParkedProposal {
-    std::string data;
+    Proposal proposal;
     int64_t leader_deadline_ms;
   };
-  std::deque<ParkedProposal> parked_proposals;
+  std::deque<ParkedProposal> parked_proposals;  // in deadline order
   std::vector<InFlightRead> parked_reads;
   auto has_leader = [&] { return node_->raft().soft_state().leader != raft::kNoMember; };
 
@@ -489,42 +492,68 @@ void Server::RaftLoop() {
     reads.emplace(std::move(ctx), std::move(r));
   };
 
-  // Proposes `data`, parks it while no leader is known, fails its waiter on any other error.
-  auto propose = [&](std::string data, int64_t leader_deadline_ms) {
-    absl::Status st = node_->Propose(data);
-    if (st.ok()) return;
+  auto fail_proposal = [&](uint64_t request_id, const absl::Status& st) {
+    std::optional<Waiter> w = TakeWaiter(request_id);
+    if (w && w->done) w->done(ErrorResult(st));
+  };
+
+  // Proposes `batch` as few raft proposals (each at most kMaxProposalBatchBytes, one entry per
+  // request): one append on the leader, one forwarded message on a follower. Without a leader the
+  // requests are parked until `leader_deadline_ms` (0: from now on); any other error fails them.
+  auto propose = [&](std::vector<Proposal> batch, int64_t leader_deadline_ms) {
+    if (batch.empty()) return;
     int64_t now = NowMs();
-    if (IsNoLeader(st)) {
+    if (!has_leader()) {
       if (leader_deadline_ms == 0) leader_deadline_ms = now + LeaderWaitMs();
-      if (now < leader_deadline_ms) {
-        parked_proposals.push_back(ParkedProposal{std::move(data), leader_deadline_ms});
-        return;
+      for (Proposal& p : batch) {
+        if (now < leader_deadline_ms) {
+          parked_proposals.push_back(ParkedProposal{std::move(p), leader_deadline_ms});
+        } else {
+          fail_proposal(p.request_id, MakeError(ErrorKind::kNoLeader));
+        }
+      }
+      return;
+    }
+    size_t i = 0;
+    while (i < batch.size()) {
+      std::vector<std::string> datas;
+      std::vector<uint64_t> ids;
+      size_t bytes = 0;
+      while (i < batch.size() &&
+             (datas.empty() || bytes + batch[i].data.size() <= kMaxProposalBatchBytes)) {
+        bytes += batch[i].data.size();
+        ids.push_back(batch[i].request_id);
+        datas.push_back(std::move(batch[i].data));
+        ++i;
+      }
+      absl::Status st = node_->ProposeBatch(std::move(datas));
+      if (!st.ok()) {
+        for (uint64_t id : ids) fail_proposal(id, RaftProposeError(st));
       }
     }
-    cairnpb::InternalRequest r;
-    CAIRN_CHECK(r.ParseFromString(data));
-    std::optional<Waiter> w = TakeWaiter(r.id());
-    if (w && w->done) w->done(ErrorResult(RaftProposeError(st)));
   };
 
   // Parked requests go again once a leader is known, or fail once their wait is over.
   auto retry_parked = [&] {
     if (parked_proposals.empty() && parked_reads.empty()) return;
     int64_t now = NowMs();
-    bool leader = has_leader();
-    std::deque<ParkedProposal> props;
-    props.swap(parked_proposals);
-    for (ParkedProposal& p : props) {
-      if (leader || now >= p.leader_deadline_ms) {
-        propose(std::move(p.data), p.leader_deadline_ms);
-      } else {
-        parked_proposals.push_back(std::move(p));
+    if (has_leader()) {
+      std::vector<Proposal> batch;
+      batch.reserve(parked_proposals.size());
+      for (ParkedProposal& p : parked_proposals) batch.push_back(std::move(p.proposal));
+      parked_proposals.clear();
+      propose(std::move(batch), 0);
+    } else {
+      while (!parked_proposals.empty() && parked_proposals.front().leader_deadline_ms <= now) {
+        fail_proposal(parked_proposals.front().proposal.request_id,
+                      MakeError(ErrorKind::kNoLeader));
+        parked_proposals.pop_front();
       }
     }
     std::vector<InFlightRead> rs;
     rs.swap(parked_reads);
     for (InFlightRead& r : rs) {
-      if (leader || now >= r.leader_deadline_ms || now >= r.deadline_ms) {
+      if (has_leader() || now >= r.leader_deadline_ms || now >= r.deadline_ms) {
         issue_read(std::move(r));
       } else {
         parked_reads.push_back(std::move(r));
@@ -533,7 +562,7 @@ void Server::RaftLoop() {
   };
 
   while (true) {
-    std::vector<std::string> proposals;
+    std::vector<Proposal> proposals;
     std::vector<raft::Message> messages;
     std::vector<std::pair<raft::Message, std::string>> snapshots;
     std::vector<StatusDone> new_reads;
@@ -582,7 +611,7 @@ void Server::RaftLoop() {
     for (auto& [id, ok] : snap_status) node_->ReportSnapshot(id, !ok);
 
     retry_parked();  // before the new ones, so requests keep their order
-    for (std::string& data : proposals) propose(std::move(data), 0);
+    propose(std::move(proposals), 0);
     for (PendingConfChange& pc : conf_changes) {
       pc.retry_ms = 0;  // propose now
       pending_ccs.push_back(std::move(pc));
@@ -746,6 +775,27 @@ void Server::HandleReady(raft::Ready& rd) {
         ++f;
       }
     }
+  }
+  // A leader sends its appends and heartbeats before its own fsync, so the followers' disk
+  // writes overlap the leader's (thesis §10.2.1; etcd does the same). Raft counts the leader's
+  // entries toward commit as soon as they are appended, so this is allowed only while the commit
+  // index does not pass what the leader has durably (storage_ holds exactly the synced log here):
+  // then no commit index it sends covers an entry it could lose in a crash. That holds whenever
+  // committing needs another voter's acknowledgement, because this thread steps acknowledgements
+  // only after the Ready that carried the entries is durable; it fails for a lone voter (which
+  // commits at append), which then sends after the fsync. Messages that vouch for local state
+  // (votes, append responses) always leave after the fsync (rule R1 in raw_node.h).
+  if (transport_ && !rd.messages.empty() && node_->raft().state() == raft::StateType::kLeader &&
+      node_->raft().hard_state().commit <= storage_->LastIndex()) {
+    std::vector<raft::Message> early;
+    std::vector<raft::Message> late;
+    for (raft::Message& m : rd.messages) {
+      bool replication =
+          m.type == raft::MessageType::kApp || m.type == raft::MessageType::kHeartbeat;
+      (replication ? early : late).push_back(std::move(m));
+    }
+    if (!early.empty()) transport_->Send(std::move(early));
+    rd.messages = std::move(late);
   }
   wal_->Save(rd.hard_state, rd.entries);
   if (rd.must_sync) {

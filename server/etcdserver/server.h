@@ -213,6 +213,10 @@ class Server : private transport::Handler {
   std::map<uint64_t, std::string> received_snapshots_;  // snapshot index -> file
 
   // ---- inbox (raft thread input), guarded by mu_ ----
+  struct Proposal {
+    uint64_t request_id;
+    std::string data;  // the serialized InternalRequest
+  };
   struct PendingConfChange {
     raft::ConfChange cc;
     uint64_t request_id;
@@ -227,7 +231,7 @@ class Server : private transport::Handler {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  std::vector<std::string> inbox_proposals_;
+  std::vector<Proposal> inbox_proposals_;
   std::vector<raft::Message> inbox_messages_;
   std::vector<std::pair<raft::Message, std::string>> inbox_snapshots_;
   std::vector<StatusDone> inbox_reads_;

@@ -37,6 +37,13 @@ absl::Status RawNode::Propose(std::string data) {
   return raft_.Propose(std::move(entries));
 }
 
+absl::Status RawNode::ProposeBatch(std::vector<std::string> datas) {
+  if (datas.empty()) return absl::InvalidArgumentError("raft: empty proposal batch");
+  std::vector<Entry> entries(datas.size());
+  for (size_t i = 0; i < datas.size(); ++i) entries[i].data = std::move(datas[i]);
+  return raft_.Propose(std::move(entries));
+}
+
 absl::Status RawNode::ProposeConfChange(const ConfChange& cc) {
   absl::Status valid = ValidateConfChange(raft_.conf_state(), cc);
   if (!valid.ok()) return valid;

@@ -27,9 +27,12 @@
 //   R3. rd.committed_entries may be applied only after step 1 (they can include rd.entries).
 //   R4. Exactly one Ready is outstanding: call Advance(rd) before the next GetReady. Inputs
 //       (Tick, Step, Propose, ...) may be given between GetReady and Advance.
-// A leader may send its own kApp messages before its entries are durable (thesis §10.2.1) only
-// if it does not count itself toward commit until they are; this implementation counts itself,
-// so callers must follow R1 literally.
+// Exception to R1 (thesis §10.2.1): a leader may send its kApp and kHeartbeat messages before
+// the Ready is durable, provided (a) its commit index (raft().hard_state().commit) does not
+// exceed its durably stored last index, and (b) the caller steps no input until the Ready is
+// durable. Raft counts the leader's own entries toward commit at append, so without (a) a lone
+// voter could tell a learner to apply an entry the leader then loses in a crash; (b) keeps
+// acknowledgements of the early messages from committing entries the leader has not synced.
 //
 // Thread safety: not thread-safe. One thread (the raft driver) owns the RawNode.
 #pragma once
@@ -101,6 +104,9 @@ class RawNode {
   // "leadership transfer in progress" / "removed"; ResourceExhausted over
   // max_uncommitted_entries_size. OK means accepted locally, not committed.
   absl::Status Propose(std::string data);
+  // Proposes several commands as consecutive entries in one step: one append on the leader, one
+  // forwarded message on a follower. All are accepted or none; errors as Propose.
+  absl::Status ProposeBatch(std::vector<std::string> datas);
   // Proposes a single-member configuration change (see docs/raft.md, "Membership changes").
   // Additionally FailedPrecondition while an earlier change is not yet committed, and
   // InvalidArgument if the change is invalid against the current configuration (checked

@@ -194,6 +194,40 @@ TEST(RaftProposal, FollowerForwardsToLeader) {
   for (MemberId id : {1, 2, 3}) EXPECT_EQ(c.applied(id), std::vector<std::string>{"from follower"});
 }
 
+// A batch becomes consecutive entries in one step, on the leader and forwarded by a follower;
+// it is refused whole (nothing appended) without a leader, and an empty batch is invalid.
+TEST(RaftProposal, BatchIsAppendedTogetherInOrder) {
+  Cluster c({1, 2, 3});
+  absl::Status none = c.node(2).ProposeBatch({"a", "b"});
+  EXPECT_EQ(none.code(), absl::StatusCode::kUnavailable) << none;
+  c.Campaign(1);
+  ASSERT_OK(c.node(1).ProposeBatch({"l1", "l2", "l3"}));
+  c.Stabilize();
+  ASSERT_OK(c.node(3).ProposeBatch({"f1", "f2"}));
+  c.Stabilize();
+  const std::vector<std::string> want = {"l1", "l2", "l3", "f1", "f2"};
+  for (MemberId id : {1, 2, 3}) EXPECT_EQ(c.applied(id), want) << "member " << id;
+  EXPECT_EQ(c.node(1).ProposeBatch({}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The leader-parallel fsync (docs/raft.md, R1 exception) sends a leader's appends before its
+// Ready is durable only while its commit index is within its durable log. Pin the two facts that
+// rule rests on: with several voters, an append alone never moves the commit index past the
+// stored log (it needs another voter's acknowledgement); a lone voter commits at append, ahead of
+// its storage, and must therefore follow R1 literally.
+TEST(RaftProposal, CommitPassesTheDurableLogOnlyForALoneVoter) {
+  Cluster three({1, 2, 3});
+  three.Campaign(1);
+  ASSERT_OK(three.node(1).Propose("x"));  // appended, not yet persisted by the caller
+  EXPECT_GT(three.raft(1).log().LastIndex(), three.storage(1).LastIndex());
+  EXPECT_LE(three.raft(1).hard_state().commit, three.storage(1).LastIndex());
+
+  Cluster one({1});
+  one.Campaign(1);
+  ASSERT_OK(one.node(1).Propose("y"));
+  EXPECT_GT(one.raft(1).hard_state().commit, one.storage(1).LastIndex());
+}
+
 // ---- Snapshots (§7) ------------------------------------------------------------------------
 
 // Table: the follower falls behind the leader's compacted log in different ways; it must

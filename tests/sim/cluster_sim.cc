@@ -80,7 +80,8 @@ struct ReadRequest {
 
 class Simulation {
  public:
-  explicit Simulation(const SimOptions& options) : options_(options), rng_(Mix(options.seed, 7)) {}
+  explicit Simulation(const SimOptions& options)
+      : options_(options), rng_(Mix(options.seed, 7)), fsync_rng_(Mix(options.seed, 13)) {}
 
   SimResult Run() {
     Setup();
@@ -150,6 +151,9 @@ class Simulation {
     crash_p_ = static_cast<double>(rng_.Uniform(20)) / 1000.0;
     partition_p_ = static_cast<double>(1 + rng_.Uniform(50)) / 1000.0;
     membership_ = rng_.Bernoulli(0.5);
+    // Half the seeds run leaders that send before their fsync (docs/raft.md, the R1 exception)
+    // and may crash in the middle of it. Drawn apart from rng_ so seeds keep their profiles.
+    early_send_ = Mix(options_.seed, 11) % 2 == 0;
     compact_every_ = 5 + static_cast<LogIndex>(rng_.Uniform(40));
     max_size_per_msg_ = rng_.Bernoulli(0.3) ? 1 : 16 + rng_.Uniform(200);  // 1: one entry each
     max_inflight_ = 1 + rng_.Uniform(8);
@@ -178,7 +182,7 @@ class Simulation {
        << " dup " << dup_ << " max_delay " << max_delay_ << " crash_p " << crash_p_
        << " partition_p " << partition_p_ << " membership " << membership_ << " compact_every "
        << compact_every_ << " max_size_per_msg " << max_size_per_msg_ << " max_inflight "
-       << max_inflight_ << " churn " << churn_;
+       << max_inflight_ << " churn " << churn_ << " leader_early_send " << early_send_;
     Trace(os.str());
   }
 
@@ -294,6 +298,27 @@ class Simulation {
   void ProcessReady(Node& node) {
     while (!failed() && node.raw->HasReady()) {
       Ready rd = node.raw->GetReady();
+      // 0. Leader-parallel fsync (R1 exception): a leader whose commit index is durable sends its
+      // appends and heartbeats first, and may crash before the Ready is durable.
+      std::vector<bool> sent(rd.messages.size(), false);
+      if (early_send_ && node.raw->raft().state() == StateType::kLeader &&
+          node.raw->raft().hard_state().commit <= node.storage->LastIndex()) {
+        for (size_t i = 0; i < rd.messages.size(); ++i) {
+          const Message& m = rd.messages[i];
+          if (m.type != MessageType::kApp && m.type != MessageType::kHeartbeat) continue;
+          SIM_EXPECT(m.commit <= node.storage->LastIndex(),
+                     "early send: member " << node.id << " sent commit " << m.commit
+                                           << " past its durable log "
+                                           << node.storage->LastIndex());
+          Send(m);
+          sent[i] = true;
+        }
+        if (now_ < options_.chaos_ticks && fsync_rng_.Bernoulli(4 * crash_p_)) {
+          Trace("crash during the fsync of " + std::to_string(node.id));
+          Crash(node);
+          return;
+        }
+      }
       // 1. Persist snapshot, entries, hard state.
       if (!rd.snapshot.IsEmpty()) InstallSnapshot(node, rd.snapshot);
       CAIRN_CHECK_OK(node.storage->Append(rd.entries));
@@ -311,9 +336,10 @@ class Simulation {
         node.last_durable_commit = hs.commit;
       }
       // 2. Send (everything a message depends on is durable now; verify it).
-      for (const Message& m : rd.messages) {
-        CheckDurableBeforeSend(node, m);
-        Send(m);
+      for (size_t i = 0; i < rd.messages.size(); ++i) {
+        if (sent[i]) continue;
+        CheckDurableBeforeSend(node, rd.messages[i]);
+        Send(rd.messages[i]);
       }
       // 3. Apply.
       for (const Entry& e : rd.committed_entries) Apply(node, e);
@@ -739,6 +765,7 @@ class Simulation {
 
   SimOptions options_;
   Rng rng_;
+  Rng fsync_rng_;  // crashes during a leader's fsync (early_send_ seeds)
   SimResult result_;
   int64_t now_ = 0;
   std::map<MemberId, Node> nodes_;
@@ -752,6 +779,7 @@ class Simulation {
   int max_delay_ = 1;
   bool membership_ = false;
   bool churn_ = false;
+  bool early_send_ = false;
   double propose_p_ = 0.3;
   LogIndex compact_every_ = 10;
   uint64_t max_size_per_msg_ = 64;
