@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/synchronization/mutex.h"
 #include "server/api/client_server.h"
 #include "server/base/logging.h"
 #include "server/main/flags.h"
@@ -31,6 +32,12 @@ int main(int argc, char** argv) {
     std::cout << "cairn Version: " << CAIRN_VERSION << "\nAPI version: 3.5 (etcd v3)\n";
     return 0;
   }
+#ifdef NDEBUG
+  // Debian's abseil is built with Mutex deadlock detection on, and gRPC's locks are absl Mutexes:
+  // the cycle graph cost about 2.5% of a loaded member's CPU (perf). Builds without NDEBUG keep
+  // it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   base::LogLevel level;
   base::ParseLogLevel(flags->log_level, &level);
   base::SetLogLevel(level);
