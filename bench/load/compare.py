@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -119,6 +120,7 @@ class Target:
         self.endpoints = []
         self.data_dirs = []
         self.cmds = []
+        self.logs, self.log_offsets = [], []
         self.error = ""
 
     def _commands(self, client_ports, peer_ports, token):
@@ -137,7 +139,8 @@ class Target:
                     "--listen-peer-urls", peer, "--logger", "zap", "--log-level", "error",
                     "--quota-backend-bytes", str(8 * 1024 ** 3)])
             else:
-                cmd = [self.args.cairn] + common + ["--log-level", "error"]
+                # info: the line cairn logs at stop carries its WAL entry and fsync counts.
+                cmd = [self.args.cairn] + common + ["--log-level", "info"]
                 if self.members > 1:
                     cmd += ["--listen-peer-urls", peer]
                 cmds.append(cmd)
@@ -168,8 +171,10 @@ class Target:
                                            "bench-%d-%d" % (os.getpid(), attempt))
                 self.endpoints = ["127.0.0.1:%d" % p for p in ports[:self.members]]
             t0 = time.monotonic()
-            self.procs = [spawn(c, log_path=os.path.join(self.workdir, "%s-m%d.log" % (self.kind, i)))
-                          for i, c in enumerate(self.cmds)]
+            self.logs = [os.path.join(self.workdir, "%s-m%d.log" % (self.kind, i))
+                         for i in range(len(self.cmds))]
+            self.log_offsets = [os.path.getsize(p) if os.path.exists(p) else 0 for p in self.logs]
+            self.procs = [spawn(c, log_path=p) for c, p in zip(self.cmds, self.logs)]
             ready = self._wait_ready(self.args.start_timeout)
             if ready:
                 return time.monotonic() - t0
@@ -204,6 +209,38 @@ class Target:
         for d in self.data_dirs:
             shutil.rmtree(d, ignore_errors=True)
         self.data_dirs = []
+
+    def etcd_wal_counts(self):
+        """etcd, running: (entries, fsyncs) summed over members since start, from /metrics (the
+        commit index, which every member's WAL holds, and the WAL fsync histogram's count)."""
+        entries = fsyncs = 0
+        for ep in self.endpoints:
+            try:
+                with urllib.request.urlopen("http://%s/metrics" % ep, timeout=5) as r:
+                    text = r.read().decode()
+            except OSError:
+                return None
+            m = dict(re.findall(r"^(etcd_server_proposals_committed_total|"
+                                r"etcd_disk_wal_fsync_duration_seconds_count) (\S+)$", text, re.M))
+            if len(m) != 2:
+                return None
+            entries += float(m["etcd_server_proposals_committed_total"])
+            fsyncs += float(m["etcd_disk_wal_fsync_duration_seconds_count"])
+        return entries, fsyncs
+
+    def cairn_wal_counts(self):
+        """cairn, stopped: (entries, fsyncs) summed over members since start, from the line each
+        member logs when it stops."""
+        entries = fsyncs = 0
+        for path, offset in zip(self.logs, self.log_offsets):
+            with open(path, "rb") as f:
+                f.seek(offset)
+                found = re.findall(rb"wrote (\d+) WAL entries in (\d+) WAL fsyncs", f.read())
+            if not found:
+                return None
+            entries += int(found[-1][0])
+            fsyncs += int(found[-1][1])
+        return entries, fsyncs
 
     def rss(self):
         vals = [rss_bytes(p.pid) for p in self.procs]
@@ -317,7 +354,16 @@ def measure(a, kind, members, workload, flags, preloads):
         if kind != "noop":
             for w, f in preloads:
                 run_bench(a, t.endpoints, w, f)
-        return summarize_run(run_bench(a, t.endpoints, workload, flags))
+        r = summarize_run(run_bench(a, t.endpoints, workload, flags))
+        # Entries per WAL fsync over the members' lifetime: meaningful for the workloads that
+        # preload nothing (the write workloads), where the measured run is nearly all of it.
+        counts = t.etcd_wal_counts() if kind == "etcd" and not preloads else None
+        t.stop()
+        if kind == "cairn" and not preloads:
+            counts = t.cairn_wal_counts()
+        if counts and counts[1] > 0 and "na" not in r:
+            r["entries_per_fsync"] = counts[0] / counts[1]
+        return r
     finally:
         t.cleanup()
 
@@ -350,8 +396,9 @@ def fmt(v, digits=1):
 def comparison_table(results, members):
     lines = ["", "## %d member%s: medians over rounds (throughput in ops/s, or events/s for "
              "watch; latencies in ms)" % (members, "" if members == 1 else "s"), "",
-             "| workload | target | throughput | p50 | p90 | p99 | p99.9 | max | errors |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| workload | target | throughput | p50 | p90 | p99 | p99.9 | max | entries/fsync | "
+             "errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     ratios = ["", "| workload | cairn/etcd throughput | cairn/etcd p50 | cairn/etcd p99 | "
               "cairn/etcd p99.9 | cairn/noop throughput | etcd/noop throughput |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -365,10 +412,11 @@ def comparison_table(results, members):
             if not ok_runs:
                 errs = runs[0].get("errors") or {}
                 err = " ".join("%s=%d" % kv for kv in sorted(errs.items()))
-                lines.append("| %s | %s | %s | | | | | | %s |" % (name, kind, runs[0]["na"], err))
+                lines.append("| %s | %s | %s | | | | | | | %s |" % (name, kind, runs[0]["na"],
+                                                                     err))
                 continue
             m = {k: median_of(ok_runs, k) for k in ("throughput", "p50", "p90", "p99", "p99.9",
-                                                     "max")}
+                                                     "max", "entries_per_fsync")}
             med[kind] = m
             errs = {}
             for r in ok_runs:
@@ -377,9 +425,10 @@ def comparison_table(results, members):
             err = " ".join("%s=%d" % kv for kv in sorted(errs.items())) or "none"
             if len(ok_runs) < len(runs):
                 err += " (%d of %d runs n/a)" % (len(runs) - len(ok_runs), len(runs))
-            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 name, kind, fmt(m["throughput"], 0), fmt(m["p50"], 2), fmt(m["p90"], 2),
-                fmt(m["p99"], 2), fmt(m["p99.9"], 2), fmt(m["max"], 2), err))
+                fmt(m["p99"], 2), fmt(m["p99.9"], 2), fmt(m["max"], 2),
+                fmt(m["entries_per_fsync"], 1), err))
         c, e, n = med.get("cairn"), med.get("etcd"), med.get("noop")
 
         def ratio(k):

@@ -133,12 +133,14 @@ class Server : private transport::Handler {
   // Stops the member: pending calls end with "server stopped". Idempotent.
   void Stop();
 
-  // Write-path counters: entries applied and WAL fsyncs made (entries per fsync = group commit).
+  // Write-path counters: entries applied, entries written to the WAL and WAL fsyncs made
+  // (wal_entries / fsyncs = entries per fsync, the group commit factor). Logged at Stop.
   struct Stats {
     uint64_t entries = 0;
+    uint64_t wal_entries = 0;
     uint64_t fsyncs = 0;
   };
-  Stats stats() const { return {entries_.load(), fsyncs_.load()}; }
+  Stats stats() const { return {entries_.load(), wal_entries_.load(), fsyncs_.load()}; }
 
  private:
   explicit Server(const ServerConfig& config) : config_(config) {}
@@ -285,6 +287,7 @@ class Server : private transport::Handler {
   std::condition_variable lease_cv_;  // with mu_
   std::atomic<bool> attributes_inflight_{false};
   std::atomic<uint64_t> entries_{0};
+  std::atomic<uint64_t> wal_entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
   // A peer refused this member as removed (raft thread completes its own removal, then stops).
   std::atomic<bool> removed_by_peer_{false};
