@@ -55,6 +55,9 @@ constexpr ErrorRow kTable[] = {
     {ErrorKind::kNotSupportedForLearner, C::kUnavailable,
      "etcdserver: rpc not supported for learner"},
     {ErrorKind::kBadLeaderTransferee, C::kFailedPrecondition, "etcdserver: bad leader transferee"},
+    // etcd 3.4 has no gRPC mapping for this one and answers it as UNKNOWN: so do we.
+    {ErrorKind::kNotEnoughStartedMembers, C::kUnknown,
+     "etcdserver: re-configuration failed due to not enough started members"},
 };
 
 }  // namespace

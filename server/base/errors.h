@@ -46,6 +46,7 @@ enum class ErrorKind {
   kAuthNotEnabled,
   kNotSupportedForLearner,
   kBadLeaderTransferee,
+  kNotEnoughStartedMembers,
 };
 
 struct ErrorRow {

@@ -35,6 +35,9 @@ constexpr size_t kMaxProposalBatchBytes = 1 << 20;
 constexpr int kReadPoolThreads = 2;
 // A learner may be promoted once its match index is at least this share of the leader's (etcd).
 constexpr double kLearnerReadyFraction = 0.9;
+// etcd's HealthInterval: for --strict-reconfig-check, a peer counts as active once it has been in
+// steady contact for this long.
+constexpr int64_t kHealthIntervalMs = 5000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -1347,6 +1350,10 @@ void Server::AddMember(const std::vector<std::string>& peer_urls, bool learner, 
     done(MakeError(ErrorKind::kMemberExist));
     return;
   }
+  if (absl::Status st = MayAddMember(learner); !st.ok()) {
+    done(st);
+    return;
+  }
   cairnpb::InternalRequest ctx;
   auto* m = ctx.mutable_member_change();
   m->set_id(id);
@@ -1361,6 +1368,10 @@ void Server::AddMember(const std::vector<std::string>& peer_urls, bool learner, 
 void Server::RemoveMember(uint64_t id, MemberDone done) {
   if (!membership_->Get(id)) {
     done(MakeError(ErrorKind::kMemberNotFound));
+    return;
+  }
+  if (absl::Status st = MayRemoveMember(id); !st.ok()) {
+    done(st);
     return;
   }
   ProposeConfChange(raft::ConfChange{raft::ConfChangeType::kRemoveNode, id, ""}, std::move(done));
@@ -1404,6 +1415,10 @@ void Server::PromoteMember(uint64_t id, MemberDone done) {
       done(MakeError(ErrorKind::kLearnerNotReady));
       return;
     }
+  }
+  if (absl::Status st = MayPromoteMember(); !st.ok()) {
+    done(st);
+    return;
   }
   cairnpb::InternalRequest ctx;
   *ctx.mutable_member_change() = *m;
@@ -1465,8 +1480,14 @@ void Server::MoveLeader(uint64_t target, StatusDone done) {
 // transport::Handler
 
 void Server::OnRaftMessage(raft::Message message) {
+  int64_t now = NowMs();
   {
     std::lock_guard<std::mutex> l(mu_);
+    PeerContact& contact = peer_contact_[message.from];
+    if (contact.last_ms == 0 || now - contact.last_ms > config_.election_timeout_ms) {
+      contact.since_ms = now;
+    }
+    contact.last_ms = now;
     if (inbox_messages_.size() >= kMaxInboxMessages) return;  // raft retransmits
     inbox_messages_.push_back(std::move(message));
   }
@@ -1485,6 +1506,7 @@ void Server::OnSnapshot(raft::Message message, std::string path) {
 void Server::OnUnreachable(uint64_t to) {
   {
     std::lock_guard<std::mutex> l(mu_);
+    peer_contact_.erase(to);
     inbox_unreachable_.push_back(to);
     inbox_wake_ = true;
   }
@@ -1528,7 +1550,121 @@ cairnpb::MembersResponse Server::OnMembers() {
   resp.set_cluster_id(cluster_id_.load());
   resp.set_leader(leader_.load());
   for (auto& m : membership_->Members()) *resp.add_members() = std::move(m);
+  for (uint64_t id : ActiveMembersLocal()) resp.add_active(id);
   return resp;
+}
+
+std::set<uint64_t> Server::ActiveMembersLocal() {
+  const int64_t now = NowMs();
+  std::set<uint64_t> active{member_id_};
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [id, contact] : peer_contact_) {
+    if (now - contact.last_ms <= config_.election_timeout_ms &&
+        now - contact.since_ms >= kHealthIntervalMs) {
+      active.insert(id);
+    }
+  }
+  return active;
+}
+
+absl::StatusOr<std::set<uint64_t>> Server::ActiveMembers() {
+  // Only the leader hears from every member (followers do not talk to each other), so its view
+  // decides. Without a leader, wait for one as a request would (LeaderWaitMs).
+  const int64_t deadline = NowMs() + LeaderWaitMs();
+  absl::Status last = MakeError(ErrorKind::kNoLeader);
+  while (true) {
+    uint64_t leader = leader_.load();
+    if (leader == member_id_) return ActiveMembersLocal();
+    if (leader != 0 && transport_) {
+      auto resp = transport_->Members(leader);
+      if (resp.ok() && resp->leader() == leader) {
+        return std::set<uint64_t>(resp->active().begin(), resp->active().end());
+      }
+      if (!resp.ok()) last = resp.status();
+    }
+    if (NowMs() >= deadline) {
+      // A leader this member cannot reach is no active quorum it could count on.
+      return base::IsError(last, ErrorKind::kNoLeader) ? last : MakeError(ErrorKind::kUnhealthy);
+    }
+    std::unique_lock<std::mutex> l(mu_);
+    if (stopping_) return MakeError(ErrorKind::kStopped);
+    lease_cv_.wait_for(l, std::chrono::milliseconds(config_.heartbeat_interval_ms));
+  }
+}
+
+namespace {
+
+// Voting members and how many of them have started (published their name), as etcd counts them.
+struct VoterCount {
+  std::vector<uint64_t> ids;
+  int started = 0;
+};
+
+VoterCount CountVoters(const std::vector<cairnpb::Member>& members, uint64_t except) {
+  VoterCount c;
+  for (const auto& m : members) {
+    if (m.is_learner() || m.id() == except) continue;
+    c.ids.push_back(m.id());
+    if (!m.name().empty()) ++c.started;
+  }
+  return c;
+}
+
+int Quorum(int voters) { return voters / 2 + 1; }
+
+}  // namespace
+
+absl::Status Server::MayAddMember(bool learner) {
+  if (!config_.strict_reconfig_check) return absl::OkStatus();
+  VoterCount v = CountVoters(membership_->Members(), 0);
+  if (!learner) {
+    // The new voter has not started yet: the started ones must be a quorum of the grown cluster
+    // (a lone started member may still add a second one, to recover a one-member cluster).
+    int members = static_cast<int>(v.ids.size()) + 1;
+    if (!(v.started == 1 && members == 2) && v.started < Quorum(members)) {
+      return MakeError(ErrorKind::kNotEnoughStartedMembers);
+    }
+  }
+  auto active = ActiveMembers();
+  if (!active.ok()) return active.status();
+  for (uint64_t id : v.ids) {
+    if (!active->count(id)) return MakeError(ErrorKind::kUnhealthy);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Server::MayRemoveMember(uint64_t id) {
+  if (!config_.strict_reconfig_check) return absl::OkStatus();
+  std::vector<cairnpb::Member> members = membership_->Members();
+  auto it = std::find_if(members.begin(), members.end(),
+                         [id](const cairnpb::Member& m) { return m.id() == id; });
+  if (it == members.end() || it->is_learner()) return absl::OkStatus();  // no quorum at stake
+  VoterCount rest = CountVoters(members, id);
+  if (rest.started < Quorum(static_cast<int>(rest.ids.size()))) {
+    return MakeError(ErrorKind::kNotEnoughStartedMembers);
+  }
+  auto active = ActiveMembers();
+  if (!active.ok()) return active.status();
+  // Removing a member that is down cannot cost the active quorum anything.
+  if (id != member_id_ && !active->count(id)) return absl::OkStatus();
+  int active_rest = 0;
+  for (uint64_t v : rest.ids) active_rest += active->count(v) ? 1 : 0;
+  if (active_rest < Quorum(static_cast<int>(rest.ids.size()))) {
+    return MakeError(ErrorKind::kUnhealthy);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Server::MayPromoteMember() {
+  if (!config_.strict_reconfig_check) return absl::OkStatus();
+  // The learner has started (it is caught up); with it, the started voters must be a quorum.
+  VoterCount v = CountVoters(membership_->Members(), 0);
+  int members = static_cast<int>(v.ids.size()) + 1;
+  int started = v.started + 1;
+  if (!(started == 1 && members == 2) && started < Quorum(members)) {
+    return MakeError(ErrorKind::kNotEnoughStartedMembers);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace cairn::etcdserver

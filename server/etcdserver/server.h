@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,6 +69,9 @@ struct ServerConfig {
   uint64_t snapshot_count = 100000;
   // Remaining-TTL checkpoints (etcd's --experimental-lease-checkpoint-interval); <= 0 disables.
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
+  // etcd's --strict-reconfig-check (default on): refuse a membership change that the started or
+  // active members could not carry (Server::MayAddMember and friends; docs/cluster.md).
+  bool strict_reconfig_check = true;
 };
 
 class Server : private transport::Handler {
@@ -183,6 +187,18 @@ class Server : private transport::Handler {
   // Logs that this member was removed and raises SIGTERM (main shuts down cleanly), once.
   void ShutDownRemoved();
 
+  // --strict-reconfig-check, as etcd: errors "re-configuration failed due to not enough started
+  // members" (FailedPrecondition) or "unhealthy cluster" (Unavailable). The view of who is active
+  // is the leader's (a follower asks it), bounded by LeaderWaitMs without a leader.
+  absl::Status MayAddMember(bool learner);
+  absl::Status MayRemoveMember(uint64_t id);
+  absl::Status MayPromoteMember();
+  absl::StatusOr<std::set<uint64_t>> ActiveMembers();
+  // This member and the peers it has heard from steadily (no gap longer than an election timeout,
+  // never found unreachable) for at least kHealthIntervalMs, up to now: etcd's "connected since"
+  // for its health interval.
+  std::set<uint64_t> ActiveMembersLocal();
+
   absl::StatusOr<int64_t> RenewLocal(int64_t id);
   etcdserverpb::LeaseTimeToLiveResponse TimeToLiveLocal(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
@@ -246,6 +262,14 @@ class Server : private transport::Handler {
   bool inbox_wake_ = false;
   // Leader only: each member's match index, refreshed every tick (for MemberPromote).
   std::map<uint64_t, uint64_t> progress_match_;
+  // Raft messages received from each peer: since when without a gap longer than an election
+  // timeout, and the last one (NowMs). A peer reported unreachable is dropped until heard again.
+  // For ActiveMembersLocal.
+  struct PeerContact {
+    int64_t since_ms = 0;
+    int64_t last_ms = 0;
+  };
+  std::map<uint64_t, PeerContact> peer_contact_;
 
   // ---- waiters, guarded by wait_mu_ ----
   struct Waiter {

@@ -188,6 +188,12 @@ std::vector<FlagDef> Defs() {
          f->lease_checkpoint = v == "true";
          return S();
        }},
+      {"strict-reconfig-check", true, "true",
+       "Reject reconfiguration requests that would cause quorum loss.",
+       [](Flags* f, const std::string& v) {
+         f->server.strict_reconfig_check = v == "true";
+         return S();
+       }},
       {"log-level", false, d.log_level, "Log level: debug, info, warn or error.",
        [](Flags* f, const std::string& v) {
          base::LogLevel level;

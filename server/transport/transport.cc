@@ -193,6 +193,7 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   absl::Status MemberPromote(uint64_t peer, uint64_t id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
       uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request);
+  absl::StatusOr<cairnpb::MembersResponse> Members(uint64_t peer);
   Transport::Stats stats() const {
     Transport::Stats s;
     s.sent = sent_.load();
@@ -247,6 +248,13 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   };
 
   std::shared_ptr<Peer> FindPeer(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls the unary Peer `method` on `peer_id` with this member's header and the forward
+  // deadline. Errors: Unavailable for an unknown peer or one without a URL, else the peer's.
+  template <typename Request, typename Response>
+  absl::Status CallPeer(uint64_t peer_id,
+                        grpc::Status (cairnpb::Peer::Stub::*method)(grpc::ClientContext*,
+                                                                    const Request&, Response*),
+                        Request* request, Response* response);
   // The peer's channel, created on first use (nullptr when it has no usable URL).
   std::shared_ptr<grpc::Channel> PeerChannel(Peer* peer) ABSL_LOCKS_EXCLUDED(peer->mu);
   cairnpb::PeerHeader Header(uint64_t to) const;
@@ -757,54 +765,54 @@ void Transport::Impl::RunReporter() {
   }
 }
 
-absl::StatusOr<int64_t> Transport::Impl::LeaseRenew(uint64_t peer_id, int64_t id) {
+template <typename Request, typename Response>
+absl::Status Transport::Impl::CallPeer(
+    uint64_t peer_id,
+    grpc::Status (cairnpb::Peer::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    Request* request, Response* response) {
   std::shared_ptr<Peer> peer = FindPeer(peer_id);
   if (peer == nullptr) return absl::UnavailableError("unknown peer " + IdHex(peer_id));
   std::shared_ptr<grpc::Channel> channel = PeerChannel(peer.get());
   if (channel == nullptr) return absl::UnavailableError("peer " + IdHex(peer_id) + " has no URL");
   grpc::ClientContext context;
   context.set_deadline(DeadlineAfterMs(options_.forward_timeout_ms));
+  *request->mutable_header() = Header(peer_id);
+  std::unique_ptr<cairnpb::Peer::Stub> stub = cairnpb::Peer::NewStub(channel);
+  grpc::Status status = ((*stub).*method)(&context, *request, response);
+  return status.ok() ? absl::OkStatus() : FromGrpc(status);
+}
+
+absl::StatusOr<int64_t> Transport::Impl::LeaseRenew(uint64_t peer_id, int64_t id) {
   cairnpb::LeaseRenewRequest request;
-  *request.mutable_header() = Header(peer_id);
   request.set_id(id);
   cairnpb::LeaseRenewResponse response;
-  grpc::Status status = cairnpb::Peer::NewStub(channel)->LeaseRenew(&context, request, &response);
-  if (!status.ok()) return FromGrpc(status);
+  absl::Status st = CallPeer(peer_id, &cairnpb::Peer::Stub::LeaseRenew, &request, &response);
+  if (!st.ok()) return st;
   return response.ttl();
 }
 
 absl::Status Transport::Impl::MemberPromote(uint64_t peer_id, uint64_t id) {
-  std::shared_ptr<Peer> peer = FindPeer(peer_id);
-  if (peer == nullptr) return absl::UnavailableError("unknown peer " + IdHex(peer_id));
-  std::shared_ptr<grpc::Channel> channel = PeerChannel(peer.get());
-  if (channel == nullptr) return absl::UnavailableError("peer " + IdHex(peer_id) + " has no URL");
-  grpc::ClientContext context;
-  context.set_deadline(DeadlineAfterMs(options_.forward_timeout_ms));
   cairnpb::MemberPromoteRequest request;
-  *request.mutable_header() = Header(peer_id);
   request.set_id(id);
   cairnpb::MemberPromoteResponse response;
-  grpc::Status status =
-      cairnpb::Peer::NewStub(channel)->MemberPromote(&context, request, &response);
-  if (!status.ok()) return FromGrpc(status);
-  return absl::OkStatus();
+  return CallPeer(peer_id, &cairnpb::Peer::Stub::MemberPromote, &request, &response);
 }
 
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Transport::Impl::LeaseTimeToLive(
     uint64_t peer_id, const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  std::shared_ptr<Peer> peer = FindPeer(peer_id);
-  if (peer == nullptr) return absl::UnavailableError("unknown peer " + IdHex(peer_id));
-  std::shared_ptr<grpc::Channel> channel = PeerChannel(peer.get());
-  if (channel == nullptr) return absl::UnavailableError("peer " + IdHex(peer_id) + " has no URL");
-  grpc::ClientContext context;
-  context.set_deadline(DeadlineAfterMs(options_.forward_timeout_ms));
   cairnpb::LeaseTimeToLiveRequest forwarded;
-  *forwarded.mutable_header() = Header(peer_id);
   *forwarded.mutable_request() = request;
   etcdserverpb::LeaseTimeToLiveResponse response;
-  grpc::Status status =
-      cairnpb::Peer::NewStub(channel)->LeaseTimeToLive(&context, forwarded, &response);
-  if (!status.ok()) return FromGrpc(status);
+  absl::Status st = CallPeer(peer_id, &cairnpb::Peer::Stub::LeaseTimeToLive, &forwarded, &response);
+  if (!st.ok()) return st;
+  return response;
+}
+
+absl::StatusOr<cairnpb::MembersResponse> Transport::Impl::Members(uint64_t peer_id) {
+  cairnpb::MembersRequest request;
+  cairnpb::MembersResponse response;
+  absl::Status st = CallPeer(peer_id, &cairnpb::Peer::Stub::Members, &request, &response);
+  if (!st.ok()) return st;
   return response;
 }
 
@@ -1018,6 +1026,10 @@ absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
                         url + ": " + status.error_message());
   }
   return last;
+}
+
+absl::StatusOr<cairnpb::MembersResponse> Transport::Members(uint64_t peer) {
+  return impl_->Members(peer);
 }
 
 Transport::Stats Transport::stats() const { return impl_->stats(); }

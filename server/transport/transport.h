@@ -119,6 +119,8 @@ class Transport {
       uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request);
 
   absl::Status MemberPromote(uint64_t peer, uint64_t id);
+  // The peer's MembersResponse (members, leader, the members it counts as active).
+  absl::StatusOr<cairnpb::MembersResponse> Members(uint64_t peer);
 
   // Asks the first reachable of `peer_urls` for the cluster's members (a member joining with
   // --initial-cluster-state existing).

@@ -71,6 +71,19 @@ inline absl::StatusOr<etcdserverpb::MemberAddResponse> AddMemberWhenHealthy(
   return added;
 }
 
+// MemberRemove, retried in the same way as AddMemberWhenHealthy.
+inline absl::Status RemoveMemberWhenHealthy(const std::string& endpoint, uint64_t id,
+                                            int timeout_ms = 10000) {
+  absl::Status removed;
+  PollUntil(
+      [&] {
+        removed = RemoveMember(endpoint, id, timeout_ms);
+        return removed.ok() || removed.message().find("unhealthy cluster") == std::string::npos;
+      },
+      std::chrono::milliseconds(kLeaderBoundMs), std::chrono::milliseconds(200));
+  return removed;
+}
+
 // Writer threads putting distinct keys ("<prefix><thread>/<i>") through the given endpoints (one
 // channel per thread, threads spread over the endpoints), recording each acknowledged put with
 // its revision. A failed put is ambiguous (it may have been applied): the thread moves on to the

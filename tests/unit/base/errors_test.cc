@@ -43,6 +43,9 @@ TEST(ErrorTableTest, MatchesEtcd) {
       {ErrorKind::kLeaseExist, C::kFailedPrecondition, "etcdserver: lease already exists"},
       {ErrorKind::kRequestTooLarge, C::kInvalidArgument, "etcdserver: request is too large"},
       {ErrorKind::kNoLeader, C::kUnavailable, "etcdserver: no leader"},
+      {ErrorKind::kUnhealthy, C::kUnavailable, "etcdserver: unhealthy cluster"},
+      {ErrorKind::kNotEnoughStartedMembers, C::kUnknown,
+       "etcdserver: re-configuration failed due to not enough started members"},
       {ErrorKind::kPermissionDenied, C::kPermissionDenied, "etcdserver: permission denied"},
       {ErrorKind::kInvalidAuthToken, C::kUnauthenticated, "etcdserver: invalid auth token"},
   };
