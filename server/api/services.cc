@@ -188,16 +188,19 @@ template <typename Resp, typename Start>
 grpc::ServerUnaryReactor* MemberCall(grpc::CallbackServerContext* ctx, etcdserver::Server* server,
                                      Resp* resp, Start start) {
   auto* reactor = ctx->DefaultReactor();
-  start([reactor, server, resp](absl::StatusOr<cairnpb::Member> m) {
-    if (!m.ok()) {
-      reactor->Finish(ToGrpc(m.status()));
-      return;
-    }
-    if constexpr (std::is_same_v<Resp, etcdserverpb::MemberAddResponse>) {
-      ToEtcdMember(*m, resp->mutable_member());
-    }
-    FillMembers(server, resp);
-    reactor->Finish(grpc::Status::OK);
+  // On the member's admin thread: the change may wait for the leader's view or forward to it.
+  server->RunAdmin([reactor, server, resp, start = std::move(start)] {
+    start([reactor, server, resp](absl::StatusOr<cairnpb::Member> m) {
+      if (!m.ok()) {
+        reactor->Finish(ToGrpc(m.status()));
+        return;
+      }
+      if constexpr (std::is_same_v<Resp, etcdserverpb::MemberAddResponse>) {
+        ToEtcdMember(*m, resp->mutable_member());
+      }
+      FillMembers(server, resp);
+      reactor->Finish(grpc::Status::OK);
+    });
   });
   return reactor;
 }

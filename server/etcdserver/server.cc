@@ -160,6 +160,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   s->raft_thread_ = std::thread([raw = s.get()] { raw->RaftLoop(); });
   s->applier_ = std::thread([raw = s.get()] { raw->ApplierLoop(); });
   s->lease_timer_ = std::thread([raw = s.get()] { raw->LeaseLoop(); });
+  s->admin_thread_ = std::thread([raw = s.get()] { raw->AdminLoop(); });
   for (int i = 0; i < kReadPoolThreads; ++i) {
     s->read_pool_.emplace_back([raw = s.get()] { raw->ReadPoolLoop(); });
   }
@@ -1086,6 +1087,14 @@ void Server::Stop() {
   }
   cv_.notify_all();
   lease_cv_.notify_all();
+  // The admin thread runs what is queued (each task fails fast now) and exits; it may use the
+  // transport, so it goes before it.
+  {
+    std::lock_guard<std::mutex> l(admin_mu_);
+    admin_stopping_ = true;
+  }
+  admin_cv_.notify_all();
+  if (admin_thread_.joinable()) admin_thread_.join();
   if (lease_timer_.joinable()) lease_timer_.join();
   if (raft_thread_.joinable()) raft_thread_.join();
   transport_.reset();
@@ -1119,6 +1128,31 @@ void Server::Stop() {
   CAIRN_LOG(kInfo, "etcdserver") << "stopped: applied " << entries_.load() << " entries; wrote "
                                  << wal_entries_.load() << " WAL entries in " << fsyncs_.load()
                                  << " WAL fsyncs";
+}
+
+void Server::RunAdmin(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> l(admin_mu_);
+    if (!admin_stopping_) {
+      admin_queue_.push_back(std::move(task));
+      admin_cv_.notify_one();
+      return;
+    }
+  }
+  task();
+}
+
+void Server::AdminLoop() {
+  std::unique_lock<std::mutex> l(admin_mu_);
+  while (true) {
+    admin_cv_.wait(l, [this] { return admin_stopping_ || !admin_queue_.empty(); });
+    if (admin_queue_.empty()) return;  // stopping, nothing left
+    std::function<void()> task = std::move(admin_queue_.front());
+    admin_queue_.pop_front();
+    l.unlock();
+    task();
+    l.lock();
+  }
 }
 
 void Server::AddWaiter(uint64_t id, Waiter w) {
@@ -1573,6 +1607,10 @@ absl::StatusOr<std::set<uint64_t>> Server::ActiveMembers() {
   const int64_t deadline = NowMs() + LeaderWaitMs();
   absl::Status last = MakeError(ErrorKind::kNoLeader);
   while (true) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return MakeError(ErrorKind::kStopped);
+    }
     uint64_t leader = leader_.load();
     if (leader == member_id_) return ActiveMembersLocal();
     if (leader != 0 && transport_) {

@@ -134,6 +134,12 @@ class Server : private transport::Handler {
   // Peer port actually bound (0 when there is no peer listener); for logs and tests.
   std::vector<int> peer_ports() const;
 
+  // Runs `task` on this member's admin thread, in order. For membership changes: they may wait
+  // for a leader, ask it for its view or forward to it, which must not hold a gRPC callback
+  // thread. Tasks still queued at Stop run then and fail fast ("server stopped"); after Stop a
+  // task runs on the caller's thread.
+  void RunAdmin(std::function<void()> task);
+
   // Stops the member: pending calls end with "server stopped". Idempotent.
   void Stop();
 
@@ -154,6 +160,7 @@ class Server : private transport::Handler {
   void RaftLoop();
   void ApplierLoop();
   void LeaseLoop();
+  void AdminLoop();
   void ReadPoolLoop();
   void HandleReady(raft::Ready& rd);
   void MaybeSnapshot();
@@ -307,6 +314,11 @@ class Server : private transport::Handler {
   std::thread raft_thread_;
   std::thread applier_;
   std::thread lease_timer_;
+  std::thread admin_thread_;
+  std::mutex admin_mu_;
+  std::condition_variable admin_cv_;               // with admin_mu_
+  std::deque<std::function<void()>> admin_queue_;  // guarded by admin_mu_
+  bool admin_stopping_ = false;                    // guarded by admin_mu_
   std::vector<std::thread> read_pool_;
   std::condition_variable lease_cv_;  // with mu_
   std::atomic<bool> attributes_inflight_{false};

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/base/errors.h"
@@ -70,6 +72,52 @@ TEST_F(ServerTest, ConcurrentProposalsGetDistinctRevisionsAndSurviveReopen) {
   all.set_range_end("l");
   all.set_count_only(true);
   EXPECT_EQ(kv->Range(kv->View(), all)->count(), kThreads * kPerThread);
+}
+
+// Admin tasks (membership changes) run in order on their own thread; those queued when the member
+// stops still run, and after Stop a task runs on the caller's thread, so none is ever lost.
+TEST_F(ServerTest, AdminTasksRunInOrderOffTheCallerAndNoneIsLostAtStop) {
+  auto server = Server::Open(config_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::thread::id caller = std::this_thread::get_id();
+  std::mutex mu;
+  std::vector<int> order;
+  bool on_caller = false;
+  std::promise<void> gate;  // holds the admin thread so the later tasks queue up behind it
+  std::shared_future<void> opened = gate.get_future().share();
+  (*server)->RunAdmin([&, opened] {
+    opened.wait();
+    std::lock_guard<std::mutex> l(mu);
+    order.push_back(0);
+    on_caller = on_caller || std::this_thread::get_id() == caller;
+  });
+  constexpr int kTasks = 50;
+  for (int i = 1; i < kTasks; ++i) {
+    (*server)->RunAdmin([&, i] {
+      std::lock_guard<std::mutex> l(mu);
+      order.push_back(i);
+      on_caller = on_caller || std::this_thread::get_id() == caller;
+    });
+  }
+  gate.set_value();
+  (*server)->Stop();  // joins the admin thread after it ran every queued task
+  {
+    std::lock_guard<std::mutex> l(mu);
+    ASSERT_EQ(order.size(), static_cast<size_t>(kTasks));
+    for (int i = 0; i < kTasks; ++i) EXPECT_EQ(order[i], i);
+    EXPECT_FALSE(on_caller);
+  }
+  bool ran = false;
+  (*server)->RunAdmin([&] { ran = std::this_thread::get_id() == caller; });
+  EXPECT_TRUE(ran);
+  // A membership change after Stop fails fast instead of hanging.
+  std::promise<absl::Status> removed;
+  (*server)->RunAdmin([&] {
+    (*server)->RemoveMember((*server)->member_id(), [&](absl::StatusOr<cairnpb::Member> m) {
+      removed.set_value(m.status());
+    });
+  });
+  EXPECT_FALSE(removed.get_future().get().ok());
 }
 
 TEST_F(ServerTest, StopCompletesEveryAcceptedProposal) {
