@@ -1220,29 +1220,45 @@ absl::StatusOr<int64_t> Server::RenewLocal(int64_t id) {
   return ttl;
 }
 
-absl::StatusOr<int64_t> Server::RenewLease(int64_t id) {
-  if (is_learner()) return MakeError(ErrorKind::kNotSupportedForLearner);
-  // As etcd: a follower forwards to the leader and, while the leader is unknown or unreachable
-  // (an election), retries until a leader answers or the bound passes, so a keepalive sent during
-  // a leader change still renews.
+template <typename T>
+absl::StatusOr<T> Server::CallLeader(const std::function<absl::StatusOr<T>()>& local,
+                                     const std::function<absl::StatusOr<T>(uint64_t)>& remote,
+                                     const std::function<bool(const absl::Status&)>& final_error,
+                                     ErrorKind on_timeout) {
   const int64_t deadline = NowMs() + LeaderWaitMs();
   absl::Status last = MakeError(ErrorKind::kNoLeader);
   while (true) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return MakeError(ErrorKind::kStopped);
+    }
     uint64_t leader = leader_.load();
-    if (leader == member_id_) return RenewLocal(id);
+    if (leader == member_id_) return local();
     if (leader != 0 && transport_) {
-      auto ttl = transport_->LeaseRenew(leader, id);
-      if (ttl.ok() || base::IsError(ttl.status(), ErrorKind::kLeaseNotFound)) return ttl;
-      last = ttl.status();
+      absl::StatusOr<T> r = remote(leader);
+      if (r.ok() || final_error(r.status())) return r;
+      last = r.status();
     }
     if (NowMs() >= deadline) {
-      return base::IsError(last, ErrorKind::kNoLeader) ? last : MakeError(ErrorKind::kTimeout);
+      return base::IsError(last, ErrorKind::kNoLeader) ? last : MakeError(on_timeout);
     }
     std::unique_lock<std::mutex> l(mu_);
     if (stopping_) return MakeError(ErrorKind::kStopped);
     // Woken by Stop; otherwise re-check the leader after a short wait.
     lease_cv_.wait_for(l, std::chrono::milliseconds(config_.heartbeat_interval_ms));
   }
+}
+
+absl::StatusOr<int64_t> Server::RenewLease(int64_t id) {
+  if (is_learner()) return MakeError(ErrorKind::kNotSupportedForLearner);
+  // As etcd: a follower forwards to the leader and, while the leader is unknown or unreachable
+  // (an election), retries until a leader answers or the bound passes, so a keepalive sent during
+  // a leader change still renews.
+  return CallLeader<int64_t>(
+      [&] { return RenewLocal(id); },
+      [&](uint64_t leader) { return transport_->LeaseRenew(leader, id); },
+      [](const absl::Status& st) { return base::IsError(st, ErrorKind::kLeaseNotFound); },
+      ErrorKind::kTimeout);
 }
 
 etcdserverpb::LeaseTimeToLiveResponse Server::TimeToLiveLocal(
@@ -1603,31 +1619,17 @@ std::set<uint64_t> Server::ActiveMembersLocal() {
 
 absl::StatusOr<std::set<uint64_t>> Server::ActiveMembers() {
   // Only the leader hears from every member (followers do not talk to each other), so its view
-  // decides. Without a leader, wait for one as a request would (LeaderWaitMs).
-  const int64_t deadline = NowMs() + LeaderWaitMs();
-  absl::Status last = MakeError(ErrorKind::kNoLeader);
-  while (true) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (stopping_) return MakeError(ErrorKind::kStopped);
-    }
-    uint64_t leader = leader_.load();
-    if (leader == member_id_) return ActiveMembersLocal();
-    if (leader != 0 && transport_) {
-      auto resp = transport_->Members(leader);
-      if (resp.ok() && resp->leader() == leader) {
-        return std::set<uint64_t>(resp->active().begin(), resp->active().end());
-      }
-      if (!resp.ok()) last = resp.status();
-    }
-    if (NowMs() >= deadline) {
-      // A leader this member cannot reach is no active quorum it could count on.
-      return base::IsError(last, ErrorKind::kNoLeader) ? last : MakeError(ErrorKind::kUnhealthy);
-    }
-    std::unique_lock<std::mutex> l(mu_);
-    if (stopping_) return MakeError(ErrorKind::kStopped);
-    lease_cv_.wait_for(l, std::chrono::milliseconds(config_.heartbeat_interval_ms));
-  }
+  // decides. A leader this member cannot reach is no active quorum it could count on.
+  using Active = std::set<uint64_t>;
+  return CallLeader<Active>([&] { return absl::StatusOr<Active>(ActiveMembersLocal()); },
+                            [&](uint64_t leader) -> absl::StatusOr<Active> {
+                              auto resp = transport_->Members(leader);
+                              if (!resp.ok()) return resp.status();
+                              if (resp->leader() != leader)
+                                return MakeError(ErrorKind::kLeaderChanged);
+                              return Active(resp->active().begin(), resp->active().end());
+                            },
+                            [](const absl::Status&) { return false; }, ErrorKind::kUnhealthy);
 }
 
 namespace {

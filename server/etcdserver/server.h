@@ -30,6 +30,7 @@
 #include "cairnpb/internal.pb.h"
 #include "cairnpb/peer.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/base/errors.h"
 #include "server/etcdserver/membership.h"
 #include "server/lease/lessor.h"
 #include "server/mvcc/kv_store.h"
@@ -195,7 +196,7 @@ class Server : private transport::Handler {
   void ShutDownRemoved();
 
   // --strict-reconfig-check, as etcd: errors "re-configuration failed due to not enough started
-  // members" (FailedPrecondition) or "unhealthy cluster" (Unavailable). The view of who is active
+  // members" (Unknown, as etcd 3.4) or "unhealthy cluster" (Unavailable). The view of who is active
   // is the leader's (a follower asks it), bounded by LeaderWaitMs without a leader.
   absl::Status MayAddMember(bool learner);
   absl::Status MayRemoveMember(uint64_t id);
@@ -205,6 +206,16 @@ class Server : private transport::Handler {
   // never found unreachable) for at least kHealthIntervalMs, up to now: etcd's "connected since"
   // for its health interval.
   std::set<uint64_t> ActiveMembersLocal();
+
+  // Runs `local()` when this member leads, else `remote(leader)`. Without a leader, or while
+  // `remote` fails with an error `final_error` does not accept, retries every heartbeat interval
+  // for LeaderWaitMs(); then "no leader" if no leader answered at all, else `on_timeout`. "server
+  // stopped" once Stop began. Blocks the caller.
+  template <typename T>
+  absl::StatusOr<T> CallLeader(const std::function<absl::StatusOr<T>()>& local,
+                               const std::function<absl::StatusOr<T>(uint64_t)>& remote,
+                               const std::function<bool(const absl::Status&)>& final_error,
+                               base::ErrorKind on_timeout);
 
   absl::StatusOr<int64_t> RenewLocal(int64_t id);
   etcdserverpb::LeaseTimeToLiveResponse TimeToLiveLocal(

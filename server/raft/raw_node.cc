@@ -30,11 +30,9 @@ absl::Status RawNode::Campaign() {
 }
 
 absl::Status RawNode::Propose(std::string data) {
-  Entry e;
-  e.data = std::move(data);
-  std::vector<Entry> entries;
-  entries.push_back(std::move(e));
-  return raft_.Propose(std::move(entries));
+  std::vector<std::string> one;
+  one.push_back(std::move(data));
+  return ProposeBatch(std::move(one));
 }
 
 absl::Status RawNode::ProposeBatch(std::vector<std::string> datas) {

@@ -306,9 +306,9 @@ TEST_P(MembershipTest, StrictReconfigCheckRefusesChangesTheClusterCannotCarry) {
   for (int via : {first, keep}) {
     absl::Status not_started = RemoveMember(c.ClientEndpoint(via), *first_id);
     EXPECT_EQ(not_started.code(), absl::StatusCode::kUnknown) << not_started;
-    EXPECT_TRUE(absl::EndsWith(
-        not_started.message(),
-        ": etcdserver: re-configuration failed due to not enough started members"))
+    EXPECT_TRUE(
+        absl::EndsWith(not_started.message(),
+                       ": etcdserver: re-configuration failed due to not enough started members"))
         << not_started;
   }
   auto list = ListMembers(c.ClientEndpoint(keep));
