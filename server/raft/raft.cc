@@ -67,7 +67,7 @@ Raft::Raft(const Config& config)
     log_.CommitTo(hs.commit);
   }
   FoldCommittedConfigs();
-  tracker_.ApplyConfState(LatestConfig(), log_.LastIndex() + 1);
+  tracker_.ApplyConfState(EffectiveConfig(), log_.LastIndex() + 1);
   if (config.applied > 0) {
     CAIRN_CHECK(config.applied >= log_.applied())
         << "applied " << config.applied << " is before the snapshot " << log_.applied();
@@ -830,6 +830,19 @@ ConfState Raft::LatestConfig() const {
   return config_uncommitted_.empty() ? config_base_ : config_uncommitted_.back().second;
 }
 
+bool Raft::TakesEffectAtCommit(const ConfState& before, const ConfState& after) {
+  return before.voters.size() == 1 && after.voters.size() == 2;
+}
+
+ConfState Raft::EffectiveConfig() const {
+  ConfState cs = config_base_;
+  for (const auto& [index, next] : config_uncommitted_) {
+    if (TakesEffectAtCommit(cs, next)) break;  // and every later change waits with it
+    cs = next;
+  }
+  return cs;
+}
+
 void Raft::OnEntriesWritten(LogIndex from, const std::vector<Entry>& entries) {
   CAIRN_CHECK(from > config_base_index_)
       << "rewriting entry " << from << " at or below committed config " << config_base_index_;
@@ -846,8 +859,8 @@ void Raft::OnEntriesWritten(LogIndex from, const std::vector<Entry>& entries) {
     ConfState next = cc.ok() ? ApplyConfChangeToState(LatestConfig(), *cc) : LatestConfig();
     config_uncommitted_.emplace_back(e.index, std::move(next));
   }
-  ConfState latest = LatestConfig();
-  if (!(latest == tracker_.conf_state())) SwitchToConfig(latest);
+  ConfState effective = EffectiveConfig();
+  if (!(effective == tracker_.conf_state())) SwitchToConfig(effective);
 }
 
 void Raft::FoldCommittedConfigs() {
@@ -859,6 +872,10 @@ void Raft::FoldCommittedConfigs() {
     ++n;
   }
   config_uncommitted_.erase(config_uncommitted_.begin(), config_uncommitted_.begin() + n);
+  if (n == 0) return;
+  // A change that waited for its commit (TakesEffectAtCommit) takes effect now.
+  ConfState effective = EffectiveConfig();
+  if (!(effective == tracker_.conf_state())) SwitchToConfig(effective);
 }
 
 void Raft::SwitchToConfig(const ConfState& cs) {

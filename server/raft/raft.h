@@ -142,7 +142,13 @@ class Raft {
   void OnEntriesWritten(LogIndex from, const std::vector<Entry>& entries);
   void FoldCommittedConfigs();
   void SwitchToConfig(const ConfState& cs);
+  // The configuration at the end of the log, committed or not (what a new change is checked
+  // against).
   ConfState LatestConfig() const;
+  // The configuration in use (the tracker's): LatestConfig(), except that a change growing a
+  // lone voter to two voters takes effect only once committed (docs/raft.md, rule 1a).
+  ConfState EffectiveConfig() const;
+  static bool TakesEffectAtCommit(const ConfState& before, const ConfState& after);
 
   // ReadIndex (thesis §6.4).
   void HandleReadIndex(const Message& m);

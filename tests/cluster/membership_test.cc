@@ -463,6 +463,51 @@ TEST_P(EtcdctlClusterTest, MemberEndpointAndMoveLeaderCommands) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3) << r.out;
 }
 
+// etcdctl member add of a voter to a one-member cluster: etcd accepts it (its strict reconfig
+// check lets a lone started member add a second one), the cluster waits for the new member, and
+// works again once it runs. cairn once answered "etcdserver: no leader" here (the change needed
+// the unstarted member's vote to commit; docs/raft.md rule 1a).
+TEST_P(EtcdctlClusterTest, MemberAddVoterToOneMemberCluster) {
+  ClusterOptions options = FastOptions(GetParam(), 1);
+  options.peer_urls_always = true;
+  auto cluster = ServerCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
+  ASSERT_TRUE(PutKey(c.ClientEndpoint(0), "before", "1").ok());
+  auto slot = c.PrepareMember();
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  const int added = *slot;
+  const std::string url0 = absl::StrCat("http://", c.ClientEndpoint(0));
+  CommandResult r = Etcdctl(
+      url0, {"member", "add", c.Name(added), absl::StrCat("--peer-urls=", c.PeerUrl(added))});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "added to cluster")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "ETCD_INITIAL_CLUSTER_STATE=\"existing\"")) << r.out;
+  // Listed, not started yet, not a learner.
+  r = Etcdctl(url0, {"member", "list"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(
+      absl::StrContains(r.out, absl::StrCat(", unstarted, , ", c.PeerUrl(added), ", , false")))
+      << r.out;
+
+  ASSERT_TRUE(c.StartAddedMember(added).ok()) << c.LogTail(added);
+  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
+  ASSERT_TRUE(PutKey(c.ClientEndpoint(added), "after", "2", 15000).ok()) << c.LogTail(added);
+  auto got = GetKey(c.ClientEndpoint(0), "before", false, 15000);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->kvs_size(), 1);
+  auto digest = WaitConverged(c, kConvergeBoundMs);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  auto list = ListMembers(c.ClientEndpoint(0));
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->members_size(), 2);
+  for (const auto& m : list->members()) {
+    EXPECT_FALSE(m.islearner());
+    EXPECT_FALSE(m.name().empty()) << "not started: " << m.ShortDebugString();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cluster, EtcdctlClusterTest, ::testing::ValuesIn(TestedServerKinds()),
                          KindName);
 

@@ -318,7 +318,7 @@ std::vector<std::string> ServerCluster::MemberArgs(int member) const {
                                    client_url,    "--advertise-client-urls",
                                    client_url,    "--log-level",
                                    TestLogLevel()};
-  bool peers = options_.kind == ServerKind::kEtcd || size() > 1;
+  bool peers = options_.kind == ServerKind::kEtcd || size() > 1 || options_.peer_urls_always;
   if (peers) {
     std::string initial_cluster = m.added_initial_cluster;
     if (!m.added) {

@@ -63,6 +63,9 @@ struct ClusterOptions {
   // Appended to one member's command line (index = member), after extra_args. Shorter than
   // `members` is fine. Members added later (PrepareMember) take theirs from PrepareMember.
   std::vector<std::vector<std::string>> member_extra_args = {};
+  // A one-member cairn cluster gets peer URLs too (etcd always listens on one), so that members
+  // can be added to it later.
+  bool peer_urls_always = false;
 };
 
 // A running cluster of `members` server processes. Thread-compatible: calls must not overlap.

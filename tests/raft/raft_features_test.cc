@@ -501,6 +501,57 @@ TEST(RaftMembership, LearnerReceivesLogNeverVotesAndCanBePromoted) {
   EXPECT_TRUE(c.applied(4).size() == 1) << "committed without a quorum of the new config";
 }
 
+// docs/raft.md rule 1a: a lone voter adding a second voter commits the change alone (under rule
+// 1 the entry would need the new member, which cannot start before the change is applied); from
+// the commit on, both voters are needed. etcd accepts this add too.
+TEST(RaftMembership, LoneVoterAddsSecondVoterAtCommit) {
+  Cluster c({1});
+  c.Campaign(1);
+  ASSERT_EQ(c.Leader(), 1u);
+  ASSERT_OK(c.Propose(1, "alone"));
+  ASSERT_OK(c.node(1).ProposeConfChange(ConfChange{ConfChangeType::kAddNode, 2, ""}));
+  c.Stabilize();
+  const LogIndex cc_index = c.raft(1).log().LastIndex();
+  EXPECT_EQ(c.raft(1).log().committed(), cc_index) << "the add needed the new voter to commit";
+  EXPECT_EQ(c.raft(1).conf_state(), Voters({1, 2}));
+  EXPECT_EQ(c.raft(1).tracker().voters().size(), 2u);
+  // From now on member 2 counts: without it nothing commits.
+  ASSERT_OK(c.Propose(1, "needs two"));
+  EXPECT_EQ(c.raft(1).log().committed(), cc_index);
+  // The configuration survives a restart of the lone voter (rebuilt from the committed log).
+  c.Crash(1);
+  c.Restart(1);
+  EXPECT_EQ(c.raft(1).conf_state(), Voters({1, 2}));
+  // Once member 2 runs, it catches up and both commit.
+  c.AddMember(2, std::make_unique<MemoryStorage>());
+  c.TickAll(40);
+  MemberId leader = c.Leader();
+  ASSERT_NE(leader, kNoMember);
+  ASSERT_OK(c.Propose(leader, "with two"));
+  EXPECT_EQ(c.applied(2).back(), "with two");
+  EXPECT_EQ(c.raft(2).conf_state(), Voters({1, 2}));
+}
+
+// A learner promoted in a one-voter cluster (it is running, so either rule works) still
+// becomes a voter, at commit.
+TEST(RaftMembership, LoneVoterPromotesLearner) {
+  Cluster c({1});
+  c.AddMember(2, std::make_unique<MemoryStorage>());
+  c.Campaign(1);
+  ASSERT_OK(c.node(1).ProposeConfChange(ConfChange{ConfChangeType::kAddLearnerNode, 2, ""}));
+  c.Stabilize();
+  c.TickAll(2);
+  ASSERT_OK(c.node(1).ProposeConfChange(ConfChange{ConfChangeType::kAddNode, 2, ""}));
+  c.Stabilize();
+  c.TickAll(2);
+  EXPECT_EQ(c.raft(1).conf_state(), Voters({1, 2}));
+  EXPECT_EQ(c.raft(2).conf_state(), Voters({1, 2}));
+  c.Isolate(2);
+  LogIndex before = c.raft(1).log().committed();
+  ASSERT_OK(c.Propose(1, "needs two"));
+  EXPECT_EQ(c.raft(1).log().committed(), before);
+}
+
 TEST(RaftMembership, OnlyOneChangeAtATimeAndInvalidChangesRejected) {
   Cluster c({1, 2, 3});
   c.Campaign(1);
