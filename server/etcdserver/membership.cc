@@ -43,13 +43,13 @@ void Membership::Load() {
   removed_ = std::move(removed);
 }
 
-void Membership::PutLocked(const cairnpb::Member& m, rocksdb::WriteBatch* wb) {
+void Membership::PutLocked(const cairnpb::Member& m, rocksdb::WriteBatchBase* wb) {
   members_[m.id()] = m;
   CAIRN_CHECK(
       wb->Put(backend_->cf(storage::Cf::kMeta), MemberKey(m.id()), m.SerializeAsString()).ok());
 }
 
-void Membership::Add(const cairnpb::Member& member, rocksdb::WriteBatch* wb) {
+void Membership::Add(const cairnpb::Member& member, rocksdb::WriteBatchBase* wb) {
   std::lock_guard<std::mutex> l(mu_);
   cairnpb::Member m = member;
   auto it = members_.find(m.id());
@@ -63,7 +63,7 @@ void Membership::Add(const cairnpb::Member& member, rocksdb::WriteBatch* wb) {
   PutLocked(m, wb);
 }
 
-void Membership::Remove(uint64_t id, rocksdb::WriteBatch* wb) {
+void Membership::Remove(uint64_t id, rocksdb::WriteBatchBase* wb) {
   std::lock_guard<std::mutex> l(mu_);
   members_.erase(id);
   removed_.insert(id);
@@ -73,7 +73,7 @@ void Membership::Remove(uint64_t id, rocksdb::WriteBatch* wb) {
 
 void Membership::SetAttributes(uint64_t id, const std::string& name,
                                const std::vector<std::string>& client_urls,
-                               rocksdb::WriteBatch* wb) {
+                               rocksdb::WriteBatchBase* wb) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = members_.find(id);
   if (it == members_.end()) return;  // removed meanwhile
@@ -85,7 +85,7 @@ void Membership::SetAttributes(uint64_t id, const std::string& name,
 }
 
 void Membership::SetPeerUrls(uint64_t id, const std::vector<std::string>& peer_urls,
-                             rocksdb::WriteBatch* wb) {
+                             rocksdb::WriteBatchBase* wb) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = members_.find(id);
   if (it == members_.end()) return;

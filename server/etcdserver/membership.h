@@ -27,11 +27,13 @@ class Membership {
   void Load();
 
   // Applier: each writes its change to `wb` (the caller writes the batch) and updates the mirror.
-  void Add(const cairnpb::Member& member, rocksdb::WriteBatch* wb);  // add, or promote a learner
-  void Remove(uint64_t id, rocksdb::WriteBatch* wb);
+  void Add(const cairnpb::Member& member,
+           rocksdb::WriteBatchBase* wb);  // add, or promote a learner
+  void Remove(uint64_t id, rocksdb::WriteBatchBase* wb);
   void SetAttributes(uint64_t id, const std::string& name,
-                     const std::vector<std::string>& client_urls, rocksdb::WriteBatch* wb);
-  void SetPeerUrls(uint64_t id, const std::vector<std::string>& peer_urls, rocksdb::WriteBatch* wb);
+                     const std::vector<std::string>& client_urls, rocksdb::WriteBatchBase* wb);
+  void SetPeerUrls(uint64_t id, const std::vector<std::string>& peer_urls,
+                   rocksdb::WriteBatchBase* wb);
 
   // Readers.
   std::vector<cairnpb::Member> Members() const;  // sorted by id
@@ -44,7 +46,7 @@ class Membership {
   uint64_t FindByPeerUrls(const std::vector<std::string>& peer_urls) const;
 
  private:
-  void PutLocked(const cairnpb::Member& m, rocksdb::WriteBatch* wb);
+  void PutLocked(const cairnpb::Member& m, rocksdb::WriteBatchBase* wb);
 
   storage::Backend* backend_;
   mutable std::mutex mu_;

@@ -1,11 +1,15 @@
-// Server: one cairn member of a Raft cluster (docs/cluster.md is the design).
+// Server: one cairn member of a Raft cluster (docs/cluster.md is the design), a thin composition
+// of components with one owner thread each (docs/threading.md):
 //
-//   Propose(request) -> inbox -> raft thread: RawNode.Propose (a follower forwards to the leader)
-//     -> Ready: WAL append + one fsync per Ready, send messages, committed entries -> applier
-//   applier thread: apply each committed entry in order (one RocksDB batch per entry, applied
-//     index included), publish the read view, notify watchers and the lessor, complete waiters.
+//   Propose(request) -> RaftDriver inbox -> raft thread: RawNode.Propose (a follower forwards to
+//     the leader) -> Ready: WAL append + one fsync per Ready, send messages, committed entries ->
+//   Applier thread: each committed entry in order, one RocksDB batch per entry (applied index
+//     included), publish the read view, notify watchers and the lessor, answer the WaitRegistry.
+//   LeaseDriver (lease timer), MembershipAdmin (admin thread), Forwarder (calls to the leader).
 //
-// A single member is the one-voter cluster of the same code.
+// Server itself bootstraps the member (identity, WAL, raft log), wires the components, answers
+// the transport's handlers by delegating, and stops everything in order. A single member is the
+// one-voter cluster of the same code.
 //
 // Thread contract: every public method is thread-safe. Completion callbacks (Done, ReadDone) run
 // on the applier thread, the raft thread or a read-pool thread and must not block. Stop() ends
@@ -13,25 +17,26 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "cairnpb/internal.pb.h"
 #include "cairnpb/peer.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/base/clock.h"
 #include "server/base/errors.h"
+#include "server/etcdserver/applier.h"
+#include "server/etcdserver/forwarder.h"
+#include "server/etcdserver/lease_driver.h"
 #include "server/etcdserver/membership.h"
+#include "server/etcdserver/membership_admin.h"
+#include "server/etcdserver/raft_driver.h"
+#include "server/etcdserver/read_waits.h"
+#include "server/etcdserver/wait_registry.h"
 #include "server/lease/lessor.h"
 #include "server/mvcc/kv_store.h"
 #include "server/mvcc/watch_hub.h"
@@ -70,6 +75,9 @@ struct ServerConfig {
   uint64_t snapshot_count = 100000;
   // Remaining-TTL checkpoints (etcd's --experimental-lease-checkpoint-interval); <= 0 disables.
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
+  // Called once, from a member thread, when this member learns it was removed from the cluster
+  // (main shuts the process down). Unset: the removal is only logged.
+  std::function<void()> on_removed;
   // etcd's --strict-reconfig-check (default on): refuse a membership change that the started or
   // active members could not carry (Server::MayAddMember and friends; docs/cluster.md).
   bool strict_reconfig_check = true;
@@ -98,12 +106,12 @@ class Server : private transport::Handler {
   const ServerConfig& config() const { return config_; }
   uint64_t cluster_id() const { return cluster_id_.load(); }
   uint64_t member_id() const { return member_id_; }
-  uint64_t term() const { return term_.load(); }
-  uint64_t leader() const { return leader_.load(); }
+  uint64_t term() const { return raft_->term(); }
+  uint64_t leader() const { return raft_->leader(); }
   bool is_leader() const { return leader() == member_id_; }
   bool is_learner() const;
-  uint64_t raft_index() const { return last_index_.load(); }
-  uint64_t applied_index() const { return applied_.load(); }
+  uint64_t raft_index() const { return raft_->last_index(); }
+  uint64_t applied_index() const { return applier_->applied_index(); }
   // Fills cluster_id, member_id and raft_term; revision is the caller's.
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
 
@@ -151,29 +159,29 @@ class Server : private transport::Handler {
     uint64_t wal_entries = 0;
     uint64_t fsyncs = 0;
   };
-  Stats stats() const { return {entries_.load(), wal_entries_.load(), fsyncs_.load()}; }
+  Stats stats() const {
+    return {applier_->entries_applied(), raft_->wal_entries(), raft_->fsyncs()};
+  }
 
  private:
   explicit Server(const ServerConfig& config) : config_(config) {}
-  absl::Status Bootstrap();
+  // Recovers (restart) or creates (first start) the member's identity, WAL and raft log.
+  absl::Status Bootstrap(RaftDriver::Durable* durable);
+  absl::Status BootstrapNew(std::vector<raft::Entry>* entries);
+  absl::Status BootstrapExisting();
   // Propose without the learner check (a learner publishes its own attributes).
   void ProposeInternal(cairnpb::InternalRequest request, Done done);
-  void RaftLoop();
-  void ApplierLoop();
-  void LeaseLoop();
-  void AdminLoop();
-  void ReadPoolLoop();
-  void HandleReady(raft::Ready& rd);
-  void MaybeSnapshot();
-  void ApplyEntries(std::vector<raft::Entry>& entries);
-  void ApplyConfChangeEntry(const raft::Entry& e, bool skip);
-  void ApplyMemberEntry(uint64_t index, const cairnpb::InternalRequest& r);
-  void InstallSnapshot(const std::string& path);
-  void OnBecameLeader();
+  // Creates the waits, applier and raft driver over what Bootstrap recovered.
+  void CreateCore(RaftDriver::Durable durable);
+  // The applier's hooks: peers in the transport, applied conf changes to the raft thread.
+  Applier::Hooks ApplierHooks();
+  // Creates the forwarder, lease driver and membership admin (before the transport starts).
+  void CreateComponents();
+  absl::Status StartTransport();
+  void OnLeaderChange(uint64_t leader, bool became_leader);
   void PublishAttributes();
   void ProposeConfChange(raft::ConfChange cc, MemberDone done);
   uint64_t NextRequestId() { return next_request_id_.fetch_add(1); }
-  void FailAll(const absl::Status& status);
   int64_t RequestTimeoutMs() const { return 5000 + 2 * config_.election_timeout_ms; }
   // How long a request that meets this member without a leader (an election, a leadership
   // transfer) waits for one before it fails with "no leader" (docs/limits.md).
@@ -192,36 +200,11 @@ class Server : private transport::Handler {
   absl::Status OnMemberPromote(uint64_t id) override;
   bool IsRemovedMember(uint64_t id) override;
   void OnRemovedFromCluster() override;
-  // Logs that this member was removed and raises SIGTERM (main shuts down cleanly), once.
+  // Logs that this member was removed and calls config_.on_removed (main shuts down), once.
   void ShutDownRemoved();
 
-  // --strict-reconfig-check, as etcd: errors "re-configuration failed due to not enough started
-  // members" (Unknown, as etcd 3.4) or "unhealthy cluster" (Unavailable). The view of who is active
-  // is the leader's (a follower asks it), bounded by LeaderWaitMs without a leader.
-  absl::Status MayAddMember(bool learner);
-  absl::Status MayRemoveMember(uint64_t id);
-  absl::Status MayPromoteMember();
-  absl::StatusOr<std::set<uint64_t>> ActiveMembers();
-  // This member and the peers it has heard from steadily (no gap longer than an election timeout,
-  // never found unreachable) for at least kHealthIntervalMs, up to now: etcd's "connected since"
-  // for its health interval.
-  std::set<uint64_t> ActiveMembersLocal();
-
-  // Runs `local()` when this member leads, else `remote(leader)`. Without a leader, or while
-  // `remote` fails with an error `final_error` does not accept, retries every heartbeat interval
-  // for LeaderWaitMs(); then "no leader" if no leader answered at all, else `on_timeout`. "server
-  // stopped" once Stop began. Blocks the caller.
-  template <typename T>
-  absl::StatusOr<T> CallLeader(const std::function<absl::StatusOr<T>()>& local,
-                               const std::function<absl::StatusOr<T>(uint64_t)>& remote,
-                               const std::function<bool(const absl::Status&)>& final_error,
-                               base::ErrorKind on_timeout);
-
-  absl::StatusOr<int64_t> RenewLocal(int64_t id);
-  etcdserverpb::LeaseTimeToLiveResponse TimeToLiveLocal(
-      const etcdserverpb::LeaseTimeToLiveRequest& request);
-
   ServerConfig config_;
+  base::Clock* clock_ = base::Clock::Real();
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<mvcc::KvStore> kv_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
@@ -229,115 +212,23 @@ class Server : private transport::Handler {
   std::unique_ptr<Membership> membership_;
   std::atomic<uint64_t> cluster_id_{0};
   uint64_t member_id_ = 0;
-  std::atomic<uint64_t> term_{0};
-  std::atomic<uint64_t> leader_{0};
-  std::atomic<uint64_t> last_index_{0};
-  std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> next_request_id_{0};
   // Peers known at start (before the membership is applied): id -> peer URLs.
   std::vector<cairnpb::Member> initial_peers_;
-
-  // ---- raft thread state (owned by the raft thread after Open) ----
   wal::Env* env_ = nullptr;
-  std::unique_ptr<wal::Wal> wal_;
-  std::unique_ptr<raft::MemoryStorage> storage_;
-  std::unique_ptr<raft::RawNode> node_;
+
+  // The components (docs/threading.md), in creation order; Stop() ends them in its own order.
+  std::unique_ptr<WaitRegistry> waits_;   // pending client requests
+  std::unique_ptr<ReadWaits> reads_;      // linearizable reads waiting for the applier
+  std::unique_ptr<Applier> applier_;      // the applier thread
+  std::unique_ptr<RaftDriver> raft_;      // the raft thread
+  std::unique_ptr<Forwarder> forwarder_;  // calls to the leader
+  std::unique_ptr<LeaseDriver> lease_driver_;
+  std::unique_ptr<MembershipAdmin> admin_;
   std::unique_ptr<transport::Transport> transport_;
-  raft::ConfState applied_conf_;     // as of applied_conf_index_
-  uint64_t applied_conf_index_ = 0;  // entries up to here reported by the applier
-  uint64_t snapshot_index_ = 0;      // last raft snapshot (WAL marker)
-  std::map<uint64_t, std::string> received_snapshots_;  // snapshot index -> file
 
-  // ---- inbox (raft thread input), guarded by mu_ ----
-  struct Proposal {
-    uint64_t request_id;
-    std::string data;  // the serialized InternalRequest
-  };
-  struct PendingConfChange {
-    raft::ConfChange cc;
-    uint64_t request_id;
-    int64_t retry_ms = 0;            // raft thread: propose (again) at this time
-    int64_t leader_deadline_ms = 0;  // raft thread: set while no leader is known
-  };
-  struct Transfer {
-    uint64_t target;
-    StatusDone done;
-    int64_t deadline_ms;
-  };
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::vector<Proposal> inbox_proposals_;
-  std::vector<raft::Message> inbox_messages_;
-  std::vector<std::pair<raft::Message, std::string>> inbox_snapshots_;
-  std::vector<StatusDone> inbox_reads_;
-  std::vector<PendingConfChange> inbox_conf_changes_;
-  std::vector<Transfer> inbox_transfers_;
-  std::vector<uint64_t> inbox_unreachable_;
-  std::vector<std::pair<uint64_t, bool>> inbox_snapshot_status_;
-  std::vector<std::pair<uint64_t, raft::ConfChange>> inbox_applied_conf_;  // index, change
-  uint64_t inbox_applied_index_ = 0;
-  bool inbox_wake_ = false;
-  // Leader only: each member's match index, refreshed every tick (for MemberPromote).
-  std::map<uint64_t, uint64_t> progress_match_;
-  // Raft messages received from each peer: since when without a gap longer than an election
-  // timeout, and the last one (NowMs). A peer reported unreachable is dropped until heard again.
-  // For ActiveMembersLocal.
-  struct PeerContact {
-    int64_t since_ms = 0;
-    int64_t last_ms = 0;
-  };
-  std::map<uint64_t, PeerContact> peer_contact_;
-
-  // ---- waiters, guarded by wait_mu_ ----
-  struct Waiter {
-    Done done;
-    MemberDone member_done;
-    int64_t deadline_ms = 0;  // set by AddWaiter
-  };
-  // Registers the waiter of request `id` with the request timeout; removes and returns it.
-  void AddWaiter(uint64_t id, Waiter w);
-  std::optional<Waiter> TakeWaiter(uint64_t id);
-  std::mutex wait_mu_;
-  std::map<uint64_t, Waiter> waiters_;
-  std::deque<std::pair<int64_t, uint64_t>> waiter_deadlines_;  // (deadline, id), FIFO
-
-  // ---- applier queue, guarded by apply_mu_ ----
-  struct ApplyJob {
-    std::vector<raft::Entry> entries;
-    std::string snapshot_path;       // install this first (non-empty)
-    std::function<void()> callback;  // run on the applier thread (after the above)
-  };
-  std::mutex apply_mu_;
-  std::condition_variable apply_cv_;
-  std::condition_variable apply_idle_cv_;
-  std::deque<ApplyJob> apply_queue_;
-  bool applier_busy_ = false;
-  bool apply_stopping_ = false;
-
-  // ---- linearizable reads waiting for the applier, guarded by read_mu_ ----
-  std::mutex read_mu_;
-  std::condition_variable read_cv_;
-  std::multimap<uint64_t, StatusDone> reads_waiting_apply_;
-  std::deque<std::function<void()>> read_ready_;
-  bool read_stopping_ = false;
-
-  std::thread raft_thread_;
-  std::thread applier_;
-  std::thread lease_timer_;
-  std::thread admin_thread_;
-  std::mutex admin_mu_;
-  std::condition_variable admin_cv_;               // with admin_mu_
-  std::deque<std::function<void()>> admin_queue_;  // guarded by admin_mu_
-  bool admin_stopping_ = false;                    // guarded by admin_mu_
-  std::vector<std::thread> read_pool_;
-  std::condition_variable lease_cv_;  // with mu_
+  std::atomic<bool> stopped_{false};
   std::atomic<bool> attributes_inflight_{false};
-  std::atomic<uint64_t> entries_{0};
-  std::atomic<uint64_t> wal_entries_{0};
-  std::atomic<uint64_t> fsyncs_{0};
-  // A peer refused this member as removed (raft thread completes its own removal, then stops).
-  std::atomic<bool> removed_by_peer_{false};
   std::atomic<bool> shutdown_raised_{false};
 };
 

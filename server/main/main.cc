@@ -1,6 +1,8 @@
 // cairn: the member binary. Parses etcd-named flags, opens the data dir, serves clients, and
 // shuts down cleanly on SIGTERM or SIGINT (in-flight writes finish; nothing acknowledged is lost).
 #include <pthread.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -49,6 +51,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // A member removed from the cluster shuts down like one told to stop (etcd exits too): the
+  // main thread's wait below ends as on SIGTERM.
+  flags->server.on_removed = [] { kill(getpid(), SIGTERM); };
   auto server = etcdserver::Server::Open(flags->server);
   if (!server.ok()) {
     CAIRN_LOG(kError, "main") << "cannot start: " << server.status();

@@ -647,190 +647,212 @@ ApplyResult KvStore::ApplyPut(TxnWriter& w, const etcdserverpb::PutRequest& p) {
   return res;
 }
 
-ApplyResult KvStore::Apply(uint64_t index, const cairnpb::InternalRequest& request) {
-  rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
-  TxnWriter w(this, &wb);
-  ApplyResult res;
+// ---- applying committed entries ----
 
-  auto delete_range = [&](const etcdserverpb::DeleteRangeRequest& d) {
-    etcdserverpb::DeleteRangeResponse resp;
-    resp.mutable_header();
-    if (d.prev_kv()) {
-      w.source().ScanLatest(d.key(), d.range_end(), [&](const std::string& value) {
-        CAIRN_CHECK(resp.add_prev_kvs()->ParseFromString(value));
-      });
-    }
-    int64_t n = w.DeleteRange(d.key(), d.range_end());
-    resp.set_deleted(n);
-    resp.mutable_header()->set_revision(n != 0 || w.changes() > 0 ? w.begin_rev() + 1
-                                                                  : w.begin_rev());
-    return resp;
-  };
+class KvStore::EntryBatch::Impl {
+ public:
+  Impl(KvStore* store, uint64_t index)
+      : index(index),
+        wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true),
+        writer(store, &wb) {}
+  uint64_t index;
+  rocksdb::WriteBatchWithIndex wb;
+  TxnWriter writer;
+};
 
-  // Executes the chosen branches of a validated write txn (etcd's applyTxn). Validation makes a
-  // failure here impossible for every input we know of; should one still fail, the first error
-  // is kept, execution stops, and the entry writes nothing (the batch is discarded below).
-  absl::Status txn_error;
-  std::function<void(const TxnRequest&, const std::vector<bool>&, size_t*, TxnResponse*)> run_txn =
-      [&](const TxnRequest& t, const std::vector<bool>& path, size_t* pos, TxnResponse* out) {
-        bool ok = path[(*pos)++];
-        out->mutable_header();
-        out->set_succeeded(ok);
-        for (const RequestOp& op : ok ? t.success() : t.failure()) {
-          if (!txn_error.ok()) return;
-          auto* ro = out->add_responses();
-          if (op.has_request_range()) {
-            auto rr = DoRange(w.source(), w.read_rev(), compact_revision_, op.request_range());
-            if (!rr.ok()) {
-              txn_error = rr.status();
-              return;
-            }
-            *ro->mutable_response_range() = std::move(*rr);
-          } else if (op.has_request_put()) {
-            ApplyResult pr = ApplyPut(w, op.request_put());
-            if (!pr.status.ok()) {
-              txn_error = pr.status;
-              return;
-            }
-            *ro->mutable_response_put() = std::move(pr.put);
-          } else if (op.has_request_delete_range()) {
-            *ro->mutable_response_delete_range() = delete_range(op.request_delete_range());
-          } else if (op.has_request_txn()) {
-            run_txn(op.request_txn(), path, pos, ro->mutable_response_txn());
-          }
-        }
-      };
+KvStore::EntryBatch::EntryBatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KvStore::EntryBatch::~EntryBatch() = default;
+uint64_t KvStore::EntryBatch::index() const { return impl_->index; }
+rocksdb::WriteBatchBase* KvStore::EntryBatch::batch() { return &impl_->wb; }
 
-  switch (request.request_case()) {
-    case cairnpb::InternalRequest::kPut: {
-      const auto& p = request.put();
-      if (p.lease() != 0 && !LeaseExists(p.lease())) {
-        res.status = MakeError(ErrorKind::kLeaseNotFound);
-        break;
-      }
-      res = ApplyPut(w, p);
-      break;
-    }
-    case cairnpb::InternalRequest::kDeleteRange:
-      res.delete_range = delete_range(request.delete_range());
-      break;
-    case cairnpb::InternalRequest::kTxn: {
-      const TxnRequest& t = request.txn();
-      int64_t cur = revision_;
-      std::vector<bool> path;
-      CompareToPath(w.source(), cur, t, &path);
-      size_t pos = 0;
-      if (!IsTxnReadOnly(t)) {
-        res.status = CheckRequests(t, path, &pos, [&](const RequestOp& op) -> absl::Status {
-          if (!op.has_request_put()) return absl::OkStatus();
-          const auto& p = op.request_put();
-          if (p.ignore_value() || p.ignore_lease()) {
-            if (!w.GetLatest(p.key())) return MakeError(ErrorKind::kKeyNotFound);
-          }
-          if (p.lease() != 0 && !LeaseExists(p.lease())) {
-            return MakeError(ErrorKind::kLeaseNotFound);
-          }
-          return absl::OkStatus();
-        });
-        if (!res.status.ok()) break;
-      }
-      pos = 0;
-      res.status = CheckRequests(t, path, &pos, [&](const RequestOp& op) {
-        return CheckRange(op, cur, compact_revision_);
-      });
-      if (!res.status.ok()) break;
-      pos = 0;
-      run_txn(t, path, &pos, &res.txn);
-      if (!txn_error.ok()) {
-        CAIRN_LOG(kWarn, "mvcc") << "txn failed while applying, nothing written: " << txn_error;
-        res.status = txn_error;
-        break;
-      }
-      res.txn.mutable_header()->set_revision(w.changes() > 0 ? cur + 1 : cur);
-      break;
-    }
-    case cairnpb::InternalRequest::kCompaction: {
-      int64_t rev = request.compaction().revision();
-      if (rev <= compact_revision_) {
-        res.status = MakeError(ErrorKind::kCompacted);
-      } else if (rev > revision_) {
-        res.status = MakeError(ErrorKind::kFutureRev);
-      } else {
-        compact_revision_ = rev;
-        PutMetaInt(&wb, backend_->cf(Cf::kMeta), "compact_revision", rev);
-        res.compact_revision = rev;
-      }
-      res.compaction.mutable_header()->set_revision(revision_);
-      break;
-    }
-    case cairnpb::InternalRequest::kLeaseGrant: {
-      const auto& g = request.lease_grant();
-      if (LeaseExists(g.id())) {
-        res.status = MakeError(ErrorKind::kLeaseExist);
-        break;
-      }
-      leases_.insert(g.id());
-      CAIRN_CHECK(
-          wb.Put(backend_->cf(Cf::kLease), LeaseKey(g.id(), ""), LeaseValue(g.ttl(), 0)).ok());
-      res.lease_grant.mutable_header()->set_revision(revision_);
-      res.lease_grant.set_id(g.id());
-      res.lease_grant.set_ttl(g.ttl());
-      res.leases_granted.push_back(LeaseRecord{g.id(), g.ttl(), 0});
-      break;
-    }
-    case cairnpb::InternalRequest::kLeaseRevoke: {
-      int64_t id = request.lease_revoke().id();
-      if (!LeaseExists(id)) {
-        res.status = MakeError(ErrorKind::kLeaseNotFound);
-        break;
-      }
-      // Every attached key goes in this one revision, in key order (etcd's revoke).
-      std::vector<std::string> keys;
-      std::string prefix = LeaseKey(id, "");
-      auto it = w.source().Iter(Cf::kLeaseKeys);
-      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-        keys.push_back(it->key().ToString().substr(8));
-      }
-      for (const std::string& k : keys) w.DeleteRange(k, "");
-      leases_.erase(id);
-      CAIRN_CHECK(wb.Delete(backend_->cf(Cf::kLease), prefix).ok());
-      res.lease_revoke.mutable_header()->set_revision(w.read_rev());
-      res.leases_revoked.push_back(id);
-      break;
-    }
-    case cairnpb::InternalRequest::kLeaseCheckpoint: {
-      for (const auto& cp : request.lease_checkpoint().checkpoints()) {
-        if (!LeaseExists(cp.id())) continue;
-        std::string value;
-        if (!w.source().Get(Cf::kLease, LeaseKey(cp.id(), ""), &value)) continue;
-        int64_t ttl = static_cast<int64_t>(storage::GetBE64(value));
-        CAIRN_CHECK(wb.Put(backend_->cf(Cf::kLease), LeaseKey(cp.id(), ""),
-                           LeaseValue(ttl, cp.remaining_ttl()))
-                        .ok());
-        res.leases_checkpointed.push_back(LeaseRecord{cp.id(), ttl, cp.remaining_ttl()});
-      }
-      break;
-    }
-    case cairnpb::InternalRequest::REQUEST_NOT_SET:
-      break;  // a no-op entry (membership entries are applied by the server): only the index
-    default:
-      CAIRN_CHECK(false) << "unknown internal request " << request.request_case();
+std::unique_ptr<KvStore::EntryBatch> KvStore::Begin(uint64_t index) {
+  CAIRN_CHECK(index > applied_index_)
+      << "entry " << index << " applied twice (applied index " << applied_index_ << ")";
+  return std::unique_ptr<EntryBatch>(
+      new EntryBatch(std::make_unique<EntryBatch::Impl>(this, index)));
+}
+
+ApplyResult KvStore::Put(EntryBatch& b, const etcdserverpb::PutRequest& p) {
+  if (p.lease() != 0 && !LeaseExists(p.lease())) {
+    ApplyResult res;
+    res.status = MakeError(ErrorKind::kLeaseNotFound);
+    return res;
   }
+  return ApplyPut(b.impl_->writer, p);
+}
 
-  if (!res.status.ok()) {
+etcdserverpb::DeleteRangeResponse KvStore::DoDeleteRange(
+    TxnWriter& w, const etcdserverpb::DeleteRangeRequest& d) {
+  etcdserverpb::DeleteRangeResponse resp;
+  resp.mutable_header();
+  if (d.prev_kv()) {
+    w.source().ScanLatest(d.key(), d.range_end(), [&](const std::string& value) {
+      CAIRN_CHECK(resp.add_prev_kvs()->ParseFromString(value));
+    });
+  }
+  int64_t n = w.DeleteRange(d.key(), d.range_end());
+  resp.set_deleted(n);
+  resp.mutable_header()->set_revision(n != 0 || w.changes() > 0 ? w.begin_rev() + 1
+                                                                : w.begin_rev());
+  return resp;
+}
+
+ApplyResult KvStore::DeleteRange(EntryBatch& b, const etcdserverpb::DeleteRangeRequest& d) {
+  ApplyResult res;
+  res.delete_range = DoDeleteRange(b.impl_->writer, d);
+  return res;
+}
+
+// Executes the chosen branches of a validated write txn (etcd's applyTxn). Validation makes a
+// failure here impossible for every input we know of; should one still fail, the first error
+// is returned, execution stops, and the entry writes nothing (Commit discards the batch).
+absl::Status KvStore::RunTxn(TxnWriter& w, const TxnRequest& t, const std::vector<bool>& path,
+                             size_t* pos, TxnResponse* out) {
+  bool ok = path[(*pos)++];
+  out->mutable_header();
+  out->set_succeeded(ok);
+  for (const RequestOp& op : ok ? t.success() : t.failure()) {
+    auto* ro = out->add_responses();
+    if (op.has_request_range()) {
+      auto rr = DoRange(w.source(), w.read_rev(), compact_revision_, op.request_range());
+      if (!rr.ok()) return rr.status();
+      *ro->mutable_response_range() = std::move(*rr);
+    } else if (op.has_request_put()) {
+      ApplyResult pr = ApplyPut(w, op.request_put());
+      if (!pr.status.ok()) return pr.status;
+      *ro->mutable_response_put() = std::move(pr.put);
+    } else if (op.has_request_delete_range()) {
+      *ro->mutable_response_delete_range() = DoDeleteRange(w, op.request_delete_range());
+    } else if (op.has_request_txn()) {
+      absl::Status st = RunTxn(w, op.request_txn(), path, pos, ro->mutable_response_txn());
+      if (!st.ok()) return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+ApplyResult KvStore::Txn(EntryBatch& b, const TxnRequest& t) {
+  TxnWriter& w = b.impl_->writer;
+  ApplyResult res;
+  int64_t cur = revision_;
+  std::vector<bool> path;
+  CompareToPath(w.source(), cur, t, &path);
+  size_t pos = 0;
+  if (!IsTxnReadOnly(t)) {
+    res.status = CheckRequests(t, path, &pos, [&](const RequestOp& op) -> absl::Status {
+      if (!op.has_request_put()) return absl::OkStatus();
+      const auto& p = op.request_put();
+      if (p.ignore_value() || p.ignore_lease()) {
+        if (!w.GetLatest(p.key())) return MakeError(ErrorKind::kKeyNotFound);
+      }
+      if (p.lease() != 0 && !LeaseExists(p.lease())) return MakeError(ErrorKind::kLeaseNotFound);
+      return absl::OkStatus();
+    });
+    if (!res.status.ok()) return res;
+  }
+  pos = 0;
+  res.status = CheckRequests(
+      t, path, &pos, [&](const RequestOp& op) { return CheckRange(op, cur, compact_revision_); });
+  if (!res.status.ok()) return res;
+  pos = 0;
+  absl::Status run = RunTxn(w, t, path, &pos, &res.txn);
+  if (!run.ok()) {
+    CAIRN_LOG(kWarn, "mvcc") << "txn failed while applying, nothing written: " << run;
+    res.status = run;
+    return res;
+  }
+  res.txn.mutable_header()->set_revision(w.changes() > 0 ? cur + 1 : cur);
+  return res;
+}
+
+ApplyResult KvStore::Compact(EntryBatch& b, const etcdserverpb::CompactionRequest& c) {
+  ApplyResult res;
+  int64_t rev = c.revision();
+  if (rev <= compact_revision_) {
+    res.status = MakeError(ErrorKind::kCompacted);
+  } else if (rev > revision_) {
+    res.status = MakeError(ErrorKind::kFutureRev);
+  } else {
+    compact_revision_ = rev;
+    PutMetaInt(&b.impl_->wb, backend_->cf(Cf::kMeta), "compact_revision", rev);
+    res.compact_revision = rev;
+  }
+  res.compaction.mutable_header()->set_revision(revision_);
+  return res;
+}
+
+ApplyResult KvStore::GrantLease(EntryBatch& b, const etcdserverpb::LeaseGrantRequest& g) {
+  ApplyResult res;
+  if (LeaseExists(g.id())) {
+    res.status = MakeError(ErrorKind::kLeaseExist);
+    return res;
+  }
+  leases_.insert(g.id());
+  CAIRN_CHECK(
+      b.impl_->wb.Put(backend_->cf(Cf::kLease), LeaseKey(g.id(), ""), LeaseValue(g.ttl(), 0)).ok());
+  res.lease_grant.mutable_header()->set_revision(revision_);
+  res.lease_grant.set_id(g.id());
+  res.lease_grant.set_ttl(g.ttl());
+  res.leases_granted.push_back(LeaseRecord{g.id(), g.ttl(), 0});
+  return res;
+}
+
+ApplyResult KvStore::RevokeLease(EntryBatch& b, const etcdserverpb::LeaseRevokeRequest& r) {
+  TxnWriter& w = b.impl_->writer;
+  ApplyResult res;
+  int64_t id = r.id();
+  if (!LeaseExists(id)) {
+    res.status = MakeError(ErrorKind::kLeaseNotFound);
+    return res;
+  }
+  // Every attached key goes in this one revision, in key order (etcd's revoke).
+  std::vector<std::string> keys;
+  std::string prefix = LeaseKey(id, "");
+  auto it = w.source().Iter(Cf::kLeaseKeys);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    keys.push_back(it->key().ToString().substr(8));
+  }
+  for (const std::string& k : keys) w.DeleteRange(k, "");
+  leases_.erase(id);
+  CAIRN_CHECK(b.impl_->wb.Delete(backend_->cf(Cf::kLease), prefix).ok());
+  res.lease_revoke.mutable_header()->set_revision(w.read_rev());
+  res.leases_revoked.push_back(id);
+  return res;
+}
+
+ApplyResult KvStore::CheckpointLeases(EntryBatch& b,
+                                      const etcdserverpb::LeaseCheckpointRequest& r) {
+  ApplyResult res;
+  for (const auto& cp : r.checkpoints()) {
+    if (!LeaseExists(cp.id())) continue;
+    std::string value;
+    if (!b.impl_->writer.source().Get(Cf::kLease, LeaseKey(cp.id(), ""), &value)) continue;
+    int64_t ttl = static_cast<int64_t>(storage::GetBE64(value));
+    CAIRN_CHECK(b.impl_->wb
+                    .Put(backend_->cf(Cf::kLease), LeaseKey(cp.id(), ""),
+                         LeaseValue(ttl, cp.remaining_ttl()))
+                    .ok());
+    res.leases_checkpointed.push_back(LeaseRecord{cp.id(), ttl, cp.remaining_ttl()});
+  }
+  return res;
+}
+
+void KvStore::Commit(EntryBatch& b, ApplyResult* res) {
+  rocksdb::WriteBatchWithIndex& wb = b.impl_->wb;
+  TxnWriter& w = b.impl_->writer;
+  if (!res->status.ok()) {
     // No partial writes: an entry that fails changes nothing but the applied index.
     wb.Clear();
   } else if (w.changes() > 0) {
     revision_ = w.begin_rev() + 1;
     PutMetaInt(&wb, backend_->cf(Cf::kMeta), "revision", revision_);
-    res.revision = revision_;
-    res.events = std::move(w.events());
+    res->revision = revision_;
+    res->events = std::move(w.events());
   }
-  PutMetaInt(&wb, backend_->cf(Cf::kMeta), "applied_index", static_cast<int64_t>(index));
+  PutMetaInt(&wb, backend_->cf(Cf::kMeta), "applied_index", static_cast<int64_t>(b.index()));
   backend_->Write(wb.GetWriteBatch());
-  applied_index_ = index;
-  if (request.has_compaction() && res.status.ok()) StartCompaction(compact_revision_);
-  return res;
+  applied_index_ = b.index();
+  if (res->status.ok() && res->compact_revision > 0) StartCompaction(compact_revision_);
 }
 
 void KvStore::StartCompaction(int64_t revision) {

@@ -20,7 +20,6 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "cairnpb/internal.pb.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "server/storage/backend.h"
 
@@ -95,9 +94,37 @@ class KvStore {
   std::vector<LeaseRecord> Leases() const;
 
   // ---- applier thread ----
-  // Applies one committed log entry: validates, then writes one unsynced RocksDB batch holding
-  // every change plus `applied_index` (even when the request fails with an etcd error).
-  ApplyResult Apply(uint64_t index, const cairnpb::InternalRequest& request);
+  // Applying one committed log entry, as the applier does it:
+  //   auto b = kv->Begin(index);             // index > applied_index(), else CHECK-fails
+  //   ApplyResult r = kv->Put(*b, put);      // exactly one request method per entry (or none,
+  //                                          // for an entry that only moves the applied index)
+  //   membership->Add(m, b->batch());          // other families' changes of the same entry
+  //   kv->Commit(*b, &r);                    // one unsynced RocksDB batch: all of the above
+  //                                          // plus revision and applied_index
+  // A request that fails with an etcd error (r.status) writes nothing but the applied index:
+  // Commit discards the whole batch then.
+  class EntryBatch {
+   public:
+    ~EntryBatch();
+    uint64_t index() const;
+    // The batch, for changes to families the store does not own (membership). Written by Commit.
+    rocksdb::WriteBatchBase* batch();
+
+   private:
+    friend class KvStore;
+    class Impl;
+    explicit EntryBatch(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+  };
+  std::unique_ptr<EntryBatch> Begin(uint64_t index);
+  ApplyResult Put(EntryBatch& b, const etcdserverpb::PutRequest& r);
+  ApplyResult DeleteRange(EntryBatch& b, const etcdserverpb::DeleteRangeRequest& r);
+  ApplyResult Txn(EntryBatch& b, const etcdserverpb::TxnRequest& r);
+  ApplyResult Compact(EntryBatch& b, const etcdserverpb::CompactionRequest& r);
+  ApplyResult GrantLease(EntryBatch& b, const etcdserverpb::LeaseGrantRequest& r);
+  ApplyResult RevokeLease(EntryBatch& b, const etcdserverpb::LeaseRevokeRequest& r);
+  ApplyResult CheckpointLeases(EntryBatch& b, const etcdserverpb::LeaseCheckpointRequest& r);
+  void Commit(EntryBatch& b, ApplyResult* result);
   // Makes everything applied so far visible to readers. Call after Backend::Sync().
   void Publish();
   uint64_t applied_index() const { return applied_index_; }
@@ -126,6 +153,10 @@ class KvStore {
 
  private:
   ApplyResult ApplyPut(TxnWriter& w, const etcdserverpb::PutRequest& r);
+  etcdserverpb::DeleteRangeResponse DoDeleteRange(TxnWriter& w,
+                                                  const etcdserverpb::DeleteRangeRequest& r);
+  absl::Status RunTxn(TxnWriter& w, const etcdserverpb::TxnRequest& t,
+                      const std::vector<bool>& path, size_t* pos, etcdserverpb::TxnResponse* out);
   void StartCompaction(int64_t revision);
   void CompactorLoop();
   // Physically compacts history in (from, to]; bounded batches. Returns false, leaving the work

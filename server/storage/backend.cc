@@ -54,6 +54,7 @@ Backend::~Backend() {
 }
 
 void Backend::Write(rocksdb::WriteBatch* batch) {
+  if (before_write_) before_write_();
   rocksdb::WriteOptions wo;
   wo.sync = false;
   rocksdb::Status s = db_->Write(wo, batch);

@@ -6,6 +6,7 @@
 // durability), so those calls return nothing.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,9 @@ class Backend {
 
   // Applies `batch` atomically, unsynced. Aborts on failure.
   void Write(rocksdb::WriteBatch* batch);
+  // Tests only: `hook` runs before every later Write (a crash test ends the process there).
+  // Set it before the writers start.
+  void SetBeforeWriteHookForTesting(std::function<void()> hook) { before_write_ = std::move(hook); }
   // fsyncs every write made so far. Aborts on failure.
   void Sync();
   // Reads a BE64 counter from `meta`; `missing` if absent.
@@ -42,6 +46,7 @@ class Backend {
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then Cf order
+  std::function<void()> before_write_;
 };
 
 }  // namespace cairn::storage

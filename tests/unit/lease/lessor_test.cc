@@ -1,6 +1,8 @@
 // Lessor timers (with a fake clock) and the store's lease entries: grant, attach, move, revoke in
 // one revision, checkpoint, restart.
 #include "server/lease/lessor.h"
+#include "cairnpb/internal.pb.h"
+#include "tests/unit/mvcc/apply_util.h"
 
 #include <filesystem>
 
@@ -62,7 +64,7 @@ class LeaseStoreTest : public ::testing::Test {
     kv_ = std::make_unique<mvcc::KvStore>(backend_.get());
   }
   mvcc::ApplyResult Apply(const cairnpb::InternalRequest& r) {
-    auto res = kv_->Apply(kv_->applied_index() + 1, r);
+    auto res = mvcc::testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
     backend_->Sync();
     kv_->Publish();
     return res;

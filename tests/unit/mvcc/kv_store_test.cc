@@ -1,6 +1,8 @@
 // KvStore unit tests: revisions, history, range options, txn semantics, compaction, restart.
 // A model (map of revision -> key space) checks historical reads over random operation sequences.
 #include "server/mvcc/kv_store.h"
+#include "cairnpb/internal.pb.h"
+#include "tests/unit/mvcc/apply_util.h"
 
 #include <filesystem>
 #include <future>
@@ -45,7 +47,7 @@ class KvStoreTest : public ::testing::Test {
   }
 
   ApplyResult Apply(const cairnpb::InternalRequest& r) {
-    ApplyResult res = kv_->Apply(kv_->applied_index() + 1, r);
+    ApplyResult res = mvcc::testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
     backend_->Sync();
     kv_->Publish();
     return res;
@@ -361,7 +363,7 @@ TEST_F(KvStoreTest, UnpublishedWritesAreInvisibleToReaders) {
   cairnpb::InternalRequest r;
   r.mutable_put()->set_key("a");
   r.mutable_put()->set_value("2");
-  kv_->Apply(kv_->applied_index() + 1, r);
+  mvcc::testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
   EXPECT_EQ(kv_->View().revision, 2);
   EXPECT_EQ(kv_->Range(kv_->View(),
                        [] {

@@ -10,12 +10,14 @@
 #include <map>
 #include <thread>
 
+#include "cairnpb/internal.pb.h"
 #include "gtest/gtest.h"
 #include "server/base/errors.h"
 #include "server/mvcc/kv_store.h"
 #include "server/mvcc/watch_hub.h"
 #include "server/storage/encoding.h"
 #include "server/storage/snapshot.h"
+#include "tests/unit/mvcc/apply_util.h"
 
 namespace cairn::mvcc {
 namespace {
@@ -144,7 +146,7 @@ struct Member {
     backend.reset();
   }
   ApplyResult Apply(const InternalRequest& r) {
-    ApplyResult res = kv->Apply(kv->applied_index() + 1, r);
+    ApplyResult res = mvcc::testing::ApplyRequest(kv.get(), kv->applied_index() + 1, r);
     backend->Sync();
     kv->Publish();
     if (res.revision > 0) {
@@ -353,8 +355,9 @@ TEST_F(SnapshotInstallTest, InstallStopsARunningCompaction) {
   // the same keys and overwrite finished_compact_revision: the final comparison would fail.
   constexpr int kRevisions = 30000;
   for (int i = 0; i < kRevisions; ++i) {
-    ApplyResult r = follower_.kv->Apply(follower_.kv->applied_index() + 1,
-                                        PutReq("k" + std::to_string(i % 50), std::to_string(i)));
+    ApplyResult r =
+        mvcc::testing::ApplyRequest(follower_.kv.get(), follower_.kv->applied_index() + 1,
+                                    PutReq("k" + std::to_string(i % 50), std::to_string(i)));
     ASSERT_TRUE(r.status.ok());
   }
   follower_.backend->Sync();

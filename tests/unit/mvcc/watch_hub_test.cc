@@ -2,6 +2,8 @@
 // window, one revision never split, progress at R only after every event <= R, a stalled stream
 // falls behind and catches up without blocking writes, compacted start revisions are reported.
 #include "server/mvcc/watch_hub.h"
+#include "cairnpb/internal.pb.h"
+#include "tests/unit/mvcc/apply_util.h"
 
 #include <filesystem>
 #include <map>
@@ -80,7 +82,7 @@ class WatchHubTest : public ::testing::Test {
   }
   // The server's apply path: apply, sync, publish, notify.
   ApplyResult Apply(const cairnpb::InternalRequest& r) {
-    ApplyResult res = kv_->Apply(kv_->applied_index() + 1, r);
+    ApplyResult res = mvcc::testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
     backend_->Sync();
     kv_->Publish();
     if (res.revision > 0) hub_->Notify(res.revision, res.events);

@@ -1,0 +1,36 @@
+#include "server/base/clock.h"
+
+#include <chrono>
+
+namespace cairn::base {
+
+namespace {
+
+class RealClock : public Clock {
+ public:
+  int64_t NowMs() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  int64_t WallMs() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+}  // namespace
+
+Clock* Clock::Real() {
+  static RealClock* clock = new RealClock();
+  return clock;
+}
+
+int64_t ManualClock::NowMs() { return now_ms_.load(); }
+
+int64_t ManualClock::WallMs() { return NowMs(); }
+
+void ManualClock::Advance(int64_t ms) { now_ms_.fetch_add(ms); }
+
+}  // namespace cairn::base

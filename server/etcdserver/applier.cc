@@ -1,0 +1,273 @@
+#include "server/etcdserver/applier.h"
+
+#include "server/base/check.h"
+#include "server/base/errors.h"
+#include "server/base/logging.h"
+#include "server/storage/snapshot.h"
+
+namespace cairn::etcdserver {
+
+using base::ErrorKind;
+using base::MakeError;
+
+namespace {
+
+std::vector<std::string> Urls(const google::protobuf::RepeatedPtrField<std::string>& urls) {
+  return std::vector<std::string>(urls.begin(), urls.end());
+}
+
+}  // namespace
+
+mvcc::ApplyResult ApplyKvRequest(mvcc::KvStore* kv, mvcc::KvStore::EntryBatch& b,
+                                 const cairnpb::InternalRequest& r) {
+  using R = cairnpb::InternalRequest;
+  switch (r.request_case()) {
+    case R::kPut:
+      return kv->Put(b, r.put());
+    case R::kDeleteRange:
+      return kv->DeleteRange(b, r.delete_range());
+    case R::kTxn:
+      return kv->Txn(b, r.txn());
+    case R::kCompaction:
+      return kv->Compact(b, r.compaction());
+    case R::kLeaseGrant:
+      return kv->GrantLease(b, r.lease_grant());
+    case R::kLeaseRevoke:
+      return kv->RevokeLease(b, r.lease_revoke());
+    case R::kLeaseCheckpoint:
+      return kv->CheckpointLeases(b, r.lease_checkpoint());
+    case R::REQUEST_NOT_SET:
+      return mvcc::ApplyResult{};  // moves the applied index only
+    case R::kMemberChange:
+    case R::kMemberAttrs:
+    case R::kMemberUpdate:
+      break;
+  }
+  CAIRN_CHECK(false) << "not a KV or lease request: " << r.request_case();
+  return mvcc::ApplyResult{};
+}
+
+Applier::Applier(const Deps& deps, Hooks hooks) : deps_(deps), hooks_(std::move(hooks)) {
+  applied_ = deps_.kv->applied_index();
+}
+
+Applier::~Applier() { Stop(); }
+
+void Applier::Start() {
+  CAIRN_CHECK(!thread_.joinable());
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Applier::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Applier::Push(Job job) {
+  absl::MutexLock l(&mu_);
+  queue_.push_back(std::move(job));
+}
+
+void Applier::Enqueue(std::vector<raft::Entry> entries) {
+  Job job;
+  job.entries = std::move(entries);
+  Push(std::move(job));
+}
+
+void Applier::EnqueueSnapshot(std::string path, std::function<void()> installed) {
+  Job job;
+  job.snapshot_path = std::move(path);
+  job.callback = std::move(installed);
+  Push(std::move(job));
+}
+
+void Applier::EnqueueCallback(std::function<void()> f) {
+  Job job;
+  job.callback = std::move(f);
+  Push(std::move(job));
+}
+
+void Applier::Loop() {
+  while (true) {
+    std::deque<Job> jobs;
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(this, &Applier::HasWork));
+      if (queue_.empty()) return;  // stopping and drained
+      jobs.swap(queue_);
+    }
+    RunJobs(jobs);
+  }
+}
+
+void Applier::RunJobs(std::deque<Job>& jobs) {
+  // Consecutive entry jobs are applied as one batch (one publish, one watcher notification).
+  std::vector<raft::Entry> batch;
+  auto flush = [&] {
+    if (!batch.empty()) ApplyEntries(batch);
+    batch.clear();
+  };
+  for (Job& job : jobs) {
+    if (!job.snapshot_path.empty()) {
+      flush();
+      InstallSnapshot(job.snapshot_path);
+    }
+    for (raft::Entry& e : job.entries) batch.push_back(std::move(e));
+    if (batch.size() >= deps_.max_batch_entries) flush();
+    if (job.callback) {
+      flush();
+      job.callback();
+    }
+  }
+  flush();
+}
+
+void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
+  if (entries.empty()) return;
+  mvcc::KvStore* kv = deps_.kv;
+  std::vector<Applied> results;
+  std::vector<std::pair<uint64_t, raft::ConfChange>> confs;
+  const uint64_t store_applied = kv->applied_index();
+  bool wrote = false;
+  for (const raft::Entry& e : entries) {
+    bool skip = e.index <= store_applied;  // replayed after a restart: already in the store
+    if (e.type == raft::EntryType::kConfChange) {
+      auto cc = raft::DecodeConfChange(e.data);
+      CAIRN_CHECK(cc.ok()) << "corrupt conf change at " << e.index;
+      wrote = ApplyConfChangeEntry(e, skip) || wrote;
+      confs.emplace_back(e.index, *cc);
+      continue;
+    }
+    if (e.data.empty() || skip) continue;  // a leader's no-op, or already in the store
+    cairnpb::InternalRequest r;
+    CAIRN_CHECK(r.ParseFromString(e.data)) << "corrupt entry at " << e.index;
+    wrote = true;
+    if (r.has_member_attrs() || r.has_member_update()) {
+      ApplyMemberEntry(e, r);
+      results.push_back({r.proposer(), r.id(), mvcc::ApplyResult{}});
+      continue;
+    }
+    auto b = kv->Begin(e.index);
+    mvcc::ApplyResult res = ApplyKvRequest(kv, *b, r);
+    kv->Commit(*b, &res);
+    results.push_back({r.proposer(), r.id(), std::move(res)});
+  }
+  if (wrote) kv->Publish();
+  if (entries.back().index > applied_.load()) applied_ = entries.back().index;
+  entries_.fetch_add(entries.size(), std::memory_order_relaxed);
+  Notify(results);
+  if (hooks_.on_applied) hooks_.on_applied(std::move(confs), applied_.load());
+  if (deps_.reads) deps_.reads->OnApplied(applied_.load());
+}
+
+void Applier::Notify(std::vector<Applied>& results) {
+  for (const Applied& a : results) {
+    const mvcc::ApplyResult& r = a.result;
+    if (r.revision > 0) deps_.watch_hub->Notify(r.revision, r.events);
+    for (const auto& g : r.leases_granted) deps_.lessor->OnGranted(g);
+    for (int64_t id : r.leases_revoked) deps_.lessor->OnRevoked(id);
+    for (const auto& c : r.leases_checkpointed) deps_.lessor->OnCheckpointed(c);
+  }
+  for (Applied& a : results) {
+    if (a.proposer != deps_.member_id) continue;
+    std::optional<Waiter> w = deps_.waits->Take(a.id);
+    if (w && w->done) w->done(std::move(a.result));
+  }
+}
+
+bool Applier::ApplyConfChangeEntry(const raft::Entry& e, bool skip) {
+  raft::ConfChange cc = *raft::DecodeConfChange(e.data);
+  cairnpb::InternalRequest ctx;
+  if (!cc.context.empty()) CAIRN_CHECK(ctx.ParseFromString(cc.context));
+  Membership* membership = deps_.membership;
+  // Replay after a crash sees the membership exactly as of the previous entry (the change and
+  // the applied index are one batch), so it judges the change as the first apply did.
+  const bool valid = raft::ValidateConfChange(membership->ConfState(), cc).ok();
+  const bool remove = cc.type == raft::ConfChangeType::kRemoveNode;
+  const bool removed_self = !skip && valid && remove && cc.node_id == deps_.member_id;
+  if (!skip) {
+    auto b = deps_.kv->Begin(e.index);
+    if (valid && remove) {
+      membership->Remove(cc.node_id, b->batch());
+    } else if (valid) {
+      cairnpb::Member m = ctx.member_change();
+      m.set_id(cc.node_id);
+      m.set_is_learner(cc.type == raft::ConfChangeType::kAddLearnerNode);
+      membership->Add(m, b->batch());
+    }
+    mvcc::ApplyResult none;
+    deps_.kv->Commit(*b, &none);
+    if (valid && cc.node_id != deps_.member_id) {
+      if (remove) {
+        if (hooks_.on_peer_removed) hooks_.on_peer_removed(cc.node_id);
+      } else if (auto stored = membership->Get(cc.node_id); stored && hooks_.on_peer_set) {
+        hooks_.on_peer_set(cc.node_id, Urls(stored->peer_urls()));
+      }
+    }
+  }
+  AnswerConfChange(cc, ctx, valid);
+  if (removed_self && hooks_.on_removed) hooks_.on_removed();
+  return !skip;
+}
+
+void Applier::AnswerConfChange(const raft::ConfChange& cc, const cairnpb::InternalRequest& ctx,
+                               bool valid) {
+  if (ctx.proposer() != deps_.member_id || ctx.id() == 0) return;
+  std::optional<Waiter> w = deps_.waits->Take(ctx.id());
+  if (!w || !w->member_done) return;
+  if (!valid) {
+    w->member_done(cc.type == raft::ConfChangeType::kRemoveNode
+                       ? MakeError(ErrorKind::kMemberNotFound)
+                       : MakeError(ErrorKind::kMemberExist));
+    return;
+  }
+  auto m = deps_.membership->Get(cc.node_id);
+  cairnpb::Member out = m ? *m : ctx.member_change();
+  out.set_id(cc.node_id);
+  w->member_done(out);
+}
+
+void Applier::ApplyMemberEntry(const raft::Entry& e, const cairnpb::InternalRequest& r) {
+  Membership* membership = deps_.membership;
+  auto b = deps_.kv->Begin(e.index);
+  if (r.has_member_attrs()) {
+    const auto& m = r.member_attrs();
+    membership->SetAttributes(m.id(), m.name(), Urls(m.client_urls()), b->batch());
+  } else {
+    membership->SetPeerUrls(r.member_update().id(), Urls(r.member_update().peer_urls()),
+                            b->batch());
+  }
+  mvcc::ApplyResult none;
+  deps_.kv->Commit(*b, &none);
+  if (r.has_member_update()) {
+    const auto& m = r.member_update();
+    if (m.id() != deps_.member_id && membership->Get(m.id()) && hooks_.on_peer_set) {
+      hooks_.on_peer_set(m.id(), Urls(m.peer_urls()));
+    }
+  }
+}
+
+void Applier::InstallSnapshot(const std::string& path) {
+  mvcc::KvStore* kv = deps_.kv;
+  kv->BeginInstall();
+  absl::Status st = storage::InstallSnapshotFile(deps_.backend, path);
+  CAIRN_CHECK(st.ok()) << "installing snapshot " << path << ": " << st;
+  kv->ReloadAfterInstall();
+  deps_.watch_hub->ResetAfterInstall();
+  deps_.membership->Load();
+  deps_.lessor->Restore(kv->Leases());
+  if (kv->applied_index() > applied_.load()) applied_ = kv->applied_index();
+  if (hooks_.on_peer_set) {
+    for (const auto& m : deps_.membership->Members()) {
+      if (m.id() != deps_.member_id) hooks_.on_peer_set(m.id(), Urls(m.peer_urls()));
+    }
+  }
+  if (deps_.reads) deps_.reads->OnApplied(applied_.load());
+  CAIRN_LOG(kInfo, "etcdserver") << "installed snapshot: applied index " << kv->applied_index()
+                                 << ", revision " << kv->View().revision;
+}
+
+}  // namespace cairn::etcdserver

@@ -1,0 +1,221 @@
+// RaftDriver: the member's raft thread (docs/cluster.md, docs/threading.md).
+//
+//   any thread: Propose / ProposeConfChange / ReadIndex / TransferLeader / Step / ... -> inbox
+//   raft thread: drains the inbox; RawNode.Propose (a follower forwards to the leader); ticks;
+//     Ready: WAL append + one fsync per Ready, messages to peers, committed entries -> applier;
+//     ReadIndex states -> ReadWaits; raft snapshots (WAL compaction) every snapshot_count entries
+//
+// It owns the inbox, proposal batching, parking requests while there is no leader (bounded by
+// leader_wait_ms, then "no leader"), ReadIndex with retries, conf-change re-proposals, leadership
+// transfers, Ready handling, the WAL and raft snapshots. Request waiters live in the WaitRegistry:
+// the driver registers them with the inbox entry (atomically with the stop check) and fails them
+// on raft errors and at their deadline; the applier answers them when their entry applies.
+//
+// Thread contract: the inbox methods and the accessors are thread-safe and never block on the
+// raft thread. Hooks run on the raft thread and must not block. Everything else is owned by the
+// raft thread after Start().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/base/clock.h"
+#include "server/etcdserver/applier.h"
+#include "server/etcdserver/membership.h"
+#include "server/etcdserver/read_waits.h"
+#include "server/etcdserver/wait_registry.h"
+#include "server/raft/raw_node.h"
+#include "server/raft/storage.h"
+#include "server/storage/backend.h"
+#include "server/transport/transport.h"
+#include "server/wal/wal.h"
+
+namespace cairn::etcdserver {
+
+class RaftDriver {
+ public:
+  using StatusDone = std::function<void(absl::Status)>;
+
+  // What bootstrap recovered or created: the WAL, the raft log and the node over it.
+  struct Durable {
+    std::unique_ptr<wal::Wal> wal;
+    std::unique_ptr<raft::MemoryStorage> storage;
+    std::unique_ptr<raft::RawNode> node;
+    uint64_t snapshot_index = 0;   // the WAL's last snapshot marker
+    raft::ConfState applied_conf;  // as of snapshot_index
+  };
+  struct Deps {
+    uint64_t member_id = 0;
+    int64_t heartbeat_interval_ms = 100;
+    int64_t election_timeout_ms = 1000;
+    int64_t request_timeout_ms = 7000;
+    int64_t leader_wait_ms = 3000;
+    uint64_t snapshot_count = 100000;
+    base::Clock* clock = base::Clock::Real();
+    storage::Backend* backend = nullptr;  // synced before a raft snapshot
+    Membership* membership = nullptr;
+    Applier* applier = nullptr;
+    WaitRegistry* waits = nullptr;
+    ReadWaits* reads = nullptr;
+    // The leader changed (`leader` may be 0); `became_leader` when this member now leads.
+    std::function<void(uint64_t leader, bool became_leader)> on_leader_change;
+    // A peer refused this member as removed, and its own pending removal was answered.
+    std::function<void()> on_removed;
+  };
+
+  RaftDriver(Deps deps, Durable durable);
+  ~RaftDriver();
+  RaftDriver(const RaftDriver&) = delete;
+  RaftDriver& operator=(const RaftDriver&) = delete;
+
+  // The peer transport (none: a member without peers). Called at most once, before Start().
+  void AttachTransport(transport::Transport* transport) { transport_ = transport; }
+  void Start();
+  // Refuses new inbox work ("server stopped") and wakes the raft thread. Idempotent.
+  void RequestStop();
+  // RequestStop, then joins the raft thread; requests it still held fail with "server stopped".
+  void Join();
+  bool stopping() const;
+
+  // ---- inbox ----
+  // Registers `w` for request `id` and queues its serialized entry. On error (stopped, too many
+  // requests) nothing is queued and `w` is untouched, for the caller to fail.
+  absl::Status Propose(uint64_t id, std::string data, Waiter& w);
+  // Likewise for a conf change (re-proposed until applied or timed out).
+  absl::Status ProposeConfChange(uint64_t id, raft::ConfChange cc, Waiter& w);
+  // A linearizable read barrier: `done(OK)` once the read index is applied (on a read-pool
+  // thread); errors: no leader, timed out, stopped.
+  void ReadIndex(StatusDone done);
+  // Transfers leadership to `target` (this member must lead): `done` once it leads, or with
+  // not leader / timed out / stopped.
+  void TransferLeader(uint64_t target, StatusDone done);
+  // From the transport.
+  void Step(raft::Message message);
+  void StepSnapshot(raft::Message message, std::string path);
+  void ReportUnreachable(uint64_t to);
+  void ReportSnapshot(uint64_t to, bool ok);
+  // A peer refused this member as removed from the cluster.
+  void ReportRemovedByPeer();
+  // From the applier: conf changes applied (index, change) and the applied index.
+  void OnApplied(std::vector<std::pair<uint64_t, raft::ConfChange>> confs, uint64_t applied);
+
+  // ---- state (thread-safe) ----
+  uint64_t term() const { return term_.load(); }
+  uint64_t leader() const { return leader_.load(); }
+  uint64_t last_index() const { return last_index_.load(); }
+  uint64_t wal_entries() const { return wal_entries_.load(); }
+  uint64_t fsyncs() const { return fsyncs_.load(); }
+  // Leader only (else empty): each member's match index, refreshed every tick.
+  std::map<uint64_t, uint64_t> ProgressMatch() const;
+
+ private:
+  struct Proposal {
+    uint64_t request_id;
+    std::string data;  // the serialized InternalRequest
+  };
+  struct PendingConfChange {
+    raft::ConfChange cc;
+    uint64_t request_id;
+    int64_t retry_ms = 0;            // propose (again) at this time
+    int64_t leader_deadline_ms = 0;  // set while no leader is known
+  };
+  struct Transfer {
+    uint64_t target;
+    StatusDone done;
+    int64_t deadline_ms;
+  };
+  struct InFlightRead {
+    std::vector<StatusDone> dones;
+    int64_t deadline_ms;
+    int64_t retry_ms;
+    int64_t leader_deadline_ms = 0;  // set while parked for want of a leader
+  };
+  struct ParkedProposal {
+    Proposal proposal;
+    int64_t leader_deadline_ms;
+  };
+  // One drain of the inbox.
+  struct Inbox {
+    std::vector<Proposal> proposals;
+    std::vector<raft::Message> messages;
+    std::vector<std::pair<raft::Message, std::string>> snapshots;
+    std::vector<StatusDone> reads;
+    std::vector<PendingConfChange> conf_changes;
+    std::vector<Transfer> transfers;
+    std::vector<uint64_t> unreachable;
+    std::vector<std::pair<uint64_t, bool>> snapshot_status;
+    std::vector<std::pair<uint64_t, raft::ConfChange>> applied_confs;
+    uint64_t applied_index = 0;
+  };
+
+  int64_t NowMs() const { return deps_.clock->NowMs(); }
+  bool HasLeader() const;
+  bool IsLeader() const { return leader_.load() == deps_.member_id; }
+  // Raft thread.
+  void Loop();
+  bool Drain(Inbox* in);  // false once stopping
+  void Process(Inbox& in);
+  void Tick(int64_t now);
+  void ProposeBatch(std::vector<Proposal> batch, int64_t leader_deadline_ms);
+  void FailProposal(uint64_t request_id, const absl::Status& st);
+  void RetryParked();
+  void ProposeConfChanges();
+  bool CompleteOwnRemoval(const PendingConfChange& pc);
+  void IssueRead(InFlightRead r);
+  void ExpireReads(int64_t now);
+  void StartTransfers(std::vector<Transfer>& transfers);
+  void FinishTransfers(int64_t now, bool timeouts);
+  void HandleReady(raft::Ready& rd);
+  void InstallReceivedSnapshot(const raft::Snapshot& snapshot);
+  void SendEarly(raft::Ready& rd);
+  void MaybeSnapshot();
+  void FailAllHeld();
+  void Notify();
+
+  const Deps deps_;
+  transport::Transport* transport_ = nullptr;
+
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> last_index_{0};
+  std::atomic<uint64_t> wal_entries_{0};
+  std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<bool> removed_by_peer_{false};
+
+  // ---- inbox, guarded by mu_ ----
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  Inbox inbox_;
+  bool inbox_wake_ = false;
+  std::map<uint64_t, uint64_t> progress_match_;  // guarded by mu_
+
+  // ---- raft thread ----
+  std::unique_ptr<wal::Wal> wal_;
+  std::unique_ptr<raft::MemoryStorage> storage_;
+  std::unique_ptr<raft::RawNode> node_;
+  raft::ConfState applied_conf_;     // as of applied_conf_index_
+  uint64_t applied_conf_index_ = 0;  // entries up to here reported by the applier
+  uint64_t snapshot_index_ = 0;      // last raft snapshot (WAL marker)
+  std::map<uint64_t, std::string> received_snapshots_;  // snapshot index -> file
+  std::map<std::string, InFlightRead> reads_;           // by read-index context
+  uint64_t read_seq_ = 0;
+  std::vector<InFlightRead> parked_reads_;
+  std::deque<ParkedProposal> parked_proposals_;  // in deadline order
+  std::vector<PendingConfChange> pending_ccs_;
+  std::vector<Transfer> transfers_;
+  int64_t next_tick_ms_ = 0;
+
+  std::thread thread_;
+};
+
+}  // namespace cairn::etcdserver
