@@ -21,6 +21,7 @@ GOOD = {
     "server/api/services.h": '#include "etcdserverpb/rpc.grpc.pb.h"\n',
     "client/include/cairn/kv.h": '#include "absl/status/status.h"\n#include "cairn/types.h"\n',
     "client/src/core.h": '#include <grpcpp/grpcpp.h>\n#include "etcdserverpb/rpc.grpc.pb.h"\n',
+    "recipes/include/cairn/recipes/mutex.h": '#include "cairn/client.h"\n#include <string>\n',
 }
 
 
@@ -91,6 +92,18 @@ class CheckDepsTest(unittest.TestCase):
     def testCommonIncludingTheServer(self):
         self.assertFails("common/etcd_errors.h", '#include "server/base/check.h"\n', 1,
                          "common may not include base")
+
+    def testRecipesIncludingClientInternals(self):
+        self.assertFails("recipes/src/mutex.cc", '#include "client/src/core.h"\n', 1,
+                         "recipes may not include client_src")
+
+    def testRecipesIncludingGeneratedCode(self):
+        self.assertFails("recipes/src/mutex.cc", '#include "cairn/client.h"\n#include "etcdserverpb/rpc.pb.h"\n',
+                         2, "recipes may not include proto")
+
+    def testServerIncludingRecipes(self):
+        self.assertFails("server/api/services.cc", '#include "recipes/include/cairn/recipes/mutex.h"\n',
+                         1, "api may not include recipes")
 
     def testFolderWithoutARule(self):
         self.assertFails("server/newthing/x.cc", "#include <string>\n", 1,
