@@ -9,7 +9,7 @@ build=${1:-$root/build}
 shift || true
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git clang
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libssl-dev libboost-fiber-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev pybind11-dev python3-dev

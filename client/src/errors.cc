@@ -2,102 +2,20 @@
 
 #include <string>
 
+#include "common/etcd_errors.h"
+
 namespace cairn {
 namespace {
 
-struct WireError {
-  ErrorKind kind;
-  absl::StatusCode code;
-  const char* message;
-};
-
-// etcd's rpctypes table (api/v3rpc/rpctypes/error.go): code and exact message of each error.
-constexpr WireError kWireErrors[] = {
-    {ErrorKind::kEmptyKey, absl::StatusCode::kInvalidArgument, "etcdserver: key is not provided"},
-    {ErrorKind::kKeyNotFound, absl::StatusCode::kInvalidArgument, "etcdserver: key not found"},
-    {ErrorKind::kValueProvided, absl::StatusCode::kInvalidArgument,
-     "etcdserver: value is provided"},
-    {ErrorKind::kLeaseProvided, absl::StatusCode::kInvalidArgument,
-     "etcdserver: lease is provided"},
-    {ErrorKind::kTooManyOps, absl::StatusCode::kInvalidArgument,
-     "etcdserver: too many operations in txn request"},
-    {ErrorKind::kDuplicateKey, absl::StatusCode::kInvalidArgument,
-     "etcdserver: duplicate key given in txn request"},
-    {ErrorKind::kCompacted, absl::StatusCode::kOutOfRange,
-     "etcdserver: mvcc: required revision has been compacted"},
-    {ErrorKind::kFutureRevision, absl::StatusCode::kOutOfRange,
-     "etcdserver: mvcc: required revision is a future revision"},
-    {ErrorKind::kNoSpace, absl::StatusCode::kResourceExhausted,
-     "etcdserver: mvcc: database space exceeded"},
-    {ErrorKind::kLeaseNotFound, absl::StatusCode::kNotFound,
-     "etcdserver: requested lease not found"},
-    {ErrorKind::kLeaseExists, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: lease already exists"},
-    {ErrorKind::kLeaseTtlTooLarge, absl::StatusCode::kOutOfRange,
-     "etcdserver: too large lease TTL"},
-    {ErrorKind::kWatchCanceled, absl::StatusCode::kCancelled, "etcdserver: watch canceled"},
-    {ErrorKind::kMemberExists, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: member ID already exist"},
-    {ErrorKind::kPeerUrlExists, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: Peer URLs already exists"},
-    {ErrorKind::kMemberNotEnoughStarted, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: re-configuration failed due to not enough started members"},
-    {ErrorKind::kMemberBadUrls, absl::StatusCode::kInvalidArgument,
-     "etcdserver: given member URLs are invalid"},
-    {ErrorKind::kMemberNotFound, absl::StatusCode::kNotFound, "etcdserver: member not found"},
-    {ErrorKind::kMemberNotLearner, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: can only promote a learner member"},
-    {ErrorKind::kLearnerNotReady, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: can only promote a learner member which is in sync with leader"},
-    {ErrorKind::kTooManyLearners, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: too many learner members in cluster"},
-    {ErrorKind::kRequestTooLarge, absl::StatusCode::kInvalidArgument,
-     "etcdserver: request is too large"},
-    {ErrorKind::kTooManyRequests, absl::StatusCode::kResourceExhausted,
-     "etcdserver: too many requests"},
-    {ErrorKind::kRootUserNotExist, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: root user does not exist"},
-    {ErrorKind::kRootRoleNotExist, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: root user does not have root role"},
-    {ErrorKind::kUserAlreadyExists, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: user name already exists"},
-    {ErrorKind::kUserEmpty, absl::StatusCode::kInvalidArgument, "etcdserver: user name is empty"},
-    {ErrorKind::kUserNotFound, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: user name not found"},
-    {ErrorKind::kRoleAlreadyExists, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: role name already exists"},
-    {ErrorKind::kRoleNotFound, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: role name not found"},
-    {ErrorKind::kRoleEmpty, absl::StatusCode::kInvalidArgument, "etcdserver: role name is empty"},
-    {ErrorKind::kAuthFailed, absl::StatusCode::kInvalidArgument,
-     "etcdserver: authentication failed, invalid user ID or password"},
-    {ErrorKind::kPermissionDenied, absl::StatusCode::kPermissionDenied,
-     "etcdserver: permission denied"},
-    {ErrorKind::kRoleNotGranted, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: role is not granted to the user"},
-    {ErrorKind::kPermissionNotGranted, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: permission is not granted to the role"},
-    {ErrorKind::kAuthNotEnabled, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: authentication is not enabled"},
-    {ErrorKind::kInvalidAuthToken, absl::StatusCode::kUnauthenticated,
-     "etcdserver: invalid auth token"},
-    {ErrorKind::kInvalidAuthMgmt, absl::StatusCode::kInvalidArgument,
-     "etcdserver: invalid auth management"},
-    {ErrorKind::kAuthOldRevision, absl::StatusCode::kInvalidArgument,
-     "etcdserver: revision of auth store is old"},
-    {ErrorKind::kNoLeader, absl::StatusCode::kUnavailable, "etcdserver: no leader"},
-    {ErrorKind::kNotLeader, absl::StatusCode::kFailedPrecondition, "etcdserver: not leader"},
-    {ErrorKind::kLeaderChanged, absl::StatusCode::kUnavailable, "etcdserver: leader changed"},
-    {ErrorKind::kNotCapable, absl::StatusCode::kUnavailable, "etcdserver: not capable"},
-    {ErrorKind::kStopped, absl::StatusCode::kUnavailable, "etcdserver: server stopped"},
-    {ErrorKind::kTimeout, absl::StatusCode::kUnavailable, "etcdserver: request timed out"},
-    {ErrorKind::kUnhealthy, absl::StatusCode::kUnavailable, "etcdserver: unhealthy cluster"},
-    {ErrorKind::kCorrupt, absl::StatusCode::kDataLoss, "etcdserver: corrupt cluster"},
-    {ErrorKind::kNotSupportedForLearner, absl::StatusCode::kUnavailable,
-     "etcdserver: rpc not supported for learner"},
-    {ErrorKind::kBadLeaderTransferee, absl::StatusCode::kFailedPrecondition,
-     "etcdserver: bad leader transferee"},
-};
+// The kind named `name` (ErrorKindName), or kUnknown. The shared table names each row by the
+// client kind it parses to; tests/unit/common/etcd_errors_test.cc checks every row has one.
+ErrorKind KindNamed(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(ErrorKind::kChecksumMismatch); ++i) {
+    auto kind = static_cast<ErrorKind>(i);
+    if (ErrorKindName(kind) == name) return kind;
+  }
+  return ErrorKind::kUnknown;
+}
 
 constexpr std::string_view kTimeoutPrefix = "etcdserver: request timed out";
 
@@ -117,10 +35,11 @@ ErrorKind ErrorKindOf(const absl::Status& status) {
   if (status.ok()) return ErrorKind::kOk;
   std::string_view msg =
       StripWrapper(std::string_view(status.message().data(), status.message().size()));
-  for (const WireError& e : kWireErrors) {
-    if (msg == e.message) return e.kind;
+  if (const etcd::EtcdErrorRow* row = etcd::FindEtcdErrorByMessage(msg)) {
+    return KindNamed(row->name);
   }
-  // "request timed out, possibly due to previous leader failure" / "... connection lost".
+  // Later etcd versions add "request timed out, ..." variants (e.g. "waiting for the applied
+  // index took too long").
   if (msg.rfind(kTimeoutPrefix, 0) == 0) return ErrorKind::kTimeout;
   // Client-side kinds carry their name as a message prefix (MakeError).
   for (ErrorKind k : {ErrorKind::kLeaseLost, ErrorKind::kChecksumMismatch}) {
@@ -265,8 +184,8 @@ std::string_view ErrorKindName(ErrorKind kind) {
 
 absl::Status MakeError(ErrorKind kind, std::string_view detail) {
   if (kind == ErrorKind::kOk) return absl::OkStatus();
-  for (const WireError& e : kWireErrors) {
-    if (e.kind == kind) return absl::Status(e.code, e.message);
+  if (const etcd::EtcdErrorRow* row = etcd::FindEtcdErrorByName(ErrorKindName(kind))) {
+    return absl::Status(row->code, absl::string_view(row->message.data(), row->message.size()));
   }
   absl::StatusCode code = absl::StatusCode::kUnknown;
   switch (kind) {

@@ -1,7 +1,9 @@
 #include "server/api/lease_service.h"
 
 #include <deque>
-#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "server/api/reactors.h"
 #include "server/api/status.h"
@@ -15,13 +17,14 @@ using etcdserverpb::LeaseKeepAliveResponse;
 
 // One keepalive stream: each request renews and is answered in order. At most kMaxQueued
 // replies wait to be written; past that the stream stops reading until the client catches up.
+// gRPC calls OnReadDone and OnWriteDone on its threads, possibly at once: mu_ guards the state.
 class KeepAliveStream final
     : public grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
  public:
   explicit KeepAliveStream(etcdserver::Server* server) : server_(server) { StartRead(&req_); }
 
-  void OnReadDone(bool ok) override {
-    std::lock_guard<std::mutex> l(mu_);
+  void OnReadDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     if (!ok) {
       reading_done_ = true;
       if (!writing_) FinishLocked();
@@ -53,8 +56,8 @@ class KeepAliveStream final
     }
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(mu_);
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     out_.pop_front();
     writing_ = false;
     if (!ok) {
@@ -79,7 +82,7 @@ class KeepAliveStream final
  private:
   static constexpr size_t kMaxQueued = 16;
 
-  void FinishLocked() {
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
     Finish(error_);
@@ -87,13 +90,13 @@ class KeepAliveStream final
 
   etcdserver::Server* server_;
   LeaseKeepAliveRequest req_;
-  std::mutex mu_;
-  std::deque<LeaseKeepAliveResponse> out_;
-  bool writing_ = false;
-  bool reading_done_ = false;
-  bool read_paused_ = false;
-  bool finished_ = false;
-  grpc::Status error_ = grpc::Status::OK;  // the status the stream ends with
+  absl::Mutex mu_;
+  std::deque<LeaseKeepAliveResponse> out_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status error_ ABSL_GUARDED_BY(mu_) = grpc::Status::OK;  // the status the stream ends with
 };
 
 }  // namespace

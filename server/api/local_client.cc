@@ -1,8 +1,10 @@
 #include "server/api/local_client.h"
 
-#include <chrono>
 #include <future>
+#include <optional>
 #include <thread>
+
+#include "absl/time/time.h"
 
 #include "server/api/validate.h"
 #include "server/base/errors.h"
@@ -13,26 +15,28 @@ namespace {
 
 constexpr int kCancelPollMs = 100;
 
-// A one-watcher sink that hands the first event to a waiting thread.
+// A one-watcher sink that hands the first event to a waiting thread. The watch hub delivers on
+// its own thread; mu_ guards what the waiter reads.
 class WaitSink : public mvcc::WatchSink {
  public:
-  bool Deliver(int64_t, int64_t, std::vector<mvccpb::Event>& events, bool) override {
-    std::lock_guard<std::mutex> l(mu_);
+  bool Deliver(int64_t, int64_t, std::vector<mvccpb::Event>& events, bool) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     if (!event_ && !events.empty()) event_ = events.front();
-    cv_.notify_all();
+    cv_.SignalAll();
     return true;
   }
-  void Compacted(int64_t, int64_t) override {
-    std::lock_guard<std::mutex> l(mu_);
+  void Compacted(int64_t, int64_t) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     compacted_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   void Progress(int64_t, int64_t) override {}
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<mvccpb::Event> event_;
-  bool compacted_ = false;
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // signalled when event_ or compacted_ is set
+  std::optional<mvccpb::Event> event_ ABSL_GUARDED_BY(mu_);
+  bool compacted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
@@ -91,13 +95,16 @@ absl::StatusOr<mvccpb::Event> LocalClient::WaitChange(const std::string& key,
   spec.start_revision = after_rev + 1;
   mvcc::WatchHub* hub = server_->watch_hub();
   hub->Add(&sink, 1, spec, [](int64_t) {});
-  std::unique_lock<std::mutex> l(sink.mu_);
-  while (!sink.event_ && !sink.compacted_ && !cancelled()) {
-    sink.cv_.wait_for(l, std::chrono::milliseconds(kCancelPollMs));
+  std::optional<mvccpb::Event> ev;
+  bool compacted = false;
+  {
+    absl::MutexLock l(&sink.mu_);
+    while (!sink.event_ && !sink.compacted_ && !cancelled()) {
+      sink.cv_.WaitWithTimeout(&sink.mu_, absl::Milliseconds(kCancelPollMs));
+    }
+    ev = sink.event_;
+    compacted = sink.compacted_;
   }
-  std::optional<mvccpb::Event> ev = sink.event_;
-  bool compacted = sink.compacted_;
-  l.unlock();
   hub->RemoveSink(&sink);
   if (ev) return *ev;
   if (compacted) return base::MakeError(base::ErrorKind::kCompacted);
@@ -128,22 +135,22 @@ absl::Status LocalClient::WaitDeletes(const std::string& prefix, int64_t max_cre
 
 bool RecipeWorkers::Run(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (active_ >= max_active_) return false;
     ++active_;
   }
   std::thread([this, fn = std::move(fn)] {
     fn();
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     --active_;
-    cv_.notify_all();
+    cv_.SignalAll();
   }).detach();
   return true;
 }
 
 void RecipeWorkers::Drain() {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return active_ == 0; });
+  absl::MutexLock l(&mu_);
+  while (active_ != 0) cv_.Wait(&mu_);
 }
 
 }  // namespace cairn::api

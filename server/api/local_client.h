@@ -5,11 +5,11 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/etcdserver/server.h"
 
 namespace cairn::api {
@@ -48,14 +48,14 @@ class RecipeWorkers {
  public:
   explicit RecipeWorkers(size_t max_active) : max_active_(max_active) {}
   // False (and `fn` not run) when max_active calls are already running.
-  bool Run(std::function<void()> fn);
-  void Drain();
+  bool Run(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  size_t max_active_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t active_ = 0;
+  const size_t max_active_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // signalled when active_ drops
+  size_t active_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cairn::api

@@ -1,5 +1,7 @@
 #include "server/api/recipe_services.h"
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/api/status.h"
 #include "server/base/errors.h"
 #include "server/etcdserver/member_id.h"
@@ -212,7 +214,7 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
 
   void Run() {
     auto cancelled = [this] {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       return done_ || ctx_->IsCancelled();
     };
     std::string prefix = name_ + "/";
@@ -244,43 +246,45 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
     Close();
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(mu_);
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     writing_ = false;
     if (!ok) done_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
-  void OnCancel() override {
-    std::lock_guard<std::mutex> l(mu_);
+  void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     done_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
-  void OnDone() override {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return worker_exited_; });
-    l.unlock();
+  void OnDone() override ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock l(&mu_);
+      while (!worker_exited_) cv_.Wait(&mu_);
+    }
     delete this;
   }
-  void WorkerExited() {
-    std::lock_guard<std::mutex> l(mu_);
+  void WorkerExited() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     worker_exited_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
  private:
-  bool Send(const etcdserverpb::ResponseHeader& h, const mvccpb::KeyValue& kv) {
-    std::unique_lock<std::mutex> l(mu_);
+  bool Send(const etcdserverpb::ResponseHeader& h, const mvccpb::KeyValue& kv)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     if (done_) return false;
     *resp_.mutable_header() = h;
     *resp_.mutable_kv() = kv;
     writing_ = true;
     StartWrite(&resp_);
-    cv_.wait(l, [&] { return !writing_; });
+    while (writing_) cv_.Wait(&mu_);
     return !done_;
   }
 
-  void Close() {
-    std::lock_guard<std::mutex> l(mu_);
+  void Close() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     if (closed_) return;
     closed_ = true;
     Finish(grpc::Status::OK);
@@ -290,12 +294,13 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
   LocalClient* client_;
   std::string name_;
   v3electionpb::LeaderResponse resp_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool writing_ = false;
-  bool done_ = false;
-  bool closed_ = false;
-  bool worker_exited_ = false;
+  // The worker thread and gRPC's callbacks meet here.
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // signalled on every change below
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool worker_exited_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

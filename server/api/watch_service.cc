@@ -1,9 +1,10 @@
 #include "server/api/watch_service.h"
 
 #include <deque>
-#include <mutex>
 #include <set>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/base/logging.h"
 
 namespace cairn::api {
@@ -29,10 +30,10 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     StartRead(&req_);
   }
 
-  void OnWriteDone(bool ok) override {
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
     bool kick = false;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       queued_bytes_ -= out_.front().second;
       kick = event_full_ && queued_bytes_ < kMaxQueuedBytes / 2;
       if (kick) event_full_ = false;
@@ -59,8 +60,8 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   // ---- mvcc::WatchSink (called under the hub lock) ----
   bool Deliver(int64_t watch_id, int64_t revision, std::vector<mvccpb::Event>& events,
-               bool fragment) override {
-    std::lock_guard<std::mutex> l(mu_);
+               bool fragment) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     if (finished_ || closing_) return false;
     if (queued_bytes_ >= kMaxQueuedBytes) {
       event_full_ = true;
@@ -87,20 +88,20 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     return true;
   }
 
-  void Compacted(int64_t watch_id, int64_t compact_revision) override {
+  void Compacted(int64_t watch_id, int64_t compact_revision) override ABSL_LOCKS_EXCLUDED(mu_) {
     WatchResponse resp = Header(0);  // etcd leaves the header revision unset here
     resp.set_watch_id(watch_id);
     resp.set_canceled(true);
     resp.set_compact_revision(compact_revision);
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     ids_.erase(watch_id);
     QueueLocked(std::move(resp));
   }
 
-  void Progress(int64_t watch_id, int64_t revision) override {
+  void Progress(int64_t watch_id, int64_t revision) override ABSL_LOCKS_EXCLUDED(mu_) {
     WatchResponse resp = Header(revision);
     resp.set_watch_id(watch_id);
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     QueueLocked(std::move(resp));
   }
 
@@ -112,7 +113,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     return resp;
   }
 
-  void QueueLocked(WatchResponse resp) {
+  void QueueLocked(WatchResponse resp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     size_t bytes = resp.ByteSizeLong();
     queued_bytes_ += bytes;
@@ -123,20 +124,20 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     }
   }
 
-  void FinishLocked() {
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
     Finish(grpc::Status::OK);
   }
 
-  void Close() {
+  void Close() ABSL_LOCKS_EXCLUDED(mu_) {
     hub_->RemoveSink(this);
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     closing_ = true;
     if (!writing_) FinishLocked();
   }
 
-  void Handle(const WatchRequest& req) {
+  void Handle(const WatchRequest& req) ABSL_LOCKS_EXCLUDED(mu_) {
     switch (req.request_union_case()) {
       case WatchRequest::kCreateRequest:
         Create(req.create_request());
@@ -147,7 +148,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
           WatchResponse resp = Header(rev);
           resp.set_watch_id(id);
           resp.set_canceled(true);
-          std::lock_guard<std::mutex> l(mu_);
+          absl::MutexLock l(&mu_);
           ids_.erase(id);
           QueueLocked(std::move(resp));
         });
@@ -161,7 +162,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     }
   }
 
-  void Create(const etcdserverpb::WatchCreateRequest& c) {
+  void Create(const etcdserverpb::WatchCreateRequest& c) ABSL_LOCKS_EXCLUDED(mu_) {
     mvcc::WatchSpec spec;
     spec.key = c.key();
     spec.range_end = c.range_end();
@@ -180,7 +181,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     }
     int64_t id = c.watch_id();
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       if (reason.empty() && id != 0 && ids_.count(id)) {
         reason = "mvcc: duplicate watch ID provided on the WatchStream";
       }
@@ -198,7 +199,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       resp.set_created(true);
       resp.set_canceled(true);
       resp.set_cancel_reason(reason);
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       QueueLocked(std::move(resp));
       return;
     }
@@ -206,7 +207,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       WatchResponse resp = Header(rev);
       resp.set_watch_id(id);
       resp.set_created(true);
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       QueueLocked(std::move(resp));
     });
   }
@@ -215,15 +216,16 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   mvcc::WatchHub* hub_;
   WatchRequest req_;
 
-  std::mutex mu_;
-  std::deque<std::pair<WatchResponse, size_t>> out_;  // guarded by mu_
-  size_t queued_bytes_ = 0;
-  bool writing_ = false;
-  bool closing_ = false;
-  bool finished_ = false;
-  bool event_full_ = false;
-  std::set<int64_t> ids_;
-  int64_t next_id_ = 0;
+  // gRPC's callbacks, the hub's delivery and the reader all touch the queue and the ids.
+  absl::Mutex mu_;
+  std::deque<std::pair<WatchResponse, size_t>> out_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool event_full_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<int64_t> ids_ ABSL_GUARDED_BY(mu_);
+  int64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace

@@ -1,59 +1,20 @@
-// The etcd error table: every error a client can see, with etcd's gRPC code and exact message
-// (clients match on the strings). Lower layers return these as absl::Status values; server/api
-// turns an absl::Status into a grpc::Status with the same code and message. Pinned row by row by
-// tests/unit/base/errors_test.cc. Thread-safe (pure).
+// The etcd error table on the server side: every error a client can see, with etcd's gRPC code
+// and exact message (clients match on the strings). The table itself is common/etcd_errors.h,
+// shared with the client, which parses these statuses back; docs/errors.md. Lower layers return
+// these as absl::Status values; server/api turns an absl::Status into a grpc::Status with the same
+// code and message. Pinned row by row by tests/unit/common/etcd_errors_test.cc. Thread-safe (pure).
 #pragma once
 
-#include <string_view>
+#include <cstddef>
 
 #include "absl/status/status.h"
+#include "common/etcd_errors.h"
 
 namespace cairn::base {
 
-enum class ErrorKind {
-  kEmptyKey,
-  kKeyNotFound,
-  kValueProvided,
-  kLeaseProvided,
-  kTooManyOps,
-  kDuplicateKey,
-  kCompacted,
-  kFutureRev,
-  kNoSpace,
-  kLeaseNotFound,
-  kLeaseExist,
-  kLeaseTTLTooLarge,
-  kRequestTooLarge,
-  kTooManyRequests,
-  kNoLeader,
-  kNotLeader,
-  kLeaderChanged,
-  kStopped,
-  kTimeout,
-  kTimeoutDueToLeaderFail,
-  kUnhealthy,
-  kCorrupt,
-  kPermissionDenied,
-  kMemberNotFound,
-  kMemberExist,
-  kPeerURLExist,
-  kMemberBadURLs,
-  kMemberNotLearner,
-  kLearnerNotReady,
-  kUserEmpty,
-  kAuthFailed,
-  kInvalidAuthToken,
-  kAuthNotEnabled,
-  kNotSupportedForLearner,
-  kBadLeaderTransferee,
-  kNotEnoughStartedMembers,
-};
-
-struct ErrorRow {
-  ErrorKind kind;
-  absl::StatusCode code;
-  std::string_view message;
-};
+// One kind per row of the shared table (etcd's Go names: kFutureRev, kLeaseExist, ...).
+using ErrorKind = etcd::EtcdError;
+using ErrorRow = etcd::EtcdErrorRow;
 
 // The whole table, in ErrorKind order.
 const ErrorRow* ErrorTable(size_t* size);

@@ -8,7 +8,7 @@ Lessor::Lessor(Clock clock, int64_t min_ttl_seconds)
     : clock_(std::move(clock)), min_ttl_seconds_(min_ttl_seconds) {}
 
 void Lessor::Restore(const std::vector<mvcc::LeaseRecord>& leases) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   int64_t now = clock_();
   leases_.clear();
   for (const auto& r : leases) {
@@ -18,23 +18,23 @@ void Lessor::Restore(const std::vector<mvcc::LeaseRecord>& leases) {
 }
 
 void Lessor::OnGranted(const mvcc::LeaseRecord& r) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   leases_[r.id] = State{r.ttl_seconds, clock_() + r.ttl_seconds * 1000, false, false};
 }
 
 void Lessor::OnRevoked(int64_t id) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   leases_.erase(id);
 }
 
 void Lessor::OnCheckpointed(const mvcc::LeaseRecord& r) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = leases_.find(r.id);
   if (it != leases_.end()) it->second.checkpointed = r.remaining_ms > 0;
 }
 
 absl::StatusOr<int64_t> Lessor::Renew(int64_t id, bool* checkpointed) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = leases_.find(id);
   int64_t now = clock_();
   // An expired lease is being revoked: renewing it would resurrect a lease whose keys go away.
@@ -47,21 +47,21 @@ absl::StatusOr<int64_t> Lessor::Renew(int64_t id, bool* checkpointed) {
 }
 
 std::optional<Lessor::Info> Lessor::Get(int64_t id) const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return std::nullopt;
   return Info{it->second.ttl_seconds, it->second.expiry_ms - clock_()};
 }
 
 std::vector<int64_t> Lessor::Ids() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   std::vector<int64_t> ids;
   for (const auto& [id, s] : leases_) ids.push_back(id);
   return ids;
 }
 
 std::vector<int64_t> Lessor::Expired(size_t max) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   std::vector<int64_t> out;
   int64_t now = clock_();
   for (auto& [id, s] : leases_) {
@@ -75,13 +75,13 @@ std::vector<int64_t> Lessor::Expired(size_t max) {
 }
 
 void Lessor::RevokeFailed(int64_t id) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = leases_.find(id);
   if (it != leases_.end()) it->second.revoking = false;
 }
 
 std::vector<std::pair<int64_t, int64_t>> Lessor::RemainingForCheckpoint() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   std::vector<std::pair<int64_t, int64_t>> out;
   int64_t now = clock_();
   for (const auto& [id, s] : leases_) {

@@ -14,11 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/mvcc/kv_store.h"
 
 namespace cairn::lease {
@@ -34,29 +35,29 @@ class Lessor {
   int64_t min_ttl_seconds() const { return min_ttl_seconds_; }
 
   // Applier: mirror the store.
-  void Restore(const std::vector<mvcc::LeaseRecord>& leases);
-  void OnGranted(const mvcc::LeaseRecord& lease);
-  void OnRevoked(int64_t id);
-  void OnCheckpointed(const mvcc::LeaseRecord& lease);
+  void Restore(const std::vector<mvcc::LeaseRecord>& leases) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnGranted(const mvcc::LeaseRecord& lease) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRevoked(int64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnCheckpointed(const mvcc::LeaseRecord& lease) ABSL_LOCKS_EXCLUDED(mu_);
 
   // KeepAlive: extends the lease to a full TTL from now. Returns the granted TTL, or
   // kLeaseNotFound for an unknown or already expired lease. *checkpointed is set when the lease
   // carries a checkpointed remaining TTL that the caller should reset (propose remaining 0).
-  absl::StatusOr<int64_t> Renew(int64_t id, bool* checkpointed);
+  absl::StatusOr<int64_t> Renew(int64_t id, bool* checkpointed) ABSL_LOCKS_EXCLUDED(mu_);
 
   struct Info {
     int64_t ttl_seconds;   // granted
     int64_t remaining_ms;  // until expiry (may be <= 0 while a revoke is pending)
   };
-  std::optional<Info> Get(int64_t id) const;
-  std::vector<int64_t> Ids() const;
+  std::optional<Info> Get(int64_t id) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<int64_t> Ids() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Leases past expiry not yet handed out by Expired (at most `max`); each is handed out once
   // until OnRevoked, or until RevokeFailed puts it back.
-  std::vector<int64_t> Expired(size_t max);
-  void RevokeFailed(int64_t id);
+  std::vector<int64_t> Expired(size_t max) ABSL_LOCKS_EXCLUDED(mu_);
+  void RevokeFailed(int64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   // Remaining TTLs of every lease, for a checkpoint proposal.
-  std::vector<std::pair<int64_t, int64_t>> RemainingForCheckpoint() const;
+  std::vector<std::pair<int64_t, int64_t>> RemainingForCheckpoint() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct State {
@@ -65,10 +66,10 @@ class Lessor {
     bool checkpointed;
     bool revoking;
   };
-  Clock clock_;
-  int64_t min_ttl_seconds_;
-  mutable std::mutex mu_;
-  std::map<int64_t, State> leases_;  // guarded by mu_
+  const Clock clock_;
+  const int64_t min_ttl_seconds_;
+  mutable absl::Mutex mu_;
+  std::map<int64_t, State> leases_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cairn::lease

@@ -514,17 +514,17 @@ KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
 KvStore::~KvStore() {
   std::vector<std::pair<int64_t, std::function<void(bool)>>> waiters;
   {
-    std::lock_guard<std::mutex> l(compact_mu_);
+    absl::MutexLock l(&compact_mu_);
     closing_ = true;
     waiters.swap(compact_waiters_);
   }
-  compact_cv_.notify_all();
+  compact_cv_.SignalAll();
   compactor_.join();
   for (auto& w : waiters) w.second(false);
 }
 
 ReadView KvStore::View() const {
-  std::lock_guard<std::mutex> l(view_mu_);
+  absl::MutexLock l(&view_mu_);
   return view_;
 }
 
@@ -532,7 +532,7 @@ void KvStore::Publish() {
   rocksdb::DB* db = backend_->db();
   std::shared_ptr<const rocksdb::Snapshot> snap(
       db->GetSnapshot(), [db](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
-  std::lock_guard<std::mutex> l(view_mu_);
+  absl::MutexLock l(&view_mu_);
   view_.snapshot = std::move(snap);
   view_.revision = revision_;
   view_.compact_revision = compact_revision_;
@@ -857,31 +857,33 @@ void KvStore::Commit(EntryBatch& b, ApplyResult* res) {
 
 void KvStore::StartCompaction(int64_t revision) {
   {
-    std::lock_guard<std::mutex> l(compact_mu_);
+    absl::MutexLock l(&compact_mu_);
     compact_queue_.push_back(revision);
   }
-  compact_cv_.notify_all();
+  compact_cv_.SignalAll();
 }
 
 void KvStore::OnCompacted(int64_t revision, std::function<void(bool)> done) {
+  bool closing;
   {
-    std::lock_guard<std::mutex> l(compact_mu_);
+    absl::MutexLock l(&compact_mu_);
     if (finished_compact_revision_ < revision && !closing_) {
       compact_waiters_.emplace_back(revision, std::move(done));
       return;
     }
+    closing = closing_;
   }
-  done(!closing_);
+  done(!closing);
 }
 
 void KvStore::BeginInstall() {
-  std::unique_lock<std::mutex> l(compact_mu_);
+  absl::MutexLock l(&compact_mu_);
   installing_ = true;
   install_requested_ = true;
   compact_queue_.clear();
   // A running CompactRange writes to the live database: the install must not interleave with it
   // (it would delete installed history, or overwrite finished_compact_revision).
-  compact_cv_.wait(l, [&] { return !compacting_; });
+  while (compacting_) compact_cv_.Wait(&compact_mu_);
 }
 
 void KvStore::ReloadAfterInstall() {
@@ -889,22 +891,22 @@ void KvStore::ReloadAfterInstall() {
   std::vector<std::function<void(bool)>> satisfied;
   std::vector<std::function<void(bool)>> unreachable;
   {
-    std::lock_guard<std::mutex> l(compact_mu_);
+    absl::MutexLock l(&compact_mu_);
     finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);
     installing_ = false;
     install_requested_ = false;
     compact_queue_.clear();
-    auto keep = std::partition(compact_waiters_.begin(), compact_waiters_.end(), [&](auto& w) {
-      return w.first > finished_compact_revision_ && w.first <= compact_revision_;
-    });
+    const int64_t finished = finished_compact_revision_;
+    const int64_t compact = compact_revision_;
+    auto keep = std::partition(compact_waiters_.begin(), compact_waiters_.end(),
+                               [&](auto& w) { return w.first > finished && w.first <= compact; });
     for (auto i = keep; i != compact_waiters_.end(); ++i) {
-      (i->first <= finished_compact_revision_ ? satisfied : unreachable)
-          .push_back(std::move(i->second));
+      (i->first <= finished ? satisfied : unreachable).push_back(std::move(i->second));
     }
     compact_waiters_.erase(keep, compact_waiters_.end());
-    if (compact_revision_ > finished_compact_revision_) compact_queue_.push_back(compact_revision_);
+    if (compact > finished) compact_queue_.push_back(compact);
   }
-  compact_cv_.notify_all();
+  compact_cv_.SignalAll();
   Publish();
   CAIRN_LOG(kInfo, "mvcc") << "reloaded after snapshot install: revision=" << revision_
                            << " compact_revision=" << compact_revision_
@@ -914,20 +916,20 @@ void KvStore::ReloadAfterInstall() {
 }
 
 void KvStore::CompactorLoop() {
-  std::unique_lock<std::mutex> l(compact_mu_);
+  compact_mu_.Lock();
   while (true) {
-    compact_cv_.wait(l, [&] { return closing_ || (!installing_ && !compact_queue_.empty()); });
-    if (closing_) return;
+    while (!closing_ && (installing_ || compact_queue_.empty())) compact_cv_.Wait(&compact_mu_);
+    if (closing_) break;
     int64_t to = compact_queue_.front();
     compact_queue_.pop_front();
     int64_t from = finished_compact_revision_;
     if (to <= from) continue;
     compacting_ = true;
-    l.unlock();
+    compact_mu_.Unlock();
     bool finished = CompactRange(from, to);
-    l.lock();
+    compact_mu_.Lock();
     compacting_ = false;
-    compact_cv_.notify_all();  // BeginInstall may be waiting for this
+    compact_cv_.SignalAll();  // BeginInstall may be waiting for this
     if (!finished) continue;
     finished_compact_revision_ = to;
     std::vector<std::function<void(bool)>> ready;
@@ -935,10 +937,11 @@ void KvStore::CompactorLoop() {
                              [&](const auto& w) { return w.first > to; });
     for (auto i = it; i != compact_waiters_.end(); ++i) ready.push_back(std::move(i->second));
     compact_waiters_.erase(it, compact_waiters_.end());
-    l.unlock();
+    compact_mu_.Unlock();
     for (auto& done : ready) done(true);
-    l.lock();
+    compact_mu_.Lock();
   }
+  compact_mu_.Unlock();
 }
 
 bool KvStore::CompactRange(int64_t from, int64_t to) {

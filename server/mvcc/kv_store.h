@@ -10,16 +10,16 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "server/storage/backend.h"
 
@@ -70,7 +70,7 @@ class KvStore {
   KvStore& operator=(const KvStore&) = delete;
 
   // ---- readers (thread-safe) ----
-  ReadView View() const;
+  ReadView View() const ABSL_LOCKS_EXCLUDED(view_mu_);
   // A Range at `view` (etcd's applier Range: sort, limit, filters, count, keys_only).
   absl::StatusOr<etcdserverpb::RangeResponse> Range(const ReadView& view,
                                                     const etcdserverpb::RangeRequest& r) const;
@@ -86,7 +86,8 @@ class KvStore {
                                                     const etcdserverpb::TxnRequest& r) const;
   // Calls `done` (on the compactor thread, or at once) when physical compaction has reached
   // `revision`, or with false when the store closes first.
-  void OnCompacted(int64_t revision, std::function<void(bool)> done);
+  void OnCompacted(int64_t revision, std::function<void(bool)> done)
+      ABSL_LOCKS_EXCLUDED(compact_mu_);
 
   // Keys attached to `lease_id` at `view`, in key order.
   std::vector<std::string> LeaseKeys(const ReadView& view, int64_t lease_id) const;
@@ -126,7 +127,7 @@ class KvStore {
   ApplyResult CheckpointLeases(EntryBatch& b, const etcdserverpb::LeaseCheckpointRequest& r);
   void Commit(EntryBatch& b, ApplyResult* result);
   // Makes everything applied so far visible to readers. Call after Backend::Sync().
-  void Publish();
+  void Publish() ABSL_LOCKS_EXCLUDED(view_mu_);
   uint64_t applied_index() const { return applied_index_; }
 
   // ---- snapshot install (applier thread; docs/snapshot_format.md) ----
@@ -138,14 +139,14 @@ class KvStore {
   // BeginInstall stops physical compaction: queued compactions are dropped and a running one is
   // interrupted at its next batch boundary; it returns once no compaction write can follow. No
   // compaction runs until ReloadAfterInstall. Readers keep the published view meanwhile.
-  void BeginInstall();
+  void BeginInstall() ABSL_LOCKS_EXCLUDED(compact_mu_);
   // Re-reads from the backend everything the store keeps in memory (revision, compact revision,
   // applied index, finished compact revision, live lease ids), restarts physical compaction
   // towards the compact revision if it is not finished, and publishes a new view (the backend must
   // be synced, as InstallSnapshotFile leaves it). Compaction waiters already satisfied by the new
   // state are completed with true; waiters for a revision above the new compact revision (which
   // the new state will never compact to) with false; the rest wait for the restarted compaction.
-  void ReloadAfterInstall();
+  void ReloadAfterInstall() ABSL_LOCKS_EXCLUDED(compact_mu_, view_mu_);
 
   // Implementation details (defined in kv_store.cc).
   class Source;
@@ -157,11 +158,11 @@ class KvStore {
                                                   const etcdserverpb::DeleteRangeRequest& r);
   absl::Status RunTxn(TxnWriter& w, const etcdserverpb::TxnRequest& t,
                       const std::vector<bool>& path, size_t* pos, etcdserverpb::TxnResponse* out);
-  void StartCompaction(int64_t revision);
-  void CompactorLoop();
+  void StartCompaction(int64_t revision) ABSL_LOCKS_EXCLUDED(compact_mu_);
+  void CompactorLoop() ABSL_LOCKS_EXCLUDED(compact_mu_);
   // Physically compacts history in (from, to]; bounded batches. Returns false, leaving the work
   // unfinished, when an install interrupts it (install_requested_).
-  bool CompactRange(int64_t from, int64_t to);
+  bool CompactRange(int64_t from, int64_t to) ABSL_LOCKS_EXCLUDED(compact_mu_);
   // Reads the counters and lease ids from the backend (construction and after an install).
   void LoadFromBackend();
 
@@ -176,19 +177,21 @@ class KvStore {
   uint64_t applied_index_ = 0;
 
   // Published read view.
-  mutable std::mutex view_mu_;
-  ReadView view_;
+  mutable absl::Mutex view_mu_;
+  ReadView view_ ABSL_GUARDED_BY(view_mu_);
 
   // Background physical compaction.
-  std::mutex compact_mu_;
-  std::condition_variable compact_cv_;
-  std::deque<int64_t> compact_queue_;
-  int64_t finished_compact_revision_ = 0;
-  std::vector<std::pair<int64_t, std::function<void(bool)>>> compact_waiters_;
-  bool closing_ = false;
+  absl::Mutex compact_mu_;
+  absl::CondVar compact_cv_;  // signalled on every change below
+  std::deque<int64_t> compact_queue_ ABSL_GUARDED_BY(compact_mu_);
+  int64_t finished_compact_revision_ ABSL_GUARDED_BY(compact_mu_) = 0;
+  std::vector<std::pair<int64_t, std::function<void(bool)>>> compact_waiters_
+      ABSL_GUARDED_BY(compact_mu_);
+  bool closing_ ABSL_GUARDED_BY(compact_mu_) = false;
   // Between BeginInstall and ReloadAfterInstall: no physical compaction starts or continues.
-  bool installing_ = false;
-  bool compacting_ = false;                     // CompactRange is running, outside compact_mu_
+  bool installing_ ABSL_GUARDED_BY(compact_mu_) = false;
+  // CompactRange is running, outside compact_mu_.
+  bool compacting_ ABSL_GUARDED_BY(compact_mu_) = false;
   std::atomic<bool> install_requested_{false};  // read by CompactRange between batches
   std::thread compactor_;
 };

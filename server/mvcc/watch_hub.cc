@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/time/time.h"
 #include "server/base/check.h"
 
 namespace cairn::mvcc {
@@ -36,27 +37,27 @@ WatchHub::WatchHub(KvStore* kv, int64_t progress_interval_ms)
 
 WatchHub::~WatchHub() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     closing_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   syncer_.join();
 }
 
 int64_t WatchHub::notified_revision() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return notified_rev_;
 }
 
 size_t WatchHub::synced_count() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   size_t n = synced_ranges_.size();
   for (const auto& [k, ws] : synced_keys_) n += ws.size();
   return n;
 }
 
 size_t WatchHub::unsynced_count() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return unsynced_.size();
 }
 
@@ -90,7 +91,7 @@ void WatchHub::MakeUnsynced(const WatcherPtr& w) {
   }
   w->synced = false;
   unsynced_.insert(w);
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void WatchHub::Detach(const WatcherPtr& w) {
@@ -105,7 +106,7 @@ void WatchHub::Detach(const WatcherPtr& w) {
 
 void WatchHub::Add(WatchSink* sink, int64_t watch_id, const WatchSpec& spec,
                    const std::function<void(int64_t)>& on_registered) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto w = std::make_shared<Watcher>(Watcher{sink, watch_id, spec, 0});
   on_registered(notified_rev_);
   by_sink_[sink][watch_id] = w;
@@ -115,13 +116,13 @@ void WatchHub::Add(WatchSink* sink, int64_t watch_id, const WatchSpec& spec,
   } else {
     w->next_rev = spec.start_revision;
     unsynced_.insert(w);
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 }
 
 bool WatchHub::Cancel(WatchSink* sink, int64_t watch_id,
                       const std::function<void(int64_t)>& on_removed) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto s = by_sink_.find(sink);
   if (s == by_sink_.end()) return false;
   auto it = s->second.find(watch_id);
@@ -134,7 +135,7 @@ bool WatchHub::Cancel(WatchSink* sink, int64_t watch_id,
 }
 
 void WatchHub::RemoveSink(WatchSink* sink) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   progress_pending_.erase(sink);
   auto s = by_sink_.find(sink);
   if (s == by_sink_.end()) return;
@@ -144,7 +145,7 @@ void WatchHub::RemoveSink(WatchSink* sink) {
 }
 
 void WatchHub::RequestProgress(WatchSink* sink) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   progress_pending_.insert(sink);
   AnswerProgressIfSynced(sink);
 }
@@ -161,10 +162,10 @@ void WatchHub::AnswerProgressIfSynced(WatchSink* sink) {
   sink->Progress(-1, notified_rev_);
 }
 
-void WatchHub::Kick() { cv_.notify_all(); }
+void WatchHub::Kick() { cv_.SignalAll(); }
 
 void WatchHub::Notify(int64_t revision, const std::vector<mvccpb::Event>& events) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   CAIRN_CHECK(revision > notified_rev_)
       << "notify out of order: " << revision << " after " << notified_rev_;
   notified_rev_ = revision;
@@ -191,12 +192,12 @@ void WatchHub::Notify(int64_t revision, const std::vector<mvccpb::Event>& events
     raw->next_rev = revision;
     MakeUnsynced(by_sink_[raw->sink][raw->watch_id]);
   }
-  if (!unsynced_.empty()) cv_.notify_all();
+  if (!unsynced_.empty()) cv_.SignalAll();
 }
 
 void WatchHub::ResetAfterInstall() {
   int64_t revision = kv_->View().revision;
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   CAIRN_CHECK(revision >= notified_rev_)
       << "snapshot install moved the store back: " << revision << " < " << notified_rev_;
   // A synced watcher's next_rev is notified_rev_ + 1 (or its future start revision): exactly
@@ -209,13 +210,13 @@ void WatchHub::ResetAfterInstall() {
   }
   for (const WatcherPtr& w : synced) MakeUnsynced(w);
   notified_rev_ = revision;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 bool WatchHub::SyncOnce() {
   std::vector<WatcherPtr> todo;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     todo.assign(unsynced_.begin(), unsynced_.end());
   }
   if (todo.empty()) return false;
@@ -227,7 +228,7 @@ bool WatchHub::SyncOnce() {
     // Only the syncer changes an unsynced watcher's next_rev, so reading it unlocked is safe.
     absl::Status st = kv_->ReadEvents(view, w->next_rev, w->spec.key, w->spec.range_end,
                                       w->spec.prev_kv, kMaxCatchupEvents, &events, &next);
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (!unsynced_.count(w)) continue;  // canceled meanwhile
     if (!st.ok()) {
       w->sink->Compacted(w->watch_id, view.compact_revision);
@@ -254,10 +255,11 @@ bool WatchHub::SyncOnce() {
 }
 
 void WatchHub::ProgressTick() {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
+  const int64_t revision = notified_rev_;
   auto tick = [&](Watcher* w) {
     if (w->spec.progress_notify && !w->sent_since_progress)
-      w->sink->Progress(w->watch_id, notified_rev_);
+      w->sink->Progress(w->watch_id, revision);
     w->sent_since_progress = false;
   };
   for (auto& [k, ws] : synced_keys_) {
@@ -271,7 +273,7 @@ void WatchHub::SyncerLoop() {
                        std::chrono::milliseconds(std::max<int64_t>(progress_interval_ms_, 1));
   while (true) {
     {
-      std::unique_lock<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       if (closing_) return;
     }
     bool progressed = SyncOnce();
@@ -281,10 +283,10 @@ void WatchHub::SyncerLoop() {
           std::chrono::steady_clock::now() + std::chrono::milliseconds(progress_interval_ms_);
     }
     if (progressed) continue;
-    std::unique_lock<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (closing_) return;
     // Periodic: a full stream drains without telling us, and the progress timer must fire.
-    cv_.wait_for(l, std::chrono::milliseconds(kSyncerPeriodMs));
+    cv_.WaitWithTimeout(&mu_, absl::Milliseconds(kSyncerPeriodMs));
   }
 }
 

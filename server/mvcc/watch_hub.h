@@ -18,17 +18,18 @@
 // and must not call back into the hub nor block.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "mvccpb/kv.pb.h"
 #include "server/mvcc/kv_store.h"
 
@@ -67,23 +68,24 @@ class WatchHub {
   ~WatchHub();
 
   // The revision watchers are synced to: events up to it have been handed to synced watchers.
-  int64_t notified_revision() const;
+  int64_t notified_revision() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Registers watcher `watch_id` of `sink`. `on_registered(header_revision)` runs under the hub
   // lock before any event can be delivered (the caller queues its "created" response there).
   void Add(WatchSink* sink, int64_t watch_id, const WatchSpec& spec,
-           const std::function<void(int64_t)>& on_registered);
+           const std::function<void(int64_t)>& on_registered) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes one watcher; false if unknown. `on_removed(revision)` runs under the hub lock.
-  bool Cancel(WatchSink* sink, int64_t watch_id, const std::function<void(int64_t)>& on_removed);
+  bool Cancel(WatchSink* sink, int64_t watch_id, const std::function<void(int64_t)>& on_removed)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Removes every watcher of `sink`; after it returns the hub never calls `sink` again.
-  void RemoveSink(WatchSink* sink);
+  void RemoveSink(WatchSink* sink) ABSL_LOCKS_EXCLUDED(mu_);
   // A progress request: answered (Progress(-1, R)) as soon as every watcher of the sink is synced.
-  void RequestProgress(WatchSink* sink);
+  void RequestProgress(WatchSink* sink) ABSL_LOCKS_EXCLUDED(mu_);
   // The sink has room again: wake the syncer.
   void Kick();
 
   // Applier thread: revision `revision` with its events is published.
-  void Notify(int64_t revision, const std::vector<mvccpb::Event>& events);
+  void Notify(int64_t revision, const std::vector<mvccpb::Event>& events) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Applier thread, after a snapshot install and KvStore::ReloadAfterInstall(): the store jumped
   // to a new revision without Notify() for the revisions in between. Every synced watcher becomes
@@ -92,11 +94,11 @@ class WatchHub {
   // are there unless compacted) or cancels it with compact_revision if its next revision has been
   // compacted away. The guarantees above still hold. The published revision must not be below
   // the notified one (an install only moves the state forward).
-  void ResetAfterInstall();
+  void ResetAfterInstall() ABSL_LOCKS_EXCLUDED(mu_);
 
   // For tests and metrics.
-  size_t synced_count() const;
-  size_t unsynced_count() const;
+  size_t synced_count() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t unsynced_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Watcher {
@@ -110,28 +112,28 @@ class WatchHub {
   using WatcherPtr = std::shared_ptr<Watcher>;
 
   bool Matches(const Watcher& w, const std::string& key) const;
-  void MakeSynced(const WatcherPtr& w);
-  void MakeUnsynced(const WatcherPtr& w);
-  void Detach(const WatcherPtr& w);
-  void AnswerProgressIfSynced(WatchSink* sink);
-  void SyncerLoop();
+  void MakeSynced(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MakeUnsynced(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Detach(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AnswerProgressIfSynced(WatchSink* sink) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SyncerLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // One catch-up round; returns true if any watcher made progress.
-  bool SyncOnce();
-  void ProgressTick();
+  bool SyncOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  void ProgressTick() ABSL_LOCKS_EXCLUDED(mu_);
 
-  KvStore* kv_;
-  int64_t progress_interval_ms_;
+  KvStore* const kv_;
+  const int64_t progress_interval_ms_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool closing_ = false;
-  int64_t notified_rev_ = 0;
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;  // wakes the syncer: unsynced watchers, room in a stream, closing
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t notified_rev_ ABSL_GUARDED_BY(mu_) = 0;
   // Synced watchers indexed for Notify: single keys by key, ranges in a list.
-  std::unordered_map<std::string, std::set<Watcher*>> synced_keys_;
-  std::set<Watcher*> synced_ranges_;
-  std::set<WatcherPtr> unsynced_;
-  std::map<WatchSink*, std::map<int64_t, WatcherPtr>> by_sink_;
-  std::set<WatchSink*> progress_pending_;
+  std::unordered_map<std::string, std::set<Watcher*>> synced_keys_ ABSL_GUARDED_BY(mu_);
+  std::set<Watcher*> synced_ranges_ ABSL_GUARDED_BY(mu_);
+  std::set<WatcherPtr> unsynced_ ABSL_GUARDED_BY(mu_);
+  std::map<WatchSink*, std::map<int64_t, WatcherPtr>> by_sink_ ABSL_GUARDED_BY(mu_);
+  std::set<WatchSink*> progress_pending_ ABSL_GUARDED_BY(mu_);
   std::thread syncer_;
 };
 

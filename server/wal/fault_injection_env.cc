@@ -45,8 +45,8 @@ class FaultInjectionEnv::File final : public WritableFile {
   File(FaultInjectionEnv* env, std::shared_ptr<Node> node, uint64_t generation)
       : env_(env), node_(std::move(node)), generation_(generation) {}
 
-  absl::Status Append(std::string_view data) override {
-    std::lock_guard<std::mutex> lock(env_->mu_);
+  absl::Status Append(std::string_view data) override ABSL_LOCKS_EXCLUDED(env_->mu_) {
+    absl::MutexLock lock(&env_->mu_);
     if (env_->dead_) {
       position_ += data.size();
       return absl::OkStatus();
@@ -60,8 +60,8 @@ class FaultInjectionEnv::File final : public WritableFile {
     return absl::OkStatus();
   }
 
-  absl::Status Sync() override {
-    std::lock_guard<std::mutex> lock(env_->mu_);
+  absl::Status Sync() override ABSL_LOCKS_EXCLUDED(env_->mu_) {
+    absl::MutexLock lock(&env_->mu_);
     if (env_->dead_) return absl::OkStatus();
     if (absl::Status s = CheckLive(); !s.ok()) return s;
     if (env_->fail_syncs_) return absl::InternalError("injected fsync error");
@@ -72,8 +72,8 @@ class FaultInjectionEnv::File final : public WritableFile {
     return absl::OkStatus();
   }
 
-  absl::Status Preallocate(uint64_t size) override {
-    std::lock_guard<std::mutex> lock(env_->mu_);
+  absl::Status Preallocate(uint64_t size) override ABSL_LOCKS_EXCLUDED(env_->mu_) {
+    absl::MutexLock lock(&env_->mu_);
     if (env_->dead_) return absl::OkStatus();
     if (absl::Status s = CheckLive(); !s.ok()) return s;
     if (node_->current.size() >= size) return absl::OkStatus();
@@ -83,8 +83,8 @@ class FaultInjectionEnv::File final : public WritableFile {
     return absl::OkStatus();
   }
 
-  absl::Status Truncate(uint64_t size) override {
-    std::lock_guard<std::mutex> lock(env_->mu_);
+  absl::Status Truncate(uint64_t size) override ABSL_LOCKS_EXCLUDED(env_->mu_) {
+    absl::MutexLock lock(&env_->mu_);
     if (env_->dead_) {
       position_ = size;
       return absl::OkStatus();
@@ -101,7 +101,7 @@ class FaultInjectionEnv::File final : public WritableFile {
   uint64_t position() const override { return position_; }
 
  private:
-  absl::Status CheckLive() const {
+  absl::Status CheckLive() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(env_->mu_) {
     if (generation_ != env_->generation_) {
       return absl::FailedPreconditionError("file handle opened before a simulated crash");
     }
@@ -134,7 +134,7 @@ void FaultInjectionEnv::ApplyDirOp(const DirOp& op,
 
 absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile(
     const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (dead_) return std::unique_ptr<WritableFile>(new File(this, std::make_shared<Node>(), 0));
   std::string dir = Parent(path);
   if (!dirs_.contains(dir)) return absl::NotFoundError(absl::StrCat("no directory for ", path));
@@ -149,7 +149,7 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile
 
 absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionEnv::ReopenWritableFile(
     const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (dead_) return std::unique_ptr<WritableFile>(new File(this, std::make_shared<Node>(), 0));
   auto it = current_names_.find(path);
   if (it == current_names_.end()) return absl::NotFoundError(absl::StrCat("open ", path));
@@ -157,7 +157,7 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionEnv::ReopenWritableF
 }
 
 absl::Status FaultInjectionEnv::ReadFile(const std::string& path, std::string* contents) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = current_names_.find(path);
   if (it == current_names_.end()) return absl::NotFoundError(absl::StrCat("open ", path));
   *contents = it->second->current;
@@ -165,7 +165,7 @@ absl::Status FaultInjectionEnv::ReadFile(const std::string& path, std::string* c
 }
 
 absl::Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (dead_) return absl::OkStatus();
   auto it = current_names_.find(from);
   if (it == current_names_.end()) return absl::NotFoundError(absl::StrCat("rename ", from));
@@ -177,7 +177,7 @@ absl::Status FaultInjectionEnv::RenameFile(const std::string& from, const std::s
 }
 
 absl::Status FaultInjectionEnv::RemoveFile(const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (dead_) return absl::OkStatus();
   if (!current_names_.contains(path)) return absl::NotFoundError(absl::StrCat("unlink ", path));
   DirOp op{Parent(path), path, nullptr, ""};
@@ -187,7 +187,7 @@ absl::Status FaultInjectionEnv::RemoveFile(const std::string& path) {
 }
 
 absl::StatusOr<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!dirs_.contains(dir)) return absl::NotFoundError(absl::StrCat("opendir ", dir));
   std::vector<std::string> names;
   for (const auto& [path, node] : current_names_) {
@@ -197,14 +197,14 @@ absl::StatusOr<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::s
 }
 
 absl::Status FaultInjectionEnv::CreateDir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (dead_) return absl::OkStatus();
   dirs_.insert(dir);
   return absl::OkStatus();
 }
 
 absl::Status FaultInjectionEnv::SyncDir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (dead_) return absl::OkStatus();
   if (!dirs_.contains(dir)) return absl::NotFoundError(absl::StrCat("open ", dir));
   if (fail_syncs_) return absl::InternalError("injected directory fsync error");
@@ -223,28 +223,28 @@ absl::Status FaultInjectionEnv::SyncDir(const std::string& dir) {
 }
 
 bool FaultInjectionEnv::FileExists(const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return current_names_.contains(path) || dirs_.contains(path);
 }
 
 void FaultInjectionEnv::SimulateCrash(CrashMode mode) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   CrashLocked(mode);
 }
 
 void FaultInjectionEnv::ScheduleCrash(uint64_t syncs_from_now, CrashMode mode) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   crash_countdown_ = syncs_from_now;
   scheduled_mode_ = mode;
 }
 
 bool FaultInjectionEnv::crashed() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return dead_;
 }
 
 void FaultInjectionEnv::Restart() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   dead_ = false;
   crash_countdown_ = 0;
 }
@@ -300,7 +300,7 @@ void FaultInjectionEnv::CrashLocked(CrashMode mode) {
 
 absl::Status FaultInjectionEnv::CorruptByte(const std::string& path, uint64_t offset,
                                             uint8_t mask) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = current_names_.find(path);
   if (it == current_names_.end()) return absl::NotFoundError(path);
   Node& node = *it->second;
@@ -314,7 +314,7 @@ absl::Status FaultInjectionEnv::CorruptByte(const std::string& path, uint64_t of
 
 absl::Status FaultInjectionEnv::OverwriteDurably(const std::string& path, uint64_t offset,
                                                  std::string_view data) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = current_names_.find(path);
   if (it == current_names_.end()) return absl::NotFoundError(path);
   Node& node = *it->second;
@@ -327,27 +327,27 @@ absl::Status FaultInjectionEnv::OverwriteDurably(const std::string& path, uint64
 }
 
 void FaultInjectionEnv::set_fail_writes(bool fail) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   fail_writes_ = fail;
 }
 
 void FaultInjectionEnv::set_fail_syncs(bool fail) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   fail_syncs_ = fail;
 }
 
 uint64_t FaultInjectionEnv::file_sync_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return file_syncs_;
 }
 
 uint64_t FaultInjectionEnv::dir_sync_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return dir_syncs_;
 }
 
 uint64_t FaultInjectionEnv::UnsyncedBytes(const std::string& path) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = current_names_.find(path);
   if (it == current_names_.end()) return 0;
   uint64_t n = 0;

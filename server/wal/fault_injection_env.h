@@ -26,12 +26,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/wal/env.h"
 
 namespace cairn::wal {
@@ -89,24 +90,25 @@ class FaultInjectionEnv final : public Env {
 
   static std::string Parent(const std::string& path);
   void ApplyDirOp(const DirOp& op, std::map<std::string, std::shared_ptr<Node>>* names);
-  void CrashLocked(CrashMode mode);
+  void CrashLocked(CrashMode mode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a sync; true if it is the scheduled one (the crash then happened instead).
-  bool SyncCrashesLocked();
+  bool SyncCrashesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable std::mutex mu_;
-  std::mt19937_64 rng_;
-  uint64_t generation_ = 0;
-  std::set<std::string> dirs_;
-  std::map<std::string, std::shared_ptr<Node>> current_names_;
-  std::map<std::string, std::shared_ptr<Node>> durable_names_;
-  std::vector<DirOp> pending_dir_ops_;
-  bool fail_writes_ = false;
-  bool fail_syncs_ = false;
-  uint64_t file_syncs_ = 0;
-  uint64_t crash_countdown_ = 0;  // 0: none scheduled
-  CrashMode scheduled_mode_ = CrashMode::kDropUnsynced;
-  bool dead_ = false;
-  uint64_t dir_syncs_ = 0;
+  // Guards everything below, and the contents of every Node (files reach it through env_).
+  mutable absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<std::string> dirs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Node>> current_names_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Node>> durable_names_ ABSL_GUARDED_BY(mu_);
+  std::vector<DirOp> pending_dir_ops_ ABSL_GUARDED_BY(mu_);
+  bool fail_writes_ ABSL_GUARDED_BY(mu_) = false;
+  bool fail_syncs_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t file_syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t crash_countdown_ ABSL_GUARDED_BY(mu_) = 0;  // 0: none scheduled
+  CrashMode scheduled_mode_ ABSL_GUARDED_BY(mu_) = CrashMode::kDropUnsynced;
+  bool dead_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t dir_syncs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cairn::wal

@@ -3,8 +3,9 @@
 // Every failed call returns an absl::Status whose code is the gRPC code the server sent (Abseil's
 // codes equal gRPC's) and whose message is the server's message, e.g.
 // "etcdserver: mvcc: required revision has been compacted". ErrorKindOf() maps such a status to
-// an ErrorKind by etcd's exact wire messages (the strings of etcd's rpctypes package), so callers
-// can branch on the kind instead of matching strings. Client-side conditions (deadline,
+// an ErrorKind by etcd's exact wire messages (the strings of etcd's rpctypes package, kept in the
+// one table the server uses too: common/etcd_errors.h, docs/errors.md), so callers can branch on
+// the kind instead of matching strings. Client-side conditions (deadline,
 // cancellation, checksum mismatch, lease lost) map to kinds too.
 //
 // Thread-safe: all functions are pure.
@@ -43,12 +44,13 @@ enum class ErrorKind {
   // Watch
   kWatchCanceled,  // "etcdserver: watch canceled" or a server-side cancel
   // Cluster
-  kMemberExists,   // "etcdserver: member ID already exist"
-  kPeerUrlExists,  // "etcdserver: Peer URLs already exists"
-  kMemberNotEnoughStarted,
-  kMemberBadUrls,     // "etcdserver: given member URLs are invalid"
-  kMemberNotFound,    // "etcdserver: member not found"
-  kMemberNotLearner,  // "etcdserver: can only promote a learner member"
+  kMemberExists,            // "etcdserver: member ID already exist"
+  kPeerUrlExists,           // "etcdserver: Peer URLs already exists"
+  kMemberNotEnoughStarted,  // "etcdserver: re-configuration failed due to not enough started
+                            // members" (UNKNOWN, as etcd 3.4 answers it)
+  kMemberBadUrls,           // "etcdserver: given member URLs are invalid"
+  kMemberNotFound,          // "etcdserver: member not found"
+  kMemberNotLearner,        // "etcdserver: can only promote a learner member"
   kLearnerNotReady,  // "etcdserver: can only promote a learner member which is in sync with leader"
   kTooManyLearners,  // "etcdserver: too many learner members in cluster"
   kNotSupportedForLearner,
@@ -81,6 +83,7 @@ enum class ErrorKind {
   kCorrupt,        // "etcdserver: corrupt cluster"
   // Maintenance
   kChecksumMismatch,  // client-side: snapshot sha256 did not match
+  // New kinds go above this line: kChecksumMismatch stays the last one.
 };
 
 // The kind of `status`; kOk for an OK status. Server errors are recognised by etcd's exact
