@@ -38,7 +38,7 @@ void Membership::Load() {
     removed.insert(std::stoull(hex, nullptr, 16));
   }
   CAIRN_CHECK(it->status().ok()) << it->status().ToString();
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   members_ = std::move(members);
   removed_ = std::move(removed);
 }
@@ -50,7 +50,7 @@ void Membership::PutLocked(const cairnpb::Member& m, rocksdb::WriteBatchBase* wb
 }
 
 void Membership::Add(const cairnpb::Member& member, rocksdb::WriteBatchBase* wb) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   cairnpb::Member m = member;
   auto it = members_.find(m.id());
   if (it != members_.end()) {
@@ -64,7 +64,7 @@ void Membership::Add(const cairnpb::Member& member, rocksdb::WriteBatchBase* wb)
 }
 
 void Membership::Remove(uint64_t id, rocksdb::WriteBatchBase* wb) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   members_.erase(id);
   removed_.insert(id);
   CAIRN_CHECK(wb->Delete(backend_->cf(storage::Cf::kMeta), MemberKey(id)).ok());
@@ -74,7 +74,7 @@ void Membership::Remove(uint64_t id, rocksdb::WriteBatchBase* wb) {
 void Membership::SetAttributes(uint64_t id, const std::string& name,
                                const std::vector<std::string>& client_urls,
                                rocksdb::WriteBatchBase* wb) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = members_.find(id);
   if (it == members_.end()) return;  // removed meanwhile
   cairnpb::Member m = it->second;
@@ -86,7 +86,7 @@ void Membership::SetAttributes(uint64_t id, const std::string& name,
 
 void Membership::SetPeerUrls(uint64_t id, const std::vector<std::string>& peer_urls,
                              rocksdb::WriteBatchBase* wb) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = members_.find(id);
   if (it == members_.end()) return;
   cairnpb::Member m = it->second;
@@ -96,7 +96,7 @@ void Membership::SetPeerUrls(uint64_t id, const std::vector<std::string>& peer_u
 }
 
 std::vector<cairnpb::Member> Membership::Members() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   std::vector<cairnpb::Member> out;
   out.reserve(members_.size());
   for (const auto& [id, m] : members_) out.push_back(m);
@@ -104,32 +104,32 @@ std::vector<cairnpb::Member> Membership::Members() const {
 }
 
 std::optional<cairnpb::Member> Membership::Get(uint64_t id) const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = members_.find(id);
   if (it == members_.end()) return std::nullopt;
   return it->second;
 }
 
 bool Membership::IsLearner(uint64_t id) const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   auto it = members_.find(id);
   return it != members_.end() && it->second.is_learner();
 }
 
 bool Membership::IsRemoved(uint64_t id) const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return removed_.count(id) > 0;
 }
 
 raft::ConfState Membership::ConfState() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   raft::ConfState cs;
   for (const auto& [id, m] : members_) (m.is_learner() ? cs.learners : cs.voters).push_back(id);
   return cs;
 }
 
 uint64_t Membership::FindByPeerUrls(const std::vector<std::string>& peer_urls) const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   for (const auto& [id, m] : members_) {
     for (const auto& u : m.peer_urls()) {
       if (std::find(peer_urls.begin(), peer_urls.end(), u) != peer_urls.end()) return id;

@@ -6,12 +6,13 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "cairnpb/peer.pb.h"
 #include "rocksdb/write_batch.h"
 #include "server/raft/message.h"
@@ -46,12 +47,13 @@ class Membership {
   uint64_t FindByPeerUrls(const std::vector<std::string>& peer_urls) const;
 
  private:
-  void PutLocked(const cairnpb::Member& m, rocksdb::WriteBatchBase* wb);
+  void PutLocked(const cairnpb::Member& m, rocksdb::WriteBatchBase* wb)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   storage::Backend* backend_;
-  mutable std::mutex mu_;
-  std::map<uint64_t, cairnpb::Member> members_;  // guarded by mu_
-  std::set<uint64_t> removed_;                   // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, cairnpb::Member> members_ ABSL_GUARDED_BY(mu_);
+  std::set<uint64_t> removed_ ABSL_GUARDED_BY(mu_);
 };
 
 std::string MemberKey(uint64_t id);

@@ -1,7 +1,6 @@
 #include "server/etcdserver/raft_driver.h"
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <future>
 
@@ -70,14 +69,13 @@ void RaftDriver::Start() {
 
 void RaftDriver::RequestStop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
 }
 
 bool RaftDriver::stopping() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return stopping_;
 }
 
@@ -87,7 +85,7 @@ void RaftDriver::Join() {
   // Whatever the inbox still holds never reached raft.
   std::vector<StatusDone> held;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     held.swap(inbox_.reads);
     for (auto& t : inbox_.transfers) held.push_back(std::move(t.done));
     inbox_.transfers.clear();
@@ -95,120 +93,109 @@ void RaftDriver::Join() {
   for (auto& d : held) d(MakeError(ErrorKind::kStopped));
 }
 
-void RaftDriver::Notify() { cv_.notify_one(); }
-
 // ---------------------------------------------------------------------------------------------
 // Inbox
 
 absl::Status RaftDriver::Propose(uint64_t id, std::string data, Waiter& w) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (stopping_) return MakeError(ErrorKind::kStopped);
     if (!deps_.waits->Register(id, NowMs() + deps_.request_timeout_ms, w)) {
       return MakeError(ErrorKind::kTooManyRequests);
     }
     inbox_.proposals.push_back(Proposal{id, std::move(data)});
   }
-  Notify();
   return absl::OkStatus();
 }
 
 absl::Status RaftDriver::ProposeConfChange(uint64_t id, raft::ConfChange cc, Waiter& w) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (stopping_) return MakeError(ErrorKind::kStopped);
     if (!deps_.waits->Register(id, NowMs() + deps_.request_timeout_ms, w)) {
       return MakeError(ErrorKind::kTooManyRequests);
     }
     inbox_.conf_changes.push_back(PendingConfChange{std::move(cc), id});
   }
-  Notify();
   return absl::OkStatus();
 }
 
 void RaftDriver::ReadIndex(StatusDone done) {
-  std::unique_lock<std::mutex> l(mu_);
-  if (stopping_) {
-    l.unlock();
-    done(MakeError(ErrorKind::kStopped));
-    return;
+  {
+    absl::MutexLock l(&mu_);
+    if (!stopping_) {
+      inbox_.reads.push_back(std::move(done));
+      return;
+    }
   }
-  inbox_.reads.push_back(std::move(done));
-  l.unlock();
-  Notify();
+  done(MakeError(ErrorKind::kStopped));
 }
 
 void RaftDriver::TransferLeader(uint64_t target, StatusDone done) {
-  std::unique_lock<std::mutex> l(mu_);
-  if (stopping_) {
-    l.unlock();
-    done(MakeError(ErrorKind::kStopped));
-    return;
+  {
+    absl::MutexLock l(&mu_);
+    if (!stopping_) {
+      inbox_.transfers.push_back(
+          Transfer{target, std::move(done), NowMs() + deps_.request_timeout_ms});
+      return;
+    }
   }
-  inbox_.transfers.push_back(Transfer{target, std::move(done), NowMs() + deps_.request_timeout_ms});
-  l.unlock();
-  Notify();
+  done(MakeError(ErrorKind::kStopped));
 }
 
 void RaftDriver::Step(raft::Message message) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (inbox_.messages.size() >= kMaxInboxMessages) return;  // raft retransmits
     inbox_.messages.push_back(std::move(message));
   }
-  Notify();
 }
 
 void RaftDriver::StepSnapshot(raft::Message message, std::string path) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     inbox_.snapshots.emplace_back(std::move(message), std::move(path));
     inbox_wake_ = true;
   }
-  Notify();
 }
 
 void RaftDriver::ReportUnreachable(uint64_t to) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     inbox_.unreachable.push_back(to);
     inbox_wake_ = true;
   }
-  Notify();
 }
 
 void RaftDriver::ReportSnapshot(uint64_t to, bool ok) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     inbox_.snapshot_status.emplace_back(to, ok);
     inbox_wake_ = true;
   }
-  Notify();
 }
 
 void RaftDriver::ReportRemovedByPeer() {
   if (removed_by_peer_.exchange(true)) return;
   CAIRN_LOG(kWarn, "etcdserver") << "a peer refused this member: it was removed from the cluster";
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     inbox_wake_ = true;
   }
-  Notify();
 }
 
 void RaftDriver::OnApplied(std::vector<std::pair<uint64_t, raft::ConfChange>> confs,
                            uint64_t applied) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     for (auto& c : confs) inbox_.applied_confs.push_back(std::move(c));
     inbox_.applied_index = std::max(inbox_.applied_index, applied);
     inbox_wake_ = true;
   }
-  Notify();
 }
 
 std::map<uint64_t, uint64_t> RaftDriver::ProgressMatch() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return progress_match_;
 }
 
@@ -244,12 +231,10 @@ void RaftDriver::Loop() {
 }
 
 bool RaftDriver::Drain(Inbox* in) {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait_until(l, std::chrono::steady_clock::time_point(std::chrono::milliseconds(next_tick_ms_)),
-                 [&] {
-                   return stopping_ || inbox_wake_ || !inbox_.proposals.empty() ||
-                          !inbox_.messages.empty() || !inbox_.reads.empty();
-                 });
+  absl::MutexLock l(&mu_);
+  // Until the next tick or work (the mutex re-checks the condition whenever it is released).
+  mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::InboxReady),
+                       absl::Milliseconds(std::max<int64_t>(0, next_tick_ms_ - NowMs())));
   if (stopping_) return false;
   std::swap(*in, inbox_);
   inbox_.applied_index = in->applied_index;  // a high-water mark, not a queue
@@ -299,7 +284,7 @@ void RaftDriver::Tick(int64_t now) {
   FinishTransfers(now, /*timeouts=*/true);
   if (IsLeader()) {
     raft::NodeStatus st = node_->GetStatus();
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     progress_match_.clear();
     for (const auto& [id, pr] : st.progress) progress_match_[id] = pr.match;
   }

@@ -27,7 +27,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "server/base/clock.h"
 #include "server/etcdserver/applier.h"
 #include "server/etcdserver/membership.h"
@@ -179,7 +181,10 @@ class RaftDriver {
   void SendEarly(raft::Ready& rd);
   void MaybeSnapshot();
   void FailAllHeld();
-  void Notify();
+  bool InboxReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || inbox_wake_ || !inbox_.proposals.empty() || !inbox_.messages.empty() ||
+           !inbox_.reads.empty();
+  }
 
   const Deps deps_;
   transport::Transport* transport_ = nullptr;
@@ -191,13 +196,12 @@ class RaftDriver {
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<bool> removed_by_peer_{false};
 
-  // ---- inbox, guarded by mu_ ----
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  Inbox inbox_;
-  bool inbox_wake_ = false;
-  std::map<uint64_t, uint64_t> progress_match_;  // guarded by mu_
+  // ---- the inbox (any thread -> raft thread) ----
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Inbox inbox_ ABSL_GUARDED_BY(mu_);
+  bool inbox_wake_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<uint64_t, uint64_t> progress_match_ ABSL_GUARDED_BY(mu_);
 
   // ---- raft thread ----
   std::unique_ptr<wal::Wal> wal_;
