@@ -41,13 +41,14 @@ absl::StatusOr<std::string> ParseClientUrl(const std::string& url) {
 
 ClientServer::ClientServer(etcdserver::Server* server)
     : server_(server),
-      kv_(server),
-      maintenance_(server),
-      cluster_(server),
-      watch_(server),
-      lease_(server),
-      lock_(server, &recipe_workers_),
-      election_(server, &recipe_workers_) {}
+      handlers_(server, &gate_),
+      kv_(&handlers_),
+      maintenance_(&handlers_),
+      cluster_(&handlers_),
+      watch_(server, &gate_),
+      lease_(&handlers_),
+      lock_(server, &recipe_workers_, &gate_),
+      election_(server, &recipe_workers_, &gate_) {}
 
 ClientServer::~ClientServer() { Shutdown(0); }
 

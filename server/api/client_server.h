@@ -9,6 +9,8 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "server/api/gate.h"
+#include "server/api/handlers.h"
 #include "server/api/lease_service.h"
 #include "server/api/recipe_services.h"
 #include "server/api/services.h"
@@ -25,8 +27,14 @@ class ClientServer {
   // Stops accepting, lets in-flight calls finish (bounded by `deadline_ms`), then cancels.
   void Shutdown(int deadline_ms);
 
+  // The request gate every client call and stream passes (per-method counters for tests and,
+  // later, /metrics).
+  const RequestGate& gate() const { return gate_; }
+
  private:
   etcdserver::Server* server_;
+  RequestGate gate_;
+  Handlers handlers_;
   KvService kv_;
   MaintenanceService maintenance_;
   ClusterService cluster_;

@@ -21,7 +21,7 @@ using etcdserverpb::LeaseKeepAliveResponse;
 class KeepAliveStream final
     : public grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
  public:
-  explicit KeepAliveStream(etcdserver::Server* server) : server_(server) { StartRead(&req_); }
+  explicit KeepAliveStream(Handlers* handlers) : handlers_(handlers) { StartRead(&req_); }
 
   void OnReadDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock l(&mu_);
@@ -31,19 +31,17 @@ class KeepAliveStream final
       return;
     }
     LeaseKeepAliveResponse resp;
-    resp.set_id(req_.id());
-    auto ttl = server_->RenewLease(req_.id());
-    if (!ttl.ok() && !base::IsError(ttl.status(), base::ErrorKind::kLeaseNotFound)) {
+    absl::Status renewed;
+    // Completes before it returns (a follower blocks for the forwarded round trip).
+    handlers_->LeaseKeepAlive(req_, &resp, [&renewed](absl::Status st) { renewed = st; });
+    if (!renewed.ok()) {
       // No leader within the bound, stopped...: end the stream with the error (etcd does too);
       // the client opens a new one.
-      error_ = ToGrpc(ttl.status());
+      error_ = ToGrpc(renewed);
       reading_done_ = true;
       if (!writing_) FinishLocked();
       return;
     }
-    resp.set_ttl(ttl.ok() ? *ttl : 0);  // etcd: an unknown lease is answered with TTL 0
-    resp.mutable_header()->set_revision(server_->kv()->View().revision);
-    server_->FillHeader(resp.mutable_header());
     out_.push_back(std::move(resp));
     if (!writing_) {
       writing_ = true;
@@ -88,7 +86,7 @@ class KeepAliveStream final
     Finish(error_);
   }
 
-  etcdserver::Server* server_;
+  Handlers* handlers_;
   LeaseKeepAliveRequest req_;
   absl::Mutex mu_;
   std::deque<LeaseKeepAliveResponse> out_ ABSL_GUARDED_BY(mu_);
@@ -104,52 +102,30 @@ class KeepAliveStream final
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
                                                    const etcdserverpb::LeaseGrantRequest* req,
                                                    etcdserverpb::LeaseGrantResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  etcdserver::Server* server = server_;
-  server_->GrantLease(req->id(), req->ttl(), [reactor, resp, server](mvcc::ApplyResult r) {
-    if (r.status.ok()) {
-      *resp = std::move(r.lease_grant);
-      server->FillHeader(resp->mutable_header());
-    }
-    reactor->Finish(ToGrpc(r.status));
-  });
-  return reactor;
+  return Serve(ctx, handlers_, &Handlers::LeaseGrant, req, resp);
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
-  cairnpb::InternalRequest ir;
-  *ir.mutable_lease_revoke() = *req;
-  etcdserver::Server* server = server_;
-  return ProposeAndFinish(ctx, server_, std::move(ir), [resp, server](mvcc::ApplyResult& r) {
-    *resp = std::move(r.lease_revoke);
-    server->FillHeader(resp->mutable_header());
-  });
+  return Serve(ctx, handlers_, &Handlers::LeaseRevoke, req, resp);
 }
 
 grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>*
 LeaseService::LeaseKeepAlive(grpc::CallbackServerContext*) {
-  return new KeepAliveStream(server_);
+  return new KeepAliveStream(handlers_);
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
-  // Answered by the leader (a follower forwards): only it knows the remaining TTL.
-  auto result = server_->LeaseTimeToLive(*req);
-  if (!result.ok()) return FinishNow(ctx, result.status());
-  *resp = std::move(*result);
-  return FinishNow(ctx, absl::OkStatus());
+  return Serve(ctx, handlers_, &Handlers::LeaseTimeToLive, req, resp);
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
-                                                    const etcdserverpb::LeaseLeasesRequest*,
+                                                    const etcdserverpb::LeaseLeasesRequest* req,
                                                     etcdserverpb::LeaseLeasesResponse* resp) {
-  resp->mutable_header()->set_revision(server_->kv()->View().revision);
-  server_->FillHeader(resp->mutable_header());
-  for (int64_t id : server_->lessor()->Ids()) resp->add_leases()->set_id(id);
-  return FinishNow(ctx, absl::OkStatus());
+  return Serve(ctx, handlers_, &Handlers::LeaseLeases, req, resp);
 }
 
 }  // namespace cairn::api

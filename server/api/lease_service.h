@@ -5,13 +5,13 @@
 #pragma once
 
 #include "etcdserverpb/rpc.grpc.pb.h"
-#include "server/etcdserver/server.h"
+#include "server/api/handlers.h"
 
 namespace cairn::api {
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
-  explicit LeaseService(etcdserver::Server* server) : server_(server) {}
+  explicit LeaseService(Handlers* handlers) : handlers_(handlers) {}
 
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::LeaseGrantRequest* req,
@@ -30,7 +30,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         etcdserverpb::LeaseLeasesResponse* resp) override;
 
  private:
-  etcdserver::Server* server_;
+  Handlers* handlers_;
 };
 
 }  // namespace cairn::api

@@ -3,6 +3,7 @@
 
 #include <grpcpp/support/server_callback.h>
 
+#include "server/api/handlers.h"
 #include "server/api/status.h"
 #include "server/etcdserver/server.h"
 
@@ -16,17 +17,22 @@ inline grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
-// Proposes `request`; once it is applied, `take(result)` moves the response into place (on
-// success) and the call ends with the result's status. `take` runs on the applier thread.
-template <typename Take>
-grpc::ServerUnaryReactor* ProposeAndFinish(grpc::CallbackServerContext* ctx,
-                                           etcdserver::Server* server,
-                                           cairnpb::InternalRequest request, Take take) {
+// A stream refused at its start (by the gate): it ends at once with `status`.
+template <typename Req, typename Resp>
+class RefusedStream final : public grpc::ServerBidiReactor<Req, Resp> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// Serves a unary call through `handler` of the transport-neutral Handlers: the reply leaves when
+// the handler reports (gRPC owns `req` and `resp` until then).
+template <typename Req, typename Resp>
+grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Handlers* handlers,
+                                void (Handlers::*handler)(const Req&, Resp*, Handlers::Done),
+                                const Req* req, Resp* resp) {
   auto* reactor = ctx->DefaultReactor();
-  server->Propose(std::move(request), [reactor, take](mvcc::ApplyResult result) mutable {
-    if (result.status.ok()) take(result);
-    reactor->Finish(ToGrpc(result.status));
-  });
+  (handlers->*handler)(*req, resp, [reactor](absl::Status st) { reactor->Finish(ToGrpc(st)); });
   return reactor;
 }
 

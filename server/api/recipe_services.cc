@@ -13,12 +13,16 @@ using etcdserverpb::Compare;
 using etcdserverpb::RangeRequest;
 using etcdserverpb::TxnRequest;
 
-// Runs `work` on a recipe worker; the RPC finishes with its status.
+// Admits the call through the gate, then runs `work` on a recipe worker; the RPC finishes with
+// its status.
 grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, RecipeWorkers* workers,
+                                      RequestGate* gate, Method method,
                                       std::function<absl::Status()> work) {
   auto* reactor = ctx->DefaultReactor();
-  if (!workers->Run([reactor, work = std::move(work)] { reactor->Finish(ToGrpc(work())); })) {
-    reactor->Finish(ToGrpc(base::MakeError(base::ErrorKind::kTooManyRequests)));
+  RequestGate::Done done = [reactor](absl::Status st) { reactor->Finish(ToGrpc(st)); };
+  if (!gate->Admit(method, &done)) return reactor;
+  if (!workers->Run([done, work = std::move(work)] { done(work()); })) {
+    done(base::MakeError(base::ErrorKind::kTooManyRequests));
   }
   return reactor;
 }
@@ -50,7 +54,7 @@ const absl::Status kNoLeader = absl::UnknownError("election: no leader");
 grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
                                             const v3lockpb::LockRequest* req,
                                             v3lockpb::LockResponse* resp) {
-  return RunBlocking(ctx, workers_, [this, ctx, req, resp]() -> absl::Status {
+  return RunBlocking(ctx, workers_, gate_, Method::kLock, [this, ctx, req, resp]() -> absl::Status {
     auto cancelled = [ctx] { return ctx->IsCancelled(); };
     std::string prefix = req->name() + "/";
     std::string my_key = prefix + etcdserver::IdToHex(static_cast<uint64_t>(req->lease()));
@@ -94,7 +98,7 @@ grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
-  return RunBlocking(ctx, workers_, [this, req, resp]() -> absl::Status {
+  return RunBlocking(ctx, workers_, gate_, Method::kUnlock, [this, req, resp]() -> absl::Status {
     auto d = client_.Delete(req->key());
     if (!d.ok()) return d.status();
     *resp->mutable_header() = d->header();
@@ -105,60 +109,61 @@ grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::CampaignRequest* req,
                                                     v3electionpb::CampaignResponse* resp) {
-  return RunBlocking(ctx, workers_, [this, ctx, req, resp]() -> absl::Status {
-    auto cancelled = [ctx] { return ctx->IsCancelled(); };
-    std::string prefix = req->name() + "/";
-    std::string key = prefix + etcdserver::IdToHex(static_cast<uint64_t>(req->lease()));
-    TxnRequest t;
-    *t.add_compare() = CreateRevisionIs(key, 0);
-    auto* put = t.add_success()->mutable_request_put();
-    put->set_key(key);
-    put->set_value(req->value());
-    put->set_lease(req->lease());
-    t.add_failure()->mutable_request_range()->set_key(key);
-    auto tr = client_.Txn(t);
-    if (!tr.ok()) return tr.status();
-    int64_t rev = tr->header().revision();
-    if (!tr->succeeded()) {
-      const auto& kv = tr->responses(0).response_range().kvs(0);
-      rev = kv.create_revision();
-      if (kv.value() != req->value()) {
-        // Already campaigning with another value: proclaim the new one (as Go's Campaign).
-        TxnRequest p;
-        *p.add_compare() = CreateRevisionIs(key, rev);
-        auto* pp = p.add_success()->mutable_request_put();
-        pp->set_key(key);
-        pp->set_value(req->value());
-        pp->set_lease(req->lease());
-        auto pr = client_.Txn(p);
-        if (!pr.ok()) return pr.status();
-        if (!pr->succeeded()) return kNotLeader;
-      }
-    }
-    absl::Status w = client_.WaitDeletes(prefix, rev - 1, cancelled);
-    if (!w.ok()) {
-      if (cancelled()) {
-        TxnRequest resign;
-        *resign.add_compare() = CreateRevisionIs(key, rev);
-        resign.add_success()->mutable_request_delete_range()->set_key(key);
-        (void)client_.Txn(resign);
-      }
-      return w;
-    }
-    *resp->mutable_header() = tr->header();
-    auto* leader = resp->mutable_leader();
-    leader->set_name(req->name());
-    leader->set_key(key);
-    leader->set_rev(rev);
-    leader->set_lease(req->lease());
-    return absl::OkStatus();
-  });
+  return RunBlocking(
+      ctx, workers_, gate_, Method::kCampaign, [this, ctx, req, resp]() -> absl::Status {
+        auto cancelled = [ctx] { return ctx->IsCancelled(); };
+        std::string prefix = req->name() + "/";
+        std::string key = prefix + etcdserver::IdToHex(static_cast<uint64_t>(req->lease()));
+        TxnRequest t;
+        *t.add_compare() = CreateRevisionIs(key, 0);
+        auto* put = t.add_success()->mutable_request_put();
+        put->set_key(key);
+        put->set_value(req->value());
+        put->set_lease(req->lease());
+        t.add_failure()->mutable_request_range()->set_key(key);
+        auto tr = client_.Txn(t);
+        if (!tr.ok()) return tr.status();
+        int64_t rev = tr->header().revision();
+        if (!tr->succeeded()) {
+          const auto& kv = tr->responses(0).response_range().kvs(0);
+          rev = kv.create_revision();
+          if (kv.value() != req->value()) {
+            // Already campaigning with another value: proclaim the new one (as Go's Campaign).
+            TxnRequest p;
+            *p.add_compare() = CreateRevisionIs(key, rev);
+            auto* pp = p.add_success()->mutable_request_put();
+            pp->set_key(key);
+            pp->set_value(req->value());
+            pp->set_lease(req->lease());
+            auto pr = client_.Txn(p);
+            if (!pr.ok()) return pr.status();
+            if (!pr->succeeded()) return kNotLeader;
+          }
+        }
+        absl::Status w = client_.WaitDeletes(prefix, rev - 1, cancelled);
+        if (!w.ok()) {
+          if (cancelled()) {
+            TxnRequest resign;
+            *resign.add_compare() = CreateRevisionIs(key, rev);
+            resign.add_success()->mutable_request_delete_range()->set_key(key);
+            (void)client_.Txn(resign);
+          }
+          return w;
+        }
+        *resp->mutable_header() = tr->header();
+        auto* leader = resp->mutable_leader();
+        leader->set_name(req->name());
+        leader->set_key(key);
+        leader->set_rev(rev);
+        leader->set_lease(req->lease());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::ProclaimRequest* req,
                                                     v3electionpb::ProclaimResponse* resp) {
-  return RunBlocking(ctx, workers_, [this, req, resp]() -> absl::Status {
+  return RunBlocking(ctx, workers_, gate_, Method::kProclaim, [this, req, resp]() -> absl::Status {
     if (!req->has_leader()) return absl::UnknownError("\"leader\" field must be provided");
     const auto& l = req->leader();
     TxnRequest t;
@@ -178,7 +183,7 @@ grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::LeaderRequest* req,
                                                   v3electionpb::LeaderResponse* resp) {
-  return RunBlocking(ctx, workers_, [this, req, resp]() -> absl::Status {
+  return RunBlocking(ctx, workers_, gate_, Method::kLeader, [this, req, resp]() -> absl::Status {
     auto r = client_.Range(FirstCreated(req->name() + "/"));
     if (!r.ok()) return r.status();
     if (r->kvs_size() == 0) return kNoLeader;
@@ -191,7 +196,7 @@ grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::ResignRequest* req,
                                                   v3electionpb::ResignResponse* resp) {
-  return RunBlocking(ctx, workers_, [this, req, resp]() -> absl::Status {
+  return RunBlocking(ctx, workers_, gate_, Method::kResign, [this, req, resp]() -> absl::Status {
     if (!req->has_leader()) return absl::UnknownError("\"leader\" field must be provided");
     TxnRequest t;
     *t.add_compare() = CreateRevisionIs(req->leader().key(), req->leader().rev());
@@ -209,8 +214,17 @@ namespace {
 // until the client goes away. The worker thread writes one response at a time.
 class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::LeaderResponse> {
  public:
-  ObserveStream(grpc::CallbackServerContext* ctx, LocalClient* client, std::string name)
-      : ctx_(ctx), client_(client), name_(std::move(name)) {}
+  ObserveStream(grpc::CallbackServerContext* ctx, LocalClient* client, std::string name,
+                RequestGate* gate)
+      : ctx_(ctx), client_(client), name_(std::move(name)), gate_(gate) {}
+
+  // The gate admitted the stream: its end is counted (OnDone).
+  void Admitted() { admitted_ = true; }
+  // The gate refused it: it ends at once, without a worker.
+  void Refuse(const grpc::Status& status) {
+    WorkerExited();
+    Finish(status);
+  }
 
   void Run() {
     auto cancelled = [this] {
@@ -262,6 +276,7 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
       absl::MutexLock l(&mu_);
       while (!worker_exited_) cv_.Wait(&mu_);
     }
+    if (admitted_) gate_->StreamDone(Method::kObserve, absl::OkStatus());
     delete this;
   }
   void WorkerExited() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -294,6 +309,8 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
   LocalClient* client_;
   std::string name_;
   v3electionpb::LeaderResponse resp_;
+  RequestGate* gate_;
+  bool admitted_ = false;  // set before the worker starts
   // The worker thread and gRPC's callbacks meet here.
   absl::Mutex mu_;
   absl::CondVar cv_;  // signalled on every change below
@@ -307,7 +324,12 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
 
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe(
     grpc::CallbackServerContext* ctx, const v3electionpb::LeaderRequest* req) {
-  auto* stream = new ObserveStream(ctx, &client_, req->name());
+  auto* stream = new ObserveStream(ctx, &client_, req->name(), gate_);
+  if (absl::Status admitted = gate_->AdmitStream(Method::kObserve); !admitted.ok()) {
+    stream->Refuse(ToGrpc(admitted));
+    return stream;
+  }
+  stream->Admitted();
   if (!workers_->Run([stream] {
         stream->Run();
         stream->WorkerExited();

@@ -9,6 +9,7 @@
 // leader", "election: no leader"). Thread-safe.
 #pragma once
 
+#include "server/api/gate.h"
 #include "server/api/local_client.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
@@ -19,8 +20,8 @@ inline constexpr size_t kMaxRecipeCalls = 1024;
 
 class LockService final : public v3lockpb::Lock::CallbackService {
  public:
-  LockService(etcdserver::Server* server, RecipeWorkers* workers)
-      : client_(server), workers_(workers) {}
+  LockService(etcdserver::Server* server, RecipeWorkers* workers, RequestGate* gate)
+      : client_(server), workers_(workers), gate_(gate) {}
   grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx, const v3lockpb::LockRequest* req,
                                  v3lockpb::LockResponse* resp) override;
   grpc::ServerUnaryReactor* Unlock(grpc::CallbackServerContext* ctx,
@@ -30,12 +31,13 @@ class LockService final : public v3lockpb::Lock::CallbackService {
  private:
   LocalClient client_;
   RecipeWorkers* workers_;
+  RequestGate* gate_;
 };
 
 class ElectionService final : public v3electionpb::Election::CallbackService {
  public:
-  ElectionService(etcdserver::Server* server, RecipeWorkers* workers)
-      : client_(server), workers_(workers) {}
+  ElectionService(etcdserver::Server* server, RecipeWorkers* workers, RequestGate* gate)
+      : client_(server), workers_(workers), gate_(gate) {}
   grpc::ServerUnaryReactor* Campaign(grpc::CallbackServerContext* ctx,
                                      const v3electionpb::CampaignRequest* req,
                                      v3electionpb::CampaignResponse* resp) override;
@@ -54,6 +56,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
  private:
   LocalClient client_;
   RecipeWorkers* workers_;
+  RequestGate* gate_;
 };
 
 }  // namespace cairn::api

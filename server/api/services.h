@@ -1,18 +1,18 @@
-// gRPC services of the etcd v3 client API served by a cairn member. Written on gRPC's callback
-// API: a write handler proposes and returns at once; the reply leaves from the applier thread when
-// the entry is durable and applied, so no gRPC thread blocks waiting for an fsync.
-// RPCs not listed answer UNIMPLEMENTED (gRPC's default for a method not overridden).
-// Thread-safe; the Server must outlive the services.
+// gRPC services of the etcd v3 client API served by a cairn member: thin adapters from gRPC's
+// callback API to the transport-neutral Handlers (which pass the RequestGate). A write returns at
+// once; the reply leaves from the applier thread when the entry is durable and applied, so no gRPC
+// thread blocks waiting for an fsync. RPCs not listed answer UNIMPLEMENTED (gRPC's default for a
+// method not overridden). Thread-safe; the Handlers must outlive the services.
 #pragma once
 
 #include "etcdserverpb/rpc.grpc.pb.h"
-#include "server/etcdserver/server.h"
+#include "server/api/handlers.h"
 
 namespace cairn::api {
 
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
-  explicit KvService(etcdserver::Server* server) : server_(server) {}
+  explicit KvService(Handlers* handlers) : handlers_(handlers) {}
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::RangeRequest* req,
@@ -31,12 +31,12 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                     etcdserverpb::CompactionResponse* resp) override;
 
  private:
-  etcdserver::Server* server_;
+  Handlers* handlers_;
 };
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  explicit MaintenanceService(etcdserver::Server* server) : server_(server) {}
+  explicit MaintenanceService(Handlers* handlers) : handlers_(handlers) {}
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override;
@@ -45,12 +45,12 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                        etcdserverpb::MoveLeaderResponse* resp) override;
 
  private:
-  etcdserver::Server* server_;
+  Handlers* handlers_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
-  explicit ClusterService(etcdserver::Server* server) : server_(server) {}
+  explicit ClusterService(Handlers* handlers) : handlers_(handlers) {}
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MemberListRequest* req,
                                        etcdserverpb::MemberListResponse* resp) override;
@@ -68,11 +68,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                           etcdserverpb::MemberPromoteResponse* resp) override;
 
  private:
-  etcdserver::Server* server_;
+  Handlers* handlers_;
 };
-
-// The version reported in Status: the etcd API level cairn implements (clients compare it to
-// enable features). cairn's own version is printed by `cairn --version`.
-inline constexpr const char* kEtcdApiVersion = "3.5.0";
 
 }  // namespace cairn::api

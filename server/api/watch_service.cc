@@ -5,6 +5,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/api/reactors.h"
 #include "server/base/logging.h"
 
 namespace cairn::api {
@@ -19,7 +20,8 @@ constexpr size_t kMaxQueuedBytes = 4 << 20;
 class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>,
                           public mvcc::WatchSink {
  public:
-  explicit WatchStream(etcdserver::Server* server) : server_(server), hub_(server->watch_hub()) {
+  WatchStream(etcdserver::Server* server, RequestGate* gate)
+      : server_(server), gate_(gate), hub_(server->watch_hub()) {
     StartRead(&req_);
   }
 
@@ -55,6 +57,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   void OnDone() override {
     hub_->RemoveSink(this);
+    gate_->StreamDone(Method::kWatch, absl::OkStatus());
     delete this;
   }
 
@@ -213,6 +216,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   }
 
   etcdserver::Server* server_;
+  RequestGate* gate_;
   mvcc::WatchHub* hub_;
   WatchRequest req_;
 
@@ -232,7 +236,10 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
 grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
     grpc::CallbackServerContext*) {
-  return new WatchStream(server_);
+  if (absl::Status admitted = gate_->AdmitStream(Method::kWatch); !admitted.ok()) {
+    return new RefusedStream<WatchRequest, WatchResponse>(ToGrpc(admitted));
+  }
+  return new WatchStream(server_, gate_);
 }
 
 }  // namespace cairn::api

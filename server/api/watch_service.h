@@ -10,6 +10,7 @@
 #pragma once
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/api/gate.h"
 #include "server/etcdserver/server.h"
 #include "server/mvcc/watch_hub.h"
 
@@ -17,12 +18,13 @@ namespace cairn::api {
 
 class WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
-  explicit WatchService(etcdserver::Server* server) : server_(server) {}
+  WatchService(etcdserver::Server* server, RequestGate* gate) : server_(server), gate_(gate) {}
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* ctx) override;
 
  private:
   etcdserver::Server* server_;
+  RequestGate* gate_;
 };
 
 }  // namespace cairn::api

@@ -359,6 +359,19 @@ void Server::FillHeader(etcdserverpb::ResponseHeader* header) const {
   header->set_raft_term(raft_->term());
 }
 
+absl::StatusOr<etcdserverpb::RangeResponse> Server::Range(
+    const etcdserverpb::RangeRequest& r) const {
+  auto resp = kv_->Range(kv_->View(), r);
+  if (resp.ok()) FillHeader(resp->mutable_header());
+  return resp;
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> Server::ReadTxn(const etcdserverpb::TxnRequest& r) const {
+  auto resp = kv_->ReadTxn(kv_->View(), r);
+  if (resp.ok()) FillHeader(resp->mutable_header());
+  return resp;
+}
+
 std::vector<int> Server::peer_ports() const {
   return transport_ ? transport_->BoundPorts() : std::vector<int>{};
 }

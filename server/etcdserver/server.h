@@ -99,6 +99,21 @@ class Server : private transport::Handler {
   // `done` runs on a read-pool thread, where the caller may read the store.
   void ReadBarrier(StatusDone done);
 
+  // ---- reads of this member's published state (thread-safe) ----
+  // A Range / read-only Txn on the local view, header filled (serializable; for a linearizable
+  // read call ReadBarrier first). Errors: etcd's (compacted, future revision).
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& r) const;
+  absl::StatusOr<etcdserverpb::TxnResponse> ReadTxn(const etcdserverpb::TxnRequest& r) const;
+  // The store's current revision.
+  int64_t revision() const { return kv_->View().revision; }
+  int64_t db_size_bytes() const { return backend_->SizeBytes(); }
+  std::vector<int64_t> LeaseIds() const { return lessor_->Ids(); }
+  // `done(true)` once physical compaction has reached `revision` (false: the store closed).
+  void OnCompacted(int64_t revision, std::function<void(bool)> done) {
+    kv_->OnCompacted(revision, std::move(done));
+  }
+
+  // The store and the watch hub, for the watch service (to move behind the member's API too).
   mvcc::KvStore* kv() { return kv_.get(); }
   mvcc::WatchHub* watch_hub() { return watch_hub_.get(); }
   lease::Lessor* lessor() { return lessor_.get(); }

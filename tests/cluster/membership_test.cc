@@ -79,6 +79,12 @@ INSTANTIATE_TEST_SUITE_P(Cluster, ClusterStartTest, ::testing::ValuesIn(TestedSe
 
 class MembershipTest : public ::testing::TestWithParam<ServerKind> {};
 
+// etcd 3.4 answers a MemberRemove of the member that serves it with "etcdserver: server stopped"
+// when it stops before replying (a race in etcd; cairn always answers its own removal).
+bool EtcdStoppedBeforeAnswering(absl::string_view error) {
+  return absl::StrContains(error, "etcdserver: server stopped");
+}
+
 // Learner add + catch-up, promote, remove, restart of every member, leader transfer.
 TEST_P(MembershipTest, LearnerPromoteRemoveRestartMoveLeader) {
   auto cluster = ServerCluster::Start(FastOptions(GetParam(), 3));
@@ -247,7 +253,11 @@ TEST_P(MembershipTest, MemberRemovedThroughItselfIsAnsweredAndStops) {
   ASSERT_TRUE(victim_id.ok()) << victim_id.status();
   // Refused with "unhealthy cluster" until every member has been connected for 5 s.
   absl::Status removed = RemoveMemberWhenHealthy(c.ClientEndpoint(victim), *victim_id, 20000);
-  ASSERT_TRUE(removed.ok()) << removed;
+  // etcd 3.4 sometimes stops before it answers its own removal ("etcdserver: server stopped");
+  // cairn always answers it. Either way the removal itself is checked below.
+  if (!(GetParam() == ServerKind::kEtcd && EtcdStoppedBeforeAnswering(removed.message()))) {
+    ASSERT_TRUE(removed.ok()) << removed;
+  }
   auto exited = c.WaitExit(victim, kLeaderBoundMs);
   ASSERT_TRUE(exited.ok()) << exited.status() << "\n" << c.LogTail(victim);
   c.MarkRemoved(victim);
@@ -454,8 +464,12 @@ TEST_P(EtcdctlClusterTest, MemberEndpointAndMoveLeaderCommands) {
         return r.exit_code == 0 || !absl::StrContains(r.err, "unhealthy cluster");
       },
       std::chrono::milliseconds(kLeaderBoundMs), std::chrono::milliseconds(200));
-  ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  EXPECT_TRUE(absl::StrContains(r.out, "removed from cluster")) << r.out;
+  // Sent to the victim itself, etcd 3.4 sometimes stops before it answers (see
+  // MemberRemovedThroughItselfIsAnsweredAndStops); the member list below checks the removal.
+  if (!(GetParam() == ServerKind::kEtcd && EtcdStoppedBeforeAnswering(r.err))) {
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    EXPECT_TRUE(absl::StrContains(r.out, "removed from cluster")) << r.out;
+  }
   c.MarkRemoved(victim);
   r = Etcdctl(absl::StrCat("http://", c.ClientEndpoint(target)), {"member", "list"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);

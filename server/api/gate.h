@@ -1,0 +1,93 @@
+// RequestGate: the one door every client request passes, whatever its transport (gRPC today, the
+// HTTP/JSON gateway tomorrow) and whatever its method (ARCHITECTURE.md, "server/api").
+//
+//   handler: if (!gate->Admit(Method::kPut, &done)) return;   // refused: `done` already ran
+//            ... do the work ...; done(status)                 // counted on the way out
+//
+// Today the gate refuses requests once the member is stopping ("etcdserver: server stopped")
+// and counts, per method: admitted, finished, in flight, and failures by gRPC code (what the
+// /metrics endpoint will export). It is where the auth token and permissions will be checked,
+// where alarms (NOSPACE) will refuse writes, and where per-connection limits will be enforced.
+//
+// Thread safety: thread-safe; Admit and the wrapped callbacks never block.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string_view>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+
+namespace cairn::api {
+
+// Every client method of the etcd v3 API that cairn serves.
+enum class Method {
+  kRange,
+  kPut,
+  kDeleteRange,
+  kTxn,
+  kCompact,
+  kLeaseGrant,
+  kLeaseRevoke,
+  kLeaseKeepAlive,  // one renewal on a keepalive stream
+  kLeaseTimeToLive,
+  kLeaseLeases,
+  kWatch,  // one stream
+  kMemberList,
+  kMemberAdd,
+  kMemberRemove,
+  kMemberUpdate,
+  kMemberPromote,
+  kStatus,
+  kMoveLeader,
+  kLock,
+  kUnlock,
+  kCampaign,
+  kProclaim,
+  kLeader,
+  kObserve,  // one stream
+  kResign,
+  kCount,  // not a method: the number of them
+};
+
+// etcd's name of the method ("Range", "LeaseGrant", ...), as /metrics labels it.
+std::string_view MethodName(Method method);
+
+class RequestGate {
+ public:
+  using Done = std::function<void(absl::Status)>;
+
+  struct MethodStats {
+    uint64_t admitted = 0;
+    uint64_t finished = 0;                        // with any status
+    uint64_t refused = 0;                         // by the gate itself
+    std::map<absl::StatusCode, uint64_t> failed;  // finished with an error, by code
+    int64_t in_flight() const { return static_cast<int64_t>(admitted - finished); }
+  };
+
+  // Admits a request of `method`. On refusal runs `*done` with the error at once and returns
+  // false. Otherwise wraps `*done` so that the outcome is counted when it runs (exactly once).
+  bool Admit(Method method, Done* done);
+  // For a stream (Watch, Observe): admits it, or returns why not (counted as refused). The
+  // transport calls StreamDone when the stream ends.
+  absl::Status AdmitStream(Method method);
+  void StreamDone(Method method, const absl::Status& status) { Finish(method, status); }
+  // From now on every request is refused with "etcdserver: server stopped".
+  void Close() { closed_ = true; }
+
+  MethodStats Stats(Method method) const;
+
+ private:
+  void Finish(Method method, const absl::Status& status);
+
+  std::atomic<bool> closed_{false};
+  mutable absl::Mutex mu_;
+  std::array<MethodStats, static_cast<size_t>(Method::kCount)> stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cairn::api

@@ -1,0 +1,300 @@
+#include "server/api/handlers.h"
+
+#include <type_traits>
+
+#include "server/api/validate.h"
+#include "server/base/errors.h"
+
+namespace cairn::api {
+
+using etcdserverpb::ResponseHeader;
+
+void Handlers::FillHeader(ResponseHeader* header) {
+  header->set_revision(server_->revision());
+  server_->FillHeader(header);
+}
+
+template <typename Take>
+void Handlers::ProposeThen(cairnpb::InternalRequest request, Take take, Done done) {
+  etcdserver::Server* server = server_;
+  server_->Propose(std::move(request),
+                   [server, take, done = std::move(done)](mvcc::ApplyResult result) mutable {
+                     if (result.status.ok()) {
+                       ResponseHeader* header = take(result);
+                       server->FillHeader(header);  // the revision is the entry's
+                     }
+                     done(result.status);
+                   });
+}
+
+// ---- KV ----
+
+void Handlers::Range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp,
+                     Done done) {
+  if (!gate_->Admit(Method::kRange, &done)) return;
+  if (absl::Status st = ValidateRange(req); !st.ok()) return done(st);
+  etcdserver::Server* server = server_;
+  auto read = [server, &req, resp]() -> absl::Status {
+    auto result = server->Range(req);
+    if (!result.ok()) return result.status();
+    *resp = std::move(*result);
+    return absl::OkStatus();
+  };
+  // Serializable: the local view at once. Linearizable: after a ReadIndex barrier (the member
+  // has applied everything committed before the call), then the local view.
+  if (req.serializable()) return done(read());
+  server_->ReadBarrier([read, done = std::move(done)](absl::Status barrier) {
+    done(barrier.ok() ? read() : barrier);
+  });
+}
+
+void Handlers::Put(const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp,
+                   Done done) {
+  if (!gate_->Admit(Method::kPut, &done)) return;
+  if (absl::Status st = ValidatePut(req); !st.ok()) return done(st);
+  cairnpb::InternalRequest ir;
+  *ir.mutable_put() = req;
+  ProposeThen(
+      std::move(ir),
+      [resp](mvcc::ApplyResult& r) {
+        *resp = std::move(r.put);
+        return resp->mutable_header();
+      },
+      std::move(done));
+}
+
+void Handlers::DeleteRange(const etcdserverpb::DeleteRangeRequest& req,
+                           etcdserverpb::DeleteRangeResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kDeleteRange, &done)) return;
+  if (absl::Status st = ValidateDeleteRange(req); !st.ok()) return done(st);
+  cairnpb::InternalRequest ir;
+  *ir.mutable_delete_range() = req;
+  ProposeThen(
+      std::move(ir),
+      [resp](mvcc::ApplyResult& r) {
+        *resp = std::move(r.delete_range);
+        return resp->mutable_header();
+      },
+      std::move(done));
+}
+
+void Handlers::Txn(const etcdserverpb::TxnRequest& req, etcdserverpb::TxnResponse* resp,
+                   Done done) {
+  if (!gate_->Admit(Method::kTxn, &done)) return;
+  if (absl::Status st = ValidateTxn(req, server_->config().max_txn_ops); !st.ok()) {
+    return done(st);
+  }
+  if (mvcc::IsTxnReadOnly(req)) {
+    // As etcd: a read-only txn is served from the local view without going through the log,
+    // after a ReadIndex barrier (etcd's read-only txns are linearizable).
+    etcdserver::Server* server = server_;
+    server_->ReadBarrier([server, &req, resp, done = std::move(done)](absl::Status barrier) {
+      if (!barrier.ok()) return done(barrier);
+      auto result = server->ReadTxn(req);
+      if (!result.ok()) return done(result.status());
+      *resp = std::move(*result);
+      done(absl::OkStatus());
+    });
+    return;
+  }
+  cairnpb::InternalRequest ir;
+  *ir.mutable_txn() = req;
+  ProposeThen(
+      std::move(ir),
+      [resp](mvcc::ApplyResult& r) {
+        *resp = std::move(r.txn);
+        return resp->mutable_header();
+      },
+      std::move(done));
+}
+
+void Handlers::Compact(const etcdserverpb::CompactionRequest& req,
+                       etcdserverpb::CompactionResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kCompact, &done)) return;
+  cairnpb::InternalRequest ir;
+  *ir.mutable_compaction() = req;
+  bool physical = req.physical();
+  server_->Propose(std::move(ir), [this, resp, physical, done](mvcc::ApplyResult r) {
+    if (!r.status.ok()) return done(r.status);
+    auto finish = [this, resp, done](bool) {
+      FillHeader(resp->mutable_header());  // etcd answers with the revision at reply time
+      done(absl::OkStatus());
+    };
+    if (physical) return server_->OnCompacted(r.compact_revision, finish);
+    finish(true);
+  });
+}
+
+// ---- Maintenance ----
+
+void Handlers::Status(const etcdserverpb::StatusRequest&, etcdserverpb::StatusResponse* resp,
+                      Done done) {
+  if (!gate_->Admit(Method::kStatus, &done)) return;
+  FillHeader(resp->mutable_header());
+  resp->set_version(kEtcdApiVersion);
+  int64_t size = server_->db_size_bytes();
+  resp->set_dbsize(size);
+  resp->set_dbsizeinuse(size);
+  resp->set_leader(server_->leader());
+  resp->set_raftterm(server_->term());
+  resp->set_raftindex(server_->raft_index());
+  resp->set_raftappliedindex(server_->applied_index());
+  resp->set_islearner(server_->is_learner());
+  done(absl::OkStatus());
+}
+
+void Handlers::MoveLeader(const etcdserverpb::MoveLeaderRequest& req,
+                          etcdserverpb::MoveLeaderResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kMoveLeader, &done)) return;
+  server_->MoveLeader(req.targetid(), [this, resp, done = std::move(done)](absl::Status st) {
+    if (st.ok()) FillHeader(resp->mutable_header());
+    done(st);
+  });
+}
+
+// ---- Cluster ----
+
+namespace {
+
+void ToEtcdMember(const cairnpb::Member& in, etcdserverpb::Member* out) {
+  out->set_id(in.id());
+  out->set_name(in.name());
+  for (const auto& u : in.peer_urls()) out->add_peerurls(u);
+  for (const auto& u : in.client_urls()) out->add_clienturls(u);
+  out->set_islearner(in.is_learner());
+}
+
+}  // namespace
+
+// Runs a membership change on the member's admin thread (it may wait for the leader's view or
+// forward to it) and answers with the member list as of its application.
+template <typename Resp, typename Start>
+void Handlers::MemberCall(Resp* resp, Start start, Done done) {
+  server_->RunAdmin([this, resp, start = std::move(start), done = std::move(done)] {
+    start([this, resp, done](absl::StatusOr<cairnpb::Member> m) {
+      if (!m.ok()) return done(m.status());
+      if constexpr (std::is_same_v<Resp, etcdserverpb::MemberAddResponse>) {
+        ToEtcdMember(*m, resp->mutable_member());
+      }
+      FillHeader(resp->mutable_header());
+      for (const auto& member : server_->Members()) ToEtcdMember(member, resp->add_members());
+      done(absl::OkStatus());
+    });
+  });
+}
+
+void Handlers::MemberList(const etcdserverpb::MemberListRequest&,
+                          etcdserverpb::MemberListResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kMemberList, &done)) return;
+  FillHeader(resp->mutable_header());
+  for (const auto& m : server_->Members()) ToEtcdMember(m, resp->add_members());
+  done(absl::OkStatus());
+}
+
+void Handlers::MemberAdd(const etcdserverpb::MemberAddRequest& req,
+                         etcdserverpb::MemberAddResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kMemberAdd, &done)) return;
+  std::vector<std::string> urls(req.peerurls().begin(), req.peerurls().end());
+  bool learner = req.islearner();
+  MemberCall(
+      resp,
+      [this, urls, learner](auto member_done) {
+        server_->AddMember(urls, learner, std::move(member_done));
+      },
+      std::move(done));
+}
+
+void Handlers::MemberRemove(const etcdserverpb::MemberRemoveRequest& req,
+                            etcdserverpb::MemberRemoveResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kMemberRemove, &done)) return;
+  uint64_t id = req.id();
+  MemberCall(
+      resp, [this, id](auto member_done) { server_->RemoveMember(id, std::move(member_done)); },
+      std::move(done));
+}
+
+void Handlers::MemberUpdate(const etcdserverpb::MemberUpdateRequest& req,
+                            etcdserverpb::MemberUpdateResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kMemberUpdate, &done)) return;
+  uint64_t id = req.id();
+  std::vector<std::string> urls(req.peerurls().begin(), req.peerurls().end());
+  MemberCall(
+      resp,
+      [this, id, urls](auto member_done) {
+        server_->UpdateMember(id, urls, std::move(member_done));
+      },
+      std::move(done));
+}
+
+void Handlers::MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
+                             etcdserverpb::MemberPromoteResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kMemberPromote, &done)) return;
+  uint64_t id = req.id();
+  MemberCall(
+      resp, [this, id](auto member_done) { server_->PromoteMember(id, std::move(member_done)); },
+      std::move(done));
+}
+
+// ---- Lease ----
+
+void Handlers::LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
+                          etcdserverpb::LeaseGrantResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kLeaseGrant, &done)) return;
+  etcdserver::Server* server = server_;
+  server_->GrantLease(req.id(), req.ttl(),
+                      [resp, server, done = std::move(done)](mvcc::ApplyResult r) {
+                        if (r.status.ok()) {
+                          *resp = std::move(r.lease_grant);
+                          server->FillHeader(resp->mutable_header());
+                        }
+                        done(r.status);
+                      });
+}
+
+void Handlers::LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req,
+                           etcdserverpb::LeaseRevokeResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kLeaseRevoke, &done)) return;
+  cairnpb::InternalRequest ir;
+  *ir.mutable_lease_revoke() = req;
+  ProposeThen(
+      std::move(ir),
+      [resp](mvcc::ApplyResult& r) {
+        *resp = std::move(r.lease_revoke);
+        return resp->mutable_header();
+      },
+      std::move(done));
+}
+
+void Handlers::LeaseKeepAlive(const etcdserverpb::LeaseKeepAliveRequest& req,
+                              etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kLeaseKeepAlive, &done)) return;
+  // Blocks for a forwarded round trip on a follower (bounded by the leader wait).
+  auto ttl = server_->RenewLease(req.id());
+  if (!ttl.ok() && !base::IsError(ttl.status(), base::ErrorKind::kLeaseNotFound)) {
+    return done(ttl.status());  // no leader within the bound, stopped...
+  }
+  resp->set_id(req.id());
+  resp->set_ttl(ttl.ok() ? *ttl : 0);  // etcd: an unknown lease is answered with TTL 0
+  FillHeader(resp->mutable_header());
+  done(absl::OkStatus());
+}
+
+void Handlers::LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
+                               etcdserverpb::LeaseTimeToLiveResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kLeaseTimeToLive, &done)) return;
+  // Answered by the leader (a follower forwards): only it knows the remaining TTL.
+  auto result = server_->LeaseTimeToLive(req);
+  if (!result.ok()) return done(result.status());
+  *resp = std::move(*result);
+  done(absl::OkStatus());
+}
+
+void Handlers::LeaseLeases(const etcdserverpb::LeaseLeasesRequest&,
+                           etcdserverpb::LeaseLeasesResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kLeaseLeases, &done)) return;
+  FillHeader(resp->mutable_header());
+  for (int64_t id : server_->LeaseIds()) resp->add_leases()->set_id(id);
+  done(absl::OkStatus());
+}
+
+}  // namespace cairn::api
