@@ -1,10 +1,12 @@
 // Helpers shared by the recipes (not installed).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "cairn/client.h"
+#include "cairn/recipes/mutex.h"
 #include "cairn/recipes/session.h"
 
 namespace cairn::recipes::internal {
@@ -47,5 +49,16 @@ void DeleteIfCreated(const Kv& kv, const std::string& key, Revision create_revis
 // Fails when the session has ended: its status (closed/orphaned: FAILED_PRECONDITION; lost: the
 // keeper's loss status).
 absl::Status CheckSession(const Session& session);
+
+}  // namespace cairn::recipes::internal
+
+namespace cairn::recipes::internal {
+
+// Puts `key` on the session's lease if absent, then (wait) waits until no key under
+// `wait_prefix` older than it exists, or (!wait) returns nullopt if one exists. Re-checks the
+// own key after waiting. On failure or nullopt the key this call created is removed.
+absl::StatusOr<std::optional<Grant>> AcquireQueued(const Session& session, const std::string& key,
+                                                   const std::string& wait_prefix, bool wait,
+                                                   const CallOptions& call);
 
 }  // namespace cairn::recipes::internal

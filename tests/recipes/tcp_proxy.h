@@ -102,7 +102,7 @@ class TcpProxy {
           int to = i == 0 ? b : a;
           ssize_t off = 0;
           while (off < n) {
-            ssize_t w = ::write(to, buf + off, static_cast<size_t>(n - off));
+            ssize_t w = ::send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
             if (w <= 0) {
               done = true;
               break;
