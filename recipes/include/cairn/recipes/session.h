@@ -1,7 +1,9 @@
 // Session: a lease kept alive by the client, the liveness every other recipe hangs on (etcd's
 // concurrency.Session).
 //
-//   auto session = cairn::recipes::Session::Create(*client, {.ttl_seconds = 10});
+//   cairn::recipes::SessionOptions options;
+//   options.ttl_seconds = 10;
+//   auto session = cairn::recipes::Session::Create(*client, options);
 //   if (!session.ok()) return session.status();
 //   cairn::recipes::Mutex mu(*session, "jobs/lock");
 //
