@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <boost/fiber/all.hpp>
 
 #include "tests/recipes/recipes_test_util.h"
 
@@ -268,6 +269,33 @@ TEST_P(MutexTest, EtcdctlWaitsWhileWeHoldTheLock) {
   })) << etcdctl.Output();
   EXPECT_EQ(etcdctl.Terminate(), 0) << etcdctl.Output();
   EXPECT_TRUE(KeysUnder("locks/interop2/").empty());
+}
+
+TEST_P(MutexTest, LockWaitSuspendsOnlyTheFiber) {
+  // Two fibers on one thread: the waiting Lock must let the holder's fiber run and unlock. A
+  // thread-blocking wait would end only at the waiter's deadline.
+  auto s0 = NewSession();
+  auto s1 = NewSession();
+  ASSERT_TRUE(s0 && s1);
+  Mutex m0(s0, "locks/fiber");
+  Mutex m1(s1, "locks/fiber");
+  ASSERT_TRUE(m0.Lock(Within(20000)).ok());
+  absl::StatusOr<Grant> waited;
+  absl::Status unlocked;
+  boost::fibers::fiber waiter([&] { waited = m1.Lock(Within(20000)); });
+  boost::fibers::fiber holder([&] {
+    // Let the waiter queue its key first (bounded; yields so the waiter's fiber runs).
+    auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (KeysUnder("locks/fiber/").size() < 2 && Clock::now() < deadline) {
+      boost::this_fiber::yield();
+    }
+    unlocked = m0.Unlock(Within(10000));
+  });
+  waiter.join();
+  holder.join();
+  ASSERT_TRUE(unlocked.ok()) << unlocked;
+  ASSERT_TRUE(waited.ok()) << waited.status();
+  ASSERT_TRUE(m1.Unlock().ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, MutexTest,
