@@ -60,13 +60,19 @@ absl::StatusOr<std::pair<Read, bool>> Update(const Kv& kv, const std::string& ke
 
 }  // namespace
 
-absl::StatusOr<int64_t> Counter::Get(const CallOptions& call) const {
-  if (absl::Status st = internal::CheckName(key_, "counter"); !st.ok()) return st;
-  auto got = kv_.Get(key_, {}, call);
-  if (!got.ok()) return got.status();
-  auto r = Parse(got->kvs);
-  if (!r.ok()) return r.status();
-  return r->value;
+absl::StatusOr<int64_t> Counter::Get(const CallOptions& call) const { return GetAsync(call).Get(); }
+
+Future<int64_t> Counter::GetAsync(const CallOptions& call) const {
+  if (absl::Status st = internal::CheckName(key_, "counter"); !st.ok()) {
+    return MakeReadyFuture<int64_t>(st);
+  }
+  return internal::Map<GetResponse, int64_t>(
+      kv_.GetAsync(key_, {}, call), [](absl::StatusOr<GetResponse> got) -> absl::StatusOr<int64_t> {
+        if (!got.ok()) return got.status();
+        auto r = Parse(got->kvs);
+        if (!r.ok()) return r.status();
+        return r->value;
+      });
 }
 
 absl::StatusOr<int64_t> Counter::Add(int64_t delta, const CallOptions& call) const {

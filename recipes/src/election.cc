@@ -23,11 +23,20 @@ LeaderInfo InfoOf(const KeyValue& kv) {
 
 absl::StatusOr<LeaderInfo> GetLeader(const Kv& kv, const std::string& name,
                                      const CallOptions& call) {
-  if (absl::Status st = internal::CheckName(name, "election"); !st.ok()) return st;
-  auto r = kv.Get(name + "/", internal::ByCreate(true), call);
-  if (!r.ok()) return r.status();
-  if (r->kvs.empty()) return absl::NotFoundError("election: no leader");
-  return InfoOf(r->kvs[0]);
+  return GetLeaderAsync(kv, name, call).Get();
+}
+
+Future<LeaderInfo> GetLeaderAsync(const Kv& kv, const std::string& name, const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(name, "election"); !st.ok()) {
+    return MakeReadyFuture<LeaderInfo>(st);
+  }
+  return internal::Map<GetResponse, LeaderInfo>(
+      kv.GetAsync(name + "/", internal::ByCreate(true), call),
+      [](absl::StatusOr<GetResponse> r) -> absl::StatusOr<LeaderInfo> {
+        if (!r.ok()) return r.status();
+        if (r->kvs.empty()) return absl::NotFoundError("election: no leader");
+        return InfoOf(r->kvs[0]);
+      });
 }
 
 // ---- LeaderObserver ----------------------------------------------------------------------

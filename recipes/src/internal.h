@@ -1,6 +1,8 @@
 // Helpers shared by the recipes (not installed).
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -10,6 +12,18 @@
 #include "cairn/recipes/session.h"
 
 namespace cairn::recipes::internal {
+
+// A future completed with fn(result of `f`); canceling it cancels `f`. `fn` runs on the thread
+// completing `f` (a client thread): it must not block.
+template <typename A, typename B>
+Future<B> Map(Future<A> f, std::function<absl::StatusOr<B>(absl::StatusOr<A>)> fn) {
+  Promise<B> p;
+  Future<B> out = p.future();
+  auto src = std::make_shared<Future<A>>(std::move(f));
+  p.SetCancel([src] { src->Cancel(); });
+  src->Then([p, fn = std::move(fn)](absl::StatusOr<A> r) { p.Set(fn(std::move(r))); });
+  return out;
+}
 
 // The absolute deadline of `call`: the earlier of call.deadline and now + call.timeout (when
 // call.timeout > 0). time_point::max() when neither is set.

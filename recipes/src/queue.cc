@@ -116,14 +116,21 @@ absl::StatusOr<QueueItem> Queue::Dequeue(const CallOptions& call) const {
   }
 }
 
-absl::StatusOr<int64_t> Queue::Size(const CallOptions& call) const {
-  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) return st;
+absl::StatusOr<int64_t> Queue::Size(const CallOptions& call) const { return SizeAsync(call).Get(); }
+
+Future<int64_t> Queue::SizeAsync(const CallOptions& call) const {
+  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) {
+    return MakeReadyFuture<int64_t>(st);
+  }
   GetOptions go;
   go.prefix = true;
   go.count_only = true;
-  auto r = kv_.Get(name_ + "/", go, call);
-  if (!r.ok()) return r.status();
-  return r->count;
+  return internal::Map<GetResponse, int64_t>(
+      kv_.GetAsync(name_ + "/", go, call),
+      [](absl::StatusOr<GetResponse> r) -> absl::StatusOr<int64_t> {
+        if (!r.ok()) return r.status();
+        return r->count;
+      });
 }
 
 }  // namespace cairn::recipes

@@ -36,53 +36,90 @@ struct Session::State {
   }
 };
 
-Session::Session(const Client& client, std::shared_ptr<State> state)
-    : kv_(client.kv()),
-      watch_(client.watch()),
-      lease_client_(client.lease()),
+Session::Session(Kv kv, WatchClient watch, LeaseClient lease, std::shared_ptr<State> state)
+    : kv_(std::move(kv)),
+      watch_(std::move(watch)),
+      lease_client_(std::move(lease)),
       state_(std::move(state)) {}
 
-absl::StatusOr<std::shared_ptr<Session>> Session::Create(const Client& client,
-                                                         SessionOptions options,
-                                                         const CallOptions& call) {
+namespace {
+
+struct Handles {
+  Kv kv;
+  WatchClient watch;
+  LeaseClient lease;
+};
+
+absl::Status Validate(const SessionOptions& options) {
   if (options.lease < 0) return absl::InvalidArgumentError("session: negative lease id");
-  auto state = std::make_shared<State>();
-  state->on_lost = std::move(options.on_lost);
-  if (options.lease == 0) {
-    if (options.ttl_seconds <= 0) {
-      return absl::InvalidArgumentError("session: ttl_seconds must be > 0");
-    }
-    auto g = client.lease().Grant(options.ttl_seconds, 0, call);
-    if (!g.ok()) return g.status();
-    state->lease = g->id;
-    state->ttl_seconds = g->ttl_seconds;
-  } else {
-    auto ttl = client.lease().TimeToLive(options.lease, false, call);
-    if (!ttl.ok()) return ttl.status();
-    if (ttl->ttl_seconds <= 0) {
-      return MakeError(ErrorKind::kLeaseNotFound, "session: adopted lease does not exist");
-    }
-    state->lease = options.lease;
-    state->ttl_seconds = ttl->granted_ttl_seconds;
+  if (options.lease == 0 && options.ttl_seconds <= 0) {
+    return absl::InvalidArgumentError("session: ttl_seconds must be > 0");
   }
-  std::shared_ptr<Session> session(new Session(client, state));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Session>> Session::Start(
+    Kv kv, WatchClient watch, LeaseClient lease, LeaseId id, int64_t ttl,
+    std::function<void(const absl::Status&)> on_lost) {
+  auto state = std::make_shared<State>();
+  state->on_lost = std::move(on_lost);
+  state->lease = id;
+  state->ttl_seconds = ttl;
+  std::shared_ptr<Session> session(new Session(std::move(kv), std::move(watch), lease, state));
   KeepAliveOptions ko;
   std::weak_ptr<State> weak = state;
   ko.on_lost = [weak](const absl::Status& why) {
     if (auto s = weak.lock()) s->End(why, /*lost=*/true);
   };
-  ko.on_renewed = [weak](int64_t ttl) {
+  ko.on_renewed = [weak](int64_t renewed) {
     if (auto s = weak.lock()) {
       std::lock_guard<std::mutex> lock(s->mu);
-      s->ttl_seconds = ttl;
+      s->ttl_seconds = renewed;
     }
   };
-  auto keeper = client.lease().KeepAlive(state->lease, std::move(ko));
+  auto keeper = lease.KeepAlive(id, std::move(ko));
   {
     std::lock_guard<std::mutex> lock(state->mu);
     state->keeper = std::move(keeper);
   }
   return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> Session::Create(const Client& client,
+                                                         SessionOptions options,
+                                                         const CallOptions& call) {
+  return CreateAsync(client, std::move(options), call).Get();
+}
+
+Future<std::shared_ptr<Session>> Session::CreateAsync(const Client& client, SessionOptions options,
+                                                      const CallOptions& call) {
+  if (absl::Status st = Validate(options); !st.ok()) {
+    return MakeReadyFuture<std::shared_ptr<Session>>(st);
+  }
+  Handles h{client.kv(), client.watch(), client.lease()};
+  auto on_lost = std::move(options.on_lost);
+  if (options.lease == 0) {
+    return internal::Map<LeaseGrantResponse, std::shared_ptr<Session>>(
+        h.lease.GrantAsync(options.ttl_seconds, 0, call),
+        [h, on_lost](
+            absl::StatusOr<LeaseGrantResponse> g) -> absl::StatusOr<std::shared_ptr<Session>> {
+          if (!g.ok()) return g.status();
+          return Start(h.kv, h.watch, h.lease, g->id, g->ttl_seconds, on_lost);
+        });
+  }
+  LeaseId id = options.lease;
+  return internal::Map<LeaseTimeToLiveResponse, std::shared_ptr<Session>>(
+      h.lease.TimeToLiveAsync(id, false, call),
+      [h, on_lost,
+       id](absl::StatusOr<LeaseTimeToLiveResponse> t) -> absl::StatusOr<std::shared_ptr<Session>> {
+        if (!t.ok()) return t.status();
+        if (t->ttl_seconds <= 0) {
+          return MakeError(ErrorKind::kLeaseNotFound, "session: adopted lease does not exist");
+        }
+        return Start(h.kv, h.watch, h.lease, id, t->granted_ttl_seconds, on_lost);
+      });
 }
 
 Session::~Session() {

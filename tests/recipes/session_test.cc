@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 #include <boost/fiber/all.hpp>
 
+#include "cairn/recipes/counter.h"
+#include "cairn/recipes/election.h"
+#include "cairn/recipes/queue.h"
 #include "tests/recipes/recipes_test_util.h"
 
 namespace cairn::recipes_test {
@@ -129,6 +132,42 @@ TEST_P(SessionTest, WaitHonoursCancelAndSuspendsOnlyTheFiber) {
   EXPECT_TRUE(other_fiber_ran);
   EXPECT_EQ(waited.code(), absl::StatusCode::kCancelled) << waited;
   EXPECT_TRUE(s->alive());
+}
+
+TEST_P(SessionTest, AsyncForms) {
+  auto bad = Session::CreateAsync(*client_,
+                                  SessionOptions{.ttl_seconds = 0, .lease = 0, .on_lost = nullptr});
+  ASSERT_TRUE(bad.Ready());
+  EXPECT_EQ(bad.Get().status().code(), absl::StatusCode::kInvalidArgument);
+
+  Promise<std::shared_ptr<Session>> relay;
+  Session::CreateAsync(*client_, SessionOptions{.ttl_seconds = 10, .lease = 0, .on_lost = nullptr})
+      .Then([relay](absl::StatusOr<std::shared_ptr<Session>> s) { relay.Set(std::move(s)); });
+  auto s = relay.future().Get();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE((*s)->alive());
+
+  recipes::Election e(*s, "async/elect");
+  auto none = recipes::GetLeaderAsync(client_->kv(), "async/elect").Get();
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(e.Campaign("v", Within(20000)).ok());
+  auto leader = recipes::GetLeaderAsync(client_->kv(), "async/elect").Get();
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_EQ(leader->value, "v");
+  EXPECT_EQ(recipes::GetLeaderAsync(client_->kv(), "").Get().status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  recipes::Counter c(*client_, "async/counter");
+  ASSERT_TRUE(c.Add(4).ok());
+  auto v = c.GetAsync().Get();
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, 4);
+
+  recipes::Queue q(*client_, "async/queue");
+  ASSERT_TRUE(q.Enqueue("a").ok());
+  auto n = q.SizeAsync().Get();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, SessionTest,

@@ -27,6 +27,7 @@ class Counter {
   Counter(Kv kv, std::string key) : kv_(std::move(kv)), key_(std::move(key)) {}
 
   absl::StatusOr<int64_t> Get(const CallOptions& call = {}) const;
+  Future<int64_t> GetAsync(const CallOptions& call = {}) const;
   // Adds `delta` atomically; returns the new value.
   absl::StatusOr<int64_t> Add(int64_t delta, const CallOptions& call = {}) const;
   // Sets `desired` if the value is `expected`; returns whether it did.

@@ -45,6 +45,8 @@ struct LeaderInfo {
 // INVALID_ARGUMENT for an empty name; server errors.
 absl::StatusOr<LeaderInfo> GetLeader(const Kv& kv, const std::string& name,
                                      const CallOptions& call = {});
+Future<LeaderInfo> GetLeaderAsync(const Kv& kv, const std::string& name,
+                                  const CallOptions& call = {});
 
 // Follows the leader of an election: a stream of leaders, as etcd's Observe. Built on a
 // PrefixCache of "<name>/", so it survives reconnects and compaction.

@@ -51,6 +51,7 @@ class Queue {
   absl::StatusOr<std::optional<QueueItem>> TryDequeue(const CallOptions& call = {}) const;
   // Number of items.
   absl::StatusOr<int64_t> Size(const CallOptions& call = {}) const;
+  Future<int64_t> SizeAsync(const CallOptions& call = {}) const;
 
  private:
   // One attempt; `revision` gets the read's revision (to watch from when empty).

@@ -62,6 +62,10 @@ class Session {
   static absl::StatusOr<std::shared_ptr<Session>> Create(const Client& client,
                                                          SessionOptions options = {},
                                                          const CallOptions& call = {});
+  // The same, asynchronously (argument errors give a ready future).
+  static Future<std::shared_ptr<Session>> CreateAsync(const Client& client,
+                                                      SessionOptions options = {},
+                                                      const CallOptions& call = {});
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -104,7 +108,10 @@ class Session {
   struct State;  // internal
 
  private:
-  Session(const Client& client, std::shared_ptr<State> state);
+  Session(Kv kv, WatchClient watch, LeaseClient lease, std::shared_ptr<State> state);
+  static absl::StatusOr<std::shared_ptr<Session>> Start(
+      Kv kv, WatchClient watch, LeaseClient lease, LeaseId id, int64_t ttl,
+      std::function<void(const absl::Status&)> on_lost);
   Kv kv_;
   WatchClient watch_;
   LeaseClient lease_client_;
