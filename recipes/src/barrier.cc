@@ -64,7 +64,7 @@ absl::Status DoubleBarrier::Enter(const CallOptions& call) {
   t.If({Cmp::CreateRevision(key_) == 0})
       .Then({Op::Put(key_, "", po), Op::Get(waiters, count_opts)})
       .Else({Op::Get(key_)});
-  auto r = kv.Commit(t, rpc);
+  auto r = kv.Commit(t, internal::CreateCall(call, deadline));
   if (!r.ok()) return r.status();
   if (!r->succeeded) {
     return absl::FailedPreconditionError("double barrier: this session already entered");

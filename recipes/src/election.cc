@@ -43,12 +43,16 @@ Future<LeaderInfo> GetLeaderAsync(const Kv& kv, const std::string& name, const C
 
 struct LeaderObserver::State {
   Callback callback;
+  std::mutex update_mu;  // taken before mu
   std::mutex mu;
   std::optional<LeaderInfo> current;
+  Revision revision = 0;  // of the cache contents `current` was computed from
   std::vector<std::pair<std::function<bool(const LeaderInfo&)>, Promise<LeaderInfo>>> waiters;
 
-  // Recomputes the leader from the cache's contents and reports a change.
-  void Update(const std::vector<KeyValue>& all) {
+  // Recomputes the leader from the cache's contents at `rev` and reports a change. Contents
+  // older than the last seen are ignored (the first update races with the listener's).
+  void Update(const std::vector<KeyValue>& all, Revision rev) {
+    std::lock_guard<std::mutex> serial(update_mu);  // callbacks in order, one at a time
     std::optional<LeaderInfo> leader;
     for (const KeyValue& kv : all) {
       if (!leader.has_value() || kv.create_revision < leader->create_revision) {
@@ -58,6 +62,8 @@ struct LeaderObserver::State {
     bool changed = false;
     {
       std::lock_guard<std::mutex> lock(mu);
+      if (rev < revision) return;
+      revision = rev;
       if (leader != current) {
         current = leader;
         changed = leader.has_value();
@@ -93,8 +99,14 @@ absl::StatusOr<std::unique_ptr<LeaderObserver>> LeaderObserver::Start(const Kv& 
   PrefixCache* c = obs->cache_.get();
   std::shared_ptr<State> st = obs->state_;
   // The listener reads the cache under the delivery order, so updates are seen in order.
-  c->AddListener([st, c](const std::vector<Event>&, Revision, bool) { st->Update(c->List()); });
-  st->Update(c->List());
+  c->AddListener([st, c](const std::vector<Event>&, Revision, bool) {
+    Revision rev = 0;
+    auto all = c->List(&rev);
+    st->Update(all, rev);
+  });
+  Revision rev = 0;
+  auto all = c->List(&rev);
+  st->Update(all, rev);
   return obs;
 }
 
@@ -153,7 +165,7 @@ absl::StatusOr<Grant> Election::Campaign(const std::string& value, const CallOpt
   po.lease = session_->lease();
   Txn txn;
   txn.If({Cmp::CreateRevision(key_) == 0}).Then({Op::Put(key_, value, po)}).Else({Op::Get(key_)});
-  auto resp = kv.Commit(txn, rpc);
+  auto resp = kv.Commit(txn, internal::CreateCall(call, deadline));
   if (!resp.ok()) return resp.status();
   const bool created = resp->succeeded;
   Revision my_rev = resp->header.revision;

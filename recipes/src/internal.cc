@@ -21,6 +21,12 @@ CallOptions RpcCall(const CallOptions& call, Clock::time_point deadline) {
   return out;
 }
 
+CallOptions CreateCall(const CallOptions& call, Clock::time_point deadline) {
+  CallOptions out = RpcCall(call, deadline);
+  out.cancel = CancelToken();
+  return out;
+}
+
 std::string LeaseHex(LeaseId id) {
   char buf[24];
   std::snprintf(buf, sizeof(buf), "%llx",
@@ -105,7 +111,7 @@ absl::StatusOr<std::optional<Grant>> AcquireQueued(const Session& session, const
   po.lease = session.lease();
   Txn t;
   t.If({Cmp::CreateRevision(key) == 0}).Then({Op::Put(key, "", po)}).Else({Op::Get(key)});
-  auto r = kv.Commit(t, rpc);
+  auto r = kv.Commit(t, CreateCall(call, deadline));
   if (!r.ok()) return r.status();
   const bool created = r->succeeded;
   Revision my_rev = r->header.revision;

@@ -33,6 +33,11 @@ Clock::time_point DeadlineOf(const CallOptions& call);
 // token and retry mode, the client's default timeout capped by `deadline`.
 CallOptions RpcCall(const CallOptions& call, Clock::time_point deadline);
 
+// Options for the RPC that creates a recipe's own key: like RpcCall but without the cancel
+// token, so that canceling never leaves the key created with the outcome unknown to the caller
+// (the wait after it is what cancellation interrupts, and that path removes the key).
+CallOptions CreateCall(const CallOptions& call, Clock::time_point deadline);
+
 // Lower-case hex without padding: Go's fmt.Sprintf("%x", id) as etcd's concurrency package uses.
 std::string LeaseHex(LeaseId id);
 

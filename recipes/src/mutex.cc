@@ -42,7 +42,7 @@ absl::StatusOr<std::optional<Grant>> Mutex::Acquire(bool wait, const CallOptions
   txn.If({Cmp::CreateRevision(key_) == 0})
       .Then({Op::Put(key_, "", po), Op::Get(prefix_, internal::ByCreate(true))})
       .Else({Op::Get(key_), Op::Get(prefix_, internal::ByCreate(true))});
-  auto resp = kv.Commit(txn, rpc);
+  auto resp = kv.Commit(txn, internal::CreateCall(call, deadline));
   if (!resp.ok()) return resp.status();
   if (resp->responses.size() != 2) return absl::InternalError("mutex: unexpected txn response");
   const bool created = resp->succeeded;

@@ -236,8 +236,9 @@ std::optional<KeyValue> PrefixCache::Get(const std::string& key) const {
   return it->second;
 }
 
-std::vector<KeyValue> PrefixCache::List() const {
+std::vector<KeyValue> PrefixCache::List(Revision* revision) const {
   std::lock_guard<std::mutex> lock(state_->mu);
+  if (revision != nullptr) *revision = state_->revision;
   std::vector<KeyValue> out;
   out.reserve(state_->map.size());
   for (auto& [k, kv] : state_->map) out.push_back(kv);

@@ -38,7 +38,7 @@ absl::StatusOr<std::optional<Grant>> Semaphore::AcquireImpl(bool wait, const Cal
   po.lease = session_->lease();
   Txn t;
   t.If({Cmp::CreateRevision(key_) == 0}).Then({Op::Put(key_, "", po)}).Else({Op::Get(key_)});
-  auto r = kv.Commit(t, rpc);
+  auto r = kv.Commit(t, internal::CreateCall(call, deadline));
   if (!r.ok()) return r.status();
   const bool created = r->succeeded;
   Revision my_rev = r->header.revision;

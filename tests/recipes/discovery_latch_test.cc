@@ -9,6 +9,7 @@
 
 #include "cairn/recipes/discovery.h"
 #include "cairn/recipes/leader_latch.h"
+#include "cairn/recipes/leader_selector.h"
 #include "cairn/recipes/multi_lock.h"
 #include "tests/recipes/recipes_test_util.h"
 
@@ -19,6 +20,8 @@ using recipes::DecodeEndpoint;
 using recipes::EncodeEndpoint;
 using recipes::LeaderLatch;
 using recipes::LeaderLatchOptions;
+using recipes::LeaderSelector;
+using recipes::LeaderSelectorOptions;
 using recipes::MultiLock;
 using recipes::Mutex;
 using recipes::PickPolicy;
@@ -161,6 +164,58 @@ TEST_P(CoordinationTest, LeaderLatchHandsOverLeadership) {
   EXPECT_TRUE(KeysUnder("latch/a/").empty());
 
   EXPECT_EQ(LeaderLatch::Start(s2, "").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(CoordinationTest, LeaderSelectorsTakeTurnsExclusively) {
+  auto s1 = NewSession();
+  auto s2 = NewSession();
+  ASSERT_TRUE(s1 && s2);
+  std::atomic<bool> inside{false};
+  std::atomic<bool> overlap{false};
+  std::atomic<int> turns[2] = {0, 0};
+  std::atomic<int> refused_writes{0};
+  auto make = [&](int who) {
+    LeaderSelectorOptions o;
+    o.value = "sel" + std::to_string(who);
+    o.take_leadership = [&, who](const recipes::Grant& g, const CancelToken&) {
+      if (inside.exchange(true)) overlap = true;
+      Txn t;
+      t.If({g.Guard()}).Then({Op::Put("selector/owner", std::to_string(who))});
+      auto r = client_->kv().Commit(t);
+      if (!r.ok() || !r->succeeded) ++refused_writes;
+      ++turns[who];
+      inside = false;
+    };
+    return o;
+  };
+  auto a = LeaderSelector::Start(s1, "selector/a", make(0));
+  auto b = LeaderSelector::Start(s2, "selector/a", make(1));
+  ASSERT_TRUE(a.ok() && b.ok());
+  // Requeued campaigns go to the back of the queue: the two take turns.
+  ASSERT_TRUE(PollUntil([&] { return turns[0] >= 3 && turns[1] >= 3; }));
+  (*a)->Close();
+  (*b)->Close();
+  EXPECT_FALSE(overlap);
+  EXPECT_EQ(refused_writes.load(), 0);
+  EXPECT_EQ((*a)->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(KeysUnder("selector/a/").empty());
+
+  // Close cancels `lost` of a running leadership and waits for it to return.
+  LeaderSelectorOptions hold;
+  hold.take_leadership = [](const recipes::Grant&, const CancelToken& lost) {
+    Promise<bool> done;
+    lost.Register([done] { done.Set(true); });
+    (void)done.future().Get();
+  };
+  auto c = LeaderSelector::Start(s1, "selector/b", hold);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(PollUntil([&] { return (*c)->leaderships() == 1; }));
+  (*c)->Close();
+  EXPECT_TRUE(KeysUnder("selector/b/").empty());
+
+  LeaderSelectorOptions none;
+  EXPECT_EQ(LeaderSelector::Start(s1, "selector/c", none).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, CoordinationTest,

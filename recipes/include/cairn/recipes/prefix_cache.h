@@ -50,8 +50,8 @@ class PrefixCache {
   PrefixCache& operator=(const PrefixCache&) = delete;
 
   std::optional<KeyValue> Get(const std::string& key) const;
-  // Every cached key, in key order.
-  std::vector<KeyValue> List() const;
+  // Every cached key, in key order; `revision` (if not null) gets the revision they reflect.
+  std::vector<KeyValue> List(Revision* revision = nullptr) const;
   size_t size() const;
   // The revision the cache reflects.
   Revision revision() const;
