@@ -66,6 +66,10 @@ TEST_P(CairnctlTest, ElectCounterQueue) {
       << leader.Output();
   auto etcd_view = RunCommand(Etcdctl({"get", "--prefix", "ctl/elect/", "--print-value-only"}));
   EXPECT_NE(etcd_view.out.find("ctl-leader"), std::string::npos) << etcd_view.out;
+  BackgroundCommand listener(Ctl({"elect", "-l", "ctl/elect"}), TempPath("listen"));
+  EXPECT_TRUE(PollUntil([&] { return listener.Output().find("ctl-leader") != std::string::npos; }))
+      << listener.Output();
+  EXPECT_EQ(listener.Terminate(), 0) << listener.Output();
   EXPECT_EQ(leader.Terminate(), 0) << leader.Output();
   EXPECT_TRUE(KeysUnder("ctl/elect/").empty());  // resigned
 

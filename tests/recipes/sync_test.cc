@@ -80,6 +80,27 @@ TEST_P(SyncTest, SemaphoreGrantsAtMostPermitsInArrivalOrder) {
   EXPECT_EQ(unnamed.Acquire(Within(5000)).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(SyncTest, SemaphorePermitOfALostSessionPassesOn) {
+  auto holder_session = NewSession(/*ttl=*/2);
+  auto waiter_session = NewSession();
+  ASSERT_TRUE(holder_session && waiter_session);
+  Semaphore holder(holder_session, "sem/lost", 1);
+  Semaphore waiter(waiter_session, "sem/lost", 1);
+  auto hg = holder.Acquire(Within(20000));
+  ASSERT_TRUE(hg.ok()) << hg.status();
+  absl::StatusOr<Grant> wg;
+  std::thread t([&] { wg = waiter.Acquire(Within(60000)); });
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("sem/lost/").size() == 2; }));
+  holder_session->Orphan();  // stops renewing: the lease runs out
+  t.join();
+  ASSERT_TRUE(wg.ok()) << wg.status();
+  Txn stale;
+  stale.If({hg->Guard()}).Then({Op::Put("sem/fenced", "old")});
+  auto r = client_->kv().Commit(stale);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->succeeded);
+}
+
 TEST_P(SyncTest, RWMutexReadersShareWritersExcludeInOrder) {
   auto sr1 = NewSession();
   auto sr2 = NewSession();

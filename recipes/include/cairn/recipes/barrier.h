@@ -54,7 +54,8 @@ class Barrier {
 
 class DoubleBarrier {
  public:
-  // count <= 0 or an empty name are reported by the calls (INVALID_ARGUMENT).
+  // count <= 0 or an empty name are reported by the calls (INVALID_ARGUMENT). `session` must not
+  // be null.
   DoubleBarrier(std::shared_ptr<Session> session, std::string name, int64_t count);
 
   // Joins and waits until `count` participants joined. FAILED_PRECONDITION when already

@@ -81,7 +81,8 @@ class LeaderObserver {
 
 class Election {
  public:
-  // `name` as given to `etcdctl elect`. An empty name is reported by the calls.
+  // `name` as given to `etcdctl elect`. An empty name is reported by the calls (INVALID_ARGUMENT).
+  // `session` must not be null.
   Election(std::shared_ptr<Session> session, std::string name);
 
   // Puts this candidate's key with `value` and waits until it is the leader. `call` bounds the

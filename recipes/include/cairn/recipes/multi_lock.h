@@ -24,7 +24,7 @@ namespace cairn::recipes {
 class MultiLock {
  public:
   // Duplicate names are merged. An empty list or an empty name is reported by the calls
-  // (INVALID_ARGUMENT).
+  // (INVALID_ARGUMENT). `session` must not be null.
   MultiLock(std::shared_ptr<Session> session, std::vector<std::string> names);
 
   // Takes every lock; `call` bounds the whole wait. Errors as Mutex::Lock.

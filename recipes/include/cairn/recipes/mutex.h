@@ -47,7 +47,7 @@ struct Grant {
 class Mutex {
  public:
   // `name` is the lock's prefix without the trailing '/' (as given to `etcdctl lock`). An empty
-  // name is reported by the calls (INVALID_ARGUMENT).
+  // name is reported by the calls (INVALID_ARGUMENT). `session` must not be null.
   Mutex(std::shared_ptr<Session> session, std::string name);
 
   // Waits until the lock is held. `call` bounds the whole wait: deadline and/or timeout (unset:

@@ -28,7 +28,7 @@ namespace cairn::recipes {
 
 class RWMutex {
  public:
-  // An empty name is reported by the calls (INVALID_ARGUMENT).
+  // An empty name is reported by the calls (INVALID_ARGUMENT). `session` must not be null.
   RWMutex(std::shared_ptr<Session> session, std::string name);
 
   // Shared lock. Errors as Mutex::Lock (FAILED_PRECONDITION when this object holds a lock).

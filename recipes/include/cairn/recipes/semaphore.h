@@ -28,7 +28,8 @@ namespace cairn::recipes {
 
 class Semaphore {
  public:
-  // permits <= 0 or an empty name are reported by the calls (INVALID_ARGUMENT).
+  // permits <= 0 or an empty name are reported by the calls (INVALID_ARGUMENT). `session` must
+  // not be null.
   Semaphore(std::shared_ptr<Session> session, std::string name, int64_t permits);
 
   // Waits for a permit. Errors as Mutex::Lock (FAILED_PRECONDITION when this object already
