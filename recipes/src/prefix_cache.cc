@@ -13,6 +13,7 @@ namespace cairn::recipes {
 namespace {
 constexpr std::chrono::milliseconds kResyncBackoffMin(50);
 constexpr std::chrono::milliseconds kResyncBackoffMax(2000);
+constexpr int64_t kPageSize = 1000;
 }  // namespace
 
 struct PrefixCache::State {
@@ -72,14 +73,26 @@ struct PrefixCache::State {
     return wo;
   }
 
-  GetOptions ReadAll() const {
-    GetOptions go;
-    if (prefix.empty()) {
-      go.from_key = true;
-    } else {
-      go.prefix = true;
+  // Reads every key under the prefix at one revision, in pages of kPageSize keys (each page a
+  // Range at the first page's revision, starting after the previous page's last key).
+  absl::StatusOr<GetResponse> ReadAll(const CallOptions& call) const {
+    GetResponse all;
+    std::string from = WatchKey();
+    const std::string end = prefix.empty() ? std::string(1, '\0') : PrefixEnd(prefix);
+    while (true) {
+      GetOptions go;
+      go.range_end = end;
+      go.limit = kPageSize;
+      go.revision = all.header.revision;  // 0 for the first page: latest
+      auto page = kv.Get(from, go, call);
+      if (!page.ok()) return page.status();
+      if (all.header.revision == 0) all.header = page->header;
+      for (auto& e : page->kvs) all.kvs.push_back(std::move(e));
+      if (!page->more || page->kvs.empty()) break;
+      from = all.kvs.back().key + std::string(1, '\0');
     }
-    return go;
+    all.count = static_cast<int64_t>(all.kvs.size());
+    return all;
   }
 
   std::string WatchKey() const { return prefix.empty() ? std::string(1, '\0') : prefix; }
@@ -141,7 +154,7 @@ struct PrefixCache::State {
       }
       if (old) old->Cancel();
       old.reset();
-      auto got = s->kv.Get(s->WatchKey(), s->ReadAll());
+      auto got = s->ReadAll(CallOptions{});
       if (!got.ok()) {
         std::unique_lock<std::mutex> lock(s->mu);
         s->status = got.status();
@@ -200,7 +213,7 @@ absl::StatusOr<std::unique_ptr<PrefixCache>> PrefixCache::Start(const Kv& kv,
                                                                 std::string prefix,
                                                                 const CallOptions& call) {
   auto state = std::make_shared<State>(kv, watch, std::move(prefix));
-  auto got = kv.Get(state->WatchKey(), state->ReadAll(), call);
+  auto got = state->ReadAll(call);
   if (!got.ok()) return got.status();
   {
     std::lock_guard<std::mutex> lock(state->mu);

@@ -3,6 +3,7 @@
 // was compacted while the client was cut off.
 #include "cairn/recipes/prefix_cache.h"
 
+#include <cstdio>
 #include <mutex>
 
 #include <gtest/gtest.h>
@@ -95,6 +96,33 @@ TEST_P(PrefixCacheTest, ResyncsAfterCompaction) {
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(resync_log,
             (std::vector<std::string>{"del cache/drop", "put cache/keep", "put cache/new"}));
+}
+
+TEST_P(PrefixCacheTest, ReadsALargePrefixInPages) {
+  constexpr int kKeys = 2150;  // more than two pages of 1,000
+  for (int base = 0; base < kKeys; base += 100) {
+    std::vector<Op> puts;
+    for (int i = base; i < base + 100 && i < kKeys; ++i) {
+      char key[32];
+      std::snprintf(key, sizeof(key), "big/%05d", i);
+      puts.push_back(Op::Put(key, std::to_string(i)));
+    }
+    Txn t;
+    t.Then(std::move(puts));
+    ASSERT_TRUE(client_->kv().Commit(t).ok());
+  }
+  ASSERT_TRUE(client_->kv().Put("big0", "outside").ok());
+  auto cache = PrefixCache::Start(*client_, "big/", Within(20000));
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ((*cache)->size(), static_cast<size_t>(kKeys));
+  auto list = (*cache)->List();
+  ASSERT_EQ(list.size(), static_cast<size_t>(kKeys));
+  EXPECT_EQ(list.front().key, "big/00000");
+  EXPECT_EQ(list.back().key, "big/02149");
+  auto put = client_->kv().Put("big/zzz", "new");
+  ASSERT_TRUE(put.ok());
+  ASSERT_TRUE((*cache)->WaitForRevision(put->header.revision, Within(20000)).ok());
+  EXPECT_EQ((*cache)->size(), static_cast<size_t>(kKeys + 1));
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, PrefixCacheTest,

@@ -1,6 +1,7 @@
 // PrefixCache: a local, watch-maintained copy of every key under a prefix.
 //
-// Start() reads the prefix once (one Range) and then watches it from that read's revision + 1,
+// Start() reads the prefix once (at one revision, in Ranges of up to 1,000 keys) and then
+// watches it from that read's revision + 1,
 // so the copy misses no change and applies each exactly once, in revision order. When the watch
 // ends (its history was compacted, or the server canceled it), the cache resyncs: it reads the
 // prefix again, reports the difference to listeners as synthetic events, and watches from the
