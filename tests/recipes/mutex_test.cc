@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <boost/fiber/all.hpp>
 
+#include "absl/strings/numbers.h"
 #include "tests/recipes/recipes_test_util.h"
 
 namespace cairn::recipes_test {
@@ -296,6 +297,53 @@ TEST_P(MutexTest, LockWaitSuspendsOnlyTheFiber) {
   ASSERT_TRUE(unlocked.ok()) << unlocked;
   ASSERT_TRUE(waited.ok()) << waited.status();
   ASSERT_TRUE(m1.Unlock().ok());
+}
+
+TEST_P(MutexTest, ManyContendersNeverOverlap) {
+  // Each round a contender locks, does an unguarded read-modify-write of a shared counter (which
+  // loses updates if two ever overlap) plus a guarded write, and unlocks.
+  constexpr int kContenders = 5;
+  constexpr int kRounds = 8;
+  std::vector<std::shared_ptr<recipes::Session>> sessions;
+  for (int i = 0; i < kContenders; ++i) {
+    sessions.push_back(NewSession());
+    ASSERT_NE(sessions.back(), nullptr);
+  }
+  ASSERT_TRUE(client_->kv().Put("stress/count", "0").ok());
+  std::atomic<int> inside{0};
+  std::atomic<bool> overlap{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kContenders; ++i) {
+    threads.emplace_back([&, i] {
+      Mutex mu(sessions[i], "locks/stress");
+      for (int r = 0; r < kRounds; ++r) {
+        auto g = mu.Lock(Within(60000));
+        if (!g.ok()) {
+          ++errors;
+          continue;
+        }
+        if (inside.fetch_add(1) != 0) overlap = true;
+        auto cur = client_->kv().Get("stress/count");
+        int n = 0;
+        if (!cur.ok() || cur->kvs.empty() || !absl::SimpleAtoi(cur->kvs[0].value, &n)) ++errors;
+        Txn t;
+        t.If({g->Guard()}).Then({Op::Put("stress/count", std::to_string(n + 1))});
+        auto w = client_->kv().Commit(t);
+        if (!w.ok() || !w->succeeded) ++errors;
+        inside.fetch_sub(1);
+        if (!mu.Unlock(Within(10000)).ok()) ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(overlap);
+  EXPECT_EQ(errors.load(), 0);
+  auto final_count = client_->kv().Get("stress/count");
+  ASSERT_TRUE(final_count.ok());
+  ASSERT_EQ(final_count->kvs.size(), 1u);
+  EXPECT_EQ(final_count->kvs[0].value, std::to_string(kContenders * kRounds));
+  EXPECT_TRUE(KeysUnder("locks/stress/").empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, MutexTest,

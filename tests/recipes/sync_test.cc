@@ -101,6 +101,45 @@ TEST_P(SyncTest, SemaphorePermitOfALostSessionPassesOn) {
   EXPECT_FALSE(r->succeeded);
 }
 
+TEST_P(SyncTest, SemaphoreNeverExceedsPermitsUnderContention) {
+  constexpr int kPermits = 2;
+  constexpr int kContenders = 5;
+  constexpr int kRounds = 5;
+  std::vector<std::shared_ptr<recipes::Session>> sessions;
+  for (int i = 0; i < kContenders; ++i) {
+    sessions.push_back(NewSession());
+    ASSERT_NE(sessions.back(), nullptr);
+  }
+  std::atomic<int> holders{0};
+  std::atomic<int> max_holders{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kContenders; ++i) {
+    threads.emplace_back([&, i] {
+      Semaphore sem(sessions[i], "sem/stress", kPermits);
+      for (int r = 0; r < kRounds; ++r) {
+        if (!sem.Acquire(Within(60000)).ok()) {
+          ++errors;
+          continue;
+        }
+        int now = holders.fetch_add(1) + 1;
+        int prev = max_holders.load();
+        while (now > prev && !max_holders.compare_exchange_weak(prev, now)) {
+        }
+        // A round trip while holding, so holders overlap.
+        if (!client_->kv().Get("sem/stress/").ok()) ++errors;
+        holders.fetch_sub(1);
+        if (!sem.Release(Within(10000)).ok()) ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_LE(max_holders.load(), kPermits);
+  EXPECT_GE(max_holders.load(), 1);
+  EXPECT_TRUE(KeysUnder("sem/stress/").empty());
+}
+
 TEST_P(SyncTest, RWMutexReadersShareWritersExcludeInOrder) {
   auto sr1 = NewSession();
   auto sr2 = NewSession();
