@@ -144,6 +144,93 @@ TEST_P(QueueCounterTest, CounterAddAndCompareAndSet) {
   EXPECT_EQ(bad.Get().status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(QueueCounterTest, ClaimedItemsAreRedeliveredWhenTheConsumerIsLost) {
+  Queue q(*client_, "queue/claims");
+  auto lost_session = NewSession(/*ttl=*/2);
+  auto s2 = NewSession();
+  ASSERT_TRUE(lost_session && s2);
+  ASSERT_TRUE(q.Enqueue("one").ok());
+  ASSERT_TRUE(q.Enqueue("two").ok());
+  ASSERT_TRUE(q.Enqueue("urgent", 0).ok());
+  ASSERT_TRUE(q.Enqueue("later", 3).ok());
+
+  // Claims go in queue order and skip claimed items; claimed items stay in the queue.
+  auto c1 = q.Claim(*lost_session, Within(10000));
+  ASSERT_TRUE(c1.ok()) << c1.status();
+  EXPECT_EQ(c1->item.value, "one");
+  auto c2 = q.Claim(*s2, Within(10000));
+  ASSERT_TRUE(c2.ok()) << c2.status();
+  EXPECT_EQ(c2->item.value, "two");
+  EXPECT_EQ(*q.Size(), 4);
+  ASSERT_TRUE(q.Ack(*c2).ok());
+  EXPECT_EQ(*q.Size(), 3);
+  auto c3 = q.Claim(*s2, Within(10000));
+  ASSERT_TRUE(c3.ok());
+  EXPECT_EQ(c3->item.value, "urgent");
+  ASSERT_TRUE(q.Release(*c3).ok());  // given back: claimable again
+  c3 = q.Claim(*s2, Within(10000));
+  ASSERT_TRUE(c3.ok());
+  EXPECT_EQ(c3->item.value, "urgent");
+  ASSERT_TRUE(q.Ack(*c3).ok());
+  auto c4 = q.Claim(*s2, Within(10000));
+  ASSERT_TRUE(c4.ok());
+  EXPECT_EQ(c4->item.value, "later");
+  ASSERT_TRUE(q.Ack(*c4).ok());
+  auto none = q.TryClaim(*s2, Within(10000));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());  // "one" is still claimed by the first consumer
+
+  // The first consumer's session is lost before it acks: "one" is delivered again.
+  absl::StatusOr<recipes::ClaimedItem> again;
+  std::thread t([&] { again = q.Claim(*s2, Within(60000)); });
+  lost_session->Orphan();
+  t.join();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->item.value, "one");
+  EXPECT_EQ(q.Ack(*c1).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(q.Ack(*again).ok());
+  EXPECT_EQ(*q.Size(), 0);
+  EXPECT_TRUE(KeysUnder("queue/claims!claim/").empty());
+  EXPECT_EQ(q.Claim(*lost_session, Within(5000)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(QueueCounterTest, CompetingClaimersProcessEachItemOnce) {
+  constexpr int kItems = 40;
+  constexpr int kConsumers = 4;
+  Queue q(*client_, "queue/claimers");
+  std::vector<std::shared_ptr<recipes::Session>> sessions;
+  for (int i = 0; i < kConsumers; ++i) {
+    sessions.push_back(NewSession());
+    ASSERT_NE(sessions.back(), nullptr);
+  }
+  for (int i = 0; i < kItems; ++i) ASSERT_TRUE(q.Enqueue("i" + std::to_string(i)).ok());
+  std::mutex mu;
+  std::map<std::string, int> acked;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < kConsumers; ++c) {
+    consumers.emplace_back([&, c] {
+      while (true) {
+        auto item = q.TryClaim(*sessions[c], Within(20000));
+        if (!item.ok()) {
+          ++errors;
+          return;
+        }
+        if (!item->has_value()) return;  // everything claimed or done
+        if (!q.Ack(**item).ok()) ++errors;
+        std::lock_guard<std::mutex> lock(mu);
+        ++acked[(*item)->item.value];
+      }
+    });
+  }
+  for (auto& t : consumers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(acked.size(), static_cast<size_t>(kItems));
+  for (const auto& [v, n] : acked) EXPECT_EQ(n, 1) << v;
+  EXPECT_EQ(*q.Size(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, QueueCounterTest,
                          ::testing::ValuesIn(cairn::testing::TestedServerKinds()), KindName);
 
