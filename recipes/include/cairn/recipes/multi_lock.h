@@ -1,0 +1,44 @@
+// MultiLock: several Mutexes taken together, all or none (Curator's InterProcessMultiLock).
+//
+// Lock() takes the named locks one by one in sorted name order (so two MultiLocks over
+// overlapping sets cannot deadlock) and, if any of them fails (deadline, cancel, lost session),
+// releases the ones it took and returns that error. Each lock is an ordinary Mutex in etcd's
+// layout, so it also excludes single Mutexes and `etcdctl lock` on any of the names.
+//
+// Guards() returns one Compare per lock: add them all to a Txn to make it apply only while
+// every lock is still held. A lost session loses all the locks.
+//
+// Thread-compatible (calls must not overlap). Fiber-aware.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cairn/recipes/mutex.h"
+#include "cairn/recipes/session.h"
+
+namespace cairn::recipes {
+
+class MultiLock {
+ public:
+  // Duplicate names are merged. An empty list or an empty name is reported by the calls
+  // (INVALID_ARGUMENT). `session` must not be null.
+  MultiLock(std::shared_ptr<Session> session, std::vector<std::string> names);
+
+  // Takes every lock; `call` bounds the whole wait. Errors as Mutex::Lock.
+  absl::StatusOr<std::vector<Grant>> Lock(const CallOptions& call = {});
+  // Releases every lock held (FAILED_PRECONDITION when none); returns the first error.
+  absl::Status Unlock(const CallOptions& call = {});
+  // One guard per held lock.
+  std::vector<Compare> Guards() const;
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<Mutex>> mutexes_;
+  bool held_ = false;
+};
+
+}  // namespace cairn::recipes

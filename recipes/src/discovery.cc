@@ -1,0 +1,295 @@
+#include "cairn/recipes/discovery.h"
+
+#include <cstdio>
+
+#include "absl/random/random.h"
+#include "src/internal.h"
+
+namespace cairn::recipes {
+
+namespace {
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+void SkipSpace(const std::string& s, size_t* i) {
+  while (*i < s.size() && (s[*i] == ' ' || s[*i] == '\n' || s[*i] == '\t' || s[*i] == '\r')) {
+    ++*i;
+  }
+}
+
+// Parses a JSON string at s[*i] (which must be '"'); appends UTF-8.
+bool ParseString(const std::string& s, size_t* i, std::string* out) {
+  if (*i >= s.size() || s[*i] != '"') return false;
+  ++*i;
+  while (*i < s.size()) {
+    char c = s[(*i)++];
+    if (c == '"') return true;
+    if (c != '\\') {
+      *out += c;
+      continue;
+    }
+    if (*i >= s.size()) return false;
+    char e = s[(*i)++];
+    switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        *out += e;
+        break;
+      case 'n':
+        *out += '\n';
+        break;
+      case 't':
+        *out += '\t';
+        break;
+      case 'r':
+        *out += '\r';
+        break;
+      case 'b':
+        *out += '\b';
+        break;
+      case 'f':
+        *out += '\f';
+        break;
+      case 'u': {
+        if (*i + 4 > s.size()) return false;
+        unsigned cp = 0;
+        if (std::sscanf(s.substr(*i, 4).c_str(), "%4x", &cp) != 1) return false;
+        *i += 4;
+        if (cp < 0x80) {
+          *out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+          *out += static_cast<char>(0xC0 | (cp >> 6));
+          *out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+          *out += static_cast<char>(0xE0 | (cp >> 12));
+          *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+          *out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return false;
+}
+
+// Skips any JSON value (for fields we do not interpret); returns its raw text.
+bool SkipValue(const std::string& s, size_t* i, std::string* raw) {
+  size_t start = *i;
+  if (*i < s.size() && s[*i] == '"') {
+    std::string ignored;
+    if (!ParseString(s, i, &ignored)) return false;
+  } else {
+    int depth = 0;
+    while (*i < s.size()) {
+      char c = s[*i];
+      if (c == '"') {
+        std::string ignored;
+        if (!ParseString(s, i, &ignored)) return false;
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') {
+        if (depth == 0) break;
+        --depth;
+      }
+      if (c == ',' && depth == 0) break;
+      ++*i;
+    }
+  }
+  *raw = s.substr(start, *i - start);
+  while (!raw->empty() && (raw->back() == ' ' || raw->back() == '\n')) raw->pop_back();
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeEndpoint(const ServiceEndpoint& endpoint) {
+  return "{\"Addr\":" + JsonString(endpoint.address) + ",\"Metadata\":" +
+         (endpoint.metadata.empty() ? std::string("null") : JsonString(endpoint.metadata)) + "}";
+}
+
+absl::StatusOr<ServiceEndpoint> DecodeEndpoint(const std::string& json) {
+  auto bad = [] { return absl::InvalidArgumentError("discovery: not an endpoint JSON object"); };
+  size_t i = 0;
+  SkipSpace(json, &i);
+  if (i >= json.size() || json[i] != '{') return bad();
+  ++i;
+  ServiceEndpoint ep;
+  bool have_addr = false;
+  while (true) {
+    SkipSpace(json, &i);
+    if (i < json.size() && json[i] == '}') break;
+    std::string name;
+    if (!ParseString(json, &i, &name)) return bad();
+    SkipSpace(json, &i);
+    if (i >= json.size() || json[i] != ':') return bad();
+    ++i;
+    SkipSpace(json, &i);
+    if (name == "Addr" || (name == "Metadata" && i < json.size() && json[i] == '"')) {
+      std::string v;
+      if (!ParseString(json, &i, &v)) return bad();
+      if (name == "Addr") {
+        ep.address = std::move(v);
+        have_addr = true;
+      } else {
+        ep.metadata = std::move(v);
+      }
+    } else {
+      std::string raw;
+      if (!SkipValue(json, &i, &raw)) return bad();
+      if (name == "Metadata" && raw != "null") ep.metadata = raw;  // non-string: raw JSON
+    }
+    SkipSpace(json, &i);
+    if (i < json.size() && json[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < json.size() && json[i] == '}') break;
+    return bad();
+  }
+  if (!have_addr) return bad();
+  return ep;
+}
+
+absl::Status RegisterEndpoint(const Session& session, const std::string& service,
+                              const ServiceEndpoint& endpoint, const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(service, "discovery"); !st.ok()) return st;
+  if (endpoint.address.empty() || endpoint.address.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError("discovery: address must be non-empty and without '/'");
+  }
+  if (absl::Status st = internal::CheckSession(session); !st.ok()) return st;
+  PutOptions po;
+  po.lease = session.lease();
+  return session.kv()
+      .Put(service + "/" + endpoint.address, EncodeEndpoint(endpoint), po, call)
+      .status();
+}
+
+absl::Status UnregisterEndpoint(const Kv& kv, const std::string& service,
+                                const std::string& address, const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(service, "discovery"); !st.ok()) return st;
+  if (address.empty()) return absl::InvalidArgumentError("discovery: empty address");
+  return kv.Delete(service + "/" + address, {}, call).status();
+}
+
+absl::StatusOr<std::unique_ptr<ServiceResolver>> ServiceResolver::Start(const Client& client,
+                                                                        std::string service,
+                                                                        PickPolicy policy,
+                                                                        const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(service, "discovery"); !st.ok()) return st;
+  std::unique_ptr<ServiceResolver> r(new ServiceResolver());
+  r->prefix_ = service + "/";
+  r->policy_ = policy;
+  auto cache = PrefixCache::Start(client, r->prefix_, call);
+  if (!cache.ok()) return cache.status();
+  r->cache_ = std::move(*cache);
+  return r;
+}
+
+std::vector<ServiceEndpoint> ServiceResolver::Endpoints() const {
+  std::vector<ServiceEndpoint> out;
+  for (const KeyValue& kv : cache_->List()) {
+    auto ep = DecodeEndpoint(kv.value);
+    if (ep.ok()) out.push_back(std::move(*ep));
+  }
+  return out;
+}
+
+absl::StatusOr<ServiceEndpoint> ServiceResolver::Pick() {
+  std::vector<ServiceEndpoint> up;
+  Clock::time_point now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const KeyValue& kv : cache_->List()) {
+    auto ep = DecodeEndpoint(kv.value);
+    if (!ep.ok()) continue;
+    auto d = down_until_.find(ep->address);
+    if (d != down_until_.end()) {
+      // Down until the time passes or the instance registers again (a newer mod revision).
+      bool reregistered = kv.mod_revision > down_at_revision_[ep->address];
+      if (now < d->second && !reregistered) continue;
+      down_until_.erase(d);
+      down_at_revision_.erase(ep->address);
+    }
+    up.push_back(std::move(*ep));
+  }
+  if (up.empty()) {
+    return absl::UnavailableError("discovery: no instance of " + prefix_ + " is up");
+  }
+  switch (policy_) {
+    case PickPolicy::kRoundRobin:
+      return up[next_++ % up.size()];
+    case PickPolicy::kRandom: {
+      static absl::BitGen* gen = new absl::BitGen();
+      return up[absl::Uniform<size_t>(*gen, 0, up.size())];
+    }
+    case PickPolicy::kSticky:
+      if (sticky_.has_value()) {
+        for (const auto& ep : up) {
+          if (ep.address == *sticky_) return ep;
+        }
+      }
+      sticky_ = up[0].address;
+      return up[0];
+  }
+  return up[0];
+}
+
+void ServiceResolver::MarkDown(const std::string& address, std::chrono::milliseconds duration) {
+  Revision rev = 0;
+  if (auto kv = cache_->Get(prefix_ + address); kv.has_value()) rev = kv->mod_revision;
+  std::lock_guard<std::mutex> lock(mu_);
+  down_until_[address] = Clock::now() + duration;
+  down_at_revision_[address] = rev;
+  if (sticky_.has_value() && *sticky_ == address) sticky_.reset();
+}
+
+absl::Status ServiceResolver::WaitFor(
+    const std::function<bool(const std::vector<ServiceEndpoint>&)>& pred, const CallOptions& call) {
+  Promise<bool> p;
+  uint64_t id = cache_->AddListener([&, p](const std::vector<Event>&, Revision, bool) {
+    if (pred(Endpoints())) p.Set(true);
+  });
+  if (pred(Endpoints())) p.Set(true);
+  uint64_t cancel_id = call.cancel.Register([p] { p.Set(absl::CancelledError("canceled")); });
+  Future<bool> f = p.future();
+  bool ready = f.WaitUntil(internal::DeadlineOf(call));
+  call.cancel.Unregister(cancel_id);
+  cache_->RemoveListener(id);
+  if (!ready) return absl::DeadlineExceededError("discovery: condition not met before deadline");
+  return f.Get().status();
+}
+
+}  // namespace cairn::recipes

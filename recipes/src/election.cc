@@ -1,0 +1,255 @@
+#include "cairn/recipes/election.h"
+
+#include <utility>
+#include <vector>
+
+#include "src/internal.h"
+
+namespace cairn::recipes {
+
+namespace {
+
+LeaderInfo InfoOf(const KeyValue& kv) {
+  LeaderInfo li;
+  li.key = kv.key;
+  li.value = kv.value;
+  li.create_revision = kv.create_revision;
+  li.mod_revision = kv.mod_revision;
+  li.lease = kv.lease;
+  return li;
+}
+
+}  // namespace
+
+absl::StatusOr<LeaderInfo> GetLeader(const Kv& kv, const std::string& name,
+                                     const CallOptions& call) {
+  return GetLeaderAsync(kv, name, call).Get();
+}
+
+Future<LeaderInfo> GetLeaderAsync(const Kv& kv, const std::string& name, const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(name, "election"); !st.ok()) {
+    return MakeReadyFuture<LeaderInfo>(st);
+  }
+  return internal::Map<GetResponse, LeaderInfo>(
+      kv.GetAsync(name + "/", internal::ByCreate(true), call),
+      [](absl::StatusOr<GetResponse> r) -> absl::StatusOr<LeaderInfo> {
+        if (!r.ok()) return r.status();
+        if (r->kvs.empty()) return absl::NotFoundError("election: no leader");
+        return InfoOf(r->kvs[0]);
+      });
+}
+
+// ---- LeaderObserver ----------------------------------------------------------------------
+
+struct LeaderObserver::State {
+  Callback callback;
+  std::mutex update_mu;  // taken before mu
+  std::mutex mu;
+  std::optional<LeaderInfo> current;
+  Revision revision = 0;  // of the cache contents `current` was computed from
+  std::vector<std::pair<std::function<bool(const LeaderInfo&)>, Promise<LeaderInfo>>> waiters;
+
+  // Recomputes the leader from the cache's contents at `rev` and reports a change. Contents
+  // older than the last seen are ignored (the first update races with the listener's).
+  void Update(const std::vector<KeyValue>& all, Revision rev) {
+    std::lock_guard<std::mutex> serial(update_mu);  // callbacks in order, one at a time
+    std::optional<LeaderInfo> leader;
+    for (const KeyValue& kv : all) {
+      if (!leader.has_value() || kv.create_revision < leader->create_revision) {
+        leader = InfoOf(kv);
+      }
+    }
+    bool changed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (rev < revision) return;
+      revision = rev;
+      if (leader != current) {
+        current = leader;
+        changed = leader.has_value();
+        if (changed) {
+          auto it = waiters.begin();
+          while (it != waiters.end()) {
+            if (it->first(*leader)) {
+              it->second.Set(*leader);
+              it = waiters.erase(it);
+            } else {
+              ++it;
+            }
+          }
+        }
+      }
+    }
+    if (changed && callback) callback(*leader);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<LeaderObserver>> LeaderObserver::Start(const Kv& kv,
+                                                                      const WatchClient& watch,
+                                                                      std::string name,
+                                                                      Callback callback,
+                                                                      const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(name, "election"); !st.ok()) return st;
+  auto cache = PrefixCache::Start(kv, watch, name + "/", call);
+  if (!cache.ok()) return cache.status();
+  std::unique_ptr<LeaderObserver> obs(new LeaderObserver());
+  obs->state_ = std::make_shared<State>();
+  obs->state_->callback = std::move(callback);
+  obs->cache_ = std::move(*cache);
+  PrefixCache* c = obs->cache_.get();
+  std::shared_ptr<State> st = obs->state_;
+  // The listener reads the cache under the delivery order, so updates are seen in order.
+  c->AddListener([st, c](const std::vector<Event>&, Revision, bool) {
+    Revision rev = 0;
+    auto all = c->List(&rev);
+    st->Update(all, rev);
+  });
+  Revision rev = 0;
+  auto all = c->List(&rev);
+  st->Update(all, rev);
+  return obs;
+}
+
+LeaderObserver::~LeaderObserver() {
+  cache_.reset();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  for (auto& w : state_->waiters) w.second.Set(absl::CancelledError("observer destroyed"));
+  state_->waiters.clear();
+}
+
+std::optional<LeaderInfo> LeaderObserver::current() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->current;
+}
+
+absl::StatusOr<LeaderInfo> LeaderObserver::WaitFor(std::function<bool(const LeaderInfo&)> pred,
+                                                   const CallOptions& call) {
+  Promise<LeaderInfo> p;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->current.has_value() && pred(*state_->current)) return *state_->current;
+    state_->waiters.emplace_back(std::move(pred), p);
+  }
+  uint64_t cancel_id = call.cancel.Register([p] { p.Set(absl::CancelledError("canceled")); });
+  Future<LeaderInfo> f = p.future();
+  bool ready = f.WaitUntil(internal::DeadlineOf(call));
+  call.cancel.Unregister(cancel_id);
+  if (!ready) {
+    p.Set(absl::DeadlineExceededError("election observer: deadline exceeded"));
+  }
+  return f.Get();
+}
+
+// ---- Election ----------------------------------------------------------------------------
+
+Election::Election(std::shared_ptr<Session> session, std::string name)
+    : session_(std::move(session)), name_(std::move(name)) {
+  prefix_ = name_ + "/";
+  key_ = prefix_ + internal::LeaseHex(session_->lease());
+}
+
+absl::StatusOr<Grant> Election::Campaign(const std::string& value, const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(name_, "election"); !st.ok()) return st;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value()) {
+      return absl::FailedPreconditionError("election: already leader through this object");
+    }
+  }
+  if (absl::Status st = internal::CheckSession(*session_); !st.ok()) return st;
+  const Kv& kv = session_->kv();
+  Clock::time_point deadline = internal::DeadlineOf(call);
+  CallOptions rpc = internal::RpcCall(call, deadline);
+
+  PutOptions po;
+  po.lease = session_->lease();
+  Txn txn;
+  txn.If({Cmp::CreateRevision(key_) == 0}).Then({Op::Put(key_, value, po)}).Else({Op::Get(key_)});
+  auto resp = kv.Commit(txn, internal::CreateCall(call, deadline));
+  if (!resp.ok()) return resp.status();
+  const bool created = resp->succeeded;
+  Revision my_rev = resp->header.revision;
+  if (!created) {
+    if (resp->responses.empty() || resp->responses[0].get.kvs.empty()) {
+      return absl::InternalError("election: own key missing from txn response");
+    }
+    const KeyValue& mine = resp->responses[0].get.kvs[0];
+    my_rev = mine.create_revision;
+    if (mine.value != value) {
+      Txn upd;
+      upd.If({Cmp::CreateRevision(key_) == my_rev}).Then({Op::Put(key_, value, po)});
+      auto u = kv.Commit(upd, rpc);
+      if (!u.ok()) return u.status();
+      if (!u->succeeded) return MakeError(ErrorKind::kLeaseLost, "election: own key vanished");
+    }
+  }
+  absl::Status st = internal::WaitPredecessorsGone(*session_, prefix_, my_rev, call, deadline);
+  if (!st.ok()) {
+    if (created) internal::DeleteIfCreated(kv, key_, my_rev);
+    return st;
+  }
+  auto check = kv.Get(key_, {}, rpc);
+  if (!check.ok()) {
+    if (created) internal::DeleteIfCreated(kv, key_, my_rev);
+    return check.status();
+  }
+  if (check->kvs.empty() || check->kvs[0].create_revision != my_rev ||
+      check->kvs[0].lease != session_->lease()) {
+    absl::Status s = session_->status();
+    if (!s.ok()) return s;
+    return MakeError(ErrorKind::kLeaseLost, "election: own key vanished while waiting");
+  }
+  Grant g;
+  g.key = key_;
+  g.fencing_token = my_rev;
+  g.lease = session_->lease();
+  g.header = check->header;
+  std::lock_guard<std::mutex> lock(mu_);
+  grant_ = g;
+  return g;
+}
+
+absl::Status Election::Proclaim(const std::string& value, const CallOptions& call) {
+  std::optional<Grant> g = leadership();
+  if (!g.has_value()) return absl::FailedPreconditionError("election: not leader");
+  PutOptions po;
+  po.lease = g->lease;
+  Txn txn;
+  txn.If({g->Guard()}).Then({Op::Put(g->key, value, po)});
+  auto resp = session_->kv().Commit(txn, call);
+  if (!resp.ok()) return resp.status();
+  if (!resp->succeeded) {
+    std::lock_guard<std::mutex> lock(mu_);
+    grant_.reset();
+    return absl::FailedPreconditionError("election: not leader (leadership lost)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Election::Resign(const CallOptions& call) {
+  std::optional<Grant> g = leadership();
+  if (!g.has_value()) return absl::OkStatus();
+  Txn txn;
+  txn.If({g->Guard()}).Then({Op::Delete(g->key)});
+  auto resp = session_->kv().Commit(txn, call);
+  if (!resp.ok()) return resp.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  grant_.reset();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LeaderInfo> Election::Leader(const CallOptions& call) const {
+  return GetLeader(session_->kv(), name_, call);
+}
+
+absl::StatusOr<std::unique_ptr<LeaderObserver>> Election::Observe(LeaderObserver::Callback callback,
+                                                                  const CallOptions& call) const {
+  return LeaderObserver::Start(session_->kv(), session_->watch(), name_, std::move(callback), call);
+}
+
+std::optional<Grant> Election::leadership() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return grant_;
+}
+
+}  // namespace cairn::recipes

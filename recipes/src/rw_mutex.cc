@@ -1,0 +1,68 @@
+#include "cairn/recipes/rw_mutex.h"
+
+#include "src/internal.h"
+
+namespace cairn::recipes {
+
+RWMutex::RWMutex(std::shared_ptr<Session> session, std::string name)
+    : session_(std::move(session)), name_(std::move(name)) {}
+
+absl::StatusOr<std::optional<Grant>> RWMutex::Acquire(bool write, bool wait,
+                                                      const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(name_, "rwmutex"); !st.ok()) return st;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value()) {
+      return absl::FailedPreconditionError("rwmutex: already held by this object");
+    }
+  }
+  const std::string hex = internal::LeaseHex(session_->lease());
+  const std::string key = name_ + (write ? "/write/" : "/read/") + hex;
+  const std::string wait_prefix = write ? name_ + "/" : name_ + "/write/";
+  auto r = internal::AcquireQueued(*session_, key, wait_prefix, wait, call);
+  if (!r.ok() || !r->has_value()) return r;
+  std::lock_guard<std::mutex> lock(mu_);
+  grant_ = **r;
+  return r;
+}
+
+absl::StatusOr<Grant> RWMutex::RLock(const CallOptions& call) {
+  auto r = Acquire(false, true, call);
+  if (!r.ok()) return r.status();
+  if (!r->has_value()) return absl::InternalError("rwmutex: wait ended without a grant");
+  return std::move(**r);
+}
+
+absl::StatusOr<Grant> RWMutex::Lock(const CallOptions& call) {
+  auto r = Acquire(true, true, call);
+  if (!r.ok()) return r.status();
+  if (!r->has_value()) return absl::InternalError("rwmutex: wait ended without a grant");
+  return std::move(**r);
+}
+
+absl::StatusOr<std::optional<Grant>> RWMutex::TryRLock(const CallOptions& call) {
+  return Acquire(false, false, call);
+}
+
+absl::StatusOr<std::optional<Grant>> RWMutex::TryLock(const CallOptions& call) {
+  return Acquire(true, false, call);
+}
+
+absl::Status RWMutex::Unlock(const CallOptions& call) {
+  std::optional<Grant> g = grant();
+  if (!g.has_value()) return absl::FailedPreconditionError("rwmutex: not held by this object");
+  Txn t;
+  t.If({g->Guard()}).Then({Op::Delete(g->key)});
+  auto r = session_->kv().Commit(t, call);
+  if (!r.ok()) return r.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  grant_.reset();
+  return absl::OkStatus();
+}
+
+std::optional<Grant> RWMutex::grant() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return grant_;
+}
+
+}  // namespace cairn::recipes

@@ -1,0 +1,312 @@
+// cairnctl: the coordination recipes from the command line, etcdctl-style.
+//
+//   cairnctl [--endpoints=h:p,...] [--dial-timeout=S] COMMAND ...
+//   lock NAME [--ttl=S] [-- CMD ARGS...]   take the lock (etcd's layout: excludes `etcdctl lock`);
+//                                          without CMD print the key and hold it until SIGINT or
+//                                          SIGTERM; with CMD run it with CAIRN_LOCK_KEY and
+//                                          CAIRN_FENCING_TOKEN set, release, exit with its code
+//   elect NAME PROPOSAL [--ttl=S]          campaign, print the key and value when elected, lead
+//                                          until SIGINT/SIGTERM, then resign
+//   elect -l NAME                          print every new leader value until SIGINT/SIGTERM
+//   counter NAME get | add N | set N | cas OLD NEW
+//   queue NAME put VALUE [--priority=P] | take [--timeout=S] | size
+//
+// Exit codes: 0 success; 1 an error (printed to stderr); 2 bad usage; for `lock -- CMD`, CMD's.
+// A lost session while holding a lock or leading prints an error and exits 1.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "cairn/client.h"
+#include "cairn/recipes/counter.h"
+#include "cairn/recipes/election.h"
+#include "cairn/recipes/mutex.h"
+#include "cairn/recipes/queue.h"
+#include "cairn/recipes/session.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: cairnctl [--endpoints=h:p,...] [--dial-timeout=S] COMMAND ...\n"
+    "  lock NAME [--ttl=S] [-- CMD ARGS...]\n"
+    "  elect NAME PROPOSAL [--ttl=S]\n"
+    "  elect -l NAME\n"
+    "  counter NAME get | add N | set N | cas OLD NEW\n"
+    "  queue NAME put VALUE [--priority=P] | take [--timeout=S] | size\n";
+
+int Usage() {
+  std::cerr << kUsage;
+  return 2;
+}
+
+int Fail(const std::string& what, const absl::Status& st) {
+  std::cerr << "cairnctl: " << what << ": " << st << "\n";
+  return 1;
+}
+
+// SIGINT/SIGTERM cancel `token` (handled on a thread via sigwait; the signals are blocked in
+// every thread, so the client's threads never see them).
+class Signals {
+ public:
+  Signals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  void Start() {
+    std::thread([this] {
+      int sig = 0;
+      if (sigwait(&set_, &sig) == 0) {
+        signaled_ = true;
+        token_.Cancel();
+      }
+    }).detach();
+  }
+  const cairn::CancelToken& token() const { return token_; }
+  bool signaled() const { return signaled_; }
+  const sigset_t& set() const { return set_; }
+
+ private:
+  sigset_t set_;
+  cairn::CancelToken token_ = cairn::CancelToken::Make();
+  std::atomic<bool> signaled_{false};
+};
+
+// "--name=value" or "--name value"; returns true and advances when args[*i] is that option.
+bool Flag(const std::vector<std::string>& args, size_t* i, const std::string& name,
+          std::string* value) {
+  const std::string& a = args[*i];
+  if (a.rfind(name + "=", 0) == 0) {
+    *value = a.substr(name.size() + 1);
+    return true;
+  }
+  if (a == name && *i + 1 < args.size()) {
+    *value = args[++*i];
+    return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::shared_ptr<cairn::recipes::Session>> NewSession(const cairn::Client& client,
+                                                                    int64_t ttl) {
+  cairn::recipes::SessionOptions so;
+  so.ttl_seconds = ttl;
+  return cairn::recipes::Session::Create(client, so);
+}
+
+int RunWithLock(const std::vector<std::string>& cmd, const cairn::recipes::Grant& g,
+                const Signals& signals) {
+  pid_t pid = fork();
+  if (pid < 0) return Fail("fork", absl::InternalError("fork failed"));
+  if (pid == 0) {
+    pthread_sigmask(SIG_UNBLOCK, &signals.set(), nullptr);
+    setenv("CAIRN_LOCK_KEY", g.key.c_str(), 1);
+    setenv("CAIRN_FENCING_TOKEN", std::to_string(g.fencing_token).c_str(), 1);
+    std::vector<char*> argv;
+    for (const auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    std::cerr << "cairnctl: cannot run " << cmd[0] << "\n";
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+int Lock(const cairn::Client& client, const std::vector<std::string>& args, Signals& signals) {
+  if (args.empty()) return Usage();
+  std::string name = args[0];
+  int64_t ttl = 10;  // etcdctl lock's default
+  std::vector<std::string> cmd;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string v;
+    if (args[i] == "--") {
+      cmd.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+      break;
+    }
+    if (Flag(args, &i, "--ttl", &v)) {
+      if (!absl::SimpleAtoi(v, &ttl)) return Usage();
+    } else {
+      cmd.assign(args.begin() + static_cast<long>(i), args.end());  // etcdctl style
+      break;
+    }
+  }
+  auto session = NewSession(client, ttl);
+  if (!session.ok()) return Fail("session", session.status());
+  cairn::recipes::Mutex mutex(*session, name);
+  cairn::CallOptions wait;
+  wait.cancel = signals.token();
+  auto g = mutex.Lock(wait);
+  if (!g.ok()) return Fail("lock", g.status());
+  int code = 0;
+  if (cmd.empty()) {
+    std::cout << g->key << std::endl;
+    cairn::CallOptions hold;
+    hold.cancel = signals.token();
+    absl::Status ended = (*session)->Wait(hold);
+    if (!signals.signaled()) return Fail("lock lost", ended);
+  } else {
+    code = RunWithLock(cmd, *g, signals);
+    if (!(*session)->alive()) {
+      std::cerr << "cairnctl: warning: the lock was lost while the command ran: "
+                << (*session)->status() << "\n";
+    }
+  }
+  if (auto st = mutex.Unlock(); !st.ok() && (*session)->alive()) return Fail("unlock", st);
+  (void)(*session)->Close();
+  return code;
+}
+
+int Elect(const cairn::Client& client, const std::vector<std::string>& args, Signals& signals) {
+  if (args.size() >= 2 && (args[0] == "-l" || args[0] == "--listen")) {
+    auto obs = cairn::recipes::LeaderObserver::Start(
+        client.kv(), client.watch(), args[1], [&](const cairn::recipes::LeaderInfo& l) {
+          std::cout << l.key << "\n" << l.value << std::endl;
+        });
+    if (!obs.ok()) return Fail("observe", obs.status());
+    cairn::CallOptions hold;
+    hold.cancel = signals.token();
+    (void)(*obs)->WaitFor([](const cairn::recipes::LeaderInfo&) { return false; }, hold);
+    return 0;
+  }
+  if (args.size() < 2) return Usage();
+  int64_t ttl = 60;
+  for (size_t i = 2; i < args.size(); ++i) {
+    std::string v;
+    if (!Flag(args, &i, "--ttl", &v) || !absl::SimpleAtoi(v, &ttl)) return Usage();
+  }
+  auto session = NewSession(client, ttl);
+  if (!session.ok()) return Fail("session", session.status());
+  cairn::recipes::Election election(*session, args[0]);
+  cairn::CallOptions wait;
+  wait.cancel = signals.token();
+  auto g = election.Campaign(args[1], wait);
+  if (!g.ok()) return Fail("campaign", g.status());
+  std::cout << g->key << "\n" << args[1] << std::endl;
+  absl::Status ended = (*session)->Wait(wait);
+  if (!signals.signaled()) return Fail("leadership lost", ended);
+  if (auto st = election.Resign(); !st.ok()) return Fail("resign", st);
+  (void)(*session)->Close();
+  return 0;
+}
+
+int CounterCmd(const cairn::Client& client, const std::vector<std::string>& args) {
+  if (args.size() < 2) return Usage();
+  cairn::recipes::Counter counter(client, args[0]);
+  const std::string& op = args[1];
+  int64_t a = 0, b = 0;
+  if (op == "get" && args.size() == 2) {
+    auto v = counter.Get();
+    if (!v.ok()) return Fail("counter get", v.status());
+    std::cout << *v << "\n";
+    return 0;
+  }
+  if (op == "add" && args.size() == 3 && absl::SimpleAtoi(args[2], &a)) {
+    auto v = counter.Add(a);
+    if (!v.ok()) return Fail("counter add", v.status());
+    std::cout << *v << "\n";
+    return 0;
+  }
+  if (op == "set" && args.size() == 3 && absl::SimpleAtoi(args[2], &a)) {
+    if (auto st = counter.Set(a); !st.ok()) return Fail("counter set", st);
+    std::cout << a << "\n";
+    return 0;
+  }
+  if (op == "cas" && args.size() == 4 && absl::SimpleAtoi(args[2], &a) &&
+      absl::SimpleAtoi(args[3], &b)) {
+    auto ok = counter.CompareAndSet(a, b);
+    if (!ok.ok()) return Fail("counter cas", ok.status());
+    std::cout << (*ok ? "swapped" : "not swapped") << "\n";
+    return *ok ? 0 : 1;
+  }
+  return Usage();
+}
+
+int QueueCmd(const cairn::Client& client, const std::vector<std::string>& args, Signals& signals) {
+  if (args.size() < 2) return Usage();
+  cairn::recipes::Queue queue(client, args[0]);
+  const std::string& op = args[1];
+  if (op == "put" && args.size() >= 3) {
+    int priority = 0;
+    for (size_t i = 3; i < args.size(); ++i) {
+      std::string v;
+      if (!Flag(args, &i, "--priority", &v) || !absl::SimpleAtoi(v, &priority)) return Usage();
+    }
+    auto key = queue.Enqueue(args[2], priority);
+    if (!key.ok()) return Fail("queue put", key.status());
+    std::cout << *key << "\n";
+    return 0;
+  }
+  if (op == "take") {
+    cairn::CallOptions wait;
+    wait.cancel = signals.token();
+    for (size_t i = 2; i < args.size(); ++i) {
+      std::string v;
+      double s = 0;
+      if (!Flag(args, &i, "--timeout", &v) || !absl::SimpleAtod(v, &s)) return Usage();
+      wait.timeout = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+    }
+    auto item = queue.Dequeue(wait);
+    if (!item.ok()) return Fail("queue take", item.status());
+    std::cout << item->value << "\n";
+    return 0;
+  }
+  if (op == "size" && args.size() == 2) {
+    auto n = queue.Size();
+    if (!n.ok()) return Fail("queue size", n.status());
+    std::cout << *n << "\n";
+    return 0;
+  }
+  return Usage();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Signals signals;  // before any thread exists
+  std::vector<std::string> args(argv + 1, argv + argc);
+  cairn::ClientOptions options;
+  options.endpoints = {"127.0.0.1:2379"};
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    std::string v;
+    if (Flag(args, &i, "--endpoints", &v)) {
+      options.endpoints = absl::StrSplit(v, ',', absl::SkipEmpty());
+    } else if (Flag(args, &i, "--dial-timeout", &v)) {
+      double s = 0;
+      if (!absl::SimpleAtod(v, &s)) return Usage();
+      options.dial_timeout = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+    } else if (args[i] == "-h" || args[i] == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      break;
+    }
+  }
+  if (i >= args.size()) return Usage();
+  std::string command = args[i];
+  std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+  if (command != "lock" && command != "elect" && command != "counter" && command != "queue") {
+    return Usage();
+  }
+  auto client = cairn::Client::Connect(options);
+  if (!client.ok()) return Fail("connect", client.status());
+  signals.Start();
+  if (command == "lock") return Lock(**client, rest, signals);
+  if (command == "elect") return Elect(**client, rest, signals);
+  if (command == "counter") return CounterCmd(**client, rest);
+  return QueueCmd(**client, rest, signals);
+}
