@@ -8,6 +8,13 @@
 //   elect NAME PROPOSAL [--ttl=S]          campaign, print the key and value when elected, lead
 //                                          until SIGINT/SIGTERM, then resign
 //   elect -l NAME                          print every new leader value until SIGINT/SIGTERM
+//   semaphore NAME N [--ttl=S] -- CMD ARGS...
+//                                          take one of N permits, run CMD with CAIRN_LOCK_KEY and
+//                                          CAIRN_FENCING_TOKEN (the permit's) set, release, exit
+//                                          with its code
+//   barrier NAME set | remove | wait [--timeout=S]
+//                                          raise the barrier (it stays until removed), lower it,
+//                                          or wait until it is down
 //   counter NAME get | add N | set N | cas OLD NEW
 //   queue NAME put VALUE [--priority=P] | take [--timeout=S] | size
 //
@@ -27,10 +34,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "cairn/client.h"
+#include "cairn/recipes/barrier.h"
 #include "cairn/recipes/counter.h"
 #include "cairn/recipes/election.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/queue.h"
+#include "cairn/recipes/semaphore.h"
 #include "cairn/recipes/session.h"
 
 namespace {
@@ -40,6 +49,8 @@ constexpr char kUsage[] =
     "  lock NAME [--ttl=S] [-- CMD ARGS...]\n"
     "  elect NAME PROPOSAL [--ttl=S]\n"
     "  elect -l NAME\n"
+    "  semaphore NAME N [--ttl=S] -- CMD ARGS...\n"
+    "  barrier NAME set | remove | wait [--timeout=S]\n"
     "  counter NAME get | add N | set N | cas OLD NEW\n"
     "  queue NAME put VALUE [--priority=P] | take [--timeout=S] | size\n";
 
@@ -95,6 +106,15 @@ bool Flag(const std::vector<std::string>& args, size_t* i, const std::string& na
     return true;
   }
   return false;
+}
+
+// "--timeout=S" (seconds, fractions allowed) into `call`; false when `args[*i]` is not that flag.
+bool TimeoutFlag(const std::vector<std::string>& args, size_t* i, cairn::CallOptions* call) {
+  std::string v;
+  double s = 0;
+  if (!Flag(args, i, "--timeout", &v) || !absl::SimpleAtod(v, &s)) return false;
+  call->timeout = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+  return true;
 }
 
 absl::StatusOr<std::shared_ptr<cairn::recipes::Session>> NewSession(const cairn::Client& client,
@@ -203,6 +223,67 @@ int Elect(const cairn::Client& client, const std::vector<std::string>& args, Sig
   return 0;
 }
 
+int SemaphoreCmd(const cairn::Client& client, const std::vector<std::string>& args,
+                 Signals& signals) {
+  int64_t permits = 0;
+  if (args.size() < 2 || !absl::SimpleAtoi(args[1], &permits)) return Usage();
+  int64_t ttl = 10;
+  std::vector<std::string> cmd;
+  for (size_t i = 2; i < args.size(); ++i) {
+    std::string v;
+    if (args[i] == "--") {
+      cmd.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+      break;
+    }
+    if (!Flag(args, &i, "--ttl", &v) || !absl::SimpleAtoi(v, &ttl)) return Usage();
+  }
+  if (cmd.empty()) return Usage();
+  auto session = NewSession(client, ttl);
+  if (!session.ok()) return Fail("session", session.status());
+  cairn::recipes::Semaphore semaphore(*session, args[0], permits);
+  cairn::CallOptions wait;
+  wait.cancel = signals.token();
+  auto g = semaphore.Acquire(wait);
+  if (!g.ok()) {
+    (void)(*session)->Close();
+    return Fail("semaphore", g.status());
+  }
+  int code = RunWithLock(cmd, *g, signals);
+  if (!(*session)->alive()) {
+    std::cerr << "cairnctl: warning: the permit was lost while the command ran: "
+              << (*session)->status() << "\n";
+  }
+  if (auto st = semaphore.Release(); !st.ok() && (*session)->alive()) return Fail("release", st);
+  (void)(*session)->Close();
+  return code;
+}
+
+int BarrierCmd(const cairn::Client& client, const std::vector<std::string>& args,
+               Signals& signals) {
+  if (args.size() < 2) return Usage();
+  // Not bound to a session: a barrier set from a shell stays until someone removes it.
+  cairn::recipes::Barrier barrier(client, args[0]);
+  const std::string& op = args[1];
+  if (op == "set" && args.size() == 2) {
+    if (auto st = barrier.Hold(); !st.ok()) return Fail("barrier set", st);
+    return 0;
+  }
+  if (op == "remove" && args.size() == 2) {
+    if (auto st = barrier.Release(); !st.ok()) return Fail("barrier remove", st);
+    return 0;
+  }
+  if (op == "wait") {
+    cairn::CallOptions wait;
+    wait.cancel = signals.token();
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (!TimeoutFlag(args, &i, &wait)) return Usage();
+    }
+    if (auto st = barrier.Wait(wait); !st.ok()) return Fail("barrier wait", st);
+    return 0;
+  }
+  return Usage();
+}
+
 int CounterCmd(const cairn::Client& client, const std::vector<std::string>& args) {
   if (args.size() < 2) return Usage();
   cairn::recipes::Counter counter(client, args[0]);
@@ -254,10 +335,7 @@ int QueueCmd(const cairn::Client& client, const std::vector<std::string>& args, 
     cairn::CallOptions wait;
     wait.cancel = signals.token();
     for (size_t i = 2; i < args.size(); ++i) {
-      std::string v;
-      double s = 0;
-      if (!Flag(args, &i, "--timeout", &v) || !absl::SimpleAtod(v, &s)) return Usage();
-      wait.timeout = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+      if (!TimeoutFlag(args, &i, &wait)) return Usage();
     }
     auto item = queue.Dequeue(wait);
     if (!item.ok()) return Fail("queue take", item.status());
@@ -299,7 +377,8 @@ int main(int argc, char** argv) {
   if (i >= args.size()) return Usage();
   std::string command = args[i];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
-  if (command != "lock" && command != "elect" && command != "counter" && command != "queue") {
+  if (command != "lock" && command != "elect" && command != "semaphore" && command != "barrier" &&
+      command != "counter" && command != "queue") {
     return Usage();
   }
   auto client = cairn::Client::Connect(options);
@@ -307,6 +386,8 @@ int main(int argc, char** argv) {
   signals.Start();
   if (command == "lock") return Lock(**client, rest, signals);
   if (command == "elect") return Elect(**client, rest, signals);
+  if (command == "semaphore") return SemaphoreCmd(**client, rest, signals);
+  if (command == "barrier") return BarrierCmd(**client, rest, signals);
   if (command == "counter") return CounterCmd(**client, rest);
   return QueueCmd(**client, rest, signals);
 }

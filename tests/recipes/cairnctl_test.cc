@@ -1,9 +1,11 @@
 // cairnctl: lock running a command with the lock's key and fencing token in its environment,
-// waiting behind a held Mutex and excluding `etcdctl lock`; elect; counter; queue; bad usage.
+// waiting behind a held Mutex and excluding `etcdctl lock`; elect; semaphore; barrier; counter;
+// queue; bad usage.
 #include <gtest/gtest.h>
 
 #include "absl/strings/numbers.h"
 #include "cairn/recipes/mutex.h"
+#include "cairn/recipes/semaphore.h"
 #include "tests/recipes/recipes_test_util.h"
 
 namespace cairn::recipes_test {
@@ -101,6 +103,56 @@ TEST_P(CairnctlTest, ElectCounterQueue) {
   r = RunCommand(Ctl({"lock", "ctl/x", "--ttl=0", "--", "/bin/true"}));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("ttl"), std::string::npos) << r.err;
+}
+
+TEST_P(CairnctlTest, SemaphoreRunsCommandUnderAPermitAndBarrierBlocksUntilRemoved) {
+  auto r = RunCommand(Ctl({"semaphore", "ctl/sem", "2", "--ttl=5", "--", "/bin/sh", "-c",
+                           "echo \"$CAIRN_LOCK_KEY $CAIRN_FENCING_TOKEN\"; exit 4"}));
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;  // the command's exit code
+  EXPECT_EQ(r.out.rfind("ctl/sem/", 0), 0u) << r.out;
+  EXPECT_TRUE(KeysUnder("ctl/sem/").empty());  // released
+  // Both permits held by others: the command waits until one is released.
+  auto s1 = NewSession();
+  auto s2 = NewSession();
+  ASSERT_NE(s1, nullptr);
+  ASSERT_NE(s2, nullptr);
+  recipes::Semaphore a(s1, "ctl/sem", 2);
+  recipes::Semaphore b(s2, "ctl/sem", 2);
+  ASSERT_TRUE(a.Acquire(Within(20000)).ok());
+  ASSERT_TRUE(b.Acquire(Within(20000)).ok());
+  BackgroundCommand waiting(Ctl({"semaphore", "ctl/sem", "2", "--", "/bin/echo", "permit"}),
+                            TempPath("sem"));
+  ASSERT_TRUE(waiting.started());
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("ctl/sem/").size() == 3; }));
+  EXPECT_EQ(waiting.Output().find("permit"), std::string::npos) << waiting.Output();
+  ASSERT_TRUE(a.Release().ok());
+  EXPECT_EQ(waiting.WaitExit(std::chrono::milliseconds(30000)), 0) << waiting.Output();
+  EXPECT_NE(waiting.Output().find("permit"), std::string::npos) << waiting.Output();
+  ASSERT_TRUE(b.Release().ok());
+  // Bad input: no permits, no command.
+  r = RunCommand(Ctl({"semaphore", "ctl/sem", "0", "--", "/bin/true"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("permits"), std::string::npos) << r.err;
+  EXPECT_EQ(RunCommand(Ctl({"semaphore", "ctl/sem", "2"})).exit_code, 2);
+  EXPECT_EQ(RunCommand(Ctl({"semaphore", "ctl/sem", "two", "--", "/bin/true"})).exit_code, 2);
+
+  // barrier: wait returns at once while down; set holds waiters until remove.
+  EXPECT_EQ(RunCommand(Ctl({"barrier", "ctl/bar", "wait", "--timeout=10"})).exit_code, 0);
+  r = RunCommand(Ctl({"barrier", "ctl/bar", "set"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(KeysUnder("ctl/bar").size(), 1u);  // outlives the command: no session
+  r = RunCommand(Ctl({"barrier", "ctl/bar", "set"}));
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // already held
+  r = RunCommand(Ctl({"barrier", "ctl/bar", "wait", "--timeout=0.3"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("DEADLINE_EXCEEDED"), std::string::npos) << r.err;
+  BackgroundCommand waiter(Ctl({"barrier", "ctl/bar", "wait"}), TempPath("bar"));
+  ASSERT_TRUE(waiter.started());
+  r = RunCommand(Ctl({"barrier", "ctl/bar", "remove"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(waiter.WaitExit(std::chrono::milliseconds(30000)), 0) << waiter.Output();
+  EXPECT_TRUE(KeysUnder("ctl/bar").empty());
+  EXPECT_EQ(RunCommand(Ctl({"barrier", "ctl/bar", "lift"})).exit_code, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, CairnctlTest,
