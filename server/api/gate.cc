@@ -19,19 +19,13 @@ std::string_view MethodName(Method method) {
 }
 
 bool RequestGate::Admit(Method method, Done* done) {
-  const size_t i = static_cast<size_t>(method);
+  Counters& c = counters_[static_cast<size_t>(method)];
   if (closed_.load()) {
-    {
-      absl::MutexLock l(&mu_);
-      ++stats_[i].refused;
-    }
+    c.refused.fetch_add(1, std::memory_order_relaxed);
     (*done)(base::MakeError(base::ErrorKind::kStopped));
     return false;
   }
-  {
-    absl::MutexLock l(&mu_);
-    ++stats_[i].admitted;
-  }
+  c.admitted.fetch_add(1, std::memory_order_relaxed);
   *done = [this, method, inner = std::move(*done)](absl::Status status) {
     Finish(method, status);
     inner(std::move(status));
@@ -47,15 +41,26 @@ absl::Status RequestGate::AdmitStream(Method method) {
 }
 
 void RequestGate::Finish(Method method, const absl::Status& status) {
-  absl::MutexLock l(&mu_);
-  MethodStats& s = stats_[static_cast<size_t>(method)];
-  ++s.finished;
-  if (!status.ok()) ++s.failed[status.code()];
+  Counters& c = counters_[static_cast<size_t>(method)];
+  if (!status.ok()) {
+    size_t code = static_cast<size_t>(status.code());
+    c.failed[code < kCodes ? code : static_cast<size_t>(absl::StatusCode::kUnknown)].fetch_add(
+        1, std::memory_order_relaxed);
+  }
+  c.finished.fetch_add(1, std::memory_order_relaxed);
 }
 
 RequestGate::MethodStats RequestGate::Stats(Method method) const {
-  absl::MutexLock l(&mu_);
-  return stats_[static_cast<size_t>(method)];
+  const Counters& c = counters_[static_cast<size_t>(method)];
+  MethodStats s;
+  s.admitted = c.admitted.load(std::memory_order_relaxed);
+  s.finished = c.finished.load(std::memory_order_relaxed);
+  s.refused = c.refused.load(std::memory_order_relaxed);
+  for (size_t code = 0; code < kCodes; ++code) {
+    uint64_t n = c.failed[code].load(std::memory_order_relaxed);
+    if (n > 0) s.failed[static_cast<absl::StatusCode>(code)] = n;
+  }
+  return s;
 }
 
 }  // namespace cairn::api

@@ -9,7 +9,7 @@
 // /metrics endpoint will export). It is where the auth token and permissions will be checked,
 // where alarms (NOSPACE) will refuse writes, and where per-connection limits will be enforced.
 //
-// Thread safety: thread-safe; Admit and the wrapped callbacks never block.
+// Thread safety: thread-safe; Admit and the wrapped callbacks never block or lock.
 #pragma once
 
 #include <array>
@@ -19,9 +19,7 @@
 #include <map>
 #include <string_view>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 
 namespace cairn::api {
 
@@ -85,9 +83,17 @@ class RequestGate {
  private:
   void Finish(Method method, const absl::Status& status);
 
+  // Relaxed atomics: every request passes here, so no lock on its path.
+  static constexpr size_t kCodes = 17;  // absl::StatusCode values 0..16
+  struct Counters {
+    std::atomic<uint64_t> admitted{0};
+    std::atomic<uint64_t> finished{0};
+    std::atomic<uint64_t> refused{0};
+    std::array<std::atomic<uint64_t>, kCodes> failed{};
+  };
+
   std::atomic<bool> closed_{false};
-  mutable absl::Mutex mu_;
-  std::array<MethodStats, static_cast<size_t>(Method::kCount)> stats_ ABSL_GUARDED_BY(mu_);
+  std::array<Counters, static_cast<size_t>(Method::kCount)> counters_;
 };
 
 }  // namespace cairn::api

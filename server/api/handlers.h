@@ -65,9 +65,6 @@ class Handlers {
   void LeaseLeases(const etcdserverpb::LeaseLeasesRequest& req,
                    etcdserverpb::LeaseLeasesResponse* resp, Done done);
 
-  RequestGate* gate() { return gate_; }
-  etcdserver::Server* server() { return server_; }
-
  private:
   // Proposes `request`; once applied, `take(result)` fills the response (on success) and `done`
   // runs with the result's status.

@@ -27,10 +27,4 @@ Clock* Clock::Real() {
   return clock;
 }
 
-int64_t ManualClock::NowMs() { return now_ms_.load(); }
-
-int64_t ManualClock::WallMs() { return NowMs(); }
-
-void ManualClock::Advance(int64_t ms) { now_ms_.fetch_add(ms); }
-
 }  // namespace cairn::base

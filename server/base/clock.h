@@ -5,7 +5,6 @@
 // Thread safety: Real() is thread-safe; a test clock documents its own contract.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 namespace cairn::base {
@@ -19,18 +18,6 @@ class Clock {
   virtual int64_t WallMs() = 0;
   // The process's real clock (std::chrono::steady_clock / system_clock). Never deleted.
   static Clock* Real();
-};
-
-// A clock that moves only when told to. Thread-safe.
-class ManualClock : public Clock {
- public:
-  explicit ManualClock(int64_t start_ms = 1) : now_ms_(start_ms) {}
-  int64_t NowMs() override;
-  int64_t WallMs() override;
-  void Advance(int64_t ms);
-
- private:
-  std::atomic<int64_t> now_ms_;
 };
 
 }  // namespace cairn::base

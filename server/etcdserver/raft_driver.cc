@@ -74,11 +74,6 @@ void RaftDriver::RequestStop() {
   }
 }
 
-bool RaftDriver::stopping() const {
-  absl::MutexLock l(&mu_);
-  return stopping_;
-}
-
 void RaftDriver::Join() {
   RequestStop();
   if (thread_.joinable()) thread_.join();

@@ -86,7 +86,6 @@ class RaftDriver {
   void RequestStop();
   // RequestStop, then joins the raft thread; requests it still held fail with "server stopped".
   void Join();
-  bool stopping() const;
 
   // ---- inbox ----
   // Registers `w` for request `id` and queues its serialized entry. On error (stopped, too many

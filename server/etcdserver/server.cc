@@ -396,7 +396,7 @@ void Server::ProposeInternal(cairnpb::InternalRequest request, Done done) {
   uint64_t id = NextRequestId();
   request.set_id(id);
   request.set_proposer(member_id_);
-  Waiter w{std::move(done), nullptr, 0};
+  Waiter w{std::move(done), nullptr};
   absl::Status st = raft_->Propose(id, request.SerializeAsString(), w);
   if (!st.ok()) w.Fail(st);  // outside the driver's lock: the callback may propose again
 }
@@ -425,7 +425,7 @@ void Server::ProposeConfChange(raft::ConfChange cc, MemberDone done) {
   ctx.set_id(id);
   ctx.set_proposer(member_id_);
   cc.context = ctx.SerializeAsString();
-  Waiter w{nullptr, std::move(done), 0};
+  Waiter w{nullptr, std::move(done)};
   absl::Status st = raft_->ProposeConfChange(id, std::move(cc), w);
   if (!st.ok()) w.Fail(st);
 }

@@ -14,15 +14,9 @@ void Waiter::Fail(const absl::Status& status) {
 bool WaitRegistry::Register(uint64_t id, int64_t deadline_ms, Waiter& w) {
   absl::MutexLock l(&mu_);
   if (waiters_.size() >= capacity_) return false;
-  w.deadline_ms = deadline_ms;
   deadlines_.emplace_back(deadline_ms, id);
   waiters_[id] = std::move(w);
   return true;
-}
-
-bool WaitRegistry::Full() const {
-  absl::MutexLock l(&mu_);
-  return waiters_.size() >= capacity_;
 }
 
 std::optional<Waiter> WaitRegistry::Take(uint64_t id) {

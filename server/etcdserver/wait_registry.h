@@ -30,7 +30,6 @@ namespace cairn::etcdserver {
 struct Waiter {
   std::function<void(mvcc::ApplyResult)> done;
   std::function<void(absl::StatusOr<cairnpb::Member>)> member_done;
-  int64_t deadline_ms = 0;  // set by Register
 
   // Answers with `status` whichever callback is set.
   void Fail(const absl::Status& status);
@@ -44,8 +43,6 @@ class WaitRegistry {
   // Registers `w` under `id`, due at `deadline_ms`. False (and `w` untouched) when `capacity`
   // requests are already pending.
   bool Register(uint64_t id, int64_t deadline_ms, Waiter& w);
-  // True when `capacity` requests are pending.
-  bool Full() const;
   // Removes and returns the waiter of `id` (nullopt: answered, timed out, or never registered).
   std::optional<Waiter> Take(uint64_t id);
   bool Contains(uint64_t id) const;

@@ -23,6 +23,7 @@
 
 #include "cairn/client.h"
 #include "cairn/recipes/session.h"
+#include "tests/harness/cluster_ops.h"
 #include "tests/harness/server_process.h"
 
 namespace cairn::recipes_test {
@@ -35,15 +36,11 @@ inline std::string KindName(const ::testing::TestParamInfo<ServerKind>& info) {
   return cairn::testing::ServerKindName(info.param);
 }
 
-// Polls `pred` every 10 ms until it holds or `timeout` passes; returns its last value.
+// Polls `pred` every 10 ms until it holds or `timeout` passes (the harness's PollUntil, with the
+// recipes' default bound); returns its last value.
 inline bool PollUntil(const std::function<bool()>& pred,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  return cairn::testing::PollUntil(pred, timeout, std::chrono::milliseconds(10));
 }
 
 // A call bounded by `ms` (a safety net so a broken recipe fails instead of hanging).

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -15,6 +14,7 @@
 #include "server/api/client_server.h"
 #include "server/base/errors.h"
 #include "server/etcdserver/server.h"
+#include "tests/harness/cluster_ops.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -237,11 +237,11 @@ TEST_F(GateCoverageTest, EveryUnaryMethodPassesTheGate) {
 
   const RequestGate& gate = client_server_->gate();
   // A stream is counted as finished once gRPC is done with it, just after the client sees it
-  // end: poll for that, with a bound.
+  // end.
   for (Method m : {Method::kWatch, Method::kObserve}) {
-    for (int i = 0; i < 1000 && gate.Stats(m).in_flight() != 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    EXPECT_TRUE(cairn::testing::PollUntil([&] { return gate.Stats(m).in_flight() == 0; },
+                                          std::chrono::seconds(10)))
+        << MethodName(m);
   }
   for (Method m : {Method::kWatch,           Method::kLock,
                    Method::kUnlock,          Method::kCampaign,
