@@ -268,25 +268,29 @@ void Handlers::LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req,
 void Handlers::LeaseKeepAlive(const etcdserverpb::LeaseKeepAliveRequest& req,
                               etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
   if (!gate_->Admit(Method::kLeaseKeepAlive, &done)) return;
-  // Blocks for a forwarded round trip on a follower (bounded by the leader wait).
-  auto ttl = server_->RenewLease(req.id());
-  if (!ttl.ok() && !base::IsError(ttl.status(), base::ErrorKind::kLeaseNotFound)) {
-    return done(ttl.status());  // no leader within the bound, stopped...
-  }
-  resp->set_id(req.id());
-  resp->set_ttl(ttl.ok() ? *ttl : 0);  // etcd: an unknown lease is answered with TTL 0
-  FillHeader(resp->mutable_header());
-  done(absl::OkStatus());
+  // On a follower the renewal is forwarded: `done` then runs later, on a transport thread.
+  const int64_t id = req.id();
+  server_->RenewLease(id, [this, id, resp, done = std::move(done)](absl::StatusOr<int64_t> ttl) {
+    if (!ttl.ok() && !base::IsError(ttl.status(), base::ErrorKind::kLeaseNotFound)) {
+      return done(ttl.status());  // no leader within the bound, stopped...
+    }
+    resp->set_id(id);
+    resp->set_ttl(ttl.ok() ? *ttl : 0);  // etcd: an unknown lease is answered with TTL 0
+    FillHeader(resp->mutable_header());
+    done(absl::OkStatus());
+  });
 }
 
 void Handlers::LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
                                etcdserverpb::LeaseTimeToLiveResponse* resp, Done done) {
   if (!gate_->Admit(Method::kLeaseTimeToLive, &done)) return;
   // Answered by the leader (a follower forwards): only it knows the remaining TTL.
-  auto result = server_->LeaseTimeToLive(req);
-  if (!result.ok()) return done(result.status());
-  *resp = std::move(*result);
-  done(absl::OkStatus());
+  server_->LeaseTimeToLive(req, [resp, done = std::move(done)](
+                                    absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> result) {
+    if (!result.ok()) return done(result.status());
+    *resp = *std::move(result);
+    done(absl::OkStatus());
+  });
 }
 
 void Handlers::LeaseLeases(const etcdserverpb::LeaseLeasesRequest&,

@@ -1,10 +1,23 @@
 #include "server/etcdserver/forwarder.h"
 
+#include <vector>
+
 namespace cairn::etcdserver {
 
+Forwarder::Forwarder(Options options) : options_(std::move(options)) {
+  timer_thread_ = std::thread([this] { TimerLoop(); });
+}
+
 void Forwarder::Stop() {
-  absl::MutexLock l(&mu_);
-  stopped_ = true;
+  std::multimap<int64_t, std::function<void(bool)>> pending;
+  {
+    absl::MutexLock l(&mu_);
+    stopped_ = true;
+    pending.swap(timers_);
+    cv_.Signal();
+  }
+  if (timer_thread_.joinable()) timer_thread_.join();
+  for (auto& [due, fn] : pending) fn(false);
 }
 
 bool Forwarder::stopped() const {
@@ -12,12 +25,41 @@ bool Forwarder::stopped() const {
   return stopped_;
 }
 
-bool Forwarder::Pause() {
+void Forwarder::After(int64_t delay_ms, std::function<void(bool)> fn) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!stopped_) {
+      timers_.emplace(NowMs() + delay_ms, std::move(fn));
+      cv_.Signal();
+      return;
+    }
+  }
+  fn(false);
+}
+
+void Forwarder::TimerLoop() {
   absl::MutexLock l(&mu_);
-  // Woken by Stop; otherwise the caller re-checks the leader after a heartbeat interval.
-  mu_.AwaitWithTimeout(absl::Condition(&stopped_),
-                       absl::Milliseconds(options_.heartbeat_interval_ms));
-  return !stopped_;
+  while (!stopped_) {
+    if (timers_.empty()) {
+      cv_.Wait(&mu_);  // signalled by After and Stop
+      continue;
+    }
+    const int64_t wait_ms = timers_.begin()->first - NowMs();
+    if (wait_ms > 0) {
+      // Woken early by a new timer or by Stop; the loop re-reads the earliest due time.
+      cv_.WaitWithTimeout(&mu_, absl::Milliseconds(wait_ms));
+      continue;
+    }
+    std::vector<std::function<void(bool)>> due;
+    const int64_t now = NowMs();
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      due.push_back(std::move(timers_.begin()->second));
+      timers_.erase(timers_.begin());
+    }
+    mu_.Unlock();
+    for (auto& fn : due) fn(true);
+    mu_.Lock();
+  }
 }
 
 }  // namespace cairn::etcdserver

@@ -112,16 +112,21 @@ absl::StatusOr<int64_t> LeaseDriver::RenewLocal(int64_t id) {
   return ttl;
 }
 
-absl::StatusOr<int64_t> LeaseDriver::Renew(int64_t id) {
-  if (deps_.is_learner()) return MakeError(ErrorKind::kNotSupportedForLearner);
+void LeaseDriver::Renew(int64_t id, RenewDone done) {
+  if (deps_.is_learner()) return done(MakeError(ErrorKind::kNotSupportedForLearner));
   // As etcd: a follower forwards to the leader and, while the leader is unknown or unreachable
   // (an election), retries until a leader answers or the bound passes, so a keepalive sent during
   // a leader change still renews.
-  return deps_.forwarder->CallLeader<int64_t>(
-      [&] { return RenewLocal(id); },
-      [&](uint64_t leader) { return transport_->LeaseRenew(leader, id); },
-      [](const absl::Status& st) { return base::IsError(st, ErrorKind::kLeaseNotFound); },
-      ErrorKind::kTimeout);
+  Forwarder::Call<int64_t> call;
+  call.local = [this, id] { return RenewLocal(id); };
+  call.remote = [this, id](uint64_t leader, int64_t timeout_ms, Forwarder::Reply<int64_t> reply) {
+    transport_->LeaseRenew(leader, id, timeout_ms, std::move(reply));
+  };
+  call.final_error = [](const absl::Status& st) {
+    return base::IsError(st, ErrorKind::kLeaseNotFound);
+  };
+  call.on_timeout = ErrorKind::kTimeout;
+  deps_.forwarder->CallLeader(std::move(call), std::move(done));
 }
 
 etcdserverpb::LeaseTimeToLiveResponse LeaseDriver::TimeToLiveLocal(
@@ -144,16 +149,22 @@ etcdserverpb::LeaseTimeToLiveResponse LeaseDriver::TimeToLiveLocal(
   return resp;
 }
 
-absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseDriver::TimeToLive(
-    const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  if (deps_.is_learner()) return MakeError(ErrorKind::kNotSupportedForLearner);
+void LeaseDriver::TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                             TimeToLiveDone done) {
+  if (deps_.is_learner()) return done(MakeError(ErrorKind::kNotSupportedForLearner));
   using Resp = etcdserverpb::LeaseTimeToLiveResponse;
   // One try (etcd does not retry TimeToLive across a leader change either).
-  auto resp = deps_.forwarder->CallLeaderOnce<Resp>(
-      [&] { return absl::StatusOr<Resp>(TimeToLiveLocal(request)); },
-      [&](uint64_t leader) { return transport_->LeaseTimeToLive(leader, request); });
-  if (resp.ok()) deps_.fill_header(resp->mutable_header());
-  return resp;
+  Forwarder::Call<Resp> call;
+  call.wait_for_leader = false;
+  call.local = [this, request] { return absl::StatusOr<Resp>(TimeToLiveLocal(request)); };
+  call.remote = [this, request](uint64_t leader, int64_t timeout_ms, Forwarder::Reply<Resp> reply) {
+    transport_->LeaseTimeToLive(leader, request, timeout_ms, std::move(reply));
+  };
+  deps_.forwarder->CallLeader<Resp>(std::move(call),
+                                    [this, done = std::move(done)](absl::StatusOr<Resp> resp) {
+                                      if (resp.ok()) deps_.fill_header(resp->mutable_header());
+                                      done(std::move(resp));
+                                    });
 }
 
 absl::StatusOr<int64_t> LeaseDriver::OnRenew(int64_t id) {

@@ -8,8 +8,8 @@
 //     kLeaseRevokeBatch per tick, as etcd rate-limits them) and remaining-TTL checkpoints every
 //     checkpoint interval; it also runs the member's `periodic` task on the same tick.
 //
-// Thread safety: thread-safe. Renew and TimeToLive may block the caller for a forwarded round
-// trip (bounded by the Forwarder); callers are gRPC handler threads, never raft or applier.
+// Thread safety: thread-safe. Nothing blocks: Renew and TimeToLive answer through a callback,
+// which a follower's forwarded call runs on a transport or forwarder thread (Forwarder).
 #pragma once
 
 #include <cstdint>
@@ -60,11 +60,13 @@ class LeaseDriver {
 
   // LeaseGrant: errors kLeaseTTLTooLarge, or those of Propose.
   void Grant(int64_t id, int64_t ttl_seconds, Done done);
-  // LeaseKeepAlive: the granted TTL, or kLeaseNotFound; forwarded from a follower.
-  absl::StatusOr<int64_t> Renew(int64_t id);
-  // LeaseTimeToLive, answered by the leader (forwarded from a follower).
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(
-      const etcdserverpb::LeaseTimeToLiveRequest& request);
+  using RenewDone = std::function<void(absl::StatusOr<int64_t>)>;
+  using TimeToLiveDone = std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)>;
+  // LeaseKeepAlive: the granted TTL, or kLeaseNotFound; forwarded from a follower, which keeps
+  // trying through a leader change for up to the leader wait (etcd does too).
+  void Renew(int64_t id, RenewDone done);
+  // LeaseTimeToLive, answered by the leader (forwarded from a follower, one attempt).
+  void TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request, TimeToLiveDone done);
 
   // Peer handlers: a follower's forwarded call, answered only by the leader (else kNotLeader).
   absl::StatusOr<int64_t> OnRenew(int64_t id);

@@ -1,7 +1,6 @@
 #include "server/etcdserver/membership_admin.h"
 
 #include <algorithm>
-#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "server/base/errors.h"
@@ -114,23 +113,27 @@ void MembershipAdmin::AddMember(const std::vector<std::string>& peer_urls, bool 
   if (membership->Get(id) || membership->IsRemoved(id)) {
     return done(MakeError(ErrorKind::kMemberExist));
   }
-  if (absl::Status st = MayAddMember(learner); !st.ok()) return done(st);
-  cairnpb::InternalRequest ctx;
-  auto* m = ctx.mutable_member_change();
-  m->set_id(id);
-  for (const auto& u : peer_urls) m->add_peer_urls(u);
-  m->set_is_learner(learner);
-  deps_.propose_conf_change(raft::ConfChange{learner ? raft::ConfChangeType::kAddLearnerNode
-                                                     : raft::ConfChangeType::kAddNode,
-                                             id, ctx.SerializeAsString()},
-                            std::move(done));
+  MayAddMember(learner, [this, id, peer_urls, learner, done = std::move(done)](absl::Status st) {
+    if (!st.ok()) return done(st);
+    cairnpb::InternalRequest ctx;
+    auto* m = ctx.mutable_member_change();
+    m->set_id(id);
+    for (const auto& u : peer_urls) m->add_peer_urls(u);
+    m->set_is_learner(learner);
+    deps_.propose_conf_change(raft::ConfChange{learner ? raft::ConfChangeType::kAddLearnerNode
+                                                       : raft::ConfChangeType::kAddNode,
+                                               id, ctx.SerializeAsString()},
+                              std::move(done));
+  });
 }
 
 void MembershipAdmin::RemoveMember(uint64_t id, MemberDone done) {
   if (!deps_.membership->Get(id)) return done(MakeError(ErrorKind::kMemberNotFound));
-  if (absl::Status st = MayRemoveMember(id); !st.ok()) return done(st);
-  deps_.propose_conf_change(raft::ConfChange{raft::ConfChangeType::kRemoveNode, id, ""},
-                            std::move(done));
+  MayRemoveMember(id, [this, id, done = std::move(done)](absl::Status st) {
+    if (!st.ok()) return done(st);
+    deps_.propose_conf_change(raft::ConfChange{raft::ConfChangeType::kRemoveNode, id, ""},
+                              std::move(done));
+  });
 }
 
 void MembershipAdmin::PromoteMember(uint64_t id, MemberDone done) {
@@ -151,15 +154,26 @@ void MembershipAdmin::PromoteMember(uint64_t id, MemberDone done) {
 
 void MembershipAdmin::ForwardPromote(uint64_t leader, const cairnpb::Member& learner,
                                      MemberDone done) {
-  // Only the leader knows how far the learner is: forward to it (as etcd), blocking this admin
-  // thread for the round trip (bounded by the transport's forward deadline).
+  // Only the leader knows how far the learner is: forward to it (as etcd), one attempt.
   if (leader == 0 || !transport_) return done(MakeError(ErrorKind::kNoLeader));
-  absl::Status st = transport_->MemberPromote(leader, learner.id());
-  if (!st.ok()) return done(st);
-  auto promoted = deps_.membership->Get(learner.id());
-  cairnpb::Member out = promoted ? *promoted : learner;
-  out.set_is_learner(false);
-  done(out);
+  Forwarder::Call<bool> call;
+  call.wait_for_leader = false;
+  call.local = [] { return absl::StatusOr<bool>(MakeError(ErrorKind::kLeaderChanged)); };
+  call.remote = [this, id = learner.id()](uint64_t to, int64_t timeout_ms,
+                                          Forwarder::Reply<bool> reply) {
+    transport_->MemberPromote(to, id, timeout_ms, [reply](absl::Status st) {
+      if (!st.ok()) return reply(st);
+      reply(true);
+    });
+  };
+  deps_.forwarder->CallLeader<bool>(
+      std::move(call), [this, learner, done = std::move(done)](absl::StatusOr<bool> r) {
+        if (!r.ok()) return done(r.status());
+        auto promoted = deps_.membership->Get(learner.id());
+        cairnpb::Member out = promoted ? *promoted : learner;
+        out.set_is_learner(false);
+        done(out);
+      });
 }
 
 absl::Status MembershipAdmin::LearnerReady(uint64_t id) {
@@ -231,69 +245,77 @@ cairnpb::MembersResponse MembershipAdmin::OnMembers(uint64_t cluster_id) {
   return resp;
 }
 
-absl::Status MembershipAdmin::OnMemberPromote(uint64_t id) {
-  if (deps_.leader() != deps_.member_id) return MakeError(ErrorKind::kNotLeader);
-  std::promise<absl::Status> result;
-  PromoteMember(id, [&result](absl::StatusOr<cairnpb::Member> m) { result.set_value(m.status()); });
-  return result.get_future().get();
+void MembershipAdmin::OnMemberPromote(uint64_t id, std::function<void(absl::Status)> done) {
+  if (deps_.leader() != deps_.member_id) return done(MakeError(ErrorKind::kNotLeader));
+  PromoteMember(id,
+                [done = std::move(done)](absl::StatusOr<cairnpb::Member> m) { done(m.status()); });
 }
 
-absl::StatusOr<std::set<uint64_t>> MembershipAdmin::ActiveMembers() {
+void MembershipAdmin::ActiveMembers(Forwarder::Reply<std::set<uint64_t>> done) {
   // Only the leader hears from every member (followers do not talk to each other), so its view
   // decides. A leader this member cannot reach is no active quorum it could count on.
   using Active = std::set<uint64_t>;
-  return deps_.forwarder->CallLeader<Active>(
-      [&] { return absl::StatusOr<Active>(ActiveMembersLocal()); },
-      [&](uint64_t leader) -> absl::StatusOr<Active> {
-        auto resp = transport_->Members(leader);
-        if (!resp.ok()) return resp.status();
-        if (resp->leader() != leader) return MakeError(ErrorKind::kLeaderChanged);
-        return Active(resp->active().begin(), resp->active().end());
-      },
-      [](const absl::Status&) { return false; }, ErrorKind::kUnhealthy);
+  Forwarder::Call<Active> call;
+  call.local = [this] { return absl::StatusOr<Active>(ActiveMembersLocal()); };
+  call.remote = [this](uint64_t leader, int64_t timeout_ms, Forwarder::Reply<Active> reply) {
+    transport_->Members(leader, timeout_ms,
+                        [leader, reply](absl::StatusOr<cairnpb::MembersResponse> resp) {
+                          if (!resp.ok()) return reply(resp.status());
+                          if (resp->leader() != leader) {
+                            return reply(MakeError(ErrorKind::kLeaderChanged));
+                          }
+                          reply(Active(resp->active().begin(), resp->active().end()));
+                        });
+  };
+  call.on_timeout = ErrorKind::kUnhealthy;
+  deps_.forwarder->CallLeader(std::move(call), std::move(done));
 }
 
 // ---- --strict-reconfig-check ----
 
-absl::Status MembershipAdmin::MayAddMember(bool learner) {
-  if (!deps_.strict_reconfig_check) return absl::OkStatus();
+void MembershipAdmin::MayAddMember(bool learner, StatusDone next) {
+  if (!deps_.strict_reconfig_check) return next(absl::OkStatus());
   VoterCount v = CountVoters(deps_.membership->Members(), 0);
   if (!learner) {
     // The new voter has not started yet: the started ones must be a quorum of the grown cluster
     // (a lone started member may still add a second one, to recover a one-member cluster).
     int members = static_cast<int>(v.ids.size()) + 1;
     if (!(v.started == 1 && members == 2) && v.started < Quorum(members)) {
-      return MakeError(ErrorKind::kNotEnoughStartedMembers);
+      return next(MakeError(ErrorKind::kNotEnoughStartedMembers));
     }
   }
-  auto active = ActiveMembers();
-  if (!active.ok()) return active.status();
-  for (uint64_t id : v.ids) {
-    if (!active->count(id)) return MakeError(ErrorKind::kUnhealthy);
-  }
-  return absl::OkStatus();
+  ActiveMembers(
+      [ids = std::move(v.ids), next = std::move(next)](absl::StatusOr<std::set<uint64_t>> active) {
+        if (!active.ok()) return next(active.status());
+        for (uint64_t id : ids) {
+          if (!active->count(id)) return next(MakeError(ErrorKind::kUnhealthy));
+        }
+        next(absl::OkStatus());
+      });
 }
 
-absl::Status MembershipAdmin::MayRemoveMember(uint64_t id) {
-  if (!deps_.strict_reconfig_check) return absl::OkStatus();
+void MembershipAdmin::MayRemoveMember(uint64_t id, StatusDone next) {
+  if (!deps_.strict_reconfig_check) return next(absl::OkStatus());
   std::vector<cairnpb::Member> members = deps_.membership->Members();
   auto it = std::find_if(members.begin(), members.end(),
                          [id](const cairnpb::Member& m) { return m.id() == id; });
-  if (it == members.end() || it->is_learner()) return absl::OkStatus();  // no quorum at stake
+  if (it == members.end() || it->is_learner()) return next(absl::OkStatus());  // no quorum at stake
   VoterCount rest = CountVoters(members, id);
   if (rest.started < Quorum(static_cast<int>(rest.ids.size()))) {
-    return MakeError(ErrorKind::kNotEnoughStartedMembers);
+    return next(MakeError(ErrorKind::kNotEnoughStartedMembers));
   }
-  auto active = ActiveMembers();
-  if (!active.ok()) return active.status();
-  // Removing a member that is down cannot cost the active quorum anything.
-  if (id != deps_.member_id && !active->count(id)) return absl::OkStatus();
-  int active_rest = 0;
-  for (uint64_t v : rest.ids) active_rest += active->count(v) ? 1 : 0;
-  if (active_rest < Quorum(static_cast<int>(rest.ids.size()))) {
-    return MakeError(ErrorKind::kUnhealthy);
-  }
-  return absl::OkStatus();
+  ActiveMembers([id, self = deps_.member_id, rest = std::move(rest),
+                 next = std::move(next)](absl::StatusOr<std::set<uint64_t>> active) {
+    if (!active.ok()) return next(active.status());
+    // Removing a member that is down cannot cost the active quorum anything.
+    if (id != self && !active->count(id)) return next(absl::OkStatus());
+    int active_rest = 0;
+    for (uint64_t v : rest.ids) active_rest += active->count(v) ? 1 : 0;
+    if (active_rest < Quorum(static_cast<int>(rest.ids.size()))) {
+      return next(MakeError(ErrorKind::kUnhealthy));
+    }
+    next(absl::OkStatus());
+  });
 }
 
 absl::Status MembershipAdmin::MayPromoteMember() {

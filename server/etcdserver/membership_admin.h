@@ -3,15 +3,17 @@
 // executor they run on (docs/cluster.md).
 //
 //   api thread -> RunAdmin(task) -> admin thread: AddMember(...) -> MayAddMember (may ask the
-//   leader for its view through the Forwarder) -> propose the conf change -> `done` when applied
+//   leader for its view through the Forwarder, asynchronously) -> propose the conf change ->
+//   `done` when applied
 //
 // --strict-reconfig-check, as etcd: "re-configuration failed due to not enough started members"
 // (Unknown, as etcd 3.4) or "unhealthy cluster" (Unavailable). The view of who is active is the
 // leader's (a follower asks it), bounded by the Forwarder's leader wait.
 //
-// Thread safety: thread-safe. Membership calls may block (forwarding), so they belong on the
-// admin thread (RunAdmin), never on a gRPC callback, raft or applier thread. NotePeerMessage and
-// NotePeerUnreachable are called by transport threads and never block.
+// Thread safety: thread-safe. Nothing blocks: what needs the leader (its view of active members,
+// a learner's promotion) goes through the Forwarder and continues on its callback. The admin
+// thread runs member changes in arrival order. NotePeerMessage and NotePeerUnreachable are
+// called by transport threads.
 #pragma once
 
 #include <cstdint>
@@ -79,9 +81,9 @@ class MembershipAdmin {
   void NotePeerUnreachable(uint64_t to);
 
   // Peer handlers: the Members call (with this member's view of who is active) and a follower's
-  // forwarded MemberPromote (blocks until applied or refused; leader only).
+  // forwarded MemberPromote (`done` when applied or refused; leader only).
   cairnpb::MembersResponse OnMembers(uint64_t cluster_id);
-  absl::Status OnMemberPromote(uint64_t id);
+  void OnMemberPromote(uint64_t id, std::function<void(absl::Status)> done);
 
   // This member and the peers it has heard from steadily (no gap longer than an election
   // timeout, never found unreachable) for at least the health interval, up to now: etcd's
@@ -91,11 +93,14 @@ class MembershipAdmin {
  private:
   void Loop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
-  absl::Status MayAddMember(bool learner);
-  absl::Status MayRemoveMember(uint64_t id);
+  using StatusDone = std::function<void(absl::Status)>;
+  // --strict-reconfig-check: `next` gets OK or why the change is refused.
+  void MayAddMember(bool learner, StatusDone next);
+  void MayRemoveMember(uint64_t id, StatusDone next);
   absl::Status MayPromoteMember();
   absl::Status LearnerReady(uint64_t id);
-  absl::StatusOr<std::set<uint64_t>> ActiveMembers();
+  // The leader's view of the active members (asked for on a follower).
+  void ActiveMembers(Forwarder::Reply<std::set<uint64_t>> done);
   void ForwardPromote(uint64_t leader, const cairnpb::Member& learner, MemberDone done);
 
   Deps deps_;

@@ -497,11 +497,14 @@ void Server::GrantLease(int64_t id, int64_t ttl_seconds, Done done) {
   lease_driver_->Grant(id, ttl_seconds, std::move(done));
 }
 
-absl::StatusOr<int64_t> Server::RenewLease(int64_t id) { return lease_driver_->Renew(id); }
+void Server::RenewLease(int64_t id, std::function<void(absl::StatusOr<int64_t>)> done) {
+  lease_driver_->Renew(id, std::move(done));
+}
 
-absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Server::LeaseTimeToLive(
-    const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  return lease_driver_->TimeToLive(request);
+void Server::LeaseTimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& request,
+    std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
+  lease_driver_->TimeToLive(request, std::move(done));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -574,7 +577,9 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Server::OnLeaseTimeToLive(
   return lease_driver_->OnTimeToLive(request);
 }
 
-absl::Status Server::OnMemberPromote(uint64_t id) { return admin_->OnMemberPromote(id); }
+void Server::OnMemberPromote(uint64_t id, std::function<void(absl::Status)> done) {
+  admin_->OnMemberPromote(id, std::move(done));
+}
 
 cairnpb::MembersResponse Server::OnMembers() { return admin_->OnMembers(cluster_id_.load()); }
 

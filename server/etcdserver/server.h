@@ -134,11 +134,13 @@ class Server : private transport::Handler {
   // LeaseGrant: validates and adjusts the TTL as etcd does, picks an ID when `id` is 0, proposes.
   void GrantLease(int64_t id, int64_t ttl_seconds, Done done);
   // KeepAlive: the granted TTL, or kLeaseNotFound; forwarded to the leader from a follower.
-  // Blocks for a round trip on a follower.
-  absl::StatusOr<int64_t> RenewLease(int64_t id);
-  // LeaseTimeToLive, answered by the leader (forwarded from a follower). Blocks likewise.
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
-      const etcdserverpb::LeaseTimeToLiveRequest& request);
+  // Never blocks: `done` runs on the caller's thread on the leader, later on a transport or
+  // forwarder thread on a follower (Forwarder).
+  void RenewLease(int64_t id, std::function<void(absl::StatusOr<int64_t>)> done);
+  // LeaseTimeToLive, answered by the leader (forwarded from a follower). Likewise.
+  void LeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request,
+      std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done);
 
   // ---- membership ----
   std::vector<cairnpb::Member> Members() const { return membership_->Members(); }
@@ -212,7 +214,7 @@ class Server : private transport::Handler {
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request) override;
   cairnpb::MembersResponse OnMembers() override;
-  absl::Status OnMemberPromote(uint64_t id) override;
+  void OnMemberPromote(uint64_t id, std::function<void(absl::Status)> done) override;
   bool IsRemovedMember(uint64_t id) override;
   void OnRemovedFromCluster() override;
   // Logs that this member was removed and calls config_.on_removed (main shuts down), once.

@@ -164,7 +164,8 @@ class SnapshotFile {
 
 // The whole transport. Also the cairnpb.Peer service: the gRPC server calls the overrides below
 // on its own threads.
-class Transport::Impl final : public cairnpb::Peer::Service {
+class Transport::Impl final
+    : public cairnpb::Peer::WithCallbackMethod_MemberPromote<cairnpb::Peer::Service> {
  public:
   Impl(uint64_t cluster_id, uint64_t member_id, std::string snap_dir, Handler* handler,
        TransportOptions options)
@@ -189,11 +190,18 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   void AddPeer(uint64_t id, const std::vector<std::string>& urls);
   void RemovePeer(uint64_t id);
   void Send(std::vector<raft::Message> messages);
-  absl::StatusOr<int64_t> LeaseRenew(uint64_t peer, int64_t id);
-  absl::Status MemberPromote(uint64_t peer, uint64_t id);
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
-      uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request);
-  absl::StatusOr<cairnpb::MembersResponse> Members(uint64_t peer);
+
+  // The unary Peer methods of the callback stub.
+  template <typename Request, typename Response>
+  using AsyncMethod = void (cairnpb::Peer::Stub::async::*)(grpc::ClientContext*, const Request*,
+                                                           Response*,
+                                                           std::function<void(grpc::Status)>);
+  // Calls `method` on `peer_id` with this member's header and a deadline of the smaller of
+  // `timeout_ms` and the forward timeout; `done` gets the response or the error (Unavailable for
+  // an unknown peer, one without a URL, or a stopped transport; else the peer's).
+  template <typename Request, typename Response>
+  void CallPeer(uint64_t peer_id, AsyncMethod<Request, Response> method, Request request,
+                int64_t timeout_ms, std::function<void(absl::StatusOr<Response>)> done);
   Transport::Stats stats() const {
     Transport::Stats s;
     s.sent = sent_.load();
@@ -217,9 +225,10 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
                                const cairnpb::LeaseTimeToLiveRequest* request,
                                etcdserverpb::LeaseTimeToLiveResponse* response) override;
-  grpc::Status MemberPromote(grpc::ServerContext* context,
-                             const cairnpb::MemberPromoteRequest* request,
-                             cairnpb::MemberPromoteResponse* response) override;
+  // A callback method: the promotion completes when applied, without holding a peer thread.
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* context,
+                                          const cairnpb::MemberPromoteRequest* request,
+                                          cairnpb::MemberPromoteResponse* response) override;
 
  private:
   // One remote member: its URLs, its bounded queue and its sender thread.
@@ -248,13 +257,9 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   };
 
   std::shared_ptr<Peer> FindPeer(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
-  // Calls the unary Peer `method` on `peer_id` with this member's header and the forward
-  // deadline. Errors: Unavailable for an unknown peer or one without a URL, else the peer's.
-  template <typename Request, typename Response>
-  absl::Status CallPeer(uint64_t peer_id,
-                        grpc::Status (cairnpb::Peer::Stub::*method)(grpc::ClientContext*,
-                                                                    const Request&, Response*),
-                        Request* request, Response* response);
+  // Ends forwarded calls: outgoing ones are cancelled and waited for, incoming promotions still
+  // waiting are answered "transport stopped".
+  void StopCalls();
   // The peer's channel, created on first use (nullptr when it has no usable URL).
   std::shared_ptr<grpc::Channel> PeerChannel(Peer* peer) ABSL_LOCKS_EXCLUDED(peer->mu);
   cairnpb::PeerHeader Header(uint64_t to) const;
@@ -290,6 +295,18 @@ class Transport::Impl final : public cairnpb::Peer::Service {
   std::map<uint64_t, std::shared_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
   std::list<std::unique_ptr<SnapshotSend>> snapshot_sends_ ABSL_GUARDED_BY(mu_);
   int snapshot_sends_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Forwarded calls. Outgoing ones in flight (by context), cancelled and waited for by Stop.
+  // Incoming MemberPromote calls not answered yet: Stop answers them so the server can shut down.
+  struct IncomingCall {
+    grpc::ServerUnaryReactor* reactor = nullptr;
+    bool finished = false;  // guarded by Impl::calls_mu_
+  };
+  absl::Mutex calls_mu_;
+  absl::CondVar calls_cv_;  // an outgoing call ended
+  bool calls_closed_ ABSL_GUARDED_BY(calls_mu_) = false;
+  std::set<grpc::ClientContext*> outgoing_ ABSL_GUARDED_BY(calls_mu_);
+  std::set<std::shared_ptr<IncomingCall>> incoming_ ABSL_GUARDED_BY(calls_mu_);
 
   // Handler callbacks (OnUnreachable, OnSnapshotSent) go through one reporter thread, so Send()
   // never calls into the handler on the caller's thread and a flood of drops to one peer becomes
@@ -355,6 +372,7 @@ absl::Status Transport::Impl::StartServer(const std::vector<std::string>& listen
 }
 
 void Transport::Impl::Stop() {
+  StopCalls();
   std::map<uint64_t, std::shared_ptr<Peer>> peers;
   std::list<std::unique_ptr<SnapshotSend>> sends;
   {
@@ -766,54 +784,63 @@ void Transport::Impl::RunReporter() {
 }
 
 template <typename Request, typename Response>
-absl::Status Transport::Impl::CallPeer(
-    uint64_t peer_id,
-    grpc::Status (cairnpb::Peer::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-    Request* request, Response* response) {
+void Transport::Impl::CallPeer(uint64_t peer_id, AsyncMethod<Request, Response> method,
+                               Request request, int64_t timeout_ms,
+                               std::function<void(absl::StatusOr<Response>)> done) {
   std::shared_ptr<Peer> peer = FindPeer(peer_id);
-  if (peer == nullptr) return absl::UnavailableError("unknown peer " + IdHex(peer_id));
+  if (peer == nullptr) return done(absl::UnavailableError("unknown peer " + IdHex(peer_id)));
   std::shared_ptr<grpc::Channel> channel = PeerChannel(peer.get());
-  if (channel == nullptr) return absl::UnavailableError("peer " + IdHex(peer_id) + " has no URL");
-  grpc::ClientContext context;
-  context.set_deadline(DeadlineAfterMs(options_.forward_timeout_ms));
-  *request->mutable_header() = Header(peer_id);
-  std::unique_ptr<cairnpb::Peer::Stub> stub = cairnpb::Peer::NewStub(channel);
-  grpc::Status status = ((*stub).*method)(&context, *request, response);
-  return status.ok() ? absl::OkStatus() : FromGrpc(status);
+  if (channel == nullptr) {
+    return done(absl::UnavailableError("peer " + IdHex(peer_id) + " has no URL"));
+  }
+  // Owned by the completion callback, which gRPC destroys once it has run.
+  struct Call {
+    grpc::ClientContext context;
+    Request request;
+    Response response;
+    std::unique_ptr<cairnpb::Peer::Stub> stub;
+  };
+  auto call = std::make_shared<Call>();
+  call->request = std::move(request);
+  *call->request.mutable_header() = Header(peer_id);
+  const int64_t ms = std::clamp<int64_t>(timeout_ms, 1, options_.forward_timeout_ms);
+  call->context.set_deadline(DeadlineAfterMs(static_cast<int>(ms)));
+  call->stub = cairnpb::Peer::NewStub(channel);
+  {
+    absl::MutexLock lock(&calls_mu_);
+    if (!calls_closed_) {
+      outgoing_.insert(&call->context);
+    } else {
+      call = nullptr;
+    }
+  }
+  if (call == nullptr) return done(absl::UnavailableError("transport stopped"));
+  Call* raw = call.get();
+  ((*raw->stub->async()).*method)(
+      &raw->context, &raw->request, &raw->response,
+      [this, call = std::move(call), done = std::move(done)](grpc::Status status) {
+        if (status.ok()) {
+          done(std::move(call->response));
+        } else {
+          done(FromGrpc(status));
+        }
+        absl::MutexLock lock(&calls_mu_);
+        outgoing_.erase(&call->context);
+        calls_cv_.SignalAll();
+      });
 }
 
-absl::StatusOr<int64_t> Transport::Impl::LeaseRenew(uint64_t peer_id, int64_t id) {
-  cairnpb::LeaseRenewRequest request;
-  request.set_id(id);
-  cairnpb::LeaseRenewResponse response;
-  absl::Status st = CallPeer(peer_id, &cairnpb::Peer::Stub::LeaseRenew, &request, &response);
-  if (!st.ok()) return st;
-  return response.ttl();
-}
-
-absl::Status Transport::Impl::MemberPromote(uint64_t peer_id, uint64_t id) {
-  cairnpb::MemberPromoteRequest request;
-  request.set_id(id);
-  cairnpb::MemberPromoteResponse response;
-  return CallPeer(peer_id, &cairnpb::Peer::Stub::MemberPromote, &request, &response);
-}
-
-absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Transport::Impl::LeaseTimeToLive(
-    uint64_t peer_id, const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  cairnpb::LeaseTimeToLiveRequest forwarded;
-  *forwarded.mutable_request() = request;
-  etcdserverpb::LeaseTimeToLiveResponse response;
-  absl::Status st = CallPeer(peer_id, &cairnpb::Peer::Stub::LeaseTimeToLive, &forwarded, &response);
-  if (!st.ok()) return st;
-  return response;
-}
-
-absl::StatusOr<cairnpb::MembersResponse> Transport::Impl::Members(uint64_t peer_id) {
-  cairnpb::MembersRequest request;
-  cairnpb::MembersResponse response;
-  absl::Status st = CallPeer(peer_id, &cairnpb::Peer::Stub::Members, &request, &response);
-  if (!st.ok()) return st;
-  return response;
+void Transport::Impl::StopCalls() {
+  std::set<std::shared_ptr<IncomingCall>> incoming;
+  absl::MutexLock lock(&calls_mu_);
+  calls_closed_ = true;
+  for (grpc::ClientContext* context : outgoing_) context->TryCancel();
+  while (!outgoing_.empty()) calls_cv_.Wait(&calls_mu_);
+  for (const auto& in : incoming_) {
+    in->finished = true;
+    in->reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "transport stopped"));
+  }
+  incoming_.clear();
 }
 
 grpc::Status Transport::Impl::Raft(grpc::ServerContext* /*context*/,
@@ -957,12 +984,33 @@ grpc::Status Transport::Impl::LeaseTimeToLive(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status Transport::Impl::MemberPromote(grpc::ServerContext* /*context*/,
-                                            const cairnpb::MemberPromoteRequest* request,
-                                            cairnpb::MemberPromoteResponse* /*response*/) {
+grpc::ServerUnaryReactor* Transport::Impl::MemberPromote(
+    grpc::CallbackServerContext* context, const cairnpb::MemberPromoteRequest* request,
+    cairnpb::MemberPromoteResponse* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   grpc::Status checked = CheckHeader(request->header());
-  if (!checked.ok()) return checked;
-  return ToGrpc(handler_->OnMemberPromote(request->id()));
+  if (!checked.ok()) {
+    reactor->Finish(checked);
+    return reactor;
+  }
+  auto call = std::make_shared<IncomingCall>();
+  call->reactor = reactor;
+  {
+    absl::MutexLock lock(&calls_mu_);
+    if (calls_closed_) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "transport stopped"));
+      return reactor;
+    }
+    incoming_.insert(call);
+  }
+  handler_->OnMemberPromote(request->id(), [this, call](absl::Status status) {
+    absl::MutexLock lock(&calls_mu_);
+    if (call->finished) return;  // answered by Stop
+    call->finished = true;
+    call->reactor->Finish(ToGrpc(status));
+    incoming_.erase(call);
+  });
+  return reactor;
 }
 
 // Transport: the public face, forwarding to Impl.
@@ -993,17 +1041,42 @@ void Transport::RemovePeer(uint64_t id) { impl_->RemovePeer(id); }
 
 void Transport::Send(std::vector<raft::Message> messages) { impl_->Send(std::move(messages)); }
 
-absl::Status Transport::MemberPromote(uint64_t peer, uint64_t id) {
-  return impl_->MemberPromote(peer, id);
+void Transport::LeaseRenew(uint64_t peer, int64_t id, int64_t timeout_ms, Reply<int64_t> done) {
+  cairnpb::LeaseRenewRequest request;
+  request.set_id(id);
+  impl_->CallPeer<cairnpb::LeaseRenewRequest, cairnpb::LeaseRenewResponse>(
+      peer, &cairnpb::Peer::Stub::async::LeaseRenew, std::move(request), timeout_ms,
+      [done = std::move(done)](absl::StatusOr<cairnpb::LeaseRenewResponse> r) {
+        if (!r.ok()) return done(r.status());
+        done(r->ttl());
+      });
 }
 
-absl::StatusOr<int64_t> Transport::LeaseRenew(uint64_t peer, int64_t id) {
-  return impl_->LeaseRenew(peer, id);
+void Transport::LeaseTimeToLive(uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                int64_t timeout_ms,
+                                Reply<etcdserverpb::LeaseTimeToLiveResponse> done) {
+  cairnpb::LeaseTimeToLiveRequest forwarded;
+  *forwarded.mutable_request() = request;
+  impl_->CallPeer<cairnpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>(
+      peer, &cairnpb::Peer::Stub::async::LeaseTimeToLive, std::move(forwarded), timeout_ms,
+      std::move(done));
 }
 
-absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Transport::LeaseTimeToLive(
-    uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  return impl_->LeaseTimeToLive(peer, request);
+void Transport::MemberPromote(uint64_t peer, uint64_t id, int64_t timeout_ms,
+                              std::function<void(absl::Status)> done) {
+  cairnpb::MemberPromoteRequest request;
+  request.set_id(id);
+  impl_->CallPeer<cairnpb::MemberPromoteRequest, cairnpb::MemberPromoteResponse>(
+      peer, &cairnpb::Peer::Stub::async::MemberPromote, std::move(request), timeout_ms,
+      [done = std::move(done)](absl::StatusOr<cairnpb::MemberPromoteResponse> r) {
+        done(r.status());
+      });
+}
+
+void Transport::Members(uint64_t peer, int64_t timeout_ms, Reply<cairnpb::MembersResponse> done) {
+  impl_->CallPeer<cairnpb::MembersRequest, cairnpb::MembersResponse>(
+      peer, &cairnpb::Peer::Stub::async::Members, cairnpb::MembersRequest(), timeout_ms,
+      std::move(done));
 }
 
 absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
@@ -1026,10 +1099,6 @@ absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
                         url + ": " + status.error_message());
   }
   return last;
-}
-
-absl::StatusOr<cairnpb::MembersResponse> Transport::Members(uint64_t peer) {
-  return impl_->Members(peer);
 }
 
 Transport::Stats Transport::stats() const { return impl_->stats(); }

@@ -14,8 +14,10 @@
 // (docs/snapshot_format.md) and only then handed to Handler::OnSnapshot; a broken stream or a bad
 // checksum deletes the file and nothing reaches raft.
 //
-// Forwarding (followers to the leader): LeaseRenew / LeaseTimeToLive unary calls to a peer, and
-// FetchMembers for a member joining an existing cluster.
+// Forwarding (followers to the leader): LeaseRenew, LeaseTimeToLive, MemberPromote and Members
+// are asynchronous unary calls to a peer: they return at once and report to a callback on a gRPC
+// thread. Calls in flight are cancelled when the transport stops, and the destructor waits for
+// their callbacks. FetchMembers (blocking) is for a member joining an existing cluster.
 //
 // Thread safety: every public method is thread-safe. Handler methods are called on transport
 // threads and must not block for long (queue the work and return).
@@ -72,9 +74,10 @@ class Handler {
   virtual absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request) = 0;
   virtual cairnpb::MembersResponse OnMembers() = 0;
-  // A MemberPromote forwarded by a follower; blocks until applied or refused.
-  virtual absl::Status OnMemberPromote(uint64_t /*id*/) {
-    return absl::UnimplementedError("member promote is not served here");
+  // A MemberPromote forwarded by a follower: `done` when applied or refused (it must not block the
+  // calling transport thread until then).
+  virtual void OnMemberPromote(uint64_t /*id*/, std::function<void(absl::Status)> done) {
+    done(absl::UnimplementedError("member promote is not served here"));
   }
   // True if `id` was removed from the cluster: its raft streams are refused with
   // kMemberRemovedMessage, which is how a removed member learns of its removal (the leader stops
@@ -112,15 +115,20 @@ class Transport {
   // unknown peers are dropped and reported unreachable.
   void Send(std::vector<raft::Message> messages);
 
-  // Forwarding to a peer (the leader). Errors: the peer's etcd error, or Unavailable/
-  // DeadlineExceeded when it cannot be reached.
-  absl::StatusOr<int64_t> LeaseRenew(uint64_t peer, int64_t id);
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
-      uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request);
-
-  absl::Status MemberPromote(uint64_t peer, uint64_t id);
+  // Forwarding to a peer (the leader), asynchronous: `done` is called exactly once, on a gRPC
+  // thread or (when the call cannot start) on the caller's, and must not block. The call gives up
+  // after the smaller of `timeout_ms` and TransportOptions::forward_timeout_ms. Errors: the peer's
+  // etcd error, or Unavailable/DeadlineExceeded/Cancelled when it cannot be reached or the
+  // transport stops.
+  template <typename T>
+  using Reply = std::function<void(absl::StatusOr<T>)>;
+  void LeaseRenew(uint64_t peer, int64_t id, int64_t timeout_ms, Reply<int64_t> done);
+  void LeaseTimeToLive(uint64_t peer, const etcdserverpb::LeaseTimeToLiveRequest& request,
+                       int64_t timeout_ms, Reply<etcdserverpb::LeaseTimeToLiveResponse> done);
+  void MemberPromote(uint64_t peer, uint64_t id, int64_t timeout_ms,
+                     std::function<void(absl::Status)> done);
   // The peer's MembersResponse (members, leader, the members it counts as active).
-  absl::StatusOr<cairnpb::MembersResponse> Members(uint64_t peer);
+  void Members(uint64_t peer, int64_t timeout_ms, Reply<cairnpb::MembersResponse> done);
 
   // Asks the first reachable of `peer_urls` for the cluster's members (a member joining with
   // --initial-cluster-state existing).

@@ -142,12 +142,15 @@ TEST_P(MembershipTest, LearnerPromoteRemoveRestartMoveLeader) {
     }
   }
 
-  // Promote; refused ("can only promote a learner member which is in sync with leader") until it
-  // has caught up, so retry with a bound.
+  // Promote through a follower, which forwards it to the leader (only the leader knows how far
+  // the learner is); refused ("can only promote a learner member which is in sync with leader")
+  // until it has caught up, so retry with a bound.
   absl::Status promote;
   ASSERT_TRUE(PollUntil(
       [&] {
-        promote = PromoteMember(c.ClientEndpoint(0), learner_id);
+        auto leader = WaitForLeader(c);
+        if (!leader.ok()) return false;
+        promote = PromoteMember(c.ClientEndpoint((*leader + 1) % 3), learner_id);
         return promote.ok();
       },
       std::chrono::milliseconds(kConvergeBoundMs), std::chrono::milliseconds(100)))
