@@ -14,6 +14,7 @@ packages=(
   librocksdb-dev libssl-dev libboost-fiber-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev pybind11-dev python3-dev
   etcd-server etcd-client python3-etcd3 python3-protobuf openssl
+  python3-pytest python3-pytest-asyncio python3-mypy
 )
 missing=()
 for p in "${packages[@]}"; do

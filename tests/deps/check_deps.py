@@ -55,6 +55,8 @@ ALLOWED = {
     },
     # Recipes are built on the SDK's public headers only, so they work against any etcd v3 server.
     "recipes": {"client_api"},
+    # The Python extension binds the SDK and the recipes through their public headers only.
+    "bindings/python": {"client_api", "bindings"},
 }
 
 # Why a category is forbidden, printed beside the offending include.
@@ -90,6 +92,8 @@ def Classify(path):
         return "client_src"
     if parts[0] == "recipes":
         return "recipes"
+    if parts[0] == "bindings":
+        return "bindings"
     if parts[0] in ("grpcpp", "grpc", "grpc++"):
         return "grpc"
     if parts[0] == "rocksdb":
@@ -105,6 +109,8 @@ def ModuleOf(rel):
         return "/".join(parts[:2]) if len(parts) > 2 else None
     if parts[0] in ("common", "recipes"):
         return parts[0]
+    if parts[0] == "bindings":
+        return "/".join(parts[:2]) if len(parts) > 2 else None
     return None
 
 
@@ -120,7 +126,7 @@ def Check(root):
     """Returns (violations, files scanned)."""
     violations = []
     scanned = 0
-    for top in ("server", "client", "common", "recipes"):
+    for top in ("server", "client", "common", "recipes", "bindings"):
         base = os.path.join(root, top)
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames.sort()

@@ -1,0 +1,248 @@
+"""asyncio forms of the cairn API: ``await client.put(...)``, ``async for ev in client.watch(...)``.
+
+The calls run on the client's own threads and complete asyncio futures through
+``loop.call_soon_threadsafe``: no thread per call and no blocking of the event loop. Cancelling
+the awaiting task cancels the call. Locks and campaigns are awaitable too (their waits run on a
+thread of the native layer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, List, Optional, Sequence, Union, cast
+
+from . import _cairn
+from . import _b, Event, Grant, KeyValue, LeaseNotFoundError, TxnResponse  # type: ignore[attr-defined]
+
+Bytes = Union[str, bytes]
+
+__all__ = ["Client", "Watch", "Session", "Lock", "Election", "Lease"]
+
+
+def _settle(fut: "asyncio.Future[Any]", native: Any) -> None:
+    if fut.done():
+        return
+    try:
+        fut.set_result(native.result(0))
+    except BaseException as e:  # the call's error, delivered to the awaiting task
+        fut.set_exception(e)
+
+
+def _await(native: Any) -> "asyncio.Future[Any]":
+    """An asyncio future completed by a native Future."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def on_done() -> None:  # a client thread, with the GIL
+        try:
+            loop.call_soon_threadsafe(_settle, fut, native)
+        except RuntimeError:  # the loop is closed: nobody awaits any more
+            pass
+
+    fut.add_done_callback(lambda f: native.cancel() if f.cancelled() else None)
+    native.add_done_callback(on_done)
+    return fut
+
+
+class Watch:
+    """An async iterator of watch events; ``cancel()`` ends it."""
+
+    def __init__(self, client: "Client", key: bytes, **kwargs: Any) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        self._pending: List[Event] = []
+
+        def notify() -> None:
+            try:
+                self._loop.call_soon_threadsafe(self._event.set)
+            except RuntimeError:
+                pass
+
+        self._native = client._c.watch(key, notify=notify, **kwargs)
+
+    def __aiter__(self) -> "Watch":
+        return self
+
+    async def __anext__(self) -> Event:
+        while not self._pending:
+            try:
+                resp = self._native.poll()
+                if resp is None:
+                    self._event.clear()
+                    resp = self._native.poll()  # re-check: a response may have come meanwhile
+            except StopIteration:
+                raise StopAsyncIteration
+            if resp is None:
+                await self._event.wait()
+                continue
+            self._pending.extend(resp.events)
+        return self._pending.pop(0)
+
+    def cancel(self) -> None:
+        self._native.cancel()
+        self._event.set()
+
+    async def __aenter__(self) -> "Watch":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.cancel()
+
+
+class Lease:
+    """``async with client.lease(ttl) as lease:`` grants, keeps alive, and revokes on exit."""
+
+    def __init__(self, client: "Client", ttl: int) -> None:
+        self.client = client
+        self.ttl = ttl
+        self.id = 0
+        self._keeper: Any = None
+
+    async def grant(self) -> "Lease":
+        resp = await _await(self.client._c.lease_grant(self.ttl))
+        self.id, self.ttl = resp.id, resp.ttl
+        self._keeper = self.client._c.lease_keep_alive(self.id)
+        return self
+
+    async def revoke(self) -> None:
+        if self._keeper is not None:
+            self._keeper.stop()
+        try:
+            await _await(self.client._c.lease_revoke(self.id))
+        except LeaseNotFoundError:
+            pass
+
+    async def __aenter__(self) -> "Lease":
+        return await self.grant()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.revoke()
+
+
+class Lock:
+    """``async with session.lock(name) as lock:``; ``lock.guard()`` fences writes."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native = _cairn.Mutex(session._native, name)
+
+    async def acquire(self, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.lock_async(timeout)))
+
+    async def release(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._native.unlock)
+
+    def _grant(self) -> Grant:
+        g = self._native.grant
+        if g is None:
+            raise _cairn.Error("lock not held")
+        return g
+
+    @property
+    def fencing_token(self) -> int:
+        return int(self._grant().fencing_token)
+
+    def guard(self) -> Any:
+        return self._grant().guard()
+
+    async def __aenter__(self) -> "Lock":
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.release()
+
+
+class Election:
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native = _cairn.Election(session._native, name)
+
+    async def campaign(self, value: Bytes, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.campaign_async(_b(value, "value"), timeout)))
+
+    async def resign(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._native.resign)
+
+    async def leader(self) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, self._native.leader)
+
+
+class Session:
+    """``async with client.session(ttl) as session:``."""
+
+    def __init__(self, client: "Client", ttl: int) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._native: Any = None
+
+    async def __aenter__(self) -> "Session":
+        loop = asyncio.get_running_loop()
+        self._native = await loop.run_in_executor(
+            None, lambda: _cairn.Session.create(self.client._c, self.ttl))
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._native.close)
+
+    def lock(self, name: str) -> Lock:
+        return Lock(self, name)
+
+    def election(self, name: str) -> Election:
+        return Election(self, name)
+
+
+class Client:
+    """The asyncio client: the same calls as ``cairn.Client``, awaitable."""
+
+    def __init__(self, endpoints: Optional[Sequence[str]] = None, timeout: float = 5.0,
+                 user: Optional[str] = None, password: Optional[str] = None,
+                 ca_cert: Optional[str] = None, cert: Optional[str] = None,
+                 key: Optional[str] = None, namespace: Optional[str] = None) -> None:
+        from . import Client as _Sync
+        self._sync = _Sync(endpoints, timeout, user, password, ca_cert, cert, key, namespace)
+        self._c = self._sync._c
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._sync.close)
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def get(self, key: Bytes, serializable: bool = False) -> Optional[KeyValue]:
+        resp = await _await(self._c.get(_b(key), serializable=serializable))
+        return resp.kvs[0] if resp.kvs else None
+
+    async def get_prefix(self, prefix: Bytes, keys_only: bool = False) -> List[KeyValue]:
+        resp = await _await(self._c.get(_b(prefix), prefix=True, keys_only=keys_only))
+        return list(resp.kvs)
+
+    async def put(self, key: Bytes, value: Bytes, lease: Union[None, int, Lease] = None,
+                  prev_kv: bool = False) -> Optional[KeyValue]:
+        lease_id = lease.id if isinstance(lease, Lease) else (lease or 0)
+        resp = await _await(self._c.put(_b(key), _b(value, "value"), lease_id, prev_kv))
+        return resp.prev_kv if prev_kv else None
+
+    async def delete(self, key: Bytes, prefix: bool = False) -> int:
+        resp = await _await(self._c.delete(_b(key), prefix=prefix))
+        return int(resp.deleted)
+
+    async def txn(self, compare: Sequence[Any] = (), success: Sequence[Any] = (),
+                  failure: Sequence[Any] = ()) -> TxnResponse:
+        return cast(TxnResponse,
+                    await _await(self._c.commit(list(compare), list(success), list(failure))))
+
+    async def compact(self, revision: int, physical: bool = False) -> None:
+        await _await(self._c.compact(revision, physical))
+
+    def watch(self, key: Bytes, prefix: bool = False, start_revision: Optional[int] = None,
+              prev_kv: bool = False) -> Watch:
+        return Watch(self, _b(key), prefix=prefix, start_revision=start_revision or 0,
+                     prev_kv=prev_kv)
+
+    def lease(self, ttl: int) -> Lease:
+        return Lease(self, ttl)
+
+    def session(self, ttl: int = 60) -> Session:
+        return Session(self, ttl)

@@ -1,0 +1,149 @@
+// Shared pieces of the `cairn._cairn` extension: errors, results that complete on client threads
+// (PyFuture), and str/bytes conversion. docs/python.md describes the Python API built on it.
+//
+// GIL rules: every blocking wait releases the GIL and wakes every kPollSlice to run Python's
+// signal handlers (so Ctrl-C interrupts it and cancels the call); callbacks from client threads
+// take the GIL, and never run once the interpreter is finalizing.
+#pragma once
+
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cairn/client.h"
+
+namespace cairn::python {
+
+namespace py = pybind11;
+
+// How often a blocked wait wakes to let Python handle signals (KeyboardInterrupt).
+inline constexpr std::chrono::milliseconds kPollSlice{50};
+
+// Raises the Python exception for `status` (cairn.Error or its subclass for the kind). Needs the
+// GIL.
+[[noreturn]] void Raise(const absl::Status& status);
+// Registers cairn.Error and one subclass per ErrorKind in `m`.
+void BindErrors(py::module_& m);
+
+// A key or value: `str` (UTF-8) or `bytes`; TypeError otherwise.
+std::string ToBytes(const py::handle& h, const char* what);
+
+// Runs `fn` (with the GIL) from a client thread, unless the interpreter is finalizing.
+void CallWithGil(const std::function<void()>& fn);
+
+// A Python callable kept by C++ code that may drop it on any thread: the reference is released
+// under the GIL (or leaked at interpreter exit, when no GIL can be taken).
+class PyCallback {
+ public:
+  explicit PyCallback(py::object fn) : fn_(new py::object(std::move(fn))) {}
+  ~PyCallback();
+  PyCallback(const PyCallback&) = delete;
+  PyCallback& operator=(const PyCallback&) = delete;
+  // Calls it with the GIL (an exception is reported as unraisable, never propagated).
+  template <typename... Args>
+  void operator()(Args&&... args) const {
+    CallWithGil([&] {
+      try {
+        (*fn_)(std::forward<Args>(args)...);
+      } catch (py::error_already_set& e) {
+        e.discard_as_unraisable("cairn callback");
+      }
+    });
+  }
+
+ private:
+  py::object* fn_;
+};
+
+// The Python side of a call that completes on a client thread. result() blocks without the GIL,
+// add_done_callback() runs its callable with the GIL once the call completes (the asyncio layer
+// uses it with loop.call_soon_threadsafe).
+class PyFuture {
+ public:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status status;
+    std::function<py::object()> value;  // converts the result; called with the GIL
+    std::shared_ptr<PyCallback> on_done;
+    std::function<void()> cancel;
+  };
+
+  PyFuture() : st_(std::make_shared<State>()) {}
+
+  // Adapts a client future; `conv(const T&)` makes the Python result (called with the GIL).
+  template <typename T, typename Conv>
+  static PyFuture From(Future<T> f, Conv conv) {
+    PyFuture pf;
+    auto holder = std::make_shared<Future<T>>(std::move(f));
+    {
+      std::lock_guard<std::mutex> l(pf.st_->mu);
+      pf.st_->cancel = [holder] { holder->Cancel(); };
+    }
+    std::shared_ptr<State> st = pf.st_;
+    holder->Then([st, conv](absl::StatusOr<T> r) {
+      if (r.ok()) {
+        auto v = std::make_shared<T>(std::move(*r));
+        Complete(st, absl::OkStatus(), [v, conv] { return py::object(conv(*v)); });
+      } else {
+        Complete(st, r.status(), nullptr);
+      }
+    });
+    return pf;
+  }
+
+  // Runs a blocking call on its own thread (the recipes' waits); `fn` gets the call options
+  // whose cancel token cancel() and Ctrl-C trigger.
+  template <typename T, typename Conv>
+  static PyFuture RunBlocking(std::function<absl::StatusOr<T>(const CallOptions&)> fn, Conv conv,
+                              CallOptions call = {}) {
+    PyFuture pf;
+    CancelToken token = CancelToken::Make();
+    call.cancel = token;
+    {
+      std::lock_guard<std::mutex> l(pf.st_->mu);
+      pf.st_->cancel = [token] { token.Cancel(); };
+    }
+    std::shared_ptr<State> st = pf.st_;
+    Spawn([st, fn = std::move(fn), conv, call] {
+      absl::StatusOr<T> r = fn(call);
+      if (r.ok()) {
+        auto v = std::make_shared<T>(std::move(*r));
+        Complete(st, absl::OkStatus(), [v, conv] { return py::object(conv(*v)); });
+      } else {
+        Complete(st, r.status(), nullptr);
+      }
+    });
+    return pf;
+  }
+
+  // Blocks (GIL released) until done or `timeout` seconds; Ctrl-C cancels the call and raises
+  // KeyboardInterrupt. Raises the call's error, or DeadlineExceededError on timeout.
+  py::object Result(std::optional<double> timeout) const;
+  bool Done() const;
+  void Cancel() const;
+  void AddDoneCallback(py::object fn) const;
+
+ private:
+  static void Complete(const std::shared_ptr<State>& st, absl::Status status,
+                       std::function<py::object()> value);
+  static void Spawn(std::function<void()> fn);
+  std::shared_ptr<State> st_;
+};
+
+void BindFuture(py::module_& m);
+void BindClient(py::module_& m);
+void BindRecipes(py::module_& m);
+
+}  // namespace cairn::python

@@ -1,0 +1,193 @@
+// The `cairn._cairn` extension module: errors, futures, and the bindings of client/ and recipes/.
+#include <Python.h>
+
+#include <map>
+#include <thread>
+
+#include "bindings/python/src/common.h"
+#include "cairn/errors.h"
+
+namespace cairn::python {
+namespace {
+
+// cairn.Error and its subclasses, by kind; created at import, never freed.
+py::object* g_base_error = nullptr;
+std::map<ErrorKind, py::object>* g_errors = nullptr;
+
+// "lease_not_found" -> "LeaseNotFoundError".
+std::string ClassName(std::string_view kind) {
+  std::string out;
+  bool upper = true;
+  for (char c : kind) {
+    if (c == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
+  }
+  return out + "Error";
+}
+
+}  // namespace
+
+void BindErrors(py::module_& m) {
+  g_base_error = new py::object(py::reinterpret_steal<py::object>(
+      PyErr_NewExceptionWithDoc("cairn.Error",
+                                "Base of every Cairn error. `kind` names the error kind, `code` is "
+                                "the gRPC status code and the message is etcd's.",
+                                PyExc_Exception, nullptr)));
+  m.attr("Error") = *g_base_error;
+  g_errors = new std::map<ErrorKind, py::object>();
+  py::dict names;
+  for (int k = static_cast<int>(ErrorKind::kUnknown);
+       k <= static_cast<int>(ErrorKind::kChecksumMismatch); ++k) {
+    auto kind = static_cast<ErrorKind>(k);
+    std::string name = ClassName(ErrorKindName(kind));
+    std::string qualified = "cairn." + name;
+    py::object cls = py::reinterpret_steal<py::object>(
+        PyErr_NewException(qualified.c_str(), g_base_error->ptr(), nullptr));
+    (*g_errors)[kind] = cls;
+    m.attr(name.c_str()) = cls;
+    names[py::str(std::string(ErrorKindName(kind)))] = cls;
+  }
+  m.attr("ERRORS_BY_KIND") = names;
+}
+
+[[noreturn]] void Raise(const absl::Status& status) {
+  ErrorKind kind = ErrorKindOf(status);
+  auto it = g_errors->find(kind);
+  py::object cls = it == g_errors->end() ? *g_base_error : it->second;
+  py::object exc = cls(std::string(status.message()));
+  exc.attr("kind") = std::string(ErrorKindName(kind));
+  exc.attr("code") = static_cast<int>(status.code());
+  PyErr_SetObject(cls.ptr(), exc.ptr());
+  throw py::error_already_set();
+}
+
+std::string ToBytes(const py::handle& h, const char* what) {
+  if (PyBytes_Check(h.ptr())) return std::string(py::reinterpret_borrow<py::bytes>(h));
+  if (PyUnicode_Check(h.ptr())) {
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(h.ptr(), &size);
+    if (data == nullptr) throw py::error_already_set();
+    return std::string(data, static_cast<size_t>(size));
+  }
+  throw py::type_error(std::string(what) + " must be str or bytes, not " +
+                       std::string(py::str(h.get_type().attr("__name__"))));
+}
+
+void CallWithGil(const std::function<void()>& fn) {
+  if (!Py_IsInitialized() || _Py_IsFinalizing()) return;
+  py::gil_scoped_acquire gil;
+  fn();
+}
+
+PyCallback::~PyCallback() {
+  if (!Py_IsInitialized() || _Py_IsFinalizing()) return;  // leaked at exit: no GIL to take
+  py::gil_scoped_acquire gil;
+  delete fn_;
+}
+
+void PyFuture::Complete(const std::shared_ptr<State>& st, absl::Status status,
+                        std::function<py::object()> value) {
+  std::shared_ptr<PyCallback> cb;
+  {
+    std::lock_guard<std::mutex> l(st->mu);
+    if (st->done) return;
+    st->done = true;
+    st->status = std::move(status);
+    st->value = std::move(value);
+    st->cancel = nullptr;
+    cb = std::move(st->on_done);
+  }
+  st->cv.notify_all();
+  if (cb) (*cb)();
+}
+
+void PyFuture::Spawn(std::function<void()> fn) { std::thread(std::move(fn)).detach(); }
+
+py::object PyFuture::Result(std::optional<double> timeout) const {
+  const auto deadline =
+      timeout ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(std::max(0.0, *timeout)))
+              : Clock::time_point::max();
+  while (true) {
+    bool done = false;
+    {
+      py::gil_scoped_release nogil;
+      std::unique_lock<std::mutex> l(st_->mu);
+      auto now = Clock::now();
+      auto until = deadline - now > kPollSlice ? now + kPollSlice : deadline;
+      st_->cv.wait_until(l, until, [&] { return st_->done; });
+      done = st_->done;
+    }
+    if (done) break;
+    if (PyErr_CheckSignals() != 0) {
+      Cancel();
+      throw py::error_already_set();
+    }
+    if (Clock::now() >= deadline) {
+      Raise(MakeError(ErrorKind::kDeadlineExceeded, "timed out waiting for the result"));
+    }
+  }
+  absl::Status status;
+  std::function<py::object()> value;
+  {
+    std::lock_guard<std::mutex> l(st_->mu);
+    status = st_->status;
+    value = st_->value;
+  }
+  if (!status.ok()) Raise(status);
+  return value ? value() : py::none();
+}
+
+bool PyFuture::Done() const {
+  std::lock_guard<std::mutex> l(st_->mu);
+  return st_->done;
+}
+
+void PyFuture::Cancel() const {
+  std::function<void()> cancel;
+  {
+    std::lock_guard<std::mutex> l(st_->mu);
+    cancel = st_->cancel;
+  }
+  if (cancel) {
+    py::gil_scoped_release nogil;
+    cancel();
+  }
+}
+
+void PyFuture::AddDoneCallback(py::object fn) const {
+  auto cb = std::make_shared<PyCallback>(std::move(fn));
+  {
+    std::lock_guard<std::mutex> l(st_->mu);
+    if (!st_->done) {
+      st_->on_done = std::move(cb);
+      return;
+    }
+  }
+  (*cb)();  // already done: run it now (we hold the GIL; CallWithGil re-enters it)
+}
+
+void BindFuture(py::module_& m) {
+  py::class_<PyFuture>(m, "Future", "The result of a call that completes on a client thread.")
+      .def("result", &PyFuture::Result, py::arg("timeout") = py::none(),
+           "Waits (without the GIL) for the result and returns it, or raises the call's error. "
+           "Ctrl-C cancels the call.")
+      .def("done", &PyFuture::Done, "True once the call has completed.")
+      .def("cancel", &PyFuture::Cancel, "Asks for the call to be cancelled.")
+      .def("add_done_callback", &PyFuture::AddDoneCallback, py::arg("fn"),
+           "Calls fn() once the call completes (on a client thread, with the GIL).");
+}
+
+PYBIND11_MODULE(_cairn, m) {
+  m.doc() = "The native part of the cairn package: the C++ SDK and recipes.";
+  BindErrors(m);
+  BindFuture(m);
+  BindClient(m);
+  BindRecipes(m);
+}
+
+}  // namespace cairn::python
