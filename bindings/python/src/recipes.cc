@@ -1,14 +1,18 @@
 // Bindings of the recipes (recipes/): sessions, locks and elections. Their waits run on a thread
 // of their own and complete a Future, so the blocking Python call releases the GIL and Ctrl-C
 // cancels the wait (the recipe then removes its key).
+#include <deque>
+#include <thread>
 #include "bindings/python/src/common.h"
+#include "bindings/python/src/recipes_util.h"
+
 #include "cairn/recipes/election.h"
+#include "cairn/recipes/leader_latch.h"
+#include "cairn/recipes/leader_selector.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/session.h"
 
 namespace cairn::python {
-
-std::shared_ptr<Client> ClientOf(const py::object& client);
 
 namespace {
 
@@ -18,28 +22,167 @@ using recipes::LeaderInfo;
 using recipes::Mutex;
 using recipes::Session;
 
-CallOptions Call(std::optional<double> timeout) {
-  CallOptions call;
-  if (timeout) {
-    if (*timeout <= 0) throw py::value_error("timeout must be > 0");
-    call.timeout = std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
+CallOptions Call(std::optional<double> timeout) { return CallWithTimeout(timeout); }
+
+// Election.observe(): the leaders an observer reports, queued for next().
+class PyObserver {
+ public:
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<LeaderInfo> leaders;
+  };
+  PyObserver(const Election& e, std::optional<double> timeout) : q_(std::make_shared<Queue>()) {
+    std::shared_ptr<Queue> q = q_;
+    CallOptions call = Call(timeout);
+    auto o = NoGil([&] {
+      return e.Observe(
+          [q](const LeaderInfo& l) {
+            {
+              std::lock_guard<std::mutex> lock(q->mu);
+              q->leaders.push_back(l);
+            }
+            q->cv.notify_all();
+          },
+          call);
+    });
+    if (!o.ok()) Raise(o.status());
+    observer_ = std::move(*o);
   }
-  return call;
-}
+  ~PyObserver() { Close(); }
+  void Close() {
+    py::gil_scoped_release nogil;
+    observer_.reset();
+  }
+  // The next leader (each change of leader or of its value), or None after `timeout` seconds.
+  py::object Next(std::optional<double> timeout) {
+    const auto deadline =
+        timeout ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(std::max(0.0, *timeout)))
+                : Clock::time_point::max();
+    while (true) {
+      std::optional<LeaderInfo> l;
+      {
+        py::gil_scoped_release nogil;
+        std::unique_lock<std::mutex> lock(q_->mu);
+        auto now = Clock::now();
+        q_->cv.wait_until(lock, deadline - now > kPollSlice ? now + kPollSlice : deadline,
+                          [&] { return !q_->leaders.empty(); });
+        if (!q_->leaders.empty()) {
+          l = std::move(q_->leaders.front());
+          q_->leaders.pop_front();
+        }
+      }
+      if (l) return py::cast(*l);
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      if (Clock::now() >= deadline) return py::none();
+    }
+  }
 
-void CheckName(const std::string& name) {
-  if (name.empty()) throw py::value_error("name must not be empty");
-}
+ private:
+  std::shared_ptr<Queue> q_;
+  std::unique_ptr<recipes::LeaderObserver> observer_;
+};
 
-// Calls that need no waiting still leave the GIL while they talk to the server.
-template <typename F>
-auto NoGil(F f) {
-  py::gil_scoped_release nogil;
-  return f();
-}
+// What a selector's leadership function gets to learn that leadership is lost.
+struct PyLost {
+  CancelToken token;
+  bool is_set() const { return token.canceled(); }
+  bool Wait(std::optional<double> timeout) const {
+    const auto deadline =
+        timeout ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(std::max(0.0, *timeout)))
+                : Clock::time_point::max();
+    while (!token.canceled()) {
+      {
+        py::gil_scoped_release nogil;
+        auto now = Clock::now();
+        std::this_thread::sleep_until(deadline - now > kPollSlice ? now + kPollSlice : deadline);
+      }
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      if (Clock::now() >= deadline) break;
+    }
+    return token.canceled();
+  }
+};
 
-void Check(const absl::Status& st) {
-  if (!st.ok()) Raise(st);
+template <typename T>
+struct OwnedRecipe {
+  std::unique_ptr<T> ptr;
+  ~OwnedRecipe() { Close(); }
+  void Close() {
+    py::gil_scoped_release nogil;  // its thread may be waiting for the GIL to call back
+    if (ptr) ptr->Close();
+  }
+};
+using Latch = OwnedRecipe<recipes::LeaderLatch>;
+using Selector = OwnedRecipe<recipes::LeaderSelector>;
+
+void BindLeadership(py::module_& m) {
+  py::class_<PyObserver>(m, "ElectionObserver")
+      .def("next", &PyObserver::Next, py::arg("timeout") = py::none())
+      .def("close", &PyObserver::Close);
+  py::class_<PyLost>(m, "LeadershipLost", "Set when the selector's leadership is lost.")
+      .def("is_set", &PyLost::is_set)
+      .def("wait", &PyLost::Wait, py::arg("timeout") = py::none());
+  py::class_<Latch>(m, "LeaderLatch")
+      .def(py::init([](std::shared_ptr<Session> s, const std::string& name, py::object value,
+                       std::optional<py::object> on_leader, std::optional<py::object> on_not) {
+             CheckName(name);
+             recipes::LeaderLatchOptions o;
+             o.value = ToBytes(value, "value");
+             if (on_leader && !on_leader->is_none()) {
+               auto cb = std::make_shared<PyCallback>(*on_leader);
+               o.on_leader = [cb](const Grant& g) { (*cb)(g); };
+             }
+             if (on_not && !on_not->is_none()) {
+               auto cb = std::make_shared<PyCallback>(*on_not);
+               o.on_not_leader = [cb] { (*cb)(); };
+             }
+             auto r = NoGil([&] { return recipes::LeaderLatch::Start(s, name, o); });
+             if (!r.ok()) Raise(r.status());
+             auto latch = std::make_unique<Latch>();
+             latch->ptr = std::move(*r);
+             return latch;
+           }),
+           py::arg("session"), py::arg("name"), py::arg("value") = "",
+           py::arg("on_leader") = py::none(), py::arg("on_not_leader") = py::none())
+      .def_property_readonly("is_leader",
+                             [](const Latch& l) { return l.ptr && l.ptr->has_leadership(); })
+      .def(
+          "wait",
+          [](const Latch& l, std::optional<double> timeout) {
+            if (!l.ptr) Raise(MakeError(ErrorKind::kCanceled, "latch closed"));
+            recipes::LeaderLatch* latch = l.ptr.get();
+            PyFuture f = PyFuture::RunBlocking<Grant>(
+                [latch](const CallOptions& c) { return latch->Await(c); },
+                [](const Grant& g) { return py::cast(g); }, Call(timeout));
+            return f.Result(std::nullopt);
+          },
+          py::arg("timeout") = py::none())
+      .def("close", &Latch::Close);
+  py::class_<Selector>(m, "LeaderSelector")
+      .def(py::init([](std::shared_ptr<Session> s, const std::string& name, py::object fn,
+                       py::object value, bool requeue) {
+             CheckName(name);
+             recipes::LeaderSelectorOptions o;
+             o.value = ToBytes(value, "value");
+             o.requeue = requeue;
+             auto cb = std::make_shared<PyCallback>(std::move(fn));
+             o.take_leadership = [cb](const Grant& g, const CancelToken& lost) {
+               (*cb)(g, PyLost{lost});
+             };
+             auto r = NoGil([&] { return recipes::LeaderSelector::Start(s, name, o); });
+             if (!r.ok()) Raise(r.status());
+             auto sel = std::make_unique<Selector>();
+             sel->ptr = std::move(*r);
+             return sel;
+           }),
+           py::arg("session"), py::arg("name"), py::arg("fn"), py::arg("value") = "",
+           py::arg("requeue") = true)
+      .def_property_readonly("leaderships",
+                             [](const Selector& s) { return s.ptr ? s.ptr->leaderships() : 0; })
+      .def("close", &Selector::Close);
 }
 
 }  // namespace
@@ -162,10 +305,20 @@ void BindRecipes(py::module_& m) {
             return py::cast(*r);
           },
           py::arg("timeout") = py::none())
-      .def_property_readonly("leadership", [](const Election& self) -> py::object {
-        auto g = self.leadership();
-        return g ? py::cast(*g) : py::none();
-      });
+      .def_property_readonly("leadership",
+                             [](const Election& self) -> py::object {
+                               auto g = self.leadership();
+                               return g ? py::cast(*g) : py::none();
+                             })
+      .def(
+          "observe",
+          [](const Election& self, std::optional<double> timeout) {
+            return std::make_unique<PyObserver>(self, timeout);
+          },
+          py::arg("timeout") = py::none());
+  BindLeadership(m);
+  BindSync(m);
+  BindData(m);
 }
 
 }  // namespace cairn::python

@@ -1,0 +1,141 @@
+// Bindings of the lock-like recipes beyond Mutex: RWMutex, Semaphore, MultiLock, Barrier and
+// DoubleBarrier. Waits go through PyFuture::RunBlocking (GIL released, Ctrl-C cancels).
+#include "bindings/python/src/common.h"
+#include "bindings/python/src/recipes_util.h"
+#include "cairn/recipes/barrier.h"
+#include "cairn/recipes/multi_lock.h"
+#include "cairn/recipes/rw_mutex.h"
+#include "cairn/recipes/semaphore.h"
+
+namespace cairn::python {
+namespace {
+
+using recipes::Barrier;
+using recipes::DoubleBarrier;
+using recipes::Grant;
+using recipes::MultiLock;
+using recipes::RWMutex;
+using recipes::Semaphore;
+using recipes::Session;
+
+py::object CastGrant(const Grant& g) { return py::cast(g); }
+py::object None(const bool&) { return py::none(); }
+
+// Adapts a blocking call returning Status to RunBlocking's StatusOr<bool>.
+template <typename F>
+std::function<absl::StatusOr<bool>(const CallOptions&)> AsBool(F f) {
+  return [f](const CallOptions& c) -> absl::StatusOr<bool> {
+    absl::Status st = f(c);
+    if (!st.ok()) return st;
+    return true;
+  };
+}
+
+}  // namespace
+
+void BindSync(py::module_& m) {
+  py::class_<RWMutex, std::shared_ptr<RWMutex>>(m, "RWMutex")
+      .def(py::init([](std::shared_ptr<Session> s, const std::string& name) {
+             CheckName(name);
+             return std::make_shared<RWMutex>(std::move(s), name);
+           }),
+           py::arg("session"), py::arg("name"))
+      .def(
+          "lock_async",
+          [](std::shared_ptr<RWMutex> self, bool write, std::optional<double> timeout) {
+            return PyFuture::RunBlocking<Grant>(
+                [self, write](const CallOptions& c) {
+                  return write ? self->Lock(c) : self->RLock(c);
+                },
+                CastGrant, CallWithTimeout(timeout));
+          },
+          py::arg("write"), py::arg("timeout") = py::none())
+      .def("unlock", [](RWMutex& self) { Check(NoGil([&] { return self.Unlock(); })); })
+      .def_property_readonly("grant", [](const RWMutex& self) -> py::object {
+        auto g = self.grant();
+        return g ? py::cast(*g) : py::none();
+      });
+
+  py::class_<Semaphore, std::shared_ptr<Semaphore>>(m, "Semaphore")
+      .def(py::init([](std::shared_ptr<Session> s, const std::string& name, int64_t permits) {
+             CheckName(name);
+             if (permits <= 0) throw py::value_error("permits must be > 0");
+             return std::make_shared<Semaphore>(std::move(s), name, permits);
+           }),
+           py::arg("session"), py::arg("name"), py::arg("permits"))
+      .def(
+          "acquire_async",
+          [](std::shared_ptr<Semaphore> self, std::optional<double> timeout) {
+            return PyFuture::RunBlocking<Grant>(
+                [self](const CallOptions& c) { return self->Acquire(c); }, CastGrant,
+                CallWithTimeout(timeout));
+          },
+          py::arg("timeout") = py::none())
+      .def("release", [](Semaphore& self) { Check(NoGil([&] { return self.Release(); })); })
+      .def_property_readonly("permits", &Semaphore::permits)
+      .def_property_readonly("grant", [](const Semaphore& self) -> py::object {
+        auto g = self.grant();
+        return g ? py::cast(*g) : py::none();
+      });
+
+  py::class_<MultiLock, std::shared_ptr<MultiLock>>(m, "MultiLock")
+      .def(py::init([](std::shared_ptr<Session> s, const std::vector<std::string>& names) {
+             if (names.empty()) throw py::value_error("names must not be empty");
+             for (const auto& n : names) CheckName(n);
+             return std::make_shared<MultiLock>(std::move(s), names);
+           }),
+           py::arg("session"), py::arg("names"))
+      .def(
+          "lock_async",
+          [](std::shared_ptr<MultiLock> self, std::optional<double> timeout) {
+            return PyFuture::RunBlocking<std::vector<Grant>>(
+                [self](const CallOptions& c) { return self->Lock(c); },
+                [](const std::vector<Grant>& g) { return py::cast(g); }, CallWithTimeout(timeout));
+          },
+          py::arg("timeout") = py::none())
+      .def("unlock", [](MultiLock& self) { Check(NoGil([&] { return self.Unlock(); })); })
+      .def("guards", &MultiLock::Guards);
+
+  py::class_<Barrier, std::shared_ptr<Barrier>>(m, "Barrier")
+      .def(py::init([](std::shared_ptr<Session> s, const std::string& name) {
+             CheckName(name);
+             return std::make_shared<Barrier>(std::move(s), name);
+           }),
+           py::arg("session"), py::arg("name"))
+      .def("hold", [](const Barrier& self) { Check(NoGil([&] { return self.Hold(); })); })
+      .def("release", [](const Barrier& self) { Check(NoGil([&] { return self.Release(); })); })
+      .def(
+          "wait_async",
+          [](std::shared_ptr<Barrier> self, std::optional<double> timeout) {
+            return PyFuture::RunBlocking<bool>(
+                AsBool([self](const CallOptions& c) { return self->Wait(c); }), None,
+                CallWithTimeout(timeout));
+          },
+          py::arg("timeout") = py::none());
+
+  py::class_<DoubleBarrier, std::shared_ptr<DoubleBarrier>>(m, "DoubleBarrier")
+      .def(py::init([](std::shared_ptr<Session> s, const std::string& name, int64_t count) {
+             CheckName(name);
+             if (count <= 0) throw py::value_error("count must be > 0");
+             return std::make_shared<DoubleBarrier>(std::move(s), name, count);
+           }),
+           py::arg("session"), py::arg("name"), py::arg("count"))
+      .def(
+          "enter_async",
+          [](std::shared_ptr<DoubleBarrier> self, std::optional<double> timeout) {
+            return PyFuture::RunBlocking<bool>(
+                AsBool([self](const CallOptions& c) { return self->Enter(c); }), None,
+                CallWithTimeout(timeout));
+          },
+          py::arg("timeout") = py::none())
+      .def(
+          "leave_async",
+          [](std::shared_ptr<DoubleBarrier> self, std::optional<double> timeout) {
+            return PyFuture::RunBlocking<bool>(
+                AsBool([self](const CallOptions& c) { return self->Leave(c); }), None,
+                CallWithTimeout(timeout));
+          },
+          py::arg("timeout") = py::none());
+}
+
+}  // namespace cairn::python
