@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/base/check.h"
+#include "server/base/encoding.h"
 #include "server/base/errors.h"
 #include "server/base/logging.h"
 #include "server/etcdserver/member_id.h"
-#include "server/storage/encoding.h"
 #include "server/storage/snapshot.h"
 
 namespace cairn::etcdserver {
@@ -24,7 +24,7 @@ constexpr int kReadPoolThreads = 2;
 
 void PutMeta(rocksdb::WriteBatch* wb, storage::Backend* b, const char* name, uint64_t v) {
   std::string value;
-  storage::PutBE64(&value, v);
+  base::PutBE64(&value, v);
   CAIRN_CHECK(wb->Put(b->cf(storage::Cf::kMeta), name, value).ok());
 }
 
@@ -128,7 +128,7 @@ absl::Status Server::StartTransport() {
 
 absl::Status Server::Bootstrap(RaftDriver::Durable* durable) {
   storage::Backend* b = backend_.get();
-  env_ = wal::Env::Posix();
+  env_ = base::Env::Default();
   const std::string wal_dir = config_.data_dir + "/member/wal";
   member_id_ = static_cast<uint64_t>(b->ReadMetaInt("member_id", 0));
   if (wal::WalExists(env_, wal_dir)) {

@@ -230,7 +230,7 @@ class Server : private transport::Handler {
   std::atomic<uint64_t> next_request_id_{0};
   // Peers known at start (before the membership is applied): id -> peer URLs.
   std::vector<cairnpb::Member> initial_peers_;
-  wal::Env* env_ = nullptr;
+  base::Env* env_ = nullptr;
 
   // The components (docs/threading.md), in creation order; Stop() ends them in its own order.
   std::unique_ptr<WaitRegistry> waits_;   // pending client requests

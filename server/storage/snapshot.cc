@@ -11,14 +11,18 @@
 
 #include "absl/status/statusor.h"
 #include "server/base/check.h"
+#include "server/base/crc32c.h"
+#include "server/base/encoding.h"
 #include "server/base/logging.h"
-#include "server/storage/encoding.h"
-#include "server/wal/crc32c.h"
 
 namespace cairn::storage {
 namespace {
 
-namespace crc32c = wal::crc32c;
+namespace crc32c = base::crc32c;
+using base::GetBE32;
+using base::GetBE64;
+using base::PutBE32;
+using base::PutBE64;
 
 constexpr char kMagic[8] = {'C', 'A', 'I', 'R', 'N', 'S', 'N', 'P'};
 constexpr uint32_t kVersion = 1;
@@ -28,16 +32,6 @@ constexpr int kFamilyCount = 6;  // Cf::kMeta .. Cf::kLeaseKeys
 constexpr uint32_t kMaxFieldBytes = 512u << 20;
 constexpr size_t kReadBufferBytes = 1 << 20;
 constexpr size_t kLoadBatchBytes = 4 << 20;
-
-void PutBE32(std::string* out, uint32_t x) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((x >> (8 * i)) & 0xFF));
-}
-
-uint32_t GetBE32(std::string_view in) {
-  uint32_t x = 0;
-  for (int i = 0; i < 4; ++i) x = (x << 8) | static_cast<uint8_t>(in[i]);
-  return x;
-}
 
 std::string ErrnoText() { return std::strerror(errno); }
 

@@ -30,8 +30,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cairnpb/peer.grpc.pb.h"
+#include "server/base/crc32c.h"
 #include "server/base/logging.h"
-#include "server/wal/crc32c.h"
+#include "server/base/url.h"
 
 namespace cairn::transport {
 
@@ -49,31 +50,6 @@ constexpr int kKeepaliveTimeoutMs = 5000;
 constexpr int kServerShutdownMs = 100;
 // Upper bound of one RaftFrame's messages (also kept under half the receive limit).
 constexpr size_t kMaxFrameBytes = 4u << 20;
-
-// "http://host:port" -> "host:port" (the same rules as the client URLs in server/api).
-absl::StatusOr<std::string> ParsePeerUrl(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) {
-    return absl::InvalidArgumentError("unsupported URL scheme in \"" + url +
-                                      "\" (expected http://host:port)");
-  }
-  std::string hostport = url.substr(scheme.size());
-  while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
-  size_t colon = hostport.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == hostport.size() ||
-      hostport.size() - colon - 1 > 5) {
-    return absl::InvalidArgumentError("URL \"" + url + "\" needs a host and a port");
-  }
-  for (size_t i = colon + 1; i < hostport.size(); ++i) {
-    if (hostport[i] < '0' || hostport[i] > '9') {
-      return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
-    }
-  }
-  if (std::stol(hostport.substr(colon + 1)) > 65535) {
-    return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
-  }
-  return hostport;
-}
 
 // Codes are numerically equal in gRPC and absl; messages pass through unchanged so the etcd error
 // strings of a forwarded call reach the follower's client verbatim.
@@ -320,7 +296,7 @@ absl::Status Transport::Impl::StartServer(const std::vector<std::string>& listen
   std::vector<std::string> hostports;
   std::vector<std::unique_ptr<int>> ports;
   for (const auto& url : listen_urls) {
-    auto hp = ParsePeerUrl(url);
+    auto hp = base::HostPortOfUrl(url);
     if (!hp.ok()) return hp.status();
     hostports.push_back(*hp);
     ports.push_back(std::make_unique<int>(0));
@@ -393,7 +369,7 @@ std::shared_ptr<grpc::Channel> Transport::Impl::PeerChannel(Peer* peer) {
   absl::MutexLock lock(&peer->mu);
   if (peer->channel == nullptr && !peer->urls.empty()) {
     const std::string& url = peer->urls[peer->url_index % peer->urls.size()];
-    auto target = ParsePeerUrl(url);
+    auto target = base::HostPortOfUrl(url);
     if (!target.ok()) {
       CAIRN_LOG(kWarn, "transport")
           << "peer " << IdHex(peer->id) << ": " << target.status().message();
@@ -687,7 +663,7 @@ bool Transport::Impl::SendSnapshot(Peer* peer, raft::Message message,
   std::string pending;
   auto sink = [&](std::string_view piece) -> bool {
     if (broken) return false;
-    crc = wal::crc32c::Extend(crc, piece.data(), piece.size());
+    crc = base::crc32c::Extend(crc, piece.data(), piece.size());
     total += piece.size();
     while (!piece.empty()) {
       size_t take = std::min(piece.size(), chunk_bytes - pending.size());
@@ -892,7 +868,7 @@ grpc::Status Transport::Impl::Snapshot(grpc::ServerContext* /*context*/,
         return grpc::Status(grpc::StatusCode::INTERNAL,
                             "cannot write " + tmp_path + ": " + std::strerror(errno));
       }
-      crc = wal::crc32c::Extend(crc, data.data(), data.size());
+      crc = base::crc32c::Extend(crc, data.data(), data.size());
       total += data.size();
     }
     if (chunk.last()) {
@@ -1010,7 +986,7 @@ absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
     const std::vector<std::string>& peer_urls, int timeout_ms) {
   absl::Status last = absl::InvalidArgumentError("no peer URLs to ask for the members");
   for (const std::string& url : peer_urls) {
-    auto target = ParsePeerUrl(url);
+    auto target = base::HostPortOfUrl(url);
     if (!target.ok()) {
       last = target.status();
       continue;

@@ -23,7 +23,7 @@
 
 #include "cairnpb/peer.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "server/wal/crc32c.h"
+#include "server/base/crc32c.h"
 
 namespace cairn::transport {
 namespace {
@@ -543,7 +543,7 @@ TEST(TransportTest, SnapshotWithBadChecksumIsRefused) {
   cairnpb::SnapshotChunk last;
   last.set_data("world");
   last.set_last(true);
-  last.set_crc32c(wal::crc32c::Value(std::string_view("hello world")) ^ 1u);
+  last.set_crc32c(base::crc32c::Value(std::string_view("hello world")) ^ 1u);
   writer->Write(last);
   writer->WritesDone();
   grpc::Status status = writer->Finish();
@@ -556,7 +556,7 @@ TEST(TransportTest, SnapshotWithBadChecksumIsRefused) {
   grpc::ClientContext context2;
   auto writer2 = raw.stub()->Snapshot(&context2, &ack);
   ASSERT_TRUE(writer2->Write(first));
-  last.set_crc32c(wal::crc32c::Value(std::string_view("hello world")));
+  last.set_crc32c(base::crc32c::Value(std::string_view("hello world")));
   writer2->Write(last);
   writer2->WritesDone();
   status = writer2->Finish();

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
-#include "server/storage/encoding.h"
+#include "server/base/encoding.h"
 
 namespace cairn::storage {
 namespace {
@@ -20,7 +20,7 @@ using Contents = std::map<std::pair<int, std::string>, std::string>;
 
 std::string BE64(uint64_t x) {
   std::string s;
-  PutBE64(&s, x);
+  base::PutBE64(&s, x);
   return s;
 }
 

@@ -1,4 +1,4 @@
-#include "server/wal/env.h"
+#include "server/base/env.h"
 
 #include <stdlib.h>
 
@@ -6,9 +6,9 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "server/wal/fault_injection_env.h"
+#include "server/base/fault_injection_env.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 namespace {
 
 // A fresh directory under the test's temporary directory.
@@ -29,7 +29,7 @@ void RemoveTree(Env* env, const std::string& dir) {
 }
 
 TEST(PosixEnvTest, WriteReadPreallocateTruncateRenameList) {
-  Env* env = Env::Posix();
+  Env* env = Env::Default();
   const std::string dir = MakeTempDir();
   const std::string a = JoinPath(dir, "a");
   {
@@ -191,4 +191,4 @@ TEST(FaultInjectionEnvTest, CorruptByteAndInjectedErrors) {
 }
 
 }  // namespace
-}  // namespace cairn::wal
+}  // namespace cairn::base

@@ -1,11 +1,11 @@
-#include "server/wal/fault_injection_env.h"
+#include "server/base/fault_injection_env.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 
 // One file's contents. `current` is what reads see; `durable` is what survives a crash; `pending`
 // replays current from durable, in order (needed to keep a prefix on a torn crash).
@@ -355,4 +355,4 @@ uint64_t FaultInjectionEnv::UnsyncedBytes(const std::string& path) const {
   return n;
 }
 
-}  // namespace cairn::wal
+}  // namespace cairn::base

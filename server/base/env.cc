@@ -1,4 +1,4 @@
-#include "server/wal/env.h"
+#include "server/base/env.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 namespace {
 
 absl::Status IoError(const char* op, const std::string& path, int err) {
@@ -163,7 +163,7 @@ class PosixEnv final : public Env {
 
 }  // namespace
 
-Env* Env::Posix() {
+Env* Env::Default() {
   static Env* env = new PosixEnv();
   return env;
 }
@@ -176,4 +176,4 @@ std::string JoinPath(std::string_view dir, std::string_view name) {
   return path;
 }
 
-}  // namespace cairn::wal
+}  // namespace cairn::base

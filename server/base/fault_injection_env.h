@@ -33,9 +33,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "server/wal/env.h"
+#include "server/base/env.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 
 class FaultInjectionEnv final : public Env {
  public:
@@ -111,4 +111,4 @@ class FaultInjectionEnv final : public Env {
   uint64_t dir_syncs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace cairn::wal
+}  // namespace cairn::base

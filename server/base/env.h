@@ -1,8 +1,8 @@
-// The file-system seam of the WAL (ARCHITECTURE.md principle 2: I/O at the edges).
+// Env: the file-system seam of the server (ARCHITECTURE.md principle 2: I/O at the edges).
 //
 // Everything the WAL does to the disk goes through an Env, so tests can run it on
 // FaultInjectionEnv (fault_injection_env.h), which loses unsynced bytes on a simulated crash,
-// tears writes and flips bytes. Env::Posix() is the real file system.
+// tears writes and flips bytes. Env::Default() is the real (POSIX) file system.
 //
 // Errors: every operation returns a Status; I/O failures are kInternal with the path and errno
 // text, a missing file or directory is kNotFound. The Env never aborts; the WAL decides which
@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 
 // A file open for writing at a position. Not thread-safe: one owner. Destroying it closes it
 // (without syncing).
@@ -51,7 +51,7 @@ class Env {
   virtual ~Env() = default;
 
   // The process-wide POSIX Env. Never null; never destroyed. Thread-safe.
-  static Env* Posix();
+  static Env* Default();
 
   // Creates (or empties) `path` for writing at position 0.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
@@ -76,4 +76,4 @@ class Env {
 // dir + "/" + name.
 std::string JoinPath(std::string_view dir, std::string_view name);
 
-}  // namespace cairn::wal
+}  // namespace cairn::base
