@@ -16,9 +16,10 @@ constexpr size_t kWriteBufferBytes = 32 << 20;
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const std::string& dir, base::Env* env) {
   std::unique_ptr<Backend> b(new Backend());
   b->dir_ = dir;
+  b->env_ = env;
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;

@@ -1,17 +1,11 @@
 #include "server/transport/transport.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdio>
-#include <cstring>
 #include <deque>
-#include <filesystem>
 #include <list>
 #include <map>
 #include <set>
@@ -31,6 +25,7 @@
 #include "absl/time/time.h"
 #include "cairnpb/peer.grpc.pb.h"
 #include "server/base/crc32c.h"
+#include "server/base/env.h"
 #include "server/base/logging.h"
 #include "server/base/url.h"
 
@@ -88,50 +83,38 @@ std::chrono::system_clock::time_point DeadlineAfterMs(int ms) {
 // An incoming snapshot file being written: removed on destruction unless Keep() succeeded.
 class SnapshotFile {
  public:
-  SnapshotFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  SnapshotFile(base::Env* env, std::unique_ptr<base::WritableFile> file, std::string path)
+      : env_(env), file_(std::move(file)), path_(std::move(path)) {}
   SnapshotFile(const SnapshotFile&) = delete;
   SnapshotFile& operator=(const SnapshotFile&) = delete;
   ~SnapshotFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!kept_) ::unlink(path_.c_str());
+    file_.reset();
+    if (!kept_) (void)env_->RemoveFile(path_);
   }
 
-  bool Append(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
+  absl::Status Append(std::string_view data) { return file_->Append(data); }
 
-  // fsyncs the file, renames it to `final_path` and fsyncs the directory, so the file the handler
+  // Syncs the file, renames it to `final_path` and syncs the directory, so the file the handler
   // receives is durable under its final name.
   absl::Status Keep(const std::string& dir, const std::string& final_path) {
-    if (::fsync(fd_) != 0) return Errno("fsync " + path_);
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return Errno("close " + path_);
-    if (::rename(path_.c_str(), final_path.c_str()) != 0) return Errno("rename " + path_);
+    if (absl::Status s = file_->Sync(); !s.ok()) return Internal(s);
+    file_.reset();
+    if (absl::Status s = env_->RenameFile(path_, final_path); !s.ok()) return Internal(s);
     kept_ = true;
-    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) return Errno("open " + dir);
-    int rc = ::fsync(dir_fd);
-    ::close(dir_fd);
-    if (rc != 0) {
-      ::unlink(final_path.c_str());
-      return Errno("fsync " + dir);
+    if (absl::Status s = env_->SyncDir(dir); !s.ok()) {
+      (void)env_->RemoveFile(final_path);
+      return Internal(s);
     }
     return absl::OkStatus();
   }
 
  private:
-  static absl::Status Errno(const std::string& what) {
-    return absl::InternalError(what + ": " + std::strerror(errno));
+  static absl::Status Internal(const absl::Status& s) {
+    return absl::InternalError(std::string(s.message()));
   }
 
-  int fd_;
+  base::Env* const env_;
+  std::unique_ptr<base::WritableFile> file_;
   std::string path_;
   bool kept_ = false;
 };
@@ -279,15 +262,18 @@ class Transport::Impl final : public cairnpb::Peer::Service {
 };
 
 absl::Status Transport::Impl::StartServer(const std::vector<std::string>& listen_urls) {
-  std::error_code ec;
-  std::filesystem::create_directories(snap_dir_, ec);
-  if (ec) return absl::InternalError("cannot create " + snap_dir_ + ": " + ec.message());
+  base::Env* env = options_.env;
+  if (absl::Status s = env->CreateDirs(snap_dir_); !s.ok()) {
+    return absl::InternalError("cannot create " + snap_dir_ + ": " + std::string(s.message()));
+  }
   // A crash mid-receive leaves a partial file behind; nothing refers to it.
-  for (const auto& entry : std::filesystem::directory_iterator(snap_dir_, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.rfind("recv-", 0) == 0 && name.size() > 4 &&
-        name.compare(name.size() - 4, 4, ".tmp") == 0) {
-      std::filesystem::remove(entry.path(), ec);
+  absl::StatusOr<std::vector<std::string>> names = env->ListDir(snap_dir_);
+  if (names.ok()) {
+    for (const std::string& name : *names) {
+      if (name.rfind("recv-", 0) == 0 && name.size() > 4 &&
+          name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        (void)env->RemoveFile(base::JoinPath(snap_dir_, name));
+      }
     }
   }
   if (listen_urls.empty()) return absl::OkStatus();  // a transport that only sends
@@ -852,21 +838,22 @@ grpc::Status Transport::Impl::Snapshot(grpc::ServerContext* /*context*/,
   const raft::SnapshotMetadata& metadata = message->snapshot->metadata;
 
   std::string tmp_path = absl::StrCat(snap_dir_, "/recv-", from, "-", metadata.index, ".tmp");
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        "cannot create " + tmp_path + ": " + std::strerror(errno));
+  absl::StatusOr<std::unique_ptr<base::WritableFile>> created =
+      options_.env->NewWritableFile(tmp_path);
+  if (!created.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "cannot create " + tmp_path + ": " +
+                                                        std::string(created.status().message()));
   }
-  SnapshotFile file(fd, tmp_path);
+  SnapshotFile file(options_.env, std::move(*created), tmp_path);
   uint32_t crc = 0;
   uint64_t total = 0;
   bool complete = false;
   for (;;) {
     const std::string& data = chunk.data();
     if (!data.empty()) {
-      if (!file.Append(data)) {
+      if (absl::Status s = file.Append(data); !s.ok()) {
         return grpc::Status(grpc::StatusCode::INTERNAL,
-                            "cannot write " + tmp_path + ": " + std::strerror(errno));
+                            "cannot write " + tmp_path + ": " + std::string(s.message()));
       }
       crc = base::crc32c::Extend(crc, data.data(), data.size());
       total += data.size();

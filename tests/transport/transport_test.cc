@@ -24,6 +24,7 @@
 #include "cairnpb/peer.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/base/crc32c.h"
+#include "server/base/fault_injection_env.h"
 
 namespace cairn::transport {
 namespace {
@@ -482,6 +483,34 @@ TEST(TransportTest, SnapshotIsStreamedInChunksAndVerified) {
   // Raft messages are not held up by the snapshot stream.
   SendApps(a.get(), 2, 0, 5);
   EXPECT_TRUE(WaitFor([&] { return b->handler.message_count() == 5; }));
+}
+
+// The receiver does its file work through TransportOptions::env: the snapshot lands in that Env,
+// synced under its final name (it survives a crash that drops every unsynced byte), and nothing
+// is written to the real disk.
+TEST(TransportTest, ReceivedSnapshotIsWrittenAndSyncedThroughTheEnv) {
+  base::FaultInjectionEnv env(1);
+  auto a = StartMember(1);
+  TransportOptions options;
+  options.env = &env;
+  auto b = StartMember(2, options);
+  ASSERT_TRUE(a && b);
+  a->transport->AddPeer(2, {b->url()});
+  const std::string data = PseudoRandomBytes(300 * 1000, 3);
+  a->handler.SetSnapshot(data, 64 * 1024);
+  a->transport->Send({Snap(1, 2, 7, 42)});
+  ASSERT_TRUE(WaitFor([&] { return b->handler.snapshots().size() == 1; }));
+  const std::string path = b->handler.snapshots()[0].second;
+  EXPECT_EQ(path, b->snap_dir + "/0000000000000007-000000000000002a.snap");
+  EXPECT_FALSE(fs::exists(path));  // not on the real disk
+  EXPECT_EQ(env.UnsyncedBytes(path), 0u);
+  env.SimulateCrash(base::FaultInjectionEnv::CrashMode::kDropUnsynced);
+  std::string contents;
+  ASSERT_TRUE(env.ReadFile(path, &contents).ok());
+  EXPECT_TRUE(contents == data);
+  absl::StatusOr<std::vector<std::string>> names = env.ListDir(b->snap_dir);
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_EQ(*names, std::vector<std::string>{"0000000000000007-000000000000002a.snap"});
 }
 
 TEST(TransportTest, AbortedSnapshotLeavesNothingBehind) {
