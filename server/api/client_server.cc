@@ -73,6 +73,8 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
 
 void ClientServer::Shutdown(int deadline_ms) {
   if (!grpc_) return;
+  // gRPC's deadline is an absolute time on its own real clock, hence the system clock here
+  // (allowed in tests/deps/check_io.py).
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
   grpc_->Wait();
   recipe_workers_.Drain();  // blocked lock/campaign calls end once their RPC is cancelled

@@ -76,6 +76,8 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
 
 std::string IdHex(uint64_t id) { return absl::StrCat(absl::Hex(id)); }
 
+// gRPC deadlines are absolute times that gRPC enforces on its own real clock, so they come from
+// the real system clock, not from an injected base::Clock (allowed in tests/deps/check_io.py).
 std::chrono::system_clock::time_point DeadlineAfterMs(int ms) {
   return std::chrono::system_clock::now() + std::chrono::milliseconds(ms);
 }
@@ -560,6 +562,7 @@ void Transport::Impl::RunSender(std::shared_ptr<Peer> peer) {
     ReportUnreachable(peer->id);
     {
       absl::MutexLock lock(&peer->mu);
+      // Real time, like the gRPC deadlines: the backoff paces reconnects over the real network.
       absl::Time until = absl::Now() + absl::Milliseconds(backoff_ms);
       while (!peer->stop && !peer->cv.WaitWithDeadline(&peer->mu, until)) {
       }
