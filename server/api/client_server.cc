@@ -7,6 +7,7 @@
 #include <grpcpp/server_builder.h>
 
 #include "server/base/logging.h"
+#include "server/base/url.h"
 
 namespace cairn::api {
 
@@ -15,29 +16,6 @@ namespace {
 // with "request is too large" (so the client sees etcd's error, not gRPC's).
 constexpr int kGrpcOverheadBytes = 512 * 1024;
 }  // namespace
-
-absl::StatusOr<std::string> ParseClientUrl(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) {
-    return absl::InvalidArgumentError("unsupported URL scheme in \"" + url +
-                                      "\" (expected http://host:port)");
-  }
-  std::string hostport = url.substr(scheme.size());
-  while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
-  size_t colon = hostport.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == hostport.size()) {
-    return absl::InvalidArgumentError("URL \"" + url + "\" needs a host and a port");
-  }
-  for (size_t i = colon + 1; i < hostport.size(); ++i) {
-    if (hostport[i] < '0' || hostport[i] > '9') {
-      return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
-    }
-  }
-  if (std::stol(hostport.substr(colon + 1)) > 65535) {
-    return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
-  }
-  return hostport;
-}
 
 ClientServer::ClientServer(etcdserver::Server* server)
     : server_(server),
@@ -58,7 +36,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   std::vector<std::string> hostports;
   std::vector<std::unique_ptr<int>> ports;
   for (const auto& url : listen_urls) {
-    auto hp = ParseClientUrl(url);
+    auto hp = base::HostPortOfUrl(url);
     if (!hp.ok()) return hp.status();
     hostports.push_back(*hp);
     ports.push_back(std::make_unique<int>(0));
@@ -95,6 +73,8 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
 
 void ClientServer::Shutdown(int deadline_ms) {
   if (!grpc_) return;
+  // gRPC's deadline is an absolute time on its own real clock, hence the system clock here
+  // (allowed in tests/deps/check_io.py).
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
   grpc_->Wait();
   recipe_workers_.Drain();  // blocked lock/campaign calls end once their RPC is cancelled

@@ -46,7 +46,4 @@ class ClientServer {
   std::unique_ptr<grpc::Server> grpc_;
 };
 
-// Parses "http://host:port" into "host:port"; an error for any other scheme or form.
-absl::StatusOr<std::string> ParseClientUrl(const std::string& url);
-
 }  // namespace cairn::api

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/base/errors.h"
+#include "server/base/url.h"
 #include "server/etcdserver/member_id.h"
 
 namespace cairn::etcdserver {
@@ -20,15 +21,8 @@ constexpr double kLearnerReadyFraction = 0.9;
 constexpr int64_t kHealthIntervalMs = 5000;
 
 bool ValidPeerUrl(const std::string& u) {
-  constexpr std::string_view kHttp = "http://";
-  if (u.rfind(kHttp, 0) != 0) return false;
-  std::string rest = u.substr(kHttp.size());
-  size_t colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= rest.size()) return false;
-  for (size_t i = colon + 1; i < rest.size(); ++i) {
-    if (rest[i] < '0' || rest[i] > '9') return false;
-  }
-  return rest.find('/') == std::string::npos;
+  absl::StatusOr<base::Url> url = base::ParseUrl(u);
+  return url.ok() && url->path.empty();
 }
 
 bool ValidPeerUrls(const std::vector<std::string>& urls) {

@@ -1,7 +1,6 @@
 #include "server/etcdserver/raft_driver.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -247,7 +246,9 @@ void RaftDriver::Process(Inbox& in) {
   for (auto& [m, path] : in.snapshots) {
     uint64_t index = m.snapshot->metadata.index;
     auto it = received_snapshots_.find(index);
-    if (it != received_snapshots_.end() && it->second != path) std::filesystem::remove(it->second);
+    if (it != received_snapshots_.end() && it->second != path) {
+      (void)deps_.env->RemoveFile(it->second);
+    }
     received_snapshots_[index] = path;
     (void)node_->Step(m);
   }
@@ -559,7 +560,7 @@ void RaftDriver::InstallReceivedSnapshot(const raft::Snapshot& snapshot) {
   applied_conf_index_ = std::max(applied_conf_index_, index);
   for (auto f = received_snapshots_.begin(); f != received_snapshots_.end();) {
     if (f->first <= index) {
-      std::filesystem::remove(f->second);
+      (void)deps_.env->RemoveFile(f->second);
       f = received_snapshots_.erase(f);
     } else {
       ++f;

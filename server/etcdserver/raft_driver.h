@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "server/base/clock.h"
+#include "server/base/env.h"
 #include "server/etcdserver/applier.h"
 #include "server/etcdserver/membership.h"
 #include "server/etcdserver/read_waits.h"
@@ -63,7 +64,8 @@ class RaftDriver {
     int64_t leader_wait_ms = 3000;
     uint64_t snapshot_count = 100000;
     base::Clock* clock = base::Clock::Real();
-    storage::Backend* backend = nullptr;  // synced before a raft snapshot
+    base::Env* env = base::Env::Default();  // where received snapshot files are removed
+    storage::Backend* backend = nullptr;    // synced before a raft snapshot
     Membership* membership = nullptr;
     Applier* applier = nullptr;
     WaitRegistry* waits = nullptr;

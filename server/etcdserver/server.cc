@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/base/check.h"
+#include "server/base/encoding.h"
 #include "server/base/errors.h"
 #include "server/base/logging.h"
 #include "server/etcdserver/member_id.h"
-#include "server/storage/encoding.h"
 #include "server/storage/snapshot.h"
 
 namespace cairn::etcdserver {
@@ -24,7 +24,7 @@ constexpr int kReadPoolThreads = 2;
 
 void PutMeta(rocksdb::WriteBatch* wb, storage::Backend* b, const char* name, uint64_t v) {
   std::string value;
-  storage::PutBE64(&value, v);
+  base::PutBE64(&value, v);
   CAIRN_CHECK(wb->Put(b->cf(storage::Cf::kMeta), name, value).ok());
 }
 
@@ -58,10 +58,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
     return absl::InvalidArgumentError(
         "--election-timeout must be at least 5 times --heartbeat-interval");
   }
+  // The WAL and snapshot files live in the Env; RocksDB does its own I/O on the real file
+  // system, so its parent directory is created there (the same directories for Env::Default).
   std::error_code ec;
-  std::filesystem::create_directories(s->config_.data_dir + "/member/snap", ec);
+  std::filesystem::create_directories(s->config_.data_dir + "/member", ec);
   if (ec) return absl::InternalError("create " + s->config_.data_dir + ": " + ec.message());
-  auto backend = storage::Backend::Open(s->config_.data_dir + "/member/db");
+  if (absl::Status st = s->env_->CreateDirs(s->config_.data_dir + "/member/snap"); !st.ok()) {
+    return absl::InternalError("create " + s->config_.data_dir + ": " + std::string(st.message()));
+  }
+  auto backend = storage::Backend::Open(s->config_.data_dir + "/member/db", s->env_);
   if (!backend.ok()) return backend.status();
   s->backend_ = std::move(*backend);
   absl::Status resumed = storage::ResumePendingInstall(s->backend_.get());
@@ -74,8 +79,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   if (!boot.ok()) return boot;
 
   s->kv_ = std::make_unique<mvcc::KvStore>(s->backend_.get());
-  s->watch_hub_ =
-      std::make_unique<mvcc::WatchHub>(s->kv_.get(), s->config_.watch_progress_notify_interval_ms);
+  s->watch_hub_ = std::make_unique<mvcc::WatchHub>(
+      s->kv_.get(), s->config_.watch_progress_notify_interval_ms, s->clock_);
   // etcd: minTTL = (3 * electionTicks / 2) heartbeats, rounded up to whole seconds.
   int64_t ticks = std::max<int64_t>(
       1, s->config_.election_timeout_ms / std::max<int64_t>(1, s->config_.heartbeat_interval_ms));
@@ -113,8 +118,10 @@ absl::Status Server::StartTransport() {
     }
     return absl::OkStatus();
   }
+  transport::TransportOptions options;
+  options.env = env_;
   auto t = transport::Transport::Start(config_.listen_peer_urls, cluster_id_.load(), member_id_,
-                                       config_.data_dir + "/member/snap", this);
+                                       config_.data_dir + "/member/snap", this, options);
   if (!t.ok()) return t.status();
   transport_ = std::move(*t);
   raft_->AttachTransport(transport_.get());
@@ -128,7 +135,6 @@ absl::Status Server::StartTransport() {
 
 absl::Status Server::Bootstrap(RaftDriver::Durable* durable) {
   storage::Backend* b = backend_.get();
-  env_ = wal::Env::Posix();
   const std::string wal_dir = config_.data_dir + "/member/wal";
   member_id_ = static_cast<uint64_t>(b->ReadMetaInt("member_id", 0));
   if (wal::WalExists(env_, wal_dir)) {
@@ -182,7 +188,9 @@ absl::Status Server::Bootstrap(RaftDriver::Durable* durable) {
   // Replay every entry after the WAL's snapshot marker: the applier skips those the store already
   // holds, and the applied configuration is rebuilt from the conf changes among them.
   rc.applied = durable->snapshot_index;
-  rc.random_seed = std::random_device{}() ^ member_id_ ^ static_cast<uint64_t>(clock_->NowMs());
+  rc.random_seed = config_.random_seed != 0 ? config_.random_seed
+                                            : std::random_device{}() ^ member_id_ ^
+                                                  static_cast<uint64_t>(clock_->NowMs());
   auto node = raft::RawNode::Create(rc);
   if (!node.ok()) return node.status();
   durable->node = std::move(*node);
@@ -294,6 +302,7 @@ void Server::CreateCore(RaftDriver::Durable durable) {
   rd.leader_wait_ms = LeaderWaitMs();
   rd.snapshot_count = config_.snapshot_count;
   rd.clock = clock_;
+  rd.env = env_;
   rd.backend = backend_.get();
   rd.membership = membership_.get();
   rd.applier = applier_.get();

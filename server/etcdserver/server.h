@@ -28,6 +28,7 @@
 #include "cairnpb/peer.pb.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "server/base/clock.h"
+#include "server/base/env.h"
 #include "server/base/errors.h"
 #include "server/etcdserver/applier.h"
 #include "server/etcdserver/forwarder.h"
@@ -81,6 +82,13 @@ struct ServerConfig {
   // etcd's --strict-reconfig-check (default on): refuse a membership change that the started or
   // active members could not carry (Server::MayAddMember and friends; docs/cluster.md).
   bool strict_reconfig_check = true;
+  // The member's file system (WAL, snapshot files) and time source; not owned, must outlive the
+  // Server. RocksDB does its own I/O. Tests and simulations pass their own (docs/threading.md).
+  base::Env* env = base::Env::Default();
+  base::Clock* clock = base::Clock::Real();
+  // Seed of raft's election jitter (a base::Rng); 0 draws a fresh one at every start. A simulation
+  // passes its own so that a run replays.
+  uint64_t random_seed = 0;
 };
 
 class Server : private transport::Handler {
@@ -181,7 +189,8 @@ class Server : private transport::Handler {
   }
 
  private:
-  explicit Server(const ServerConfig& config) : config_(config) {}
+  explicit Server(const ServerConfig& config)
+      : config_(config), clock_(config.clock), env_(config.env) {}
   // Recovers (restart) or creates (first start) the member's identity, WAL and raft log.
   absl::Status Bootstrap(RaftDriver::Durable* durable);
   absl::Status BootstrapNew(std::vector<raft::Entry>* entries);
@@ -221,7 +230,7 @@ class Server : private transport::Handler {
   void ShutDownRemoved();
 
   ServerConfig config_;
-  base::Clock* clock_ = base::Clock::Real();
+  base::Clock* const clock_;
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<mvcc::KvStore> kv_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
@@ -232,7 +241,7 @@ class Server : private transport::Handler {
   std::atomic<uint64_t> next_request_id_{0};
   // Peers known at start (before the membership is applied): id -> peer URLs.
   std::vector<cairnpb::Member> initial_peers_;
-  wal::Env* env_ = nullptr;
+  base::Env* const env_;
 
   // The components (docs/threading.md), in creation order; Stop() ends them in its own order.
   std::unique_ptr<WaitRegistry> waits_;   // pending client requests

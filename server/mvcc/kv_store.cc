@@ -7,6 +7,7 @@
 
 #include "rocksdb/comparator.h"
 #include "server/base/check.h"
+#include "server/base/encoding.h"
 #include "server/base/errors.h"
 #include "server/base/logging.h"
 #include "server/storage/encoding.h"
@@ -34,7 +35,7 @@ constexpr int kCompactionBatchLimit = 1000;
 void PutMetaInt(rocksdb::WriteBatchBase* wb, rocksdb::ColumnFamilyHandle* cf, const char* name,
                 int64_t v) {
   std::string value;
-  storage::PutBE64(&value, static_cast<uint64_t>(v));
+  base::PutBE64(&value, static_cast<uint64_t>(v));
   CAIRN_CHECK(wb->Put(cf, name, value).ok());
 }
 
@@ -49,15 +50,15 @@ bool PastEnd(std::string_view k, const std::string& end) {
 
 std::string LeaseKey(int64_t lease, std::string_view key) {
   std::string out;
-  storage::PutBE64(&out, static_cast<uint64_t>(lease));
+  base::PutBE64(&out, static_cast<uint64_t>(lease));
   out.append(key.data(), key.size());
   return out;
 }
 
 std::string LeaseValue(int64_t ttl_seconds, int64_t remaining_ms) {
   std::string out;
-  storage::PutBE64(&out, static_cast<uint64_t>(ttl_seconds));
-  storage::PutBE64(&out, static_cast<uint64_t>(remaining_ms));
+  base::PutBE64(&out, static_cast<uint64_t>(ttl_seconds));
+  base::PutBE64(&out, static_cast<uint64_t>(remaining_ms));
   return out;
 }
 
@@ -160,14 +161,14 @@ class KvStore::Source {
           << "corrupt index key";
       if (end.empty() ? user_key != key : PastEnd(user_key, end)) break;
       int64_t main = static_cast<int64_t>(std::numeric_limits<uint64_t>::max() -
-                                          storage::GetBE64(ik.substr(consumed)));
+                                          base::GetBE64(ik.substr(consumed)));
       if (main > rev) {
         it->Seek(storage::IndexKey(user_key, rev));
         continue;
       }
       std::string_view v = it->value().ToStringView();
       CAIRN_CHECK(v.size() == 9) << "corrupt index value";
-      if (v[8] == kKindPut) fn(main, static_cast<int64_t>(storage::GetBE64(v)));
+      if (v[8] == kKindPut) fn(main, static_cast<int64_t>(base::GetBE64(v)));
       if (end.empty()) break;
       it->Seek(storage::IndexKeyAfter(user_key));
     }
@@ -261,7 +262,7 @@ class KvStore::TxnWriter {
     int64_t rev = begin_rev_ + 1;
     int64_t sub = changes_++;
     std::string index_value;
-    storage::PutBE64(&index_value, static_cast<uint64_t>(sub));
+    base::PutBE64(&index_value, static_cast<uint64_t>(sub));
     index_value.push_back(kind);
     CAIRN_CHECK(wb_->Put(Cf(storage::Cf::kIndex), storage::IndexKey(key, rev), index_value).ok());
     std::string rev_value(1, kind);
@@ -578,9 +579,9 @@ std::vector<LeaseRecord> KvStore::Leases() const {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::string_view v = it->value().ToStringView();
     CAIRN_CHECK(it->key().size() == 8 && v.size() == 16) << "corrupt lease record";
-    out.push_back(LeaseRecord{static_cast<int64_t>(storage::GetBE64(it->key().ToStringView())),
-                              static_cast<int64_t>(storage::GetBE64(v)),
-                              static_cast<int64_t>(storage::GetBE64(v.substr(8)))});
+    out.push_back(LeaseRecord{static_cast<int64_t>(base::GetBE64(it->key().ToStringView())),
+                              static_cast<int64_t>(base::GetBE64(v)),
+                              static_cast<int64_t>(base::GetBE64(v.substr(8)))});
   }
   return out;
 }
@@ -598,7 +599,7 @@ absl::Status KvStore::ReadEvents(const ReadView& view, int64_t from, const std::
   for (it->Seek(storage::RevKey(from, 0)); it->Valid(); it->Next()) {
     std::string_view k = it->key().ToStringView();
     if (k >= end) break;
-    int64_t rev = static_cast<int64_t>(storage::GetBE64(k));
+    int64_t rev = static_cast<int64_t>(base::GetBE64(k));
     // Never split a revision: stop only at a revision boundary.
     if (rev != last_rev && events->size() >= max_events) break;
     last_rev = rev;
@@ -827,7 +828,7 @@ ApplyResult KvStore::CheckpointLeases(EntryBatch& b,
     if (!LeaseExists(cp.id())) continue;
     std::string value;
     if (!b.impl_->writer.source().Get(Cf::kLease, LeaseKey(cp.id(), ""), &value)) continue;
-    int64_t ttl = static_cast<int64_t>(storage::GetBE64(value));
+    int64_t ttl = static_cast<int64_t>(base::GetBE64(value));
     CAIRN_CHECK(b.impl_->wb
                     .Put(backend_->cf(Cf::kLease), LeaseKey(cp.id(), ""),
                          LeaseValue(ttl, cp.remaining_ttl()))
@@ -977,7 +978,7 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
         std::string_view ik = it->key().ToStringView();
         std::string_view v = it->value().ToStringView();
         int64_t main = static_cast<int64_t>(std::numeric_limits<uint64_t>::max() -
-                                            storage::GetBE64(ik.substr(ik.size() - 8)));
+                                            base::GetBE64(ik.substr(ik.size() - 8)));
         // The newest revision <= `to` survives unless it is a delete; a delete exactly at `to`
         // survives too, so a watch starting at the compact revision still sees it.
         bool keep = first && (v[8] == kKindPut || main == to);
@@ -985,7 +986,7 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
         if (keep) continue;
         batch.Delete(backend_->cf(Cf::kIndex), it->key());
         batch.Delete(backend_->cf(Cf::kRev),
-                     storage::RevKey(main, static_cast<int64_t>(storage::GetBE64(v))));
+                     storage::RevKey(main, static_cast<int64_t>(base::GetBE64(v))));
       }
     }
     bool done = !rev_it->Valid() || rev_it->key().ToStringView() >= end;

@@ -1,7 +1,5 @@
 #include "server/mvcc/watch_hub.h"
 
-#include <chrono>
-
 #include "absl/time/time.h"
 #include "server/base/check.h"
 
@@ -29,8 +27,8 @@ void Filter(const WatchSpec& spec, std::vector<mvccpb::Event>* events) {
 
 }  // namespace
 
-WatchHub::WatchHub(KvStore* kv, int64_t progress_interval_ms)
-    : kv_(kv), progress_interval_ms_(progress_interval_ms) {
+WatchHub::WatchHub(KvStore* kv, int64_t progress_interval_ms, base::Clock* clock)
+    : kv_(kv), progress_interval_ms_(progress_interval_ms), clock_(clock) {
   notified_rev_ = kv_->View().revision;
   syncer_ = std::thread([this] { SyncerLoop(); });
 }
@@ -269,18 +267,16 @@ void WatchHub::ProgressTick() {
 }
 
 void WatchHub::SyncerLoop() {
-  auto next_progress = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(std::max<int64_t>(progress_interval_ms_, 1));
+  int64_t next_progress_ms = clock_->NowMs() + std::max<int64_t>(progress_interval_ms_, 1);
   while (true) {
     {
       absl::MutexLock l(&mu_);
       if (closing_) return;
     }
     bool progressed = SyncOnce();
-    if (progress_interval_ms_ > 0 && std::chrono::steady_clock::now() >= next_progress) {
+    if (progress_interval_ms_ > 0 && clock_->NowMs() >= next_progress_ms) {
       ProgressTick();
-      next_progress =
-          std::chrono::steady_clock::now() + std::chrono::milliseconds(progress_interval_ms_);
+      next_progress_ms = clock_->NowMs() + progress_interval_ms_;
     }
     if (progressed) continue;
     absl::MutexLock l(&mu_);

@@ -31,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "mvccpb/kv.pb.h"
+#include "server/base/clock.h"
 #include "server/mvcc/kv_store.h"
 
 namespace cairn::mvcc {
@@ -63,8 +64,8 @@ struct WatchSpec {
 class WatchHub {
  public:
   // `kv` must outlive the hub. `progress_interval_ms` is etcd's watch progress notify interval
-  // (<= 0 disables periodic notifications).
-  WatchHub(KvStore* kv, int64_t progress_interval_ms);
+  // (<= 0 disables periodic notifications), measured on `clock` (not owned; outlives the hub).
+  WatchHub(KvStore* kv, int64_t progress_interval_ms, base::Clock* clock = base::Clock::Real());
   ~WatchHub();
 
   // The revision watchers are synced to: events up to it have been handed to synced watchers.
@@ -123,6 +124,7 @@ class WatchHub {
 
   KvStore* const kv_;
   const int64_t progress_interval_ms_;
+  base::Clock* const clock_;
 
   mutable absl::Mutex mu_;
   absl::CondVar cv_;  // wakes the syncer: unsynced watchers, room in a stream, closing

@@ -5,30 +5,15 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "server/base/rng.h"
 #include "server/raft/storage.h"
 #include "server/raft/types.h"
 
 namespace cairn::raft {
 
-// A small deterministic PRNG (splitmix64). The core draws only from the Rng it is given, so a
-// simulation that seeds every member replays exactly. Not thread-safe; not cryptographic.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n); n > 0.
-  uint64_t Uniform(uint64_t n) { return Next() % n; }
-  // True with probability p (0 <= p <= 1).
-  bool Bernoulli(double p) { return static_cast<double>(Next() >> 11) * 0x1.0p-53 < p; }
-
- private:
-  uint64_t state_;
-};
+// The election jitter's random source (server/base/rng.h). The core draws only from the Rng it is
+// given, so a simulation that seeds every member replays exactly.
+using base::Rng;
 
 struct Config {
   // This member's id; not 0.

@@ -3,7 +3,7 @@
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "server/base/check.h"
-#include "server/storage/encoding.h"
+#include "server/base/encoding.h"
 
 namespace cairn::storage {
 namespace {
@@ -16,9 +16,10 @@ constexpr size_t kWriteBufferBytes = 32 << 20;
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const std::string& dir, base::Env* env) {
   std::unique_ptr<Backend> b(new Backend());
   b->dir_ = dir;
+  b->env_ = env;
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -71,7 +72,7 @@ int64_t Backend::ReadMetaInt(const std::string& name, int64_t missing) {
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::kMeta), name, &value);
   if (s.IsNotFound()) return missing;
   CAIRN_CHECK(s.ok() && value.size() == 8) << "meta " << name << ": " << s.ToString();
-  return static_cast<int64_t>(GetBE64(value));
+  return static_cast<int64_t>(base::GetBE64(value));
 }
 
 std::string Backend::ReadMetaString(const std::string& name) {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "rocksdb/db.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
+#include "server/base/env.h"
 
 namespace cairn::storage {
 
@@ -20,8 +21,11 @@ enum class Cf { kMeta = 0, kLatest = 1, kIndex = 2, kRev = 3, kLease = 4, kLease
 
 class Backend {
  public:
-  // Opens (creating if missing) the database in `dir`.
-  static absl::StatusOr<std::unique_ptr<Backend>> Open(const std::string& dir);
+  // Opens (creating if missing) the database in `dir`. RocksDB does its own file I/O; `env`
+  // (not owned, outlives the Backend) is where the snapshot files installed into this database
+  // are read and synced (snapshot.h).
+  static absl::StatusOr<std::unique_ptr<Backend>> Open(const std::string& dir,
+                                                       base::Env* env = base::Env::Default());
   ~Backend();
 
   rocksdb::DB* db() { return db_.get(); }
@@ -40,10 +44,12 @@ class Backend {
   // Approximate on-disk size of live data files, for Status.dbSize.
   int64_t SizeBytes();
   const std::string& dir() const { return dir_; }
+  base::Env* env() const { return env_; }
 
  private:
   Backend() = default;
   std::string dir_;
+  base::Env* env_ = nullptr;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then Cf order
   std::function<void()> before_write_;

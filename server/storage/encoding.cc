@@ -2,22 +2,11 @@
 
 #include <limits>
 
+#include "server/base/encoding.h"
+
 namespace cairn::storage {
 
-void PutBE64(std::string* out, uint64_t x) {
-  char buf[8];
-  for (int i = 7; i >= 0; --i) {
-    buf[i] = static_cast<char>(x & 0xff);
-    x >>= 8;
-  }
-  out->append(buf, 8);
-}
-
-uint64_t GetBE64(std::string_view in) {
-  uint64_t x = 0;
-  for (int i = 0; i < 8; ++i) x = (x << 8) | static_cast<unsigned char>(in[i]);
-  return x;
-}
+using base::PutBE64;
 
 void AppendEscaped(std::string* out, std::string_view user_key) {
   for (char c : user_key) {

@@ -1,5 +1,5 @@
-// Key encodings of the RocksDB layout; the grammar is docs/keyspace.md. Pure functions,
-// thread-safe.
+// Key encodings of the RocksDB layout; the grammar is docs/keyspace.md. The fixed-width integers
+// they are built from are server/base/encoding.h. Pure functions, thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -7,11 +7,6 @@
 #include <string_view>
 
 namespace cairn::storage {
-
-// Appends x as 8 bytes big-endian.
-void PutBE64(std::string* out, uint64_t x);
-// Reads 8 bytes big-endian; `in` must hold at least 8 bytes.
-uint64_t GetBE64(std::string_view in);
 
 // ESC(k): 0x00 -> 0x00 0xFF, then the terminator 0x00 0x01. Order-preserving and prefix-free.
 void AppendEscaped(std::string* out, std::string_view user_key);

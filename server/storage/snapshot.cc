@@ -1,24 +1,23 @@
 #include "server/storage/snapshot.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "server/base/check.h"
+#include "server/base/crc32c.h"
+#include "server/base/encoding.h"
 #include "server/base/logging.h"
-#include "server/storage/encoding.h"
-#include "server/wal/crc32c.h"
 
 namespace cairn::storage {
 namespace {
 
-namespace crc32c = wal::crc32c;
+namespace crc32c = base::crc32c;
+using base::GetBE32;
+using base::GetBE64;
+using base::PutBE32;
+using base::PutBE64;
 
 constexpr char kMagic[8] = {'C', 'A', 'I', 'R', 'N', 'S', 'N', 'P'};
 constexpr uint32_t kVersion = 1;
@@ -28,18 +27,6 @@ constexpr int kFamilyCount = 6;  // Cf::kMeta .. Cf::kLeaseKeys
 constexpr uint32_t kMaxFieldBytes = 512u << 20;
 constexpr size_t kReadBufferBytes = 1 << 20;
 constexpr size_t kLoadBatchBytes = 4 << 20;
-
-void PutBE32(std::string* out, uint32_t x) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((x >> (8 * i)) & 0xFF));
-}
-
-uint32_t GetBE32(std::string_view in) {
-  uint32_t x = 0;
-  for (int i = 0; i < 4; ++i) x = (x << 8) | static_cast<uint8_t>(in[i]);
-  return x;
-}
-
-std::string ErrnoText() { return std::strerror(errno); }
 
 // Buffers the stream and hands it to the sink in chunks of exactly `chunk_bytes`.
 class ChunkWriter {
@@ -72,20 +59,21 @@ class ChunkWriter {
 // Sequential reads of a snapshot file through a fixed buffer, with a running CRC-32C.
 class FileReader {
  public:
-  ~FileReader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  explicit FileReader(base::Env* env) : env_(env) {}
 
   absl::Status Open(const std::string& path) {
     path_ = path;
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
-      if (errno == ENOENT) return absl::NotFoundError("snapshot file " + path + " not found");
-      return absl::InternalError("open " + path + ": " + ErrnoText());
+    auto file = env_->NewSequentialFile(path);
+    if (!file.ok()) {
+      if (absl::IsNotFound(file.status())) {
+        return absl::NotFoundError("snapshot file " + path + " not found");
+      }
+      return absl::InternalError(std::string(file.status().message()));
     }
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) return absl::InternalError("stat " + path + ": " + ErrnoText());
-    remaining_ = static_cast<uint64_t>(st.st_size);
+    file_ = std::move(*file);
+    auto size = env_->GetFileSize(path);
+    if (!size.ok()) return absl::InternalError(std::string(size.status().message()));
+    remaining_ = *size;
     return absl::OkStatus();
   }
 
@@ -99,13 +87,13 @@ class FileReader {
     out->clear();
     if (n > remaining_) return absl::DataLossError("snapshot file " + path_ + " is truncated");
     while (out->size() < n) {
-      if (pos_ == len_) {
+      if (pos_ == buf_.size()) {
         absl::Status s = Fill();
         if (!s.ok()) return s;
-        if (len_ == 0) return absl::DataLossError("snapshot file " + path_ + " is truncated");
+        if (buf_.empty()) return absl::DataLossError("snapshot file " + path_ + " is truncated");
       }
-      size_t take = std::min(n - out->size(), len_ - pos_);
-      out->append(buf_.get() + pos_, take);
+      size_t take = std::min(n - out->size(), buf_.size() - pos_);
+      out->append(buf_, pos_, take);
       pos_ += take;
     }
     remaining_ -= n;
@@ -115,30 +103,25 @@ class FileReader {
 
   // True when nothing follows (the file did not grow since it was opened either).
   absl::StatusOr<bool> AtEnd() {
-    if (remaining_ > 0 || pos_ < len_) return false;
+    if (remaining_ > 0 || pos_ < buf_.size()) return false;
     absl::Status s = Fill();
     if (!s.ok()) return s;
-    return len_ == 0;
+    return buf_.empty();
   }
 
  private:
   absl::Status Fill() {
-    if (!buf_) buf_.reset(new char[kReadBufferBytes]);
-    pos_ = len_ = 0;
-    while (true) {
-      ssize_t r = ::read(fd_, buf_.get(), kReadBufferBytes);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return absl::InternalError("read " + path_ + ": " + ErrnoText());
-      len_ = static_cast<size_t>(r);
-      return absl::OkStatus();
-    }
+    pos_ = 0;
+    absl::Status s = file_->Read(kReadBufferBytes, &buf_);
+    if (!s.ok()) return absl::InternalError(std::string(s.message()));
+    return absl::OkStatus();
   }
 
+  base::Env* const env_;
   std::string path_;
-  int fd_ = -1;
-  std::unique_ptr<char[]> buf_;
+  std::unique_ptr<base::SequentialFile> file_;
+  std::string buf_;  // the last read, consumed from pos_
   size_t pos_ = 0;
-  size_t len_ = 0;
   uint64_t remaining_ = 0;
   uint32_t crc_ = 0;
 };
@@ -152,6 +135,8 @@ struct Record {
 // Parses a snapshot file record by record, checking everything docs/snapshot_format.md lists.
 class Parser {
  public:
+  explicit Parser(base::Env* env) : file_(env) {}
+
   absl::Status Open(const std::string& path) {
     absl::Status s = file_.Open(path);
     if (!s.ok()) return s;
@@ -223,18 +208,13 @@ class Parser {
 };
 
 // Makes the file and its directory entry durable: the pending marker will point at it.
-absl::Status SyncFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError("open " + path + ": " + ErrnoText());
-  int r = ::fsync(fd);
-  ::close(fd);
-  if (r != 0) return absl::InternalError("fsync " + path + ": " + ErrnoText());
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError("open " + dir + ": " + ErrnoText());
-  r = ::fsync(fd);
-  ::close(fd);
-  if (r != 0) return absl::InternalError("fsync " + dir + ": " + ErrnoText());
+absl::Status SyncFile(base::Env* env, const std::string& path) {
+  auto file = env->ReopenWritableFile(path);
+  if (!file.ok()) return absl::InternalError(std::string(file.status().message()));
+  absl::Status s = (*file)->Sync();
+  if (!s.ok()) return absl::InternalError(std::string(s.message()));
+  s = env->SyncDir(std::filesystem::path(path).parent_path().string());
+  if (!s.ok()) return absl::InternalError(std::string(s.message()));
   return absl::OkStatus();
 }
 
@@ -275,7 +255,7 @@ void ClearReplicatedState(Backend* b) {
 // Steps 4-6 of the install (docs/snapshot_format.md): the marker is already durable.
 absl::Status ClearAndLoad(Backend* b, const std::string& path, size_t batch_bytes,
                           int64_t stop_after_batches) {
-  Parser parser;
+  Parser parser(b->env());
   absl::Status s = parser.Open(path);
   if (!s.ok()) return s;
   ClearReplicatedState(b);
@@ -310,9 +290,9 @@ absl::Status Install(Backend* b, const std::string& given_path, size_t batch_byt
   std::error_code ec;
   std::string path = std::filesystem::absolute(given_path, ec).string();
   if (ec) return absl::InternalError("absolute path of " + given_path + ": " + ec.message());
-  absl::Status s = VerifySnapshotFile(path);
+  absl::Status s = VerifySnapshotFile(path, b->env());
   if (!s.ok()) return s;
-  s = SyncFile(path);
+  s = SyncFile(b->env(), path);
   if (!s.ok()) return s;
   rocksdb::WriteBatch marker;
   CAIRN_CHECK(marker.Put(b->cf(Cf::kMeta), kPendingSnapshotKey, path).ok());
@@ -369,8 +349,8 @@ absl::Status ExportSnapshot(Backend* b, const rocksdb::Snapshot* snap,
   return absl::OkStatus();
 }
 
-absl::Status VerifySnapshotFile(const std::string& path) {
-  Parser parser;
+absl::Status VerifySnapshotFile(const std::string& path, base::Env* env) {
+  Parser parser(env);
   absl::Status s = parser.Open(path);
   if (!s.ok()) return s;
   Record r;
@@ -389,7 +369,7 @@ absl::Status ResumePendingInstall(Backend* b) {
   std::string path = b->ReadMetaString(kPendingSnapshotKey);
   if (path.empty()) return absl::OkStatus();
   CAIRN_LOG(kWarn, "storage") << "resuming interrupted install of snapshot " << path;
-  absl::Status s = VerifySnapshotFile(path);
+  absl::Status s = VerifySnapshotFile(path, b->env());
   if (absl::IsNotFound(s)) {
     return absl::FailedPreconditionError("interrupted snapshot install: file " + path +
                                          " is gone; the database holds a partial state");

@@ -2,6 +2,9 @@
 // follower, written to a file there, verified and installed crash-safely. The byte format and the
 // install procedure are docs/snapshot_format.md.
 //
+// Files: every snapshot file is read and synced through the Backend's Env (backend.h), so a test
+// can run the install on FaultInjectionEnv.
+//
 // Thread contract: ExportSnapshot may run on any thread, concurrently with writes (it reads only
 // at `snap`). InstallSnapshotFile and ResumePendingInstall must be the only writers of the backend
 // while they run (the applier thread, with physical compaction stopped: KvStore::BeginInstall).
@@ -17,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "rocksdb/db.h"
+#include "server/base/env.h"
 #include "server/storage/backend.h"
 
 namespace cairn::storage {
@@ -37,9 +41,10 @@ absl::Status ExportSnapshot(Backend* b, const rocksdb::Snapshot* snap,
                             const std::function<bool(std::string_view)>& sink,
                             size_t chunk_bytes = 1 << 20);
 
-// Reads the whole file at `path` and checks it (magic, version, record framing, count, CRC-32C,
-// nothing after the trailer). kDataLoss on any damage or truncation; kNotFound if it is missing.
-absl::Status VerifySnapshotFile(const std::string& path);
+// Reads the whole file at `path` through `env` and checks it (magic, version, record framing,
+// count, CRC-32C, nothing after the trailer). kDataLoss on any damage or truncation; kNotFound if
+// it is missing.
+absl::Status VerifySnapshotFile(const std::string& path, base::Env* env = base::Env::Default());
 
 // Replaces the replicated contents of `b` with the snapshot file at `path`, keeping the
 // member-local meta keys. Verifies the file first: on a verification error nothing in `b` has

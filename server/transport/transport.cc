@@ -1,17 +1,11 @@
 #include "server/transport/transport.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdio>
-#include <cstring>
 #include <deque>
-#include <filesystem>
 #include <list>
 #include <map>
 #include <set>
@@ -30,8 +24,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cairnpb/peer.grpc.pb.h"
+#include "server/base/crc32c.h"
+#include "server/base/env.h"
 #include "server/base/logging.h"
-#include "server/wal/crc32c.h"
+#include "server/base/url.h"
 
 namespace cairn::transport {
 
@@ -49,31 +45,6 @@ constexpr int kKeepaliveTimeoutMs = 5000;
 constexpr int kServerShutdownMs = 100;
 // Upper bound of one RaftFrame's messages (also kept under half the receive limit).
 constexpr size_t kMaxFrameBytes = 4u << 20;
-
-// "http://host:port" -> "host:port" (the same rules as the client URLs in server/api).
-absl::StatusOr<std::string> ParsePeerUrl(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) {
-    return absl::InvalidArgumentError("unsupported URL scheme in \"" + url +
-                                      "\" (expected http://host:port)");
-  }
-  std::string hostport = url.substr(scheme.size());
-  while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
-  size_t colon = hostport.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == hostport.size() ||
-      hostport.size() - colon - 1 > 5) {
-    return absl::InvalidArgumentError("URL \"" + url + "\" needs a host and a port");
-  }
-  for (size_t i = colon + 1; i < hostport.size(); ++i) {
-    if (hostport[i] < '0' || hostport[i] > '9') {
-      return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
-    }
-  }
-  if (std::stol(hostport.substr(colon + 1)) > 65535) {
-    return absl::InvalidArgumentError("URL \"" + url + "\" has a bad port");
-  }
-  return hostport;
-}
 
 // Codes are numerically equal in gRPC and absl; messages pass through unchanged so the etcd error
 // strings of a forwarded call reach the follower's client verbatim.
@@ -105,6 +76,8 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
 
 std::string IdHex(uint64_t id) { return absl::StrCat(absl::Hex(id)); }
 
+// gRPC deadlines are absolute times that gRPC enforces on its own real clock, so they come from
+// the real system clock, not from an injected base::Clock (allowed in tests/deps/check_io.py).
 std::chrono::system_clock::time_point DeadlineAfterMs(int ms) {
   return std::chrono::system_clock::now() + std::chrono::milliseconds(ms);
 }
@@ -112,50 +85,38 @@ std::chrono::system_clock::time_point DeadlineAfterMs(int ms) {
 // An incoming snapshot file being written: removed on destruction unless Keep() succeeded.
 class SnapshotFile {
  public:
-  SnapshotFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  SnapshotFile(base::Env* env, std::unique_ptr<base::WritableFile> file, std::string path)
+      : env_(env), file_(std::move(file)), path_(std::move(path)) {}
   SnapshotFile(const SnapshotFile&) = delete;
   SnapshotFile& operator=(const SnapshotFile&) = delete;
   ~SnapshotFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!kept_) ::unlink(path_.c_str());
+    file_.reset();
+    if (!kept_) (void)env_->RemoveFile(path_);
   }
 
-  bool Append(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
+  absl::Status Append(std::string_view data) { return file_->Append(data); }
 
-  // fsyncs the file, renames it to `final_path` and fsyncs the directory, so the file the handler
+  // Syncs the file, renames it to `final_path` and syncs the directory, so the file the handler
   // receives is durable under its final name.
   absl::Status Keep(const std::string& dir, const std::string& final_path) {
-    if (::fsync(fd_) != 0) return Errno("fsync " + path_);
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return Errno("close " + path_);
-    if (::rename(path_.c_str(), final_path.c_str()) != 0) return Errno("rename " + path_);
+    if (absl::Status s = file_->Sync(); !s.ok()) return Internal(s);
+    file_.reset();
+    if (absl::Status s = env_->RenameFile(path_, final_path); !s.ok()) return Internal(s);
     kept_ = true;
-    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) return Errno("open " + dir);
-    int rc = ::fsync(dir_fd);
-    ::close(dir_fd);
-    if (rc != 0) {
-      ::unlink(final_path.c_str());
-      return Errno("fsync " + dir);
+    if (absl::Status s = env_->SyncDir(dir); !s.ok()) {
+      (void)env_->RemoveFile(final_path);
+      return Internal(s);
     }
     return absl::OkStatus();
   }
 
  private:
-  static absl::Status Errno(const std::string& what) {
-    return absl::InternalError(what + ": " + std::strerror(errno));
+  static absl::Status Internal(const absl::Status& s) {
+    return absl::InternalError(std::string(s.message()));
   }
 
-  int fd_;
+  base::Env* const env_;
+  std::unique_ptr<base::WritableFile> file_;
   std::string path_;
   bool kept_ = false;
 };
@@ -320,15 +281,18 @@ class Transport::Impl final
 };
 
 absl::Status Transport::Impl::StartServer(const std::vector<std::string>& listen_urls) {
-  std::error_code ec;
-  std::filesystem::create_directories(snap_dir_, ec);
-  if (ec) return absl::InternalError("cannot create " + snap_dir_ + ": " + ec.message());
+  base::Env* env = options_.env;
+  if (absl::Status s = env->CreateDirs(snap_dir_); !s.ok()) {
+    return absl::InternalError("cannot create " + snap_dir_ + ": " + std::string(s.message()));
+  }
   // A crash mid-receive leaves a partial file behind; nothing refers to it.
-  for (const auto& entry : std::filesystem::directory_iterator(snap_dir_, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.rfind("recv-", 0) == 0 && name.size() > 4 &&
-        name.compare(name.size() - 4, 4, ".tmp") == 0) {
-      std::filesystem::remove(entry.path(), ec);
+  absl::StatusOr<std::vector<std::string>> names = env->ListDir(snap_dir_);
+  if (names.ok()) {
+    for (const std::string& name : *names) {
+      if (name.rfind("recv-", 0) == 0 && name.size() > 4 &&
+          name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        (void)env->RemoveFile(base::JoinPath(snap_dir_, name));
+      }
     }
   }
   if (listen_urls.empty()) return absl::OkStatus();  // a transport that only sends
@@ -337,7 +301,7 @@ absl::Status Transport::Impl::StartServer(const std::vector<std::string>& listen
   std::vector<std::string> hostports;
   std::vector<std::unique_ptr<int>> ports;
   for (const auto& url : listen_urls) {
-    auto hp = ParsePeerUrl(url);
+    auto hp = base::HostPortOfUrl(url);
     if (!hp.ok()) return hp.status();
     hostports.push_back(*hp);
     ports.push_back(std::make_unique<int>(0));
@@ -411,7 +375,7 @@ std::shared_ptr<grpc::Channel> Transport::Impl::PeerChannel(Peer* peer) {
   absl::MutexLock lock(&peer->mu);
   if (peer->channel == nullptr && !peer->urls.empty()) {
     const std::string& url = peer->urls[peer->url_index % peer->urls.size()];
-    auto target = ParsePeerUrl(url);
+    auto target = base::HostPortOfUrl(url);
     if (!target.ok()) {
       CAIRN_LOG(kWarn, "transport")
           << "peer " << IdHex(peer->id) << ": " << target.status().message();
@@ -616,6 +580,7 @@ void Transport::Impl::RunSender(std::shared_ptr<Peer> peer) {
     ReportUnreachable(peer->id);
     {
       absl::MutexLock lock(&peer->mu);
+      // Real time, like the gRPC deadlines: the backoff paces reconnects over the real network.
       absl::Time until = absl::Now() + absl::Milliseconds(backoff_ms);
       while (!peer->stop && !peer->cv.WaitWithDeadline(&peer->mu, until)) {
       }
@@ -705,7 +670,7 @@ bool Transport::Impl::SendSnapshot(Peer* peer, raft::Message message,
   std::string pending;
   auto sink = [&](std::string_view piece) -> bool {
     if (broken) return false;
-    crc = wal::crc32c::Extend(crc, piece.data(), piece.size());
+    crc = base::crc32c::Extend(crc, piece.data(), piece.size());
     total += piece.size();
     while (!piece.empty()) {
       size_t take = std::min(piece.size(), chunk_bytes - pending.size());
@@ -903,23 +868,24 @@ grpc::Status Transport::Impl::Snapshot(grpc::ServerContext* /*context*/,
   const raft::SnapshotMetadata& metadata = message->snapshot->metadata;
 
   std::string tmp_path = absl::StrCat(snap_dir_, "/recv-", from, "-", metadata.index, ".tmp");
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        "cannot create " + tmp_path + ": " + std::strerror(errno));
+  absl::StatusOr<std::unique_ptr<base::WritableFile>> created =
+      options_.env->NewWritableFile(tmp_path);
+  if (!created.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "cannot create " + tmp_path + ": " +
+                                                        std::string(created.status().message()));
   }
-  SnapshotFile file(fd, tmp_path);
+  SnapshotFile file(options_.env, std::move(*created), tmp_path);
   uint32_t crc = 0;
   uint64_t total = 0;
   bool complete = false;
   for (;;) {
     const std::string& data = chunk.data();
     if (!data.empty()) {
-      if (!file.Append(data)) {
+      if (absl::Status s = file.Append(data); !s.ok()) {
         return grpc::Status(grpc::StatusCode::INTERNAL,
-                            "cannot write " + tmp_path + ": " + std::strerror(errno));
+                            "cannot write " + tmp_path + ": " + std::string(s.message()));
       }
-      crc = wal::crc32c::Extend(crc, data.data(), data.size());
+      crc = base::crc32c::Extend(crc, data.data(), data.size());
       total += data.size();
     }
     if (chunk.last()) {
@@ -1083,7 +1049,7 @@ absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
     const std::vector<std::string>& peer_urls, int timeout_ms) {
   absl::Status last = absl::InvalidArgumentError("no peer URLs to ask for the members");
   for (const std::string& url : peer_urls) {
-    auto target = ParsePeerUrl(url);
+    auto target = base::HostPortOfUrl(url);
     if (!target.ok()) {
       last = target.status();
       continue;

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "cairnpb/peer.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/base/env.h"
 #include "server/raft/message.h"
 
 namespace cairn::transport {
@@ -52,6 +53,9 @@ struct TransportOptions {
   int forward_timeout_ms = 5000;
   // Largest gRPC message accepted on the peer port.
   int max_receive_message_bytes = 64 << 20;
+  // Where incoming snapshot files are written, synced and renamed (not owned; outlives the
+  // Transport).
+  base::Env* env = base::Env::Default();
 };
 
 class Handler {

@@ -5,9 +5,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/check.h"
-#include "server/wal/crc32c.h"
+#include "server/base/crc32c.h"
 
 namespace cairn::wal {
+
+namespace crc32c = base::crc32c;
+
 namespace {
 
 constexpr std::string_view kMagic = "CAIRNWAL";

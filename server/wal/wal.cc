@@ -11,6 +11,11 @@
 #include "server/wal/record.h"
 
 namespace cairn::wal {
+
+using base::Env;
+using base::JoinPath;
+using base::WritableFile;
+
 namespace {
 
 constexpr std::string_view kSegmentSuffix = ".wal";

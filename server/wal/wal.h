@@ -33,9 +33,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/base/env.h"
 #include "server/raft/message.h"
 #include "server/raft/storage.h"
-#include "server/wal/env.h"
 
 namespace cairn::wal {
 
@@ -62,11 +62,11 @@ struct WalContents {
 };
 
 // True if `dir` holds at least one WAL segment.
-bool WalExists(Env* env, const std::string& dir);
+bool WalExists(base::Env* env, const std::string& dir);
 
 // Replays the WAL in `dir` without modifying anything (a torn tail is ignored, not cut).
 // NotFound if there is no WAL, DataLoss if it is corrupt.
-absl::StatusOr<WalContents> ReadWal(Env* env, const std::string& dir);
+absl::StatusOr<WalContents> ReadWal(base::Env* env, const std::string& dir);
 
 // Loads `contents` into a freshly constructed (empty) MemoryStorage: the snapshot marker (with
 // `snapshot_data` as the snapshot's data), the hard state and the entries. Errors from
@@ -81,11 +81,11 @@ class Wal {
  public:
   // Creates a new, empty WAL in `dir` (creating the directory if needed; its parent must exist).
   // AlreadyExists if `dir` already holds segments.
-  static absl::StatusOr<std::unique_ptr<Wal>> Create(Env* env, std::string dir,
+  static absl::StatusOr<std::unique_ptr<Wal>> Create(base::Env* env, std::string dir,
                                                      WalOptions options = {});
   // Opens the WAL in `dir`: replays it (see ReadAll), deletes left-over temporary segments, cuts a
   // torn tail and makes the cut durable, and positions for appending.
-  static absl::StatusOr<std::unique_ptr<Wal>> Open(Env* env, std::string dir,
+  static absl::StatusOr<std::unique_ptr<Wal>> Open(base::Env* env, std::string dir,
                                                    WalOptions options = {});
 
   Wal(const Wal&) = delete;
@@ -132,7 +132,7 @@ class Wal {
     raft::LogIndex first_index;
   };
 
-  Wal(Env* env, std::string dir, WalOptions options);
+  Wal(base::Env* env, std::string dir, WalOptions options);
 
   // Creates segment (seq, first_index) durably (tmp file, preallocate, header, fsync, rename,
   // directory fsync) and makes it the file appended to.
@@ -140,13 +140,13 @@ class Wal {
   void MaybeRollover();
   void WriteBuffer();
 
-  Env* const env_;
+  base::Env* const env_;
   const std::string dir_;
   const WalOptions options_;
   std::deque<Segment> segments_;
-  std::unique_ptr<WritableFile> file_;  // the last segment
-  std::string buffer_;                  // records saved but not yet written to file_
-  bool unsynced_ = false;               // file_ has writes not yet fsynced
+  std::unique_ptr<base::WritableFile> file_;  // the last segment
+  std::string buffer_;                        // records saved but not yet written to file_
+  bool unsynced_ = false;                     // file_ has writes not yet fsynced
   raft::HardState hard_state_;
   raft::SnapshotMetadata snapshot_;
   raft::LogIndex last_index_ = 0;

@@ -29,14 +29,13 @@ ALLOWED = {
     "raft": {"base", "raft"},
     # The WAL stores Raft's entries and hard state, so it sees raft's types.
     "wal": {"base", "raft", "wal"},
-    # Storage uses the WAL's CRC-32C only.
-    "storage": {"base", "wal", "storage", "rocksdb"},
+    "storage": {"base", "storage", "rocksdb"},
     # mvcc, lease and auth know nothing of Raft, the transport, the member or gRPC.
     "mvcc": {"base", "storage", "mvcc", "proto", "rocksdb"},
     "lease": {"base", "storage", "mvcc", "lease", "proto", "rocksdb"},
     "auth": {"base", "storage", "mvcc", "auth", "proto", "rocksdb"},
     # The peer transport may implement the peer gRPC service (and nothing else below api may).
-    "transport": {"base", "raft", "wal", "transport", "proto", "grpc_peer_service", "grpc"},
+    "transport": {"base", "raft", "transport", "proto", "grpc_peer_service", "grpc"},
     # The member: everything below api, messages only, no gRPC.
     "etcdserver": {
         "base", "raft", "wal", "storage", "mvcc", "lease", "auth", "transport", "etcdserver",

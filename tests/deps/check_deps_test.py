@@ -61,6 +61,11 @@ class CheckDepsTest(unittest.TestCase):
         self.assertFails("server/raft/raft.cc", '#include "cairnpb/internal.pb.h"\n', 1,
                          "raft may not include proto")
 
+    def testStorageIncludingTheWal(self):
+        # CRC-32C and the Env are in base: storage needs nothing of the WAL.
+        self.assertFails("server/storage/snapshot.cc", '#include "server/wal/wal.h"\n', 1,
+                         "storage may not include wal")
+
     def testMvccIncludingRaft(self):
         self.assertFails("server/mvcc/kv_store.cc", '#include "server/raft/raw_node.h"\n', 1,
                          "mvcc may not include raft")

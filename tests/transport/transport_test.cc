@@ -25,7 +25,8 @@
 
 #include "cairnpb/peer.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "server/wal/crc32c.h"
+#include "server/base/crc32c.h"
+#include "server/base/fault_injection_env.h"
 
 namespace cairn::transport {
 namespace {
@@ -504,6 +505,34 @@ TEST(TransportTest, SnapshotIsStreamedInChunksAndVerified) {
   EXPECT_TRUE(WaitFor([&] { return b->handler.message_count() == 5; }));
 }
 
+// The receiver does its file work through TransportOptions::env: the snapshot lands in that Env,
+// synced under its final name (it survives a crash that drops every unsynced byte), and nothing
+// is written to the real disk.
+TEST(TransportTest, ReceivedSnapshotIsWrittenAndSyncedThroughTheEnv) {
+  base::FaultInjectionEnv env(1);
+  auto a = StartMember(1);
+  TransportOptions options;
+  options.env = &env;
+  auto b = StartMember(2, options);
+  ASSERT_TRUE(a && b);
+  a->transport->AddPeer(2, {b->url()});
+  const std::string data = PseudoRandomBytes(300 * 1000, 3);
+  a->handler.SetSnapshot(data, 64 * 1024);
+  a->transport->Send({Snap(1, 2, 7, 42)});
+  ASSERT_TRUE(WaitFor([&] { return b->handler.snapshots().size() == 1; }));
+  const std::string path = b->handler.snapshots()[0].second;
+  EXPECT_EQ(path, b->snap_dir + "/0000000000000007-000000000000002a.snap");
+  EXPECT_FALSE(fs::exists(path));  // not on the real disk
+  EXPECT_EQ(env.UnsyncedBytes(path), 0u);
+  env.SimulateCrash(base::FaultInjectionEnv::CrashMode::kDropUnsynced);
+  std::string contents;
+  ASSERT_TRUE(env.ReadFile(path, &contents).ok());
+  EXPECT_TRUE(contents == data);
+  absl::StatusOr<std::vector<std::string>> names = env.ListDir(b->snap_dir);
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_EQ(*names, std::vector<std::string>{"0000000000000007-000000000000002a.snap"});
+}
+
 TEST(TransportTest, AbortedSnapshotLeavesNothingBehind) {
   TransportOptions options;
   options.snapshot_chunk_bytes = 64 * 1024;
@@ -563,7 +592,7 @@ TEST(TransportTest, SnapshotWithBadChecksumIsRefused) {
   cairnpb::SnapshotChunk last;
   last.set_data("world");
   last.set_last(true);
-  last.set_crc32c(wal::crc32c::Value(std::string_view("hello world")) ^ 1u);
+  last.set_crc32c(base::crc32c::Value(std::string_view("hello world")) ^ 1u);
   writer->Write(last);
   writer->WritesDone();
   grpc::Status status = writer->Finish();
@@ -576,7 +605,7 @@ TEST(TransportTest, SnapshotWithBadChecksumIsRefused) {
   grpc::ClientContext context2;
   auto writer2 = raw.stub()->Snapshot(&context2, &ack);
   ASSERT_TRUE(writer2->Write(first));
-  last.set_crc32c(wal::crc32c::Value(std::string_view("hello world")));
+  last.set_crc32c(base::crc32c::Value(std::string_view("hello world")));
   writer2->Write(last);
   writer2->WritesDone();
   status = writer2->Finish();

@@ -14,13 +14,17 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/base/fault_injection_env.h"
 #include "server/base/logging.h"
 #include "server/raft/storage.h"
-#include "server/wal/fault_injection_env.h"
 #include "server/wal/wal.h"
 
 namespace cairn::wal {
 namespace {
+
+using base::Env;
+using base::FaultInjectionEnv;
+using base::JoinPath;
 
 using CrashMode = FaultInjectionEnv::CrashMode;
 

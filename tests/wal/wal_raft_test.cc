@@ -7,13 +7,17 @@
 
 #include "gtest/gtest.h"
 #include "server/base/check.h"
+#include "server/base/fault_injection_env.h"
 #include "server/raft/raw_node.h"
 #include "server/raft/storage.h"
-#include "server/wal/fault_injection_env.h"
 #include "server/wal/wal.h"
 
 namespace cairn::wal {
 namespace {
+
+using base::Env;
+using base::FaultInjectionEnv;
+using base::JoinPath;
 
 constexpr char kDir[] = "/member/wal";
 const raft::ConfState kConf{{1}, {}};

@@ -6,13 +6,17 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/base/fault_injection_env.h"
 #include "server/raft/storage.h"
-#include "server/wal/fault_injection_env.h"
 #include "server/wal/record.h"
 #include "tests/wal/wal_test_util.h"
 
 namespace cairn::wal {
 namespace {
+
+using base::Env;
+using base::FaultInjectionEnv;
+using base::JoinPath;
 
 using testing::MakeEntries;
 using testing::MakeEntry;
@@ -442,7 +446,7 @@ TEST(WalPosixTest, RoundTripRolloverReleaseOnDisk) {
   std::string templ = std::string(base != nullptr ? base : "/tmp") + "/cairn_wal_XXXXXX";
   ASSERT_NE(::mkdtemp(templ.data()), nullptr);
   const std::string dir = JoinPath(templ, "wal");
-  Env* env = Env::Posix();
+  Env* env = Env::Default();
   WalOptions options;
   options.segment_bytes = 4096;
   {

@@ -12,6 +12,7 @@
 
 #include "cairnpb/internal.pb.h"
 #include "gtest/gtest.h"
+#include "server/base/encoding.h"
 #include "server/base/errors.h"
 #include "server/mvcc/kv_store.h"
 #include "server/mvcc/watch_hub.h"
@@ -132,7 +133,7 @@ struct Member {
     backend = std::move(*b);
     rocksdb::WriteBatch wb;
     std::string id;
-    storage::PutBE64(&id, member_id);
+    base::PutBE64(&id, member_id);
     ASSERT_TRUE(wb.Put(backend->cf(Cf::kMeta), "member_id", id).ok());
     ASSERT_TRUE(wb.Put(backend->cf(Cf::kMeta), "member_name", name).ok());
     ASSERT_TRUE(wb.Put(backend->cf(Cf::kMeta), "term", id).ok());

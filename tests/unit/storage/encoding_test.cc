@@ -40,9 +40,6 @@ TEST(EncodingTest, IndexKeysOrderNewestRevisionFirstAndAfterSkipsAllRevisions) {
   EXPECT_LT(IndexKeyAfter("k"), IndexKey(std::string("k\0", 2), 100));
   EXPECT_LT(IndexKeyAfter("k"), IndexKey("ka", 100));
   EXPECT_LT(RevKey(1, 5), RevKey(2, 0));
-  std::string be;
-  PutBE64(&be, 0x0102030405060708ULL);
-  EXPECT_EQ(GetBE64(be), 0x0102030405060708ULL);
 }
 
 TEST(EncodingTest, ParseEscapedRejectsTruncatedInput) {

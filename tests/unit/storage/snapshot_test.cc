@@ -10,7 +10,8 @@
 #include <random>
 
 #include "gtest/gtest.h"
-#include "server/storage/encoding.h"
+#include "server/base/encoding.h"
+#include "server/base/fault_injection_env.h"
 
 namespace cairn::storage {
 namespace {
@@ -20,7 +21,7 @@ using Contents = std::map<std::pair<int, std::string>, std::string>;
 
 std::string BE64(uint64_t x) {
   std::string s;
-  PutBE64(&s, x);
+  base::PutBE64(&s, x);
   return s;
 }
 
@@ -146,6 +147,40 @@ class SnapshotTest : public ::testing::Test {
   std::unique_ptr<Backend> src_;
   std::unique_ptr<Backend> dst_;
 };
+
+// The snapshot file is read and synced through the Backend's Env: on FaultInjectionEnv an install
+// works from the simulated file, and the file it installed from survives a crash (the install
+// synced it and its directory before writing the marker), while an unsynced one loses its bytes.
+TEST_F(SnapshotTest, InstallReadsAndSyncsThroughTheBackendsEnv) {
+  FillBoth();
+  auto dst_local = LocalKeys(dst_.get());
+  base::FaultInjectionEnv env(1);
+  ASSERT_TRUE(env.CreateDirs(dir_).ok());
+  const std::string bytes = ReadFile(ExportToFile(src_.get(), "snap"));
+  auto write = [&](const std::string& path) {
+    auto f = env.NewWritableFile(path);
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_TRUE((*f)->Append(bytes).ok());
+  };
+  const std::string path = dir_ + "/fi.snap";
+  const std::string lost = dir_ + "/lost.snap";
+  write(path);
+  write(lost);
+  EXPECT_TRUE(absl::IsNotFound(VerifySnapshotFile(path)));  // not on the real disk
+  ASSERT_TRUE(VerifySnapshotFile(path, &env).ok());
+
+  dst_.reset();
+  auto b = Backend::Open(dir_ + "/dst", &env);
+  ASSERT_TRUE(b.ok()) << b.status();
+  dst_ = std::move(*b);
+  ASSERT_TRUE(InstallSnapshotFile(dst_.get(), path).ok());
+  ExpectInstalled(dst_local);
+
+  env.SimulateCrash(base::FaultInjectionEnv::CrashMode::kDropUnsynced);
+  EXPECT_TRUE(VerifySnapshotFile(path, &env).ok());
+  // The install's directory sync made the other file's name durable too, but not its bytes.
+  EXPECT_TRUE(absl::IsDataLoss(VerifySnapshotFile(lost, &env)));
+}
 
 TEST_F(SnapshotTest, RoundTripKeepsMemberLocalKeys) {
   FillBoth();

@@ -1,11 +1,11 @@
-#include "server/wal/fault_injection_env.h"
+#include "server/base/fault_injection_env.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 
 // One file's contents. `current` is what reads see; `durable` is what survives a crash; `pending`
 // replays current from durable, in order (needed to keep a prefix on a torn crash).
@@ -114,6 +114,34 @@ class FaultInjectionEnv::File final : public WritableFile {
   uint64_t position_ = 0;
 };
 
+// Reads a file's current contents from the front. It follows the node, not a copy: bytes appended
+// after it was opened are read too, as on a real file system.
+class FaultInjectionEnv::Reader final : public SequentialFile {
+ public:
+  Reader(FaultInjectionEnv* env, std::shared_ptr<Node> node, uint64_t generation)
+      : env_(env), node_(std::move(node)), generation_(generation) {}
+
+  absl::Status Read(size_t n, std::string* out) override ABSL_LOCKS_EXCLUDED(env_->mu_) {
+    absl::MutexLock lock(&env_->mu_);
+    out->clear();
+    if (generation_ != env_->generation_) {
+      return absl::FailedPreconditionError("file handle opened before a simulated crash");
+    }
+    const std::string& contents = node_->current;
+    if (position_ >= contents.size()) return absl::OkStatus();
+    size_t take = std::min<uint64_t>(n, contents.size() - position_);
+    out->assign(contents, position_, take);
+    position_ += take;
+    return absl::OkStatus();
+  }
+
+ private:
+  FaultInjectionEnv* const env_;
+  const std::shared_ptr<Node> node_;
+  const uint64_t generation_;
+  uint64_t position_ = 0;
+};
+
 FaultInjectionEnv::FaultInjectionEnv(uint64_t seed) : rng_(seed) {}
 FaultInjectionEnv::~FaultInjectionEnv() = default;
 
@@ -154,6 +182,21 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionEnv::ReopenWritableF
   auto it = current_names_.find(path);
   if (it == current_names_.end()) return absl::NotFoundError(absl::StrCat("open ", path));
   return std::unique_ptr<WritableFile>(new File(this, it->second, generation_));
+}
+
+absl::StatusOr<std::unique_ptr<SequentialFile>> FaultInjectionEnv::NewSequentialFile(
+    const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  auto it = current_names_.find(path);
+  if (it == current_names_.end()) return absl::NotFoundError(absl::StrCat("open ", path));
+  return std::unique_ptr<SequentialFile>(new Reader(this, it->second, generation_));
+}
+
+absl::StatusOr<uint64_t> FaultInjectionEnv::GetFileSize(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  auto it = current_names_.find(path);
+  if (it == current_names_.end()) return absl::NotFoundError(absl::StrCat("stat ", path));
+  return static_cast<uint64_t>(it->second->current.size());
 }
 
 absl::Status FaultInjectionEnv::ReadFile(const std::string& path, std::string* contents) {
@@ -355,4 +398,4 @@ uint64_t FaultInjectionEnv::UnsyncedBytes(const std::string& path) const {
   return n;
 }
 
-}  // namespace cairn::wal
+}  // namespace cairn::base

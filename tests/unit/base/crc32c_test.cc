@@ -1,10 +1,10 @@
-#include "server/wal/crc32c.h"
+#include "server/base/crc32c.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace cairn::wal::crc32c {
+namespace cairn::base::crc32c {
 namespace {
 
 // Vectors from RFC 3720 (iSCSI), appendix B.4, and the common "123456789" check value.
@@ -56,4 +56,4 @@ TEST(Crc32cTest, MaskRoundTripsAndDiffers) {
 }
 
 }  // namespace
-}  // namespace cairn::wal::crc32c
+}  // namespace cairn::base::crc32c

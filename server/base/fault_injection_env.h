@@ -19,8 +19,12 @@
 // test runs on undisturbed; the test checks crashed() and reopens. This is how a crash between a
 // write and its fsync (a torn tail), or inside a rollover or a release, is produced.
 //
-// Thread-safe (one mutex). Files handed out before a SimulateCrash() call refuse every later
-// operation with FailedPrecondition, as the process that held them is gone.
+// Reads (ReadFile, NewSequentialFile, GetFileSize) see the current contents, synced or not, as a
+// process reading its own writes does.
+//
+// Thread-safe (one mutex). Files handed out before a SimulateCrash() call (readers as well as
+// writers) refuse every later operation with FailedPrecondition, as the process that held them is
+// gone.
 #pragma once
 
 #include <cstdint>
@@ -33,9 +37,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "server/wal/env.h"
+#include "server/base/env.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 
 class FaultInjectionEnv final : public Env {
  public:
@@ -48,7 +52,10 @@ class FaultInjectionEnv final : public Env {
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   absl::StatusOr<std::unique_ptr<WritableFile>> ReopenWritableFile(
       const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
+      const std::string& path) override;
   absl::Status ReadFile(const std::string& path, std::string* contents) override;
+  absl::StatusOr<uint64_t> GetFileSize(const std::string& path) override;
   absl::Status RenameFile(const std::string& from, const std::string& to) override;
   absl::Status RemoveFile(const std::string& path) override;
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override;
@@ -85,6 +92,7 @@ class FaultInjectionEnv final : public Env {
 
  private:
   class File;
+  class Reader;
   struct Node;
   struct DirOp;
 
@@ -111,4 +119,4 @@ class FaultInjectionEnv final : public Env {
   uint64_t dir_syncs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace cairn::wal
+}  // namespace cairn::base

@@ -1,12 +1,13 @@
-// The file-system seam of the WAL (ARCHITECTURE.md principle 2: I/O at the edges).
+// Env: the file-system seam of the server (ARCHITECTURE.md principle 2: I/O at the edges).
 //
-// Everything the WAL does to the disk goes through an Env, so tests can run it on
-// FaultInjectionEnv (fault_injection_env.h), which loses unsynced bytes on a simulated crash,
-// tears writes and flips bytes. Env::Posix() is the real file system.
+// Everything the server does to its own files (the WAL, snapshot files) goes through an Env, so
+// tests can run it on FaultInjectionEnv (fault_injection_env.h), which loses unsynced bytes on a
+// simulated crash, tears writes and flips bytes. Env::Default() is the real (POSIX) file system.
+// RocksDB does its own I/O (server/storage/backend.h) and is not behind this seam.
 //
 // Errors: every operation returns a Status; I/O failures are kInternal with the path and errno
-// text, a missing file or directory is kNotFound. The Env never aborts; the WAL decides which
-// failures are fatal (docs/wal_format.md, "Durability contract").
+// text, a missing file or directory is kNotFound. The Env never aborts; the caller decides which
+// failures are fatal (the WAL: docs/wal_format.md, "Durability contract").
 //
 // Durability model (what callers may rely on, and what FaultInjectionEnv enforces):
 //  - bytes written to a file are durable only after WritableFile::Sync returns OK;
@@ -14,6 +15,7 @@
 //  - Preallocate and Truncate change the file's contents like writes do (durable after Sync).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,7 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 
 // A file open for writing at a position. Not thread-safe: one owner. Destroying it closes it
 // (without syncing).
@@ -46,12 +48,23 @@ class WritableFile {
   virtual uint64_t position() const = 0;
 };
 
+// A file open for reading from its start, front to back. Not thread-safe: one owner. Destroying
+// it closes it.
+class SequentialFile {
+ public:
+  virtual ~SequentialFile() = default;
+
+  // Reads up to `n` bytes at the current position into *out (replacing its contents) and advances
+  // past them. Fewer than `n` bytes only at the end of the file; none (empty *out) once there.
+  virtual absl::Status Read(size_t n, std::string* out) = 0;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
 
   // The process-wide POSIX Env. Never null; never destroyed. Thread-safe.
-  static Env* Posix();
+  static Env* Default();
 
   // Creates (or empties) `path` for writing at position 0.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
@@ -60,14 +73,21 @@ class Env {
   // offset they continue at). NotFound if it does not exist.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> ReopenWritableFile(
       const std::string& path) = 0;
+  // Opens the existing `path` for reading from its start. NotFound if it does not exist.
+  virtual absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
+      const std::string& path) = 0;
   // Reads the whole file into *contents.
   virtual absl::Status ReadFile(const std::string& path, std::string* contents) = 0;
+  // The size of `path` in bytes (written bytes, synced or not). NotFound if it does not exist.
+  virtual absl::StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
   virtual absl::Status RenameFile(const std::string& from, const std::string& to) = 0;
   virtual absl::Status RemoveFile(const std::string& path) = 0;
   // Names (not paths) of the entries in `dir`, excluding "." and "..", in no particular order.
   virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   // Creates `dir` (one level) if it does not exist; OK if it already does.
   virtual absl::Status CreateDir(const std::string& dir) = 0;
+  // Creates `dir` and every missing parent (CreateDir level by level); OK if it already exists.
+  absl::Status CreateDirs(const std::string& dir);
   // Makes the creations, renames and removals of entries in `dir` durable.
   virtual absl::Status SyncDir(const std::string& dir) = 0;
   virtual bool FileExists(const std::string& path) = 0;
@@ -76,4 +96,4 @@ class Env {
 // dir + "/" + name.
 std::string JoinPath(std::string_view dir, std::string_view name);
 
-}  // namespace cairn::wal
+}  // namespace cairn::base

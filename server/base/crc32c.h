@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace cairn::wal::crc32c {
+namespace cairn::base::crc32c {
 
 // Returns the CRC-32C of `crc`'s input followed by data[0, n): Extend(Value(a), b) == Value(a + b).
 uint32_t Extend(uint32_t crc, const char* data, size_t n);
@@ -32,4 +32,4 @@ uint32_t ExtendPortable(uint32_t crc, const char* data, size_t n);
 uint32_t ExtendHardware(uint32_t crc, const char* data, size_t n);
 bool HardwareAvailable();
 
-}  // namespace cairn::wal::crc32c
+}  // namespace cairn::base::crc32c

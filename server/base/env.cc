@@ -1,4 +1,4 @@
-#include "server/wal/env.h"
+#include "server/base/env.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 namespace {
 
 absl::Status IoError(const char* op, const std::string& path, int err) {
@@ -74,6 +74,34 @@ class PosixWritableFile final : public WritableFile {
   uint64_t position_ = 0;
 };
 
+class PosixSequentialFile final : public SequentialFile {
+ public:
+  PosixSequentialFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixSequentialFile() override { ::close(fd_); }
+
+  absl::Status Read(size_t n, std::string* out) override {
+    out->resize(n);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::read(fd_, out->data() + done, n - done);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        out->clear();
+        return IoError("read", path_, err);
+      }
+      if (r == 0) break;  // end of file
+      done += static_cast<size_t>(r);
+    }
+    out->resize(done);
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::string path_;
+  const int fd_;
+};
+
 class PosixEnv final : public Env {
  public:
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
@@ -87,6 +115,19 @@ class PosixEnv final : public Env {
     int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return IoError("open", path, errno);
     return std::make_unique<PosixWritableFile>(path, fd);
+  }
+
+  absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
+      const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return IoError("open", path, errno);
+    return std::make_unique<PosixSequentialFile>(path, fd);
+  }
+
+  absl::StatusOr<uint64_t> GetFileSize(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return IoError("stat", path, errno);
+    return static_cast<uint64_t>(st.st_size);
   }
 
   absl::Status ReadFile(const std::string& path, std::string* contents) override {
@@ -163,7 +204,19 @@ class PosixEnv final : public Env {
 
 }  // namespace
 
-Env* Env::Posix() {
+absl::Status Env::CreateDirs(const std::string& dir) {
+  // Every prefix ending before a '/', then `dir` itself; existing levels are skipped, so a parent
+  // the process may not write to (e.g. "/tmp") is never created.
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    std::string level = dir.substr(0, slash);
+    if (!level.empty() && level.back() != '/' && !FileExists(level)) {
+      if (absl::Status s = CreateDir(level); !s.ok()) return s;
+    }
+    if (slash == std::string::npos) return absl::OkStatus();
+  }
+}
+
+Env* Env::Default() {
   static Env* env = new PosixEnv();
   return env;
 }
@@ -176,4 +229,4 @@ std::string JoinPath(std::string_view dir, std::string_view name) {
   return path;
 }
 
-}  // namespace cairn::wal
+}  // namespace cairn::base

@@ -1,9 +1,9 @@
-#include "server/wal/crc32c.h"
+#include "server/base/crc32c.h"
 
 #include <array>
 #include <cstring>
 
-namespace cairn::wal::crc32c {
+namespace cairn::base::crc32c {
 namespace {
 
 constexpr uint32_t kPoly = 0x82F63B78u;  // 0x1EDC6F41 bit-reversed
@@ -86,4 +86,4 @@ uint32_t Extend(uint32_t crc, const char* data, size_t n) {
   return HardwareAvailable() ? ExtendHardware(crc, data, n) : ExtendPortable(crc, data, n);
 }
 
-}  // namespace cairn::wal::crc32c
+}  // namespace cairn::base::crc32c

@@ -1,4 +1,4 @@
-#include "server/wal/env.h"
+#include "server/base/env.h"
 
 #include <stdlib.h>
 
@@ -6,9 +6,9 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "server/wal/fault_injection_env.h"
+#include "server/base/fault_injection_env.h"
 
-namespace cairn::wal {
+namespace cairn::base {
 namespace {
 
 // A fresh directory under the test's temporary directory.
@@ -29,7 +29,7 @@ void RemoveTree(Env* env, const std::string& dir) {
 }
 
 TEST(PosixEnvTest, WriteReadPreallocateTruncateRenameList) {
-  Env* env = Env::Posix();
+  Env* env = Env::Default();
   const std::string dir = MakeTempDir();
   const std::string a = JoinPath(dir, "a");
   {
@@ -71,6 +71,69 @@ TEST(PosixEnvTest, WriteReadPreallocateTruncateRenameList) {
   ASSERT_TRUE(env->RemoveFile(b).ok());
   EXPECT_FALSE(env->FileExists(b));
   RemoveTree(env, dir);
+}
+
+// What the snapshot code needs of any Env: nested directories, sizes, front-to-back reads.
+void CheckDirsSizesAndSequentialReads(Env* env, const std::string& root) {
+  const std::string dir = JoinPath(root, "x/y/z");
+  ASSERT_TRUE(env->CreateDirs(dir).ok());
+  ASSERT_TRUE(env->CreateDirs(dir).ok());  // already there: OK
+  EXPECT_TRUE(env->FileExists(JoinPath(root, "x/y")));
+  const std::string f = JoinPath(dir, "f");
+  EXPECT_EQ(env->GetFileSize(f).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(env->NewSequentialFile(f).status().code(), absl::StatusCode::kNotFound);
+  {
+    auto file = env->NewWritableFile(f);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE((*file)->Append("0123456789").ok());
+  }
+  absl::StatusOr<uint64_t> size = env->GetFileSize(f);
+  ASSERT_TRUE(size.ok()) << size.status();
+  EXPECT_EQ(*size, 10u);
+  auto reader = env->NewSequentialFile(f);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::string got = "junk";
+  ASSERT_TRUE((*reader)->Read(4, &got).ok());
+  EXPECT_EQ(got, "0123");
+  ASSERT_TRUE((*reader)->Read(100, &got).ok());
+  EXPECT_EQ(got, "456789");
+  ASSERT_TRUE((*reader)->Read(100, &got).ok());
+  EXPECT_EQ(got, "");  // end of file
+  ASSERT_TRUE(env->RemoveFile(f).ok());
+}
+
+TEST(PosixEnvTest, DirsSizesAndSequentialReads) {
+  const std::string root = MakeTempDir();
+  CheckDirsSizesAndSequentialReads(Env::Default(), root);
+  for (const char* level : {"x/y/z", "x/y", "x"}) ::rmdir(JoinPath(root, level).c_str());
+  ::rmdir(root.c_str());
+}
+
+TEST(FaultInjectionEnvTest, DirsSizesAndSequentialReads) {
+  FaultInjectionEnv env(1);
+  CheckDirsSizesAndSequentialReads(&env, "/r");
+}
+
+TEST(FaultInjectionEnvTest, ReadersSeeUnsyncedBytesUntilACrashDropsThem) {
+  FaultInjectionEnv env(1);
+  ASSERT_TRUE(env.CreateDir("/d").ok());
+  auto file = *env.NewWritableFile("/d/f");
+  ASSERT_TRUE(env.SyncDir("/d").ok());
+  ASSERT_TRUE(file->Append("durable").ok());
+  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Append("+lost").ok());
+  EXPECT_EQ(*env.GetFileSize("/d/f"), 12u);
+  auto reader = *env.NewSequentialFile("/d/f");
+  std::string got;
+  ASSERT_TRUE(reader->Read(100, &got).ok());
+  EXPECT_EQ(got, "durable+lost");
+
+  env.SimulateCrash(FaultInjectionEnv::CrashMode::kDropUnsynced);
+  EXPECT_EQ(reader->Read(1, &got).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*env.GetFileSize("/d/f"), 7u);
+  auto after = *env.NewSequentialFile("/d/f");
+  ASSERT_TRUE(after->Read(100, &got).ok());
+  EXPECT_EQ(got, "durable");
 }
 
 TEST(FaultInjectionEnvTest, SyncedBytesSurviveUnsyncedAreDropped) {
@@ -191,4 +254,4 @@ TEST(FaultInjectionEnvTest, CorruptByteAndInjectedErrors) {
 }
 
 }  // namespace
-}  // namespace cairn::wal
+}  // namespace cairn::base
