@@ -19,5 +19,5 @@ def test_sample_runs(cairn_server, sample: pathlib.Path) -> None:
 
 
 def test_samples_exist() -> None:
-    assert {s.name for s in SAMPLES} >= {"lock.py", "election.py", "watch.py",
+    assert {s.name for s in SAMPLES} >= {"lock.py", "election.py", "watch.py", "discovery.py",
                                          "asyncio_example.py"}

@@ -18,9 +18,11 @@ message. ``cairn.aio`` has the same surface for asyncio. See docs/python.md.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import json
 import time
 import weakref
-from typing import Any, Callable, List, Optional, Sequence, Union, cast
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Union, cast
 
 from . import _cairn
 from ._cairn import (  # noqa: F401  (re-exported)
@@ -45,6 +47,8 @@ __all__ = [
     "Client", "Error", "KeyValue", "Event", "Grant", "LeaderInfo",
     "Value", "Version", "CreateRevision", "ModRevision", "LeaseOf",
     "Put", "Get", "Delete", "Txn", "Lease", "Session", "Lock", "Election", "Watch",
+    "RWLock", "Semaphore", "MultiLock", "Barrier", "DoubleBarrier", "Queue", "Counter",
+    "Resolver", "Instance", "Cache", "Stm",
 ] + [c.__name__ for c in ERRORS_BY_KIND.values()]
 
 # Every open client, closed at interpreter exit before Python stops taking callbacks.
@@ -313,6 +317,299 @@ class Election:
     def leadership(self) -> Optional[Grant]:
         return self._native.leadership
 
+    def observe(self) -> Iterator[LeaderInfo]:
+        """The leaders, as they change (an iterator; it survives reconnects)."""
+        observer = self._native.observe()
+        try:
+            while True:
+                leader = observer.next()
+                if leader is not None:
+                    yield leader
+        finally:
+            observer.close()
+
+
+class RWLock:
+    """A reader-writer lock: ``with rw.read():`` shares, ``with rw.write():`` (or ``with rw:``)
+    excludes; fair (FIFO). ``fencing_token`` and ``guard()`` as for ``Lock``."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native: Any = _cairn.RWMutex(session._native, name)
+        self.name = name
+
+    def acquire(self, write: bool = True, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, self._native.lock_async(write, timeout).result())
+
+    def release(self) -> None:
+        self._native.unlock()
+
+    @contextlib.contextmanager
+    def read(self, timeout: Optional[float] = None) -> Iterator["RWLock"]:
+        self.acquire(False, timeout)
+        try:
+            yield self
+        finally:
+            self.release()
+
+    @contextlib.contextmanager
+    def write(self, timeout: Optional[float] = None) -> Iterator["RWLock"]:
+        self.acquire(True, timeout)
+        try:
+            yield self
+        finally:
+            self.release()
+
+    @property
+    def fencing_token(self) -> int:
+        return int(_held(self._native.grant).fencing_token)
+
+    def guard(self) -> Any:
+        return _held(self._native.grant).guard()
+
+    def __enter__(self) -> "RWLock":
+        self.acquire(True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class Semaphore:
+    """N permits, taken in FIFO order: ``with session.semaphore("pool", 3) as permit:``."""
+
+    def __init__(self, session: "Session", name: str, permits: int) -> None:
+        self._native: Any = _cairn.Semaphore(session._native, name, permits)
+        self.name = name
+
+    def acquire(self, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, self._native.acquire_async(timeout).result())
+
+    def release(self) -> None:
+        self._native.release()
+
+    @property
+    def fencing_token(self) -> int:
+        return int(_held(self._native.grant).fencing_token)
+
+    def guard(self) -> Any:
+        return _held(self._native.grant).guard()
+
+    def __enter__(self) -> "Semaphore":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class MultiLock:
+    """Several locks taken all or none, in a canonical order (no deadlock)."""
+
+    def __init__(self, session: "Session", names: Sequence[str]) -> None:
+        self._native: Any = _cairn.MultiLock(session._native, list(names))
+        self.grants: List[Grant] = []
+
+    def acquire(self, timeout: Optional[float] = None) -> List[Grant]:
+        self.grants = list(self._native.lock_async(timeout).result())
+        return self.grants
+
+    def release(self) -> None:
+        self._native.unlock()
+        self.grants = []
+
+    def guards(self) -> List[Any]:
+        """One comparison per lock: add them all to a txn to fence it."""
+        return list(self._native.guards())
+
+    def __enter__(self) -> "MultiLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class Barrier:
+    """``hold()`` raises the barrier, ``release()`` lowers it, ``wait()`` blocks while it is up."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native: Any = _cairn.Barrier(session._native, name)
+
+    def hold(self) -> None:
+        self._native.hold()
+
+    def release(self) -> None:
+        self._native.release()
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        self._native.wait_async(timeout).result()
+
+
+class DoubleBarrier:
+    """``enter()`` blocks until ``count`` participants are in; ``leave()`` until all are out.
+    As a context manager: enter on entry, leave on exit."""
+
+    def __init__(self, session: "Session", name: str, count: int) -> None:
+        self._native: Any = _cairn.DoubleBarrier(session._native, name, count)
+
+    def enter(self, timeout: Optional[float] = None) -> None:
+        self._native.enter_async(timeout).result()
+
+    def leave(self, timeout: Optional[float] = None) -> None:
+        self._native.leave_async(timeout).result()
+
+    def __enter__(self) -> "DoubleBarrier":
+        self.enter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.leave()
+
+
+class Queue:
+    """A FIFO (or priority) queue: each item is taken exactly once, however many consumers.
+    ``get()`` blocks on a watch (no polling) until an item comes."""
+
+    def __init__(self, client: "Client", name: str, priority: bool = False) -> None:
+        self._native: Any = _cairn.Queue(client._c, name)
+        self.priority = priority
+
+    def put(self, value: Bytes, priority: int = 0) -> bytes:
+        """Adds an item (lower ``priority`` numbers are taken first); returns its key."""
+        if priority and not self.priority:
+            raise ValueError("priority needs a priority_queue")
+        return bytes(self._native.enqueue(_b(value, "value"), priority))
+
+    def get(self, timeout: Optional[float] = None) -> bytes:
+        """Takes the next item's value, waiting for one."""
+        return bytes(self._native.dequeue_async(timeout).result().value)
+
+    def get_nowait(self) -> Optional[bytes]:
+        item = self._native.try_dequeue()
+        return None if item is None else bytes(item.value)
+
+    def __len__(self) -> int:
+        return int(self._native.size())
+
+
+class Counter:
+    """An atomic integer stored in one key."""
+
+    def __init__(self, client: "Client", name: Bytes) -> None:
+        self._native: Any = _cairn.Counter(client._c, _b(name))
+
+    def get(self) -> int:
+        return int(self._native.get())
+
+    def add(self, delta: int = 1) -> int:
+        """Adds ``delta``; returns the new value."""
+        return int(self._native.add(delta))
+
+    def compare_and_set(self, expected: int, desired: int) -> bool:
+        return bool(self._native.compare_and_set(expected, desired))
+
+    def set(self, value: int) -> None:
+        self._native.set(value)
+
+
+class Resolver:
+    """A live, watch-backed view of a service's instances, with a picker."""
+
+    _STRATEGIES = {"round_robin": 0, "random": 1, "sticky": 2}
+
+    def __init__(self, client: "Client", service: str, strategy: str = "round_robin") -> None:
+        if strategy not in self._STRATEGIES:
+            raise ValueError("strategy must be 'round_robin', 'random' or 'sticky'")
+        self._native: Any = _cairn.Resolver(client._c, service, self._STRATEGIES[strategy])
+
+    def instances(self) -> List["Instance"]:
+        return [Instance.decode(e) for e in self._native.endpoints()]
+
+    def pick(self) -> "Instance":
+        """One instance by the strategy; raises UnavailableError-like errors when none is up."""
+        return Instance.decode(self._native.pick())
+
+    def mark_down(self, address: str, seconds: float) -> None:
+        """Leaves ``address`` out of pick() for ``seconds`` (e.g. after calls to it failed)."""
+        self._native.mark_down(address, seconds)
+
+    def wait_for(self, count: int, timeout: Optional[float] = None) -> None:
+        """Waits until at least ``count`` instances are registered."""
+        self._native.wait_for_count(count, timeout)
+
+
+class Instance:
+    """A registered service instance."""
+
+    def __init__(self, id: str, address: str, metadata: Any) -> None:
+        self.id, self.address, self.metadata = id, address, metadata
+
+    @staticmethod
+    def decode(endpoint: Any) -> "Instance":
+        try:
+            meta = json.loads(endpoint.metadata) if endpoint.metadata else {}
+        except ValueError:
+            meta = {"raw": endpoint.metadata}
+        if not isinstance(meta, dict):
+            meta = {"value": meta}
+        return Instance(str(meta.pop("id", "")), endpoint.address, meta.get("metadata", meta))
+
+    def __repr__(self) -> str:
+        return f"Instance(id={self.id!r}, address={self.address!r}, metadata={self.metadata!r})"
+
+
+class Cache:
+    """A local copy of a prefix kept current by one watch; resyncs after a compaction.
+    ``add_listener(fn)``: fn(events, revision, resync) on a client thread."""
+
+    def __init__(self, client: "Client", prefix: Bytes) -> None:
+        self._native: Any = _cairn.PrefixCache(client._c, _b(prefix))
+
+    def get(self, key: Bytes) -> Optional[KeyValue]:
+        return cast(Optional[KeyValue], self._native.get(_b(key)))
+
+    def list(self) -> List[KeyValue]:
+        return list(self._native.list())
+
+    @property
+    def revision(self) -> int:
+        return int(self._native.revision)
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    def add_listener(self, fn: Callable[[List[Event], int, bool], None]) -> int:
+        return int(self._native.add_listener(fn))
+
+    def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> None:
+        self._native.wait_for_revision(revision, timeout)
+
+
+class Stm:
+    """The reads and writes of one STM attempt (see ``Client.stm``)."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def get(self, key: Bytes) -> Optional[bytes]:
+        v = self._native.get(_b(key))
+        return None if v is None else bytes(v)
+
+    def put(self, key: Bytes, value: Bytes) -> None:
+        self._native.put(_b(key), _b(value, "value"))
+
+    def delete(self, key: Bytes) -> None:
+        self._native.delete(_b(key))
+
+    def rev(self, key: Bytes) -> int:
+        return int(self._native.rev(_b(key)))
+
+
+def _held(grant: Optional[Grant]) -> Grant:
+    if grant is None:
+        raise Error("not held")
+    return grant
+
 
 class Session:
     """A lease kept alive for the recipes; every lock or leadership taken under it ends with it.
@@ -335,6 +632,48 @@ class Session:
 
     def election(self, name: str) -> Election:
         return Election(self, name)
+
+    def rwlock(self, name: str) -> RWLock:
+        return RWLock(self, name)
+
+    def semaphore(self, name: str, n: int) -> Semaphore:
+        return Semaphore(self, name, n)
+
+    def multi_lock(self, names: Sequence[str]) -> MultiLock:
+        return MultiLock(self, names)
+
+    def barrier(self, name: str) -> Barrier:
+        return Barrier(self, name)
+
+    def double_barrier(self, name: str, n: int) -> DoubleBarrier:
+        return DoubleBarrier(self, name, n)
+
+    def queue(self, name: str) -> Queue:
+        return Queue(self.client, name)
+
+    def priority_queue(self, name: str) -> Queue:
+        return Queue(self.client, name, priority=True)
+
+    def latch(self, name: str, value: Bytes = b"",
+              on_leader: Optional[Callable[[Grant], None]] = None,
+              on_not_leader: Optional[Callable[[], None]] = None) -> Any:
+        """A leader latch: ``is_leader``, ``wait()``, callbacks on gaining and losing leadership;
+        ``close()`` leaves the election."""
+        return _cairn.LeaderLatch(self._native, name, _b(value, "value"), on_leader,
+                                  on_not_leader)
+
+    def selector(self, name: str, fn: Callable[[Grant, Any], None], value: Bytes = b"",
+                 requeue: bool = True) -> Any:
+        """Runs ``fn(grant, lost)`` on a selector thread while this process leads; ``lost`` is
+        set (``lost.is_set()``, ``lost.wait(timeout)``) when leadership or the session is lost,
+        and fn should return then. With ``requeue`` it campaigns again afterwards."""
+        return _cairn.LeaderSelector(self._native, name, fn, _b(value, "value"), requeue)
+
+    def register(self, service: str, id: str, address: str,
+                 metadata: Optional[Any] = None) -> None:
+        """Registers an instance under this session (it goes when the session ends)."""
+        _cairn.register_endpoint(self._native, service, address,
+                                 json.dumps({"id": id, "metadata": metadata}))
 
     def close(self) -> None:
         self._native.close()
@@ -456,3 +795,26 @@ class Client:
     def session(self, ttl: int = 60) -> Session:
         """A session (a kept-alive lease) for the recipes."""
         return Session(self, ttl)
+
+    def counter(self, name: Bytes) -> Counter:
+        return Counter(self, name)
+
+    def resolver(self, service: str, strategy: str = "round_robin") -> Resolver:
+        return Resolver(self, service, strategy)
+
+    def cache(self, prefix: Bytes) -> Cache:
+        return Cache(self, prefix)
+
+    _ISOLATION = {"serializable_snapshot": 0, "serializable": 1, "repeatable_read": 2,
+                  "read_committed": 3}
+
+    def stm(self, fn: Callable[[Stm], None], isolation: str = "serializable_snapshot",
+            max_attempts: int = 64) -> TxnResponse:
+        """etcd's software transactional memory: runs ``fn(stm)`` (reads with ``stm.get``,
+        writes with ``stm.put``/``stm.delete``) and commits atomically, retrying ``fn`` on a
+        conflict. ``isolation``: 'serializable_snapshot', 'serializable', 'repeatable_read' or
+        'read_committed'. An exception raised by fn aborts (nothing is written) and propagates."""
+        if isolation not in self._ISOLATION:
+            raise ValueError(f"isolation must be one of {sorted(self._ISOLATION)}")
+        return _cairn.run_stm(self._c, lambda native: fn(Stm(native)),
+                              self._ISOLATION[isolation], max_attempts)
