@@ -319,6 +319,7 @@ void BindRecipes(py::module_& m) {
   BindLeadership(m);
   BindSync(m);
   BindData(m);
+  BindAdmin(m);
 }
 
 }  // namespace cairn::python

@@ -39,5 +39,6 @@ std::shared_ptr<Client> ClientOf(const py::object& client);
 
 void BindSync(py::module_& m);
 void BindData(py::module_& m);
+void BindAdmin(py::module_& m);
 
 }  // namespace cairn::python

@@ -1,0 +1,213 @@
+// Bindings of the SDK's administration clients: cluster membership, maintenance and auth.
+// These calls are short: each runs with the GIL released on the calling thread.
+#include "bindings/python/src/common.h"
+#include "bindings/python/src/recipes_util.h"
+
+namespace cairn::python {
+namespace {
+
+template <typename T>
+T Value(absl::StatusOr<T> r) {
+  if (!r.ok()) Raise(r.status());
+  return std::move(*r);
+}
+
+py::dict MemberDict(const Member& m) {
+  py::dict d;
+  d["id"] = m.id;
+  d["name"] = m.name;
+  d["peer_urls"] = m.peer_urls;
+  d["client_urls"] = m.client_urls;
+  d["is_learner"] = m.is_learner;
+  return d;
+}
+
+py::list Members(const std::vector<Member>& ms) {
+  py::list out;
+  for (const auto& m : ms) out.append(MemberDict(m));
+  return out;
+}
+
+void BindCluster(py::module_& m) {
+  m.def("member_list", [](py::object client) {
+    ClusterClient c = ClientOf(client)->cluster();
+    return Members(Value(NoGil([&] { return c.MemberList(); })).members);
+  });
+  m.def(
+      "member_add",
+      [](py::object client, std::vector<std::string> urls, bool learner) {
+        if (urls.empty()) throw py::value_error("peer_urls must not be empty");
+        ClusterClient c = ClientOf(client)->cluster();
+        auto r = Value(NoGil([&] { return c.MemberAdd(urls, learner); }));
+        return py::make_tuple(MemberDict(r.member), Members(r.members));
+      },
+      py::arg("client"), py::arg("peer_urls"), py::arg("learner") = false);
+  m.def("member_remove", [](py::object client, uint64_t id) {
+    ClusterClient c = ClientOf(client)->cluster();
+    return Members(Value(NoGil([&] { return c.MemberRemove(id); })).members);
+  });
+  m.def("member_update", [](py::object client, uint64_t id, std::vector<std::string> urls) {
+    ClusterClient c = ClientOf(client)->cluster();
+    return Members(Value(NoGil([&] { return c.MemberUpdate(id, urls); })).members);
+  });
+  m.def("member_promote", [](py::object client, uint64_t id) {
+    ClusterClient c = ClientOf(client)->cluster();
+    return Members(Value(NoGil([&] { return c.MemberPromote(id); })).members);
+  });
+}
+
+void BindMaintenance(py::module_& m) {
+  m.def(
+      "defragment",
+      [](py::object client, const std::string& endpoint) {
+        MaintenanceClient c = ClientOf(client)->maintenance();
+        Value(NoGil([&] { return c.Defragment(endpoint); }));
+      },
+      py::arg("client"), py::arg("endpoint") = "");
+  m.def(
+      "hash_kv",
+      [](py::object client, const std::string& endpoint, int64_t revision) {
+        MaintenanceClient c = ClientOf(client)->maintenance();
+        auto r = Value(NoGil([&] { return c.HashKv(endpoint, revision); }));
+        return py::make_tuple(r.hash, r.compact_revision, r.header.revision);
+      },
+      py::arg("client"), py::arg("endpoint") = "", py::arg("revision") = 0);
+  m.def(
+      "snapshot",
+      [](py::object client, const std::string& path, const std::string& endpoint,
+         std::optional<double> timeout) {
+        if (path.empty()) throw py::value_error("path must not be empty");
+        MaintenanceClient c = ClientOf(client)->maintenance();
+        CallOptions call = CallWithTimeout(timeout);
+        auto r = Value(NoGil([&] { return c.Snapshot(path, endpoint, call); }));
+        return py::make_tuple(r.bytes, r.sha256_hex);
+      },
+      py::arg("client"), py::arg("path"), py::arg("endpoint") = "",
+      py::arg("timeout") = py::none());
+  m.def(
+      "alarms",
+      [](py::object client, int action, uint64_t member, int alarm) {
+        if (action < 0 || action > 2 || alarm < 0 || alarm > 2) {
+          throw py::value_error("bad alarm action or type");
+        }
+        MaintenanceClient c = ClientOf(client)->maintenance();
+        auto r = Value(NoGil([&] {
+          return c.Alarm(static_cast<AlarmAction>(action), member, static_cast<AlarmType>(alarm));
+        }));
+        py::list out;
+        for (const auto& a : r.alarms) {
+          out.append(py::make_tuple(a.member_id, static_cast<int>(a.alarm)));
+        }
+        return out;
+      },
+      py::arg("client"), py::arg("action") = 0, py::arg("member") = 0, py::arg("alarm") = 0);
+  m.def("move_leader", [](py::object client, uint64_t target) {
+    MaintenanceClient c = ClientOf(client)->maintenance();
+    Value(NoGil([&] { return c.MoveLeader(target); }));
+  });
+}
+
+void BindAuth(py::module_& m) {
+  // Calls of one shape: a name-free action (enable, disable).
+  m.def("auth_enable", [](py::object client) {
+    AuthClient a = ClientOf(client)->auth();
+    Value(NoGil([&] { return a.AuthEnable(); }));
+  });
+  m.def("auth_disable", [](py::object client) {
+    AuthClient a = ClientOf(client)->auth();
+    Value(NoGil([&] { return a.AuthDisable(); }));
+  });
+  m.def("auth_status", [](py::object client) {
+    AuthClient a = ClientOf(client)->auth();
+    return Value(NoGil([&] { return a.AuthStatus(); })).enabled;
+  });
+  m.def(
+      "user_add",
+      [](py::object client, const std::string& name, std::optional<std::string> password) {
+        AuthClient a = ClientOf(client)->auth();
+        Value(NoGil([&] { return a.UserAdd(name, password.value_or(""), !password); }));
+      },
+      py::arg("client"), py::arg("name"), py::arg("password") = py::none());
+  m.def("user_get", [](py::object client, const std::string& name) {
+    AuthClient a = ClientOf(client)->auth();
+    return Value(NoGil([&] { return a.UserGet(name); })).roles;
+  });
+  m.def("user_list", [](py::object client) {
+    AuthClient a = ClientOf(client)->auth();
+    return Value(NoGil([&] { return a.UserList(); })).names;
+  });
+  m.def("user_delete", [](py::object client, const std::string& name) {
+    AuthClient a = ClientOf(client)->auth();
+    Value(NoGil([&] { return a.UserDelete(name); }));
+  });
+  m.def("user_change_password",
+        [](py::object client, const std::string& name, const std::string& password) {
+          AuthClient a = ClientOf(client)->auth();
+          Value(NoGil([&] { return a.UserChangePassword(name, password); }));
+        });
+  m.def("user_grant_role", [](py::object client, const std::string& user, const std::string& role) {
+    AuthClient a = ClientOf(client)->auth();
+    Value(NoGil([&] { return a.UserGrantRole(user, role); }));
+  });
+  m.def("user_revoke_role",
+        [](py::object client, const std::string& user, const std::string& role) {
+          AuthClient a = ClientOf(client)->auth();
+          Value(NoGil([&] { return a.UserRevokeRole(user, role); }));
+        });
+  m.def("role_add", [](py::object client, const std::string& name) {
+    AuthClient a = ClientOf(client)->auth();
+    Value(NoGil([&] { return a.RoleAdd(name); }));
+  });
+  m.def("role_get", [](py::object client, const std::string& name) {
+    AuthClient a = ClientOf(client)->auth();
+    py::list out;
+    for (const auto& p : Value(NoGil([&] { return a.RoleGet(name); })).permissions) {
+      out.append(
+          py::make_tuple(static_cast<int>(p.type), py::bytes(p.key), py::bytes(p.range_end)));
+    }
+    return out;
+  });
+  m.def("role_list", [](py::object client) {
+    AuthClient a = ClientOf(client)->auth();
+    return Value(NoGil([&] { return a.RoleList(); })).names;
+  });
+  m.def("role_delete", [](py::object client, const std::string& name) {
+    AuthClient a = ClientOf(client)->auth();
+    Value(NoGil([&] { return a.RoleDelete(name); }));
+  });
+  m.def(
+      "role_grant_permission",
+      [](py::object client, const std::string& role, int type, py::object key,
+         std::optional<py::object> range_end) {
+        if (type < 0 || type > 2) throw py::value_error("bad permission type");
+        Permission p;
+        p.type = static_cast<PermissionType>(type);
+        p.key = ToBytes(key, "key");
+        if (range_end && !range_end->is_none()) p.range_end = ToBytes(*range_end, "range_end");
+        AuthClient a = ClientOf(client)->auth();
+        Value(NoGil([&] { return a.RoleGrantPermission(role, p); }));
+      },
+      py::arg("client"), py::arg("role"), py::arg("type"), py::arg("key"),
+      py::arg("range_end") = py::none());
+  m.def(
+      "role_revoke_permission",
+      [](py::object client, const std::string& role, py::object key,
+         std::optional<py::object> range_end) {
+        std::string k = ToBytes(key, "key");
+        std::string end =
+            range_end && !range_end->is_none() ? ToBytes(*range_end, "range_end") : "";
+        AuthClient a = ClientOf(client)->auth();
+        Value(NoGil([&] { return a.RoleRevokePermission(role, k, end); }));
+      },
+      py::arg("client"), py::arg("role"), py::arg("key"), py::arg("range_end") = py::none());
+}
+
+}  // namespace
+
+void BindAdmin(py::module_& m) {
+  BindCluster(m);
+  BindMaintenance(m);
+  BindAuth(m);
+}
+
+}  // namespace cairn::python
