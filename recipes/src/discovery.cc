@@ -465,4 +465,10 @@ absl::Status ServiceResolver::WaitFor(
   return f.Get().status();
 }
 
+Future<Completed> ServiceResolver::WaitForAsync(
+    std::function<bool(const std::vector<ServiceEndpoint>&)> pred, const CallOptions& call) {
+  return RunAsync(
+      call, [this, pred = std::move(pred)](const CallOptions& c) { return WaitFor(pred, c); });
+}
+
 }  // namespace cairn::recipes

@@ -140,6 +140,12 @@ absl::StatusOr<LeaderInfo> LeaderObserver::WaitFor(std::function<bool(const Lead
   return f.Get();
 }
 
+Future<LeaderInfo> LeaderObserver::WaitForAsync(std::function<bool(const LeaderInfo&)> pred,
+                                                const CallOptions& call) {
+  return RunAsync<LeaderInfo>(
+      call, [this, pred = std::move(pred)](const CallOptions& c) { return WaitFor(pred, c); });
+}
+
 // ---- Election ----------------------------------------------------------------------------
 
 Election::Election(std::shared_ptr<Session> session, std::string name)
@@ -167,6 +173,11 @@ absl::StatusOr<Grant> Election::Campaign(const std::string& value, const CallOpt
   std::lock_guard<std::mutex> lock(mu_);
   grant_ = **r;
   return **r;
+}
+
+Future<Grant> Election::CampaignAsync(std::string value, const CallOptions& call) {
+  return RunAsync<Grant>(
+      call, [this, value = std::move(value)](const CallOptions& c) { return Campaign(value, c); });
 }
 
 absl::Status Election::Proclaim(const std::string& value, const CallOptions& call) {

@@ -19,6 +19,10 @@ absl::StatusOr<Grant> Mutex::Lock(const CallOptions& call) {
   return std::move(**r);
 }
 
+Future<Grant> Mutex::LockAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Lock(c); });
+}
+
 absl::StatusOr<std::optional<Grant>> Mutex::TryLock(const CallOptions& call) {
   return Acquire(/*wait=*/false, call);
 }

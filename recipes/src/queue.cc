@@ -259,4 +259,13 @@ absl::Status Queue::Release(const ClaimedItem& claimed, const CallOptions& call)
   return EndClaim(claimed, false, call);
 }
 
+Future<QueueItem> Queue::DequeueAsync(const CallOptions& call) const {
+  return RunAsync<QueueItem>(call, [this](const CallOptions& c) { return Dequeue(c); });
+}
+
+Future<ClaimedItem> Queue::ClaimAsync(const Session& session, const CallOptions& call) const {
+  return RunAsync<ClaimedItem>(
+      call, [this, &session](const CallOptions& c) { return Claim(session, c); });
+}
+
 }  // namespace cairn::recipes

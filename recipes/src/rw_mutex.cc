@@ -40,6 +40,14 @@ absl::StatusOr<Grant> RWMutex::Lock(const CallOptions& call) {
   return std::move(**r);
 }
 
+Future<Grant> RWMutex::RLockAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return RLock(c); });
+}
+
+Future<Grant> RWMutex::LockAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Lock(c); });
+}
+
 absl::StatusOr<std::optional<Grant>> RWMutex::TryRLock(const CallOptions& call) {
   return Acquire(false, false, call);
 }

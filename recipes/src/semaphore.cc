@@ -17,6 +17,10 @@ absl::StatusOr<Grant> Semaphore::Acquire(const CallOptions& call) {
   return std::move(**r);
 }
 
+Future<Grant> Semaphore::AcquireAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Acquire(c); });
+}
+
 absl::StatusOr<std::optional<Grant>> Semaphore::TryAcquire(const CallOptions& call) {
   return AcquireImpl(false, call);
 }

@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/prefix_cache.h"
 #include "cairn/recipes/session.h"
 
@@ -131,6 +132,9 @@ class ServiceResolver {
   // Waits until `pred` holds for the instance list. DEADLINE_EXCEEDED / CANCELLED.
   absl::Status WaitFor(const std::function<bool(const std::vector<ServiceEndpoint>&)>& pred,
                        const CallOptions& call = {});
+  // WaitFor's async form (see async.h): this object must outlive the future's completion.
+  Future<Completed> WaitForAsync(std::function<bool(const std::vector<ServiceEndpoint>&)> pred,
+                                 const CallOptions& call = {});
 
  private:
   ServiceResolver() = default;
