@@ -70,7 +70,8 @@ def v3lock_run(a, endpoint, clients, duration):
         return {"na": (r or {}).get("error") or "no result"}
     if r["ops"]["ok"] == 0:
         return {"na": "no lock acquired: %s" % r["ops"].get("errors")}
-    return {"throughput": r["ops"]["throughput"], "latency_ms": r["ops"]["latency_ms"]}
+    return {"throughput": r["ops"]["throughput"], "latency_ms": r["ops"]["latency_ms"],
+            "errors": r["ops"].get("error_total", 0)}
 
 
 def points(a):
@@ -109,8 +110,10 @@ def table(results):
             continue
         et, ct = e.get("throughput"), c.get("throughput")
         if name.startswith("mutex") or name.startswith("v3lock"):
-            rows.append("| %s: acquire+release ops/s | %s | %s | %s |" % (
-                name, fmt(et), fmt(ct), ratio(ct, et)))
+            errs = "" if not (e.get("errors") or c.get("errors")) else \
+                " (failed ops %d / %d)" % (e.get("errors", 0), c.get("errors", 0))
+            rows.append("| %s: acquire+release ops/s%s | %s | %s | %s |" % (
+                name, errs, fmt(et), fmt(ct), ratio(ct, et)))
         if name.startswith("mutex") or name.startswith("election"):
             what = "hand-off" if name.startswith("mutex") else "failover"
             for q in ("p50", "p99"):
