@@ -511,37 +511,72 @@ std::string EndpointLine(const cairn::recipes::ServiceEndpoint& ep) {
   return line;
 }
 
-int ServiceRegister(const cairn::Client& client, const std::vector<std::string>& args,
-                    Signals& signals) {
-  if (args.size() < 3) return Usage();
-  cairn::recipes::ServiceEndpoint ep;
-  const std::string& name = args[0];
-  ep.id = args[1];
-  ep.address = args[2];
-  cairn::recipes::ServiceRegistrationOptions options;
+// `service register|list ...`, parsed and checked before connecting (so bad input gets its own
+// message and exit code even when no server is reachable).
+struct ServiceArgs {
+  bool list = false;
+  bool watch = false;
+  std::string name;
+  cairn::recipes::ServiceEndpoint endpoint;
+  int64_t ttl_seconds = 10;
+};
+
+// 0, or the exit code after printing why: usage (2) or invalid input (3).
+int ParseService(const std::vector<std::string>& args, ServiceArgs* out) {
+  if (args.empty() || (args[0] != "register" && args[0] != "list")) return Usage();
+  out->list = args[0] == "list";
+  const std::string what = "service " + args[0];
+  if (out->list) {
+    if (args.size() < 2) return Usage();
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (args[i] != "--watch" && args[i] != "-w") return Usage();
+      out->watch = true;
+    }
+    out->name = args[1];
+    if (out->name.empty()) return Invalid(what, "empty service name");
+    return 0;
+  }
+  if (args.size() < 4) return Usage();
+  out->name = args[1];
+  out->endpoint.id = args[2];
+  out->endpoint.address = args[3];
   std::string ttl_text = "10";
-  for (size_t i = 3; i < args.size(); ++i) {
+  for (size_t i = 4; i < args.size(); ++i) {
     std::string v;
     if (Flag(args, &i, "--meta", &v)) {
-      ep.metadata = v;
+      out->endpoint.metadata = v;
     } else if (Flag(args, &i, "--ttl", &v)) {
       ttl_text = v;
     } else {
       return Usage();
     }
   }
-  const std::string what = "service register";
-  if (name.empty()) return Invalid(what, "empty service name");
+  const cairn::recipes::ServiceEndpoint& ep = out->endpoint;
+  if (out->name.empty()) return Invalid(what, "empty service name");
   if (ep.id.empty()) return Invalid(what, "empty instance id");
   if (ep.id.find('/') != std::string::npos) return Invalid(what, "instance id contains '/'");
   if (ep.address.empty()) return Invalid(what, "empty address");
-  if (!absl::SimpleAtoi(ttl_text, &options.ttl_seconds) || options.ttl_seconds <= 0) {
+  if (!absl::SimpleAtoi(ttl_text, &out->ttl_seconds) || out->ttl_seconds <= 0) {
     return Invalid(what, "--ttl must be a whole number of seconds > 0, got \"" + ttl_text + "\"");
   }
   if (std::string err; !ep.metadata.empty() && !JsonChecker(ep.metadata).Check(&err)) {
     return Invalid(what, "--meta is not valid JSON: " + err);
   }
-  const std::string key = name + "/" + ep.id;
+  return 0;
+}
+
+// Waits until `token` is canceled (a signal, or stdin's end when that was hooked up).
+void WaitCanceled(const cairn::CancelToken& token) {
+  cairn::Promise<bool> stop;
+  uint64_t id = token.Register([stop] { stop.Set(true); });
+  (void)stop.future().Get();
+  token.Unregister(id);
+}
+
+int ServiceRegister(const cairn::Client& client, const ServiceArgs& a, Signals& signals) {
+  const std::string key = a.name + "/" + a.endpoint.id;
+  cairn::recipes::ServiceRegistrationOptions options;
+  options.ttl_seconds = a.ttl_seconds;
   std::mutex out_mu;  // the callbacks run on the registration's thread
   options.on_registered = [&](cairn::LeaseId lease) {
     std::lock_guard<std::mutex> lock(out_mu);
@@ -553,34 +588,23 @@ int ServiceRegister(const cairn::Client& client, const std::vector<std::string>&
   };
   cairn::CallOptions first;
   first.cancel = signals.token();
-  auto reg = cairn::recipes::ServiceRegistration::Start(client, name, ep, options, first);
-  if (!reg.ok()) return Fail(what, reg.status());
+  auto reg = cairn::recipes::ServiceRegistration::Start(client, a.name, a.endpoint, options, first);
+  if (!reg.ok()) return Fail("service register", reg.status());
   // Registered until stdin closes or a signal arrives.
   CancelOnStdinEof(signals.token());
-  cairn::Promise<bool> stop;
-  uint64_t id = signals.token().Register([stop] { stop.Set(true); });
-  (void)stop.future().Get();
-  signals.token().Unregister(id);
+  WaitCanceled(signals.token());
   if (auto st = (*reg)->Close(); !st.ok()) return Fail("service deregister", st);
   std::cout << "deregistered " << key << std::endl;
   return 0;
 }
 
-int ServiceList(const cairn::Client& client, const std::vector<std::string>& args,
-                Signals& signals) {
-  if (args.empty()) return Usage();
-  bool watch = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] != "--watch" && args[i] != "-w") return Usage();
-    watch = true;
-  }
-  if (args[0].empty()) return Invalid("service list", "empty service name");
+int ServiceList(const cairn::Client& client, const ServiceArgs& a, Signals& signals) {
   cairn::CallOptions call;
   call.cancel = signals.token();
   auto resolver = cairn::recipes::ServiceResolver::Start(
-      client, args[0], cairn::recipes::PickPolicy::kRoundRobin, call);
+      client, a.name, cairn::recipes::PickPolicy::kRoundRobin, call);
   if (!resolver.ok()) return Fail("service list", resolver.status());
-  if (!watch) {
+  if (!a.watch) {
     for (const auto& ep : (*resolver)->Endpoints()) std::cout << EndpointLine(ep) << "\n";
     return 0;
   }
@@ -610,21 +634,9 @@ int ServiceList(const cairn::Client& client, const std::vector<std::string>& arg
     });
     show((*resolver)->Endpoints(), true);
   }
-  cairn::Promise<bool> stop;
-  uint64_t cancel_id = signals.token().Register([stop] { stop.Set(true); });
-  (void)stop.future().Get();
-  signals.token().Unregister(cancel_id);
+  WaitCanceled(signals.token());
   (*resolver)->RemoveListener(id);
   return 0;
-}
-
-int ServiceCmd(const cairn::Client& client, const std::vector<std::string>& args,
-               Signals& signals) {
-  if (args.empty()) return Usage();
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "register") return ServiceRegister(client, rest, signals);
-  if (args[0] == "list") return ServiceList(client, rest, signals);
-  return Usage();
 }
 
 }  // namespace
@@ -657,6 +669,10 @@ int main(int argc, char** argv) {
       command != "counter" && command != "queue" && command != "service") {
     return Usage();
   }
+  ServiceArgs service;
+  if (command == "service") {
+    if (int rc = ParseService(rest, &service); rc != 0) return rc;
+  }
   auto client = cairn::Client::Connect(options);
   if (!client.ok()) return Fail("connect", client.status());
   signals.Start();
@@ -665,6 +681,9 @@ int main(int argc, char** argv) {
   if (command == "semaphore") return SemaphoreCmd(**client, rest, signals);
   if (command == "barrier") return BarrierCmd(**client, rest, signals);
   if (command == "counter") return CounterCmd(**client, rest);
-  if (command == "service") return ServiceCmd(**client, rest, signals);
+  if (command == "service") {
+    return service.list ? ServiceList(**client, service, signals)
+                        : ServiceRegister(**client, service, signals);
+  }
   return QueueCmd(**client, rest, signals);
 }

@@ -304,8 +304,10 @@ TEST_P(CairnctlTest, ServiceRegisterRegistersAgainAfterTheSessionIsLost) {
     auto now = KeysUnder("ctl/re/");
     return now.size() == 1 && now[0].lease != before[0].lease;
   })) << reg.Output();
+  // The line is printed once the new registration's put returned.
+  EXPECT_TRUE(PollUntil([&] { return Count(reg.Output(), "registered ctl/re/i1") == 2; }))
+      << reg.Output();
   EXPECT_NE(reg.Output().find("registration lost"), std::string::npos) << reg.Output();
-  EXPECT_EQ(Count(reg.Output(), "registered ctl/re/i1"), 2u) << reg.Output();
   reg.CloseStdin();
   EXPECT_EQ(reg.WaitExit(), 0) << reg.Output();
   EXPECT_TRUE(KeysUnder("ctl/re/").empty());
@@ -344,6 +346,13 @@ TEST_P(CairnctlTest, ServiceRejectsBadInput) {
     EXPECT_NE(r.err.find(c.message), std::string::npos) << shown << r.err;
   }
   EXPECT_TRUE(KeysUnder("s/").empty());  // nothing registered by any of them
+  // Checked before connecting: the same answer with no server to reach.
+  auto r = RunCommand({CAIRNCTL_BINARY, "--endpoints=127.0.0.1:1", "--dial-timeout=30", "service",
+                       "register", "s", "i1", "h:1", "--meta={nope}"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("--meta is not valid JSON: expected a string key at offset 1"),
+            std::string::npos)
+      << r.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, CairnctlTest,
