@@ -81,7 +81,11 @@ absl::StatusOr<std::optional<QueueItem>> Queue::TakeOnce(const CallOptions& rpc,
     const KeyValue& item = oldest->kvs[0];
     Txn t;
     t.If({Cmp::CreateRevision(item.key) == item.create_revision}).Then({Op::Delete(item.key)});
-    auto r = kv_.Commit(t, rpc);
+    // Not interrupted by the cancel token (only by the deadline): a take canceled after it
+    // reached the server would delete the item without handing it to anyone.
+    CallOptions take = rpc;
+    take.cancel = CancelToken();
+    auto r = kv_.Commit(t, take);
     if (!r.ok()) return r.status();
     if (!r->succeeded) continue;  // another consumer took it
     QueueItem out;
