@@ -164,4 +164,16 @@ absl::Status DoubleBarrier::Leave(const CallOptions& call) {
   return absl::OkStatus();
 }
 
+Future<Completed> Barrier::WaitAsync(const CallOptions& call) const {
+  return RunAsync(call, [this](const CallOptions& c) { return Wait(c); });
+}
+
+Future<Completed> DoubleBarrier::EnterAsync(const CallOptions& call) {
+  return RunAsync(call, [this](const CallOptions& c) { return Enter(c); });
+}
+
+Future<Completed> DoubleBarrier::LeaveAsync(const CallOptions& call) {
+  return RunAsync(call, [this](const CallOptions& c) { return Leave(c); });
+}
+
 }  // namespace cairn::recipes

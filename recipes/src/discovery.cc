@@ -1,6 +1,9 @@
 #include "cairn/recipes/discovery.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <thread>
 
 #include "absl/random/random.h"
 #include "src/internal.h"
@@ -184,26 +187,180 @@ absl::StatusOr<ServiceEndpoint> DecodeEndpoint(const std::string& json) {
   return ep;
 }
 
+namespace {
+
+const std::string& KeyName(const ServiceEndpoint& endpoint) {
+  return endpoint.id.empty() ? endpoint.address : endpoint.id;
+}
+
+absl::Status CheckEndpoint(const std::string& service, const ServiceEndpoint& endpoint) {
+  if (absl::Status st = internal::CheckName(service, "discovery"); !st.ok()) return st;
+  if (endpoint.address.empty()) return absl::InvalidArgumentError("discovery: empty address");
+  if (KeyName(endpoint).find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(endpoint.id.empty()
+                                          ? "discovery: address must not contain '/' (set an id)"
+                                          : "discovery: id must not contain '/'");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status RegisterEndpoint(const Session& session, const std::string& service,
                               const ServiceEndpoint& endpoint, const CallOptions& call) {
-  if (absl::Status st = internal::CheckName(service, "discovery"); !st.ok()) return st;
-  if (endpoint.address.empty() || endpoint.address.find('/') != std::string::npos) {
-    return absl::InvalidArgumentError("discovery: address must be non-empty and without '/'");
-  }
+  if (absl::Status st = CheckEndpoint(service, endpoint); !st.ok()) return st;
   if (absl::Status st = internal::CheckSession(session); !st.ok()) return st;
   PutOptions po;
   po.lease = session.lease();
   return session.kv()
-      .Put(service + "/" + endpoint.address, EncodeEndpoint(endpoint), po, call)
+      .Put(service + "/" + KeyName(endpoint), EncodeEndpoint(endpoint), po, call)
       .status();
 }
 
 absl::Status UnregisterEndpoint(const Kv& kv, const std::string& service,
-                                const std::string& address, const CallOptions& call) {
+                                const std::string& id_or_address, const CallOptions& call) {
   if (absl::Status st = internal::CheckName(service, "discovery"); !st.ok()) return st;
-  if (address.empty()) return absl::InvalidArgumentError("discovery: empty address");
-  return kv.Delete(service + "/" + address, {}, call).status();
+  if (id_or_address.empty()) return absl::InvalidArgumentError("discovery: empty address");
+  return kv.Delete(service + "/" + id_or_address, {}, call).status();
 }
+
+// ---- ServiceRegistration -----------------------------------------------------------------
+
+namespace {
+
+constexpr std::chrono::milliseconds kRegisterBackoffMin(100);
+constexpr std::chrono::milliseconds kRegisterBackoffMax(2000);
+
+}  // namespace
+
+struct ServiceRegistration::State {
+  const Client* client = nullptr;
+  std::string service;
+  ServiceEndpoint endpoint;
+  ServiceRegistrationOptions options;
+  CancelToken stop = CancelToken::Make();
+  std::thread thread;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool closing = false;
+  std::shared_ptr<Session> session;  // the registered one, null while not registered
+  int64_t registrations = 0;
+  absl::Status status;
+
+  // A new session and the key on its lease.
+  absl::Status RegisterOnce(const CallOptions& call) {
+    SessionOptions so;
+    so.ttl_seconds = options.ttl_seconds;
+    auto s = Session::Create(*client, so, call);
+    if (!s.ok()) return s.status();
+    if (absl::Status st = RegisterEndpoint(**s, service, endpoint, call); !st.ok()) {
+      (void)(*s)->Close();
+      return st;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      session = *s;
+      ++registrations;
+      status = absl::OkStatus();
+    }
+    if (options.on_registered) options.on_registered((*s)->lease());
+    return absl::OkStatus();
+  }
+
+  // Waits for the session to end, then registers again (with backoff) until Close().
+  void Run() {
+    CallOptions call;
+    call.cancel = stop;
+    std::chrono::milliseconds backoff = kRegisterBackoffMin;
+    while (!stop.canceled()) {
+      std::shared_ptr<Session> s;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        s = session;
+      }
+      if (s != nullptr) {
+        absl::Status ended = s->Wait(call);
+        if (stop.canceled()) return;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          session.reset();
+          status = ended;
+        }
+        if (options.on_lost) options.on_lost(ended);
+        continue;
+      }
+      absl::Status st = RegisterOnce(call);
+      if (st.ok()) {
+        backoff = kRegisterBackoffMin;
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      if (!stop.canceled()) status = st;
+      // A retry delay (the server is down or refusing), cut short by Close().
+      cv.wait_for(lock, backoff, [&] { return closing; });
+      backoff = std::min(backoff * 2, kRegisterBackoffMax);
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<ServiceRegistration>> ServiceRegistration::Start(
+    const Client& client, std::string service, ServiceEndpoint endpoint,
+    ServiceRegistrationOptions options, const CallOptions& call) {
+  if (absl::Status st = CheckEndpoint(service, endpoint); !st.ok()) return st;
+  if (options.ttl_seconds <= 0) {
+    return absl::InvalidArgumentError("discovery: ttl_seconds must be > 0");
+  }
+  std::unique_ptr<ServiceRegistration> r(new ServiceRegistration());
+  r->state_ = std::make_shared<State>();
+  State* s = r->state_.get();
+  s->client = &client;
+  s->service = std::move(service);
+  s->endpoint = std::move(endpoint);
+  s->options = std::move(options);
+  if (absl::Status st = s->RegisterOnce(call); !st.ok()) return st;
+  s->thread = std::thread([s] { s->Run(); });
+  return r;
+}
+
+ServiceRegistration::~ServiceRegistration() { (void)Close(); }
+
+absl::Status ServiceRegistration::Close(const CallOptions& call) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->closing) return absl::OkStatus();
+    state_->closing = true;
+  }
+  state_->stop.Cancel();
+  state_->cv.notify_all();
+  if (state_->thread.joinable()) state_->thread.join();
+  std::shared_ptr<Session> s;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    s.swap(state_->session);
+    state_->status = absl::FailedPreconditionError("discovery: registration closed");
+  }
+  if (s == nullptr) return absl::OkStatus();
+  return s->Close(call);
+}
+
+bool ServiceRegistration::registered() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->session != nullptr && state_->session->alive();
+}
+
+int64_t ServiceRegistration::registrations() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->registrations;
+}
+
+absl::Status ServiceRegistration::status() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->session != nullptr) return state_->session->status();
+  return state_->status;
+}
+
+// ---- ServiceResolver ---------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<ServiceResolver>> ServiceResolver::Start(const Client& client,
                                                                         std::string service,
@@ -219,10 +376,16 @@ absl::StatusOr<std::unique_ptr<ServiceResolver>> ServiceResolver::Start(const Cl
   return r;
 }
 
+absl::StatusOr<ServiceEndpoint> ServiceResolver::Decode(const KeyValue& kv) const {
+  auto ep = DecodeEndpoint(kv.value);
+  if (ep.ok()) ep->id = kv.key.substr(prefix_.size());
+  return ep;
+}
+
 std::vector<ServiceEndpoint> ServiceResolver::Endpoints() const {
   std::vector<ServiceEndpoint> out;
   for (const KeyValue& kv : cache_->List()) {
-    auto ep = DecodeEndpoint(kv.value);
+    auto ep = Decode(kv);
     if (ep.ok()) out.push_back(std::move(*ep));
   }
   return out;
@@ -233,7 +396,7 @@ absl::StatusOr<ServiceEndpoint> ServiceResolver::Pick() {
   Clock::time_point now = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   for (const KeyValue& kv : cache_->List()) {
-    auto ep = DecodeEndpoint(kv.value);
+    auto ep = Decode(kv);
     if (!ep.ok()) continue;
     auto d = down_until_.find(ep->address);
     if (d != down_until_.end()) {
@@ -269,12 +432,22 @@ absl::StatusOr<ServiceEndpoint> ServiceResolver::Pick() {
 
 void ServiceResolver::MarkDown(const std::string& address, std::chrono::milliseconds duration) {
   Revision rev = 0;
-  if (auto kv = cache_->Get(prefix_ + address); kv.has_value()) rev = kv->mod_revision;
+  for (const KeyValue& kv : cache_->List()) {
+    auto ep = Decode(kv);
+    if (ep.ok() && ep->address == address) rev = std::max(rev, kv.mod_revision);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   down_until_[address] = Clock::now() + duration;
   down_at_revision_[address] = rev;
   if (sticky_.has_value() && *sticky_ == address) sticky_.reset();
 }
+
+uint64_t ServiceResolver::AddListener(std::function<void(const std::vector<ServiceEndpoint>&)> cb) {
+  return cache_->AddListener(
+      [this, cb = std::move(cb)](const std::vector<Event>&, Revision, bool) { cb(Endpoints()); });
+}
+
+void ServiceResolver::RemoveListener(uint64_t id) { cache_->RemoveListener(id); }
 
 absl::Status ServiceResolver::WaitFor(
     const std::function<bool(const std::vector<ServiceEndpoint>&)>& pred, const CallOptions& call) {
@@ -290,6 +463,12 @@ absl::Status ServiceResolver::WaitFor(
   cache_->RemoveListener(id);
   if (!ready) return absl::DeadlineExceededError("discovery: condition not met before deadline");
   return f.Get().status();
+}
+
+Future<Completed> ServiceResolver::WaitForAsync(
+    std::function<bool(const std::vector<ServiceEndpoint>&)> pred, const CallOptions& call) {
+  return RunAsync(
+      call, [this, pred = std::move(pred)](const CallOptions& c) { return WaitFor(pred, c); });
 }
 
 }  // namespace cairn::recipes

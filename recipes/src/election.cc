@@ -140,6 +140,12 @@ absl::StatusOr<LeaderInfo> LeaderObserver::WaitFor(std::function<bool(const Lead
   return f.Get();
 }
 
+Future<LeaderInfo> LeaderObserver::WaitForAsync(std::function<bool(const LeaderInfo&)> pred,
+                                                const CallOptions& call) {
+  return RunAsync<LeaderInfo>(
+      call, [this, pred = std::move(pred)](const CallOptions& c) { return WaitFor(pred, c); });
+}
+
 // ---- Election ----------------------------------------------------------------------------
 
 Election::Election(std::shared_ptr<Session> session, std::string name)
@@ -156,57 +162,22 @@ absl::StatusOr<Grant> Election::Campaign(const std::string& value, const CallOpt
       return absl::FailedPreconditionError("election: already leader through this object");
     }
   }
-  if (absl::Status st = internal::CheckSession(*session_); !st.ok()) return st;
-  const Kv& kv = session_->kv();
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
-
-  PutOptions po;
-  po.lease = session_->lease();
-  Txn txn;
-  txn.If({Cmp::CreateRevision(key_) == 0}).Then({Op::Put(key_, value, po)}).Else({Op::Get(key_)});
-  auto resp = kv.Commit(txn, internal::CreateCall(call, deadline));
-  if (!resp.ok()) return resp.status();
-  const bool created = resp->succeeded;
-  Revision my_rev = resp->header.revision;
-  if (!created) {
-    if (resp->responses.empty() || resp->responses[0].get.kvs.empty()) {
-      return absl::InternalError("election: own key missing from txn response");
-    }
-    const KeyValue& mine = resp->responses[0].get.kvs[0];
-    my_rev = mine.create_revision;
-    if (mine.value != value) {
-      Txn upd;
-      upd.If({Cmp::CreateRevision(key_) == my_rev}).Then({Op::Put(key_, value, po)});
-      auto u = kv.Commit(upd, rpc);
-      if (!u.ok()) return u.status();
-      if (!u->succeeded) return MakeError(ErrorKind::kLeaseLost, "election: own key vanished");
-    }
-  }
-  absl::Status st = internal::WaitPredecessorsGone(*session_, prefix_, my_rev, call, deadline);
-  if (!st.ok()) {
-    if (created) internal::DeleteIfCreated(kv, key_, my_rev);
-    return st;
-  }
-  auto check = kv.Get(key_, {}, rpc);
-  if (!check.ok()) {
-    if (created) internal::DeleteIfCreated(kv, key_, my_rev);
-    return check.status();
-  }
-  if (check->kvs.empty() || check->kvs[0].create_revision != my_rev ||
-      check->kvs[0].lease != session_->lease()) {
-    absl::Status s = session_->status();
-    if (!s.ok()) return s;
-    return MakeError(ErrorKind::kLeaseLost, "election: own key vanished while waiting");
-  }
-  Grant g;
-  g.key = key_;
-  g.fencing_token = my_rev;
-  g.lease = session_->lease();
-  g.header = check->header;
+  internal::QueuedKey q;
+  q.key = key_;
+  q.value = value;
+  q.wait_prefix = prefix_;
+  q.update_value = true;
+  auto r = internal::AcquireQueued(*session_, q, /*wait=*/true, call, "election");
+  if (!r.ok()) return r.status();
+  if (!r->has_value()) return absl::InternalError("election: wait ended without leadership");
   std::lock_guard<std::mutex> lock(mu_);
-  grant_ = g;
-  return g;
+  grant_ = **r;
+  return **r;
+}
+
+Future<Grant> Election::CampaignAsync(std::string value, const CallOptions& call) {
+  return RunAsync<Grant>(
+      call, [this, value = std::move(value)](const CallOptions& c) { return Campaign(value, c); });
 }
 
 absl::Status Election::Proclaim(const std::string& value, const CallOptions& call) {
@@ -229,10 +200,7 @@ absl::Status Election::Proclaim(const std::string& value, const CallOptions& cal
 absl::Status Election::Resign(const CallOptions& call) {
   std::optional<Grant> g = leadership();
   if (!g.has_value()) return absl::OkStatus();
-  Txn txn;
-  txn.If({g->Guard()}).Then({Op::Delete(g->key)});
-  auto resp = session_->kv().Commit(txn, call);
-  if (!resp.ok()) return resp.status();
+  if (absl::Status st = internal::DeleteGranted(session_->kv(), *g, call); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(mu_);
   grant_.reset();
   return absl::OkStatus();

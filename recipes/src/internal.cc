@@ -72,84 +72,18 @@ GetOptions ByCreate(bool first, Revision max_create_revision) {
   return o;
 }
 
-absl::Status WaitPredecessorsGone(const Session& session, const std::string& prefix,
-                                  Revision my_revision, const CallOptions& call,
-                                  Clock::time_point deadline) {
-  while (true) {
-    auto last = session.kv().Get(prefix, ByCreate(false, my_revision - 1), RpcCall(call, deadline));
-    if (!last.ok()) return last.status();
-    if (last->kvs.empty()) return absl::OkStatus();
-    WatchOptions wo;
-    wo.start_revision = last->header.revision + 1;
-    wo.filter_put = true;
-    absl::Status st =
-        WaitForChange(session.watch(), last->kvs[0].key, wo, call, deadline, &session);
-    if (!st.ok()) return st;
-  }
-}
-
 void DeleteIfCreated(const Kv& kv, const std::string& key, Revision create_revision) {
   Txn t;
   t.If({Cmp::CreateRevision(key) == create_revision}).Then({Op::Delete(key)});
   (void)kv.Commit(t);
 }
 
-absl::Status CheckSession(const Session& session) { return session.status(); }
-
-}  // namespace cairn::recipes::internal
-
-namespace cairn::recipes::internal {
-
-absl::StatusOr<std::optional<Grant>> AcquireQueued(const Session& session, const std::string& key,
-                                                   const std::string& wait_prefix, bool wait,
-                                                   const CallOptions& call) {
-  if (absl::Status st = CheckSession(session); !st.ok()) return st;
-  const Kv& kv = session.kv();
-  Clock::time_point deadline = DeadlineOf(call);
-  CallOptions rpc = RpcCall(call, deadline);
-  PutOptions po;
-  po.lease = session.lease();
+absl::Status DeleteGranted(const Kv& kv, const Grant& grant, const CallOptions& call) {
   Txn t;
-  t.If({Cmp::CreateRevision(key) == 0}).Then({Op::Put(key, "", po)}).Else({Op::Get(key)});
-  auto r = kv.Commit(t, CreateCall(call, deadline));
-  if (!r.ok()) return r.status();
-  const bool created = r->succeeded;
-  Revision my_rev = r->header.revision;
-  if (!created) {
-    if (r->responses.empty() || r->responses[0].get.kvs.empty()) {
-      return absl::InternalError("recipe: own key missing from txn response");
-    }
-    my_rev = r->responses[0].get.kvs[0].create_revision;
-  }
-  auto fail = [&](absl::Status st) {
-    if (created) DeleteIfCreated(kv, key, my_rev);
-    return st;
-  };
-  if (!wait) {
-    auto older = kv.Get(wait_prefix, ByCreate(false, my_rev - 1), rpc);
-    if (!older.ok()) return fail(older.status());
-    if (!older->kvs.empty()) {
-      if (created) DeleteIfCreated(kv, key, my_rev);
-      return std::optional<Grant>();
-    }
-  } else {
-    absl::Status st = WaitPredecessorsGone(session, wait_prefix, my_rev, call, deadline);
-    if (!st.ok()) return fail(st);
-  }
-  auto check = kv.Get(key, {}, rpc);
-  if (!check.ok()) return fail(check.status());
-  if (check->kvs.empty() || check->kvs[0].create_revision != my_rev ||
-      check->kvs[0].lease != session.lease()) {
-    absl::Status s = session.status();
-    if (!s.ok()) return s;
-    return MakeError(ErrorKind::kLeaseLost, "recipe: own key vanished while waiting");
-  }
-  Grant g;
-  g.key = key;
-  g.fencing_token = my_rev;
-  g.lease = session.lease();
-  g.header = check->header;
-  return std::optional<Grant>(std::move(g));
+  t.If({grant.Guard()}).Then({Op::Delete(grant.key)});
+  return kv.Commit(t, call).status();
 }
+
+absl::Status CheckSession(const Session& session) { return session.status(); }
 
 }  // namespace cairn::recipes::internal

@@ -55,15 +55,12 @@ absl::Status WaitForChange(const WatchClient& watch, const std::string& key,
 // created at or before max_create_revision (> 0).
 GetOptions ByCreate(bool first, Revision max_create_revision = 0);
 
-// Waits until no key under `prefix` has a create revision below `my_revision`: repeatedly finds
-// the last such key and waits for its deletion (etcd's waitDeletes). Errors as WaitForChange and
-// the server's.
-absl::Status WaitPredecessorsGone(const Session& session, const std::string& prefix,
-                                  Revision my_revision, const CallOptions& call,
-                                  Clock::time_point deadline);
-
 // Deletes `key` if its create revision is still `create_revision` (best effort, own deadline).
 void DeleteIfCreated(const Kv& kv, const std::string& key, Revision create_revision);
+
+// Releases a grant: deletes its key if it is still the granted one (guarded by the fencing
+// token; a grant lost meanwhile deletes nothing and is not an error). The Txn's error otherwise.
+absl::Status DeleteGranted(const Kv& kv, const Grant& grant, const CallOptions& call);
 
 // Fails when the session has ended: its status (closed/orphaned: FAILED_PRECONDITION; lost: the
 // keeper's loss status).
@@ -73,11 +70,30 @@ absl::Status CheckSession(const Session& session);
 
 namespace cairn::recipes::internal {
 
-// Puts `key` on the session's lease if absent, then (wait) waits until no key under
-// `wait_prefix` older than it exists, or (!wait) returns nullopt if one exists. Re-checks the
-// own key after waiting. On failure or nullopt the key this call created is removed.
-absl::StatusOr<std::optional<Grant>> AcquireQueued(const Session& session, const std::string& key,
-                                                   const std::string& wait_prefix, bool wait,
-                                                   const CallOptions& call);
+// The waiter of the queued recipes (Mutex, RWMutex, Semaphore, Election): "create my key on the
+// session's lease, then wait until fewer than `slots` keys under `wait_prefix` were created
+// before it", each waiter watching only what can let it in. Implemented in waiter.cc.
+struct QueuedKey {
+  std::string key;          // the waiter's own key
+  std::string value;        // its value
+  std::string wait_prefix;  // older keys under this prefix are ahead of us
+  // The turn comes once fewer than `slots` older keys exist (1: a lock, N: N permits). With
+  // slots == 1 the waiter watches only the newest older key (etcd's waitDeletes: no herd);
+  // otherwise it watches the prefix for deletions.
+  int64_t slots = 1;
+  // The key already exists (another object of the same session): overwrite its value with
+  // `value` (Election) instead of leaving it as it is.
+  bool update_value = false;
+};
+
+// Puts `q.key` if absent (reuses it if the session already has it), then (wait) waits for the
+// turn, or (!wait) returns nullopt if the turn has not come. After waiting, re-checks that the
+// key still exists with the same create revision and lease and that the session is still alive
+// (kLeaseLost / the session's status otherwise). `call` bounds the whole wait; the key's
+// creation itself is not canceled (see CreateCall). On failure or nullopt the key this call
+// created is removed (best effort). `what` prefixes the error messages ("mutex", ...).
+absl::StatusOr<std::optional<Grant>> AcquireQueued(const Session& session, const QueuedKey& q,
+                                                   bool wait, const CallOptions& call,
+                                                   const char* what);
 
 }  // namespace cairn::recipes::internal

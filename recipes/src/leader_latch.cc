@@ -114,4 +114,8 @@ absl::StatusOr<Grant> LeaderLatch::Await(const CallOptions& call) const {
   return f.Get();
 }
 
+Future<Grant> LeaderLatch::AwaitAsync(const CallOptions& call) const {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Await(c); });
+}
+
 }  // namespace cairn::recipes

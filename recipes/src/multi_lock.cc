@@ -36,6 +36,10 @@ absl::StatusOr<std::vector<Grant>> MultiLock::Lock(const CallOptions& call) {
   return grants;
 }
 
+Future<std::vector<Grant>> MultiLock::LockAsync(const CallOptions& call) {
+  return RunAsync<std::vector<Grant>>(call, [this](const CallOptions& c) { return Lock(c); });
+}
+
 absl::Status MultiLock::Unlock(const CallOptions& call) {
   if (!held_) return absl::FailedPreconditionError("multilock: not held");
   absl::Status first;

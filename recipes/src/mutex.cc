@@ -19,6 +19,10 @@ absl::StatusOr<Grant> Mutex::Lock(const CallOptions& call) {
   return std::move(**r);
 }
 
+Future<Grant> Mutex::LockAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Lock(c); });
+}
+
 absl::StatusOr<std::optional<Grant>> Mutex::TryLock(const CallOptions& call) {
   return Acquire(/*wait=*/false, call);
 }
@@ -31,78 +35,20 @@ absl::StatusOr<std::optional<Grant>> Mutex::Acquire(bool wait, const CallOptions
       return absl::FailedPreconditionError("mutex: already held by this Mutex object");
     }
   }
-  if (absl::Status st = internal::CheckSession(*session_); !st.ok()) return st;
-  const Kv& kv = session_->kv();
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
-
-  PutOptions po;
-  po.lease = session_->lease();
-  Txn txn;
-  txn.If({Cmp::CreateRevision(key_) == 0})
-      .Then({Op::Put(key_, "", po), Op::Get(prefix_, internal::ByCreate(true))})
-      .Else({Op::Get(key_), Op::Get(prefix_, internal::ByCreate(true))});
-  auto resp = kv.Commit(txn, internal::CreateCall(call, deadline));
-  if (!resp.ok()) return resp.status();
-  if (resp->responses.size() != 2) return absl::InternalError("mutex: unexpected txn response");
-  const bool created = resp->succeeded;
-  Revision my_rev = 0;
-  if (created) {
-    my_rev = resp->header.revision;
-  } else {
-    const auto& mine = resp->responses[0].get.kvs;
-    if (mine.empty()) return absl::InternalError("mutex: own key missing from txn response");
-    my_rev = mine[0].create_revision;
-  }
-  const auto& first = resp->responses[1].get.kvs;
-  bool owner = !first.empty() && first[0].create_revision == my_rev;
-  ResponseHeader header = resp->header;
-  if (!owner) {
-    if (!wait) {
-      if (created) internal::DeleteIfCreated(kv, key_, my_rev);
-      return std::optional<Grant>();
-    }
-    absl::Status st = internal::WaitPredecessorsGone(*session_, prefix_, my_rev, call, deadline);
-    if (!st.ok()) {
-      if (created) internal::DeleteIfCreated(kv, key_, my_rev);
-      return st;
-    }
-    // Re-check that the lock is really ours: our key must still be the one we created, on our
-    // lease (it is gone if the session was lost while we waited).
-    auto check = kv.Get(key_, {}, rpc);
-    if (!check.ok()) {
-      if (created) internal::DeleteIfCreated(kv, key_, my_rev);
-      return check.status();
-    }
-    if (check->kvs.empty() || check->kvs[0].create_revision != my_rev ||
-        check->kvs[0].lease != session_->lease()) {
-      absl::Status s = session_->status();
-      if (!s.ok()) return s;
-      return MakeError(ErrorKind::kLeaseLost, "mutex: own key vanished while waiting");
-    }
-    header = check->header;
-  }
-  Grant g;
-  g.key = key_;
-  g.fencing_token = my_rev;
-  g.lease = session_->lease();
-  g.header = header;
+  internal::QueuedKey q;
+  q.key = key_;
+  q.wait_prefix = prefix_;
+  auto r = internal::AcquireQueued(*session_, q, wait, call, "mutex");
+  if (!r.ok() || !r->has_value()) return r;
   std::lock_guard<std::mutex> lock(mu_);
-  grant_ = g;
-  return std::optional<Grant>(std::move(g));
+  grant_ = **r;
+  return r;
 }
 
 absl::Status Mutex::Unlock(const CallOptions& call) {
-  std::optional<Grant> g;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    g = grant_;
-  }
+  std::optional<Grant> g = grant();
   if (!g.has_value()) return absl::FailedPreconditionError("mutex: not held by this Mutex object");
-  Txn txn;
-  txn.If({g->Guard()}).Then({Op::Delete(g->key)});
-  auto resp = session_->kv().Commit(txn, call);
-  if (!resp.ok()) return resp.status();
+  if (absl::Status st = internal::DeleteGranted(session_->kv(), *g, call); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(mu_);
   grant_.reset();
   return absl::OkStatus();

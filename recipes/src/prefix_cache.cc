@@ -307,4 +307,8 @@ absl::Status PrefixCache::WaitForRevision(Revision rev, const CallOptions& call)
   return f.Get().status();
 }
 
+Future<Completed> PrefixCache::WaitForRevisionAsync(Revision rev, const CallOptions& call) const {
+  return RunAsync(call, [this, rev](const CallOptions& c) { return WaitForRevision(rev, c); });
+}
+
 }  // namespace cairn::recipes

@@ -81,7 +81,11 @@ absl::StatusOr<std::optional<QueueItem>> Queue::TakeOnce(const CallOptions& rpc,
     const KeyValue& item = oldest->kvs[0];
     Txn t;
     t.If({Cmp::CreateRevision(item.key) == item.create_revision}).Then({Op::Delete(item.key)});
-    auto r = kv_.Commit(t, rpc);
+    // Not interrupted by the cancel token (only by the deadline): a take canceled after it
+    // reached the server would delete the item without handing it to anyone.
+    CallOptions take = rpc;
+    take.cancel = CancelToken();
+    auto r = kv_.Commit(t, take);
     if (!r.ok()) return r.status();
     if (!r->succeeded) continue;  // another consumer took it
     QueueItem out;
@@ -257,6 +261,15 @@ absl::Status Queue::Ack(const ClaimedItem& claimed, const CallOptions& call) con
 
 absl::Status Queue::Release(const ClaimedItem& claimed, const CallOptions& call) const {
   return EndClaim(claimed, false, call);
+}
+
+Future<QueueItem> Queue::DequeueAsync(const CallOptions& call) const {
+  return RunAsync<QueueItem>(call, [this](const CallOptions& c) { return Dequeue(c); });
+}
+
+Future<ClaimedItem> Queue::ClaimAsync(const Session& session, const CallOptions& call) const {
+  return RunAsync<ClaimedItem>(
+      call, [this, &session](const CallOptions& c) { return Claim(session, c); });
 }
 
 }  // namespace cairn::recipes

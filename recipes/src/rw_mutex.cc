@@ -16,10 +16,10 @@ absl::StatusOr<std::optional<Grant>> RWMutex::Acquire(bool write, bool wait,
       return absl::FailedPreconditionError("rwmutex: already held by this object");
     }
   }
-  const std::string hex = internal::LeaseHex(session_->lease());
-  const std::string key = name_ + (write ? "/write/" : "/read/") + hex;
-  const std::string wait_prefix = write ? name_ + "/" : name_ + "/write/";
-  auto r = internal::AcquireQueued(*session_, key, wait_prefix, wait, call);
+  internal::QueuedKey q;
+  q.key = name_ + (write ? "/write/" : "/read/") + internal::LeaseHex(session_->lease());
+  q.wait_prefix = write ? name_ + "/" : name_ + "/write/";
+  auto r = internal::AcquireQueued(*session_, q, wait, call, "rwmutex");
   if (!r.ok() || !r->has_value()) return r;
   std::lock_guard<std::mutex> lock(mu_);
   grant_ = **r;
@@ -40,6 +40,14 @@ absl::StatusOr<Grant> RWMutex::Lock(const CallOptions& call) {
   return std::move(**r);
 }
 
+Future<Grant> RWMutex::RLockAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return RLock(c); });
+}
+
+Future<Grant> RWMutex::LockAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Lock(c); });
+}
+
 absl::StatusOr<std::optional<Grant>> RWMutex::TryRLock(const CallOptions& call) {
   return Acquire(false, false, call);
 }
@@ -51,10 +59,7 @@ absl::StatusOr<std::optional<Grant>> RWMutex::TryLock(const CallOptions& call) {
 absl::Status RWMutex::Unlock(const CallOptions& call) {
   std::optional<Grant> g = grant();
   if (!g.has_value()) return absl::FailedPreconditionError("rwmutex: not held by this object");
-  Txn t;
-  t.If({g->Guard()}).Then({Op::Delete(g->key)});
-  auto r = session_->kv().Commit(t, call);
-  if (!r.ok()) return r.status();
+  if (absl::Status st = internal::DeleteGranted(session_->kv(), *g, call); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(mu_);
   grant_.reset();
   return absl::OkStatus();

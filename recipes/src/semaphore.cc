@@ -17,6 +17,10 @@ absl::StatusOr<Grant> Semaphore::Acquire(const CallOptions& call) {
   return std::move(**r);
 }
 
+Future<Grant> Semaphore::AcquireAsync(const CallOptions& call) {
+  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Acquire(c); });
+}
+
 absl::StatusOr<std::optional<Grant>> Semaphore::TryAcquire(const CallOptions& call) {
   return AcquireImpl(false, call);
 }
@@ -30,78 +34,21 @@ absl::StatusOr<std::optional<Grant>> Semaphore::AcquireImpl(bool wait, const Cal
       return absl::FailedPreconditionError("semaphore: this object already holds a permit");
     }
   }
-  if (absl::Status st = internal::CheckSession(*session_); !st.ok()) return st;
-  const Kv& kv = session_->kv();
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
-  PutOptions po;
-  po.lease = session_->lease();
-  Txn t;
-  t.If({Cmp::CreateRevision(key_) == 0}).Then({Op::Put(key_, "", po)}).Else({Op::Get(key_)});
-  auto r = kv.Commit(t, internal::CreateCall(call, deadline));
-  if (!r.ok()) return r.status();
-  const bool created = r->succeeded;
-  Revision my_rev = r->header.revision;
-  if (!created) {
-    if (r->responses.empty() || r->responses[0].get.kvs.empty()) {
-      return absl::InternalError("semaphore: own key missing from txn response");
-    }
-    my_rev = r->responses[0].get.kvs[0].create_revision;
-  }
-  auto fail = [&](absl::Status st) {
-    if (created) internal::DeleteIfCreated(kv, key_, my_rev);
-    return st;
-  };
-  // Keys older than ours (count_only would ignore the create-revision filter, as in etcd); at
-  // most `permits` of them are needed to decide.
-  GetOptions older;
-  older.prefix = true;
-  older.keys_only = true;
-  older.limit = permits_;
-  older.max_create_revision = my_rev - 1;
-  ResponseHeader header;
-  while (true) {
-    auto c = kv.Get(prefix_, older, rpc);
-    if (!c.ok()) return fail(c.status());
-    header = c->header;
-    if (static_cast<int64_t>(c->kvs.size()) < permits_) break;
-    if (!wait) {
-      if (created) internal::DeleteIfCreated(kv, key_, my_rev);
-      return std::optional<Grant>();
-    }
-    WatchOptions wo;
-    wo.prefix = true;
-    wo.filter_put = true;
-    wo.start_revision = c->header.revision + 1;
-    absl::Status st =
-        internal::WaitForChange(session_->watch(), prefix_, wo, call, deadline, session_.get());
-    if (!st.ok()) return fail(st);
-  }
-  auto check = kv.Get(key_, {}, rpc);
-  if (!check.ok()) return fail(check.status());
-  if (check->kvs.empty() || check->kvs[0].create_revision != my_rev ||
-      check->kvs[0].lease != session_->lease()) {
-    absl::Status s = session_->status();
-    if (!s.ok()) return s;
-    return MakeError(ErrorKind::kLeaseLost, "semaphore: own key vanished while waiting");
-  }
-  Grant g;
-  g.key = key_;
-  g.fencing_token = my_rev;
-  g.lease = session_->lease();
-  g.header = check->header;
+  internal::QueuedKey q;
+  q.key = key_;
+  q.wait_prefix = prefix_;
+  q.slots = permits_;
+  auto r = internal::AcquireQueued(*session_, q, wait, call, "semaphore");
+  if (!r.ok() || !r->has_value()) return r;
   std::lock_guard<std::mutex> lock(mu_);
-  grant_ = g;
-  return std::optional<Grant>(std::move(g));
+  grant_ = **r;
+  return r;
 }
 
 absl::Status Semaphore::Release(const CallOptions& call) {
   std::optional<Grant> g = grant();
   if (!g.has_value()) return absl::FailedPreconditionError("semaphore: no permit held");
-  Txn t;
-  t.If({g->Guard()}).Then({Op::Delete(g->key)});
-  auto r = session_->kv().Commit(t, call);
-  if (!r.ok()) return r.status();
+  if (absl::Status st = internal::DeleteGranted(session_->kv(), *g, call); !st.ok()) return st;
   std::lock_guard<std::mutex> lock(mu_);
   grant_.reset();
   return absl::OkStatus();

@@ -116,4 +116,14 @@ absl::StatusOr<TxnResponse> RunStm(const Kv& kv, const std::function<absl::Statu
   return absl::AbortedError("stm: too many conflicting transactions (max_attempts)");
 }
 
+Future<TxnResponse> RunStmAsync(const Kv& kv, std::function<absl::Status(Stm&)> apply,
+                                const StmOptions& options) {
+  return RunAsync<TxnResponse>(options.call,
+                               [kv, apply = std::move(apply), options](const CallOptions& c) {
+                                 StmOptions o = options;
+                                 o.call = c;
+                                 return RunStm(kv, apply, o);
+                               });
+}
+
 }  // namespace cairn::recipes

@@ -17,16 +17,31 @@
 //                                          or wait until it is down
 //   counter NAME get | add N | set N | cas OLD NEW
 //   queue NAME put VALUE [--priority=P] | take [--timeout=S] | size
+//   service register NAME ID ADDRESS [--meta=JSON] [--ttl=S]
+//                                          register the instance (key NAME/ID, etcd's endpoints
+//                                          JSON value) under a session, print a line on every
+//                                          (re-)registration, keep it registered (registering
+//                                          again after a lost session) until stdin closes or
+//                                          SIGINT/SIGTERM, then deregister
+//   service list NAME [--watch]            print the instances, "ID ADDRESS [METADATA]" a line;
+//                                          with --watch then print each change ("PUT ID ADDRESS
+//                                          [METADATA]" or "DELETE ID") until SIGINT/SIGTERM
 //
-// Exit codes: 0 success; 1 an error (printed to stderr); 2 bad usage; for `lock -- CMD`, CMD's.
+// Exit codes (etcdctl's numbering): 0 success; 1 an error (printed to stderr); 2 bad usage;
+// 3 invalid input (etcdctl's ExitInvalidInput: an empty name, bad JSON, a ttl <= 0 for
+// `service`); for `lock -- CMD`, CMD's.
 // A lost session while holding a lock or leading prints an error and exits 1.
+#include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +51,7 @@
 #include "cairn/client.h"
 #include "cairn/recipes/barrier.h"
 #include "cairn/recipes/counter.h"
+#include "cairn/recipes/discovery.h"
 #include "cairn/recipes/election.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/queue.h"
@@ -52,7 +68,9 @@ constexpr char kUsage[] =
     "  semaphore NAME N [--ttl=S] -- CMD ARGS...\n"
     "  barrier NAME set | remove | wait [--timeout=S]\n"
     "  counter NAME get | add N | set N | cas OLD NEW\n"
-    "  queue NAME put VALUE [--priority=P] | take [--timeout=S] | size\n";
+    "  queue NAME put VALUE [--priority=P] | take [--timeout=S] | size\n"
+    "  service register NAME ID ADDRESS [--meta=JSON] [--ttl=S]\n"
+    "  service list NAME [--watch]\n";
 
 int Usage() {
   std::cerr << kUsage;
@@ -62,6 +80,13 @@ int Usage() {
 int Fail(const std::string& what, const absl::Status& st) {
   std::cerr << "cairnctl: " << what << ": " << st << "\n";
   return 1;
+}
+
+constexpr int kExitInvalidInput = 3;  // etcdctl's ExitInvalidInput
+
+int Invalid(const std::string& what, const std::string& why) {
+  std::cerr << "cairnctl: " << what << ": " << why << "\n";
+  return kExitInvalidInput;
 }
 
 // SIGINT/SIGTERM cancel `token` (handled on a thread via sigwait; the signals are blocked in
@@ -351,6 +376,269 @@ int QueueCmd(const cairn::Client& client, const std::vector<std::string>& args, 
   return Usage();
 }
 
+// A validating JSON reader (RFC 8259 grammar; values are not kept).
+class JsonChecker {
+ public:
+  explicit JsonChecker(const std::string& s) : s_(s) {}
+  // True when the whole text is one JSON value; else `error` says where it went wrong.
+  bool Check(std::string* error) {
+    Space();
+    bool ok = Value(0);
+    Space();
+    if (ok && i_ != s_.size()) ok = Err("unexpected text after the value");
+    if (!ok) *error = error_ + " at offset " + std::to_string(i_);
+    return ok;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+  bool Err(const char* what) {
+    if (error_.empty()) error_ = what;
+    return false;
+  }
+  void Space() {
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) {
+      ++i_;
+    }
+  }
+  bool Eat(char c) {
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  bool Digits() {
+    size_t start = i_;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    return i_ > start;
+  }
+  bool Number() {
+    Eat('-');
+    if (Eat('0')) {
+    } else if (!Digits()) {
+      return Err("bad number");
+    }
+    if (Eat('.') && !Digits()) return Err("bad fraction");
+    if (Eat('e') || Eat('E')) {
+      if (!Eat('+')) Eat('-');
+      if (!Digits()) return Err("bad exponent");
+    }
+    return true;
+  }
+  bool String() {
+    ++i_;  // the opening quote
+    while (i_ < s_.size()) {
+      unsigned char c = static_cast<unsigned char>(s_[i_++]);
+      if (c == '"') return true;
+      if (c < 0x20) return Err("control character in string");
+      if (c != '\\') continue;
+      if (i_ >= s_.size()) break;
+      char e = s_[i_++];
+      if (e == 'u') {
+        for (int k = 0; k < 4; ++k, ++i_) {
+          if (i_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[i_]))) {
+            return Err("bad \\u escape");
+          }
+        }
+      } else if (std::string("\"\\/bfnrt").find(e) == std::string::npos) {
+        return Err("bad escape");
+      }
+    }
+    return Err("unterminated string");
+  }
+  bool Literal(const char* word) {
+    std::string w(word);
+    if (s_.compare(i_, w.size(), w) != 0) return Err("unexpected character");
+    i_ += w.size();
+    return true;
+  }
+  // Objects and arrays: `close` ends them; `keyed` wants "key": before each value.
+  bool Container(char close, bool keyed, int depth) {
+    ++i_;
+    Space();
+    if (Eat(close)) return true;
+    while (true) {
+      Space();
+      if (keyed) {
+        if (i_ >= s_.size() || s_[i_] != '"') return Err("expected a string key");
+        if (!String()) return false;
+        Space();
+        if (!Eat(':')) return Err("expected ':'");
+        Space();
+      }
+      if (!Value(depth + 1)) return false;
+      Space();
+      if (Eat(close)) return true;
+      if (!Eat(',')) return Err(keyed ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+  }
+  bool Value(int depth) {
+    if (depth > kMaxDepth) return Err("nested too deeply");
+    if (i_ >= s_.size()) return Err("unexpected end");
+    char c = s_[i_];
+    if (c == '{') return Container('}', true, depth);
+    if (c == '[') return Container(']', false, depth);
+    if (c == '"') return String();
+    if (c == 't') return Literal("true");
+    if (c == 'f') return Literal("false");
+    if (c == 'n') return Literal("null");
+    if (c == '-' || (c >= '0' && c <= '9')) return Number();
+    return Err("unexpected character");
+  }
+
+  const std::string& s_;
+  size_t i_ = 0;
+  std::string error_;
+};
+
+// Cancels `token` once stdin reaches end of file (or fails).
+void CancelOnStdinEof(const cairn::CancelToken& token) {
+  std::thread([token] {
+    char buf[256];
+    while (true) {
+      ssize_t n = read(0, buf, sizeof(buf));
+      if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+    token.Cancel();
+  }).detach();
+}
+
+std::string EndpointLine(const cairn::recipes::ServiceEndpoint& ep) {
+  std::string line = ep.id + " " + ep.address;
+  if (!ep.metadata.empty()) line += " " + ep.metadata;
+  return line;
+}
+
+// `service register|list ...`, parsed and checked before connecting (so bad input gets its own
+// message and exit code even when no server is reachable).
+struct ServiceArgs {
+  bool list = false;
+  bool watch = false;
+  std::string name;
+  cairn::recipes::ServiceEndpoint endpoint;
+  int64_t ttl_seconds = 10;
+};
+
+// 0, or the exit code after printing why: usage (2) or invalid input (3).
+int ParseService(const std::vector<std::string>& args, ServiceArgs* out) {
+  if (args.empty() || (args[0] != "register" && args[0] != "list")) return Usage();
+  out->list = args[0] == "list";
+  const std::string what = "service " + args[0];
+  if (out->list) {
+    if (args.size() < 2) return Usage();
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (args[i] != "--watch" && args[i] != "-w") return Usage();
+      out->watch = true;
+    }
+    out->name = args[1];
+    if (out->name.empty()) return Invalid(what, "empty service name");
+    return 0;
+  }
+  if (args.size() < 4) return Usage();
+  out->name = args[1];
+  out->endpoint.id = args[2];
+  out->endpoint.address = args[3];
+  std::string ttl_text = "10";
+  for (size_t i = 4; i < args.size(); ++i) {
+    std::string v;
+    if (Flag(args, &i, "--meta", &v)) {
+      out->endpoint.metadata = v;
+    } else if (Flag(args, &i, "--ttl", &v)) {
+      ttl_text = v;
+    } else {
+      return Usage();
+    }
+  }
+  const cairn::recipes::ServiceEndpoint& ep = out->endpoint;
+  if (out->name.empty()) return Invalid(what, "empty service name");
+  if (ep.id.empty()) return Invalid(what, "empty instance id");
+  if (ep.id.find('/') != std::string::npos) return Invalid(what, "instance id contains '/'");
+  if (ep.address.empty()) return Invalid(what, "empty address");
+  if (!absl::SimpleAtoi(ttl_text, &out->ttl_seconds) || out->ttl_seconds <= 0) {
+    return Invalid(what, "--ttl must be a whole number of seconds > 0, got \"" + ttl_text + "\"");
+  }
+  if (std::string err; !ep.metadata.empty() && !JsonChecker(ep.metadata).Check(&err)) {
+    return Invalid(what, "--meta is not valid JSON: " + err);
+  }
+  return 0;
+}
+
+// Waits until `token` is canceled (a signal, or stdin's end when that was hooked up).
+void WaitCanceled(const cairn::CancelToken& token) {
+  cairn::Promise<bool> stop;
+  uint64_t id = token.Register([stop] { stop.Set(true); });
+  (void)stop.future().Get();
+  token.Unregister(id);
+}
+
+int ServiceRegister(const cairn::Client& client, const ServiceArgs& a, Signals& signals) {
+  const std::string key = a.name + "/" + a.endpoint.id;
+  cairn::recipes::ServiceRegistrationOptions options;
+  options.ttl_seconds = a.ttl_seconds;
+  std::mutex out_mu;  // the callbacks run on the registration's thread
+  options.on_registered = [&](cairn::LeaseId lease) {
+    std::lock_guard<std::mutex> lock(out_mu);
+    std::cout << "registered " << key << " lease " << std::hex << lease << std::dec << std::endl;
+  };
+  options.on_lost = [&](const absl::Status& why) {
+    std::lock_guard<std::mutex> lock(out_mu);
+    std::cerr << "cairnctl: registration lost (" << why << "); registering again" << std::endl;
+  };
+  cairn::CallOptions first;
+  first.cancel = signals.token();
+  auto reg = cairn::recipes::ServiceRegistration::Start(client, a.name, a.endpoint, options, first);
+  if (!reg.ok()) return Fail("service register", reg.status());
+  // Registered until stdin closes or a signal arrives.
+  CancelOnStdinEof(signals.token());
+  WaitCanceled(signals.token());
+  if (auto st = (*reg)->Close(); !st.ok()) return Fail("service deregister", st);
+  std::cout << "deregistered " << key << std::endl;
+  return 0;
+}
+
+int ServiceList(const cairn::Client& client, const ServiceArgs& a, Signals& signals) {
+  cairn::CallOptions call;
+  call.cancel = signals.token();
+  auto resolver = cairn::recipes::ServiceResolver::Start(
+      client, a.name, cairn::recipes::PickPolicy::kRoundRobin, call);
+  if (!resolver.ok()) return Fail("service list", resolver.status());
+  if (!a.watch) {
+    for (const auto& ep : (*resolver)->Endpoints()) std::cout << EndpointLine(ep) << "\n";
+    return 0;
+  }
+  // The listener diffs each new list against the last one printed.
+  std::mutex mu;
+  std::map<std::string, cairn::recipes::ServiceEndpoint> shown;
+  auto show = [&](const std::vector<cairn::recipes::ServiceEndpoint>& now, bool initial) {
+    std::map<std::string, cairn::recipes::ServiceEndpoint> next;
+    for (const auto& ep : now) next[ep.id] = ep;
+    for (const auto& [id, ep] : next) {
+      auto old = shown.find(id);
+      if (old != shown.end() && old->second == ep) continue;
+      std::cout << (initial ? "" : "PUT ") << EndpointLine(ep) << "\n";
+    }
+    for (const auto& [id, ep] : shown) {
+      if (next.count(id) == 0) std::cout << "DELETE " << id << "\n";
+    }
+    std::cout << std::flush;
+    shown.swap(next);
+  };
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    id = (*resolver)->AddListener([&](const std::vector<cairn::recipes::ServiceEndpoint>& now) {
+      std::lock_guard<std::mutex> lock(mu);
+      show(now, false);
+    });
+    show((*resolver)->Endpoints(), true);
+  }
+  WaitCanceled(signals.token());
+  (*resolver)->RemoveListener(id);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -378,8 +666,12 @@ int main(int argc, char** argv) {
   std::string command = args[i];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
   if (command != "lock" && command != "elect" && command != "semaphore" && command != "barrier" &&
-      command != "counter" && command != "queue") {
+      command != "counter" && command != "queue" && command != "service") {
     return Usage();
+  }
+  ServiceArgs service;
+  if (command == "service") {
+    if (int rc = ParseService(rest, &service); rc != 0) return rc;
   }
   auto client = cairn::Client::Connect(options);
   if (!client.ok()) return Fail("connect", client.status());
@@ -389,5 +681,9 @@ int main(int argc, char** argv) {
   if (command == "semaphore") return SemaphoreCmd(**client, rest, signals);
   if (command == "barrier") return BarrierCmd(**client, rest, signals);
   if (command == "counter") return CounterCmd(**client, rest);
+  if (command == "service") {
+    return service.list ? ServiceList(**client, service, signals)
+                        : ServiceRegister(**client, service, signals);
+  }
   return QueueCmd(**client, rest, signals);
 }

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/session.h"
 
 namespace cairn::recipes {
@@ -44,6 +45,8 @@ class Barrier {
   absl::Status Release(const CallOptions& call = {}) const;
   // Waits until the barrier is down. DEADLINE_EXCEEDED / CANCELLED per `call` (unset: no limit).
   absl::Status Wait(const CallOptions& call = {}) const;
+  // Wait's async form (see async.h): this object must outlive the future's completion.
+  Future<Completed> WaitAsync(const CallOptions& call = {}) const;
 
  private:
   Kv kv_;
@@ -64,6 +67,9 @@ class DoubleBarrier {
   absl::Status Enter(const CallOptions& call = {});
   // Leaves and waits until every participant left. FAILED_PRECONDITION when not entered.
   absl::Status Leave(const CallOptions& call = {});
+  // Async forms (see async.h): this object must outlive the future's completion.
+  Future<Completed> EnterAsync(const CallOptions& call = {});
+  Future<Completed> LeaveAsync(const CallOptions& call = {});
 
  private:
   std::shared_ptr<Session> session_;

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/prefix_cache.h"
 #include "cairn/recipes/session.h"
@@ -70,6 +71,9 @@ class LeaderObserver {
   // CANCELLED per `call`. Fiber-aware.
   absl::StatusOr<LeaderInfo> WaitFor(std::function<bool(const LeaderInfo&)> pred,
                                      const CallOptions& call = {});
+  // WaitFor's async form (see async.h): this object must outlive the future's completion.
+  Future<LeaderInfo> WaitForAsync(std::function<bool(const LeaderInfo&)> pred,
+                                  const CallOptions& call = {});
 
   struct State;  // internal
 
@@ -92,6 +96,8 @@ class Election {
   // (the candidate key created by this call is then removed). If the session already had a
   // key in this election (another Election object), it is reused and its value updated.
   absl::StatusOr<Grant> Campaign(const std::string& value, const CallOptions& call = {});
+  // Campaign's async form (see async.h): this object must outlive the future's completion.
+  Future<Grant> CampaignAsync(std::string value, const CallOptions& call = {});
 
   // Sets a new value while leader (guarded by the fencing token). FAILED_PRECONDITION
   // ("election: not leader") when not leader or the leadership was lost.

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/election.h"
 #include "cairn/recipes/session.h"
 
@@ -41,6 +42,8 @@ class LeaderLatch {
   // Waits until this participant is leader (returns the grant) or the latch is done (its
   // status), or `call`'s deadline / cancel. Fiber-aware.
   absl::StatusOr<Grant> Await(const CallOptions& call = {}) const;
+  // Await's async form (see async.h): this object must outlive the future's completion.
+  Future<Grant> AwaitAsync(const CallOptions& call = {}) const;
   // OK while campaigning or leading; why the latch is done otherwise.
   absl::Status status() const;
   // Stops campaigning and resigns (on_not_leader runs if it was leader). Idempotent.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/session.h"
 
@@ -29,6 +30,8 @@ class MultiLock {
 
   // Takes every lock; `call` bounds the whole wait. Errors as Mutex::Lock.
   absl::StatusOr<std::vector<Grant>> Lock(const CallOptions& call = {});
+  // Lock's async form (see async.h): this object must outlive the future's completion.
+  Future<std::vector<Grant>> LockAsync(const CallOptions& call = {});
   // Releases every lock held (FAILED_PRECONDITION when none); returns the first error.
   absl::Status Unlock(const CallOptions& call = {});
   // One guard per held lock.

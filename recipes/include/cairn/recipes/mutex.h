@@ -29,6 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/session.h"
 
 namespace cairn::recipes {
@@ -57,6 +58,8 @@ class Mutex {
   // waiting, or the key vanished; DEADLINE_EXCEEDED / CANCELLED; server errors. On any error
   // the waiter key this call created is removed (best effort), so no one waits behind it.
   absl::StatusOr<Grant> Lock(const CallOptions& call = {});
+  // Lock's async form (see async.h): this object must outlive the future's completion.
+  Future<Grant> LockAsync(const CallOptions& call = {});
 
   // One attempt without waiting: the grant, or nullopt when another session holds the lock
   // (this call's key is then removed). Errors as Lock.

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 
 namespace cairn::recipes {
 
@@ -70,6 +71,9 @@ class PrefixCache {
   // Waits until revision() >= rev and the listeners have been called for it. Errors:
   // DEADLINE_EXCEEDED / CANCELLED. Fiber-aware.
   absl::Status WaitForRevision(Revision rev, const CallOptions& call = {}) const;
+  // WaitForRevision's async form (see async.h): this object must outlive the future's
+  // completion.
+  Future<Completed> WaitForRevisionAsync(Revision rev, const CallOptions& call = {}) const;
 
   struct State;  // internal
 

@@ -29,6 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/session.h"
 
 namespace cairn::recipes {
@@ -64,12 +65,17 @@ class Queue {
   // Takes the next item, waiting while the queue is empty. `call` bounds the whole wait (unset:
   // no limit). Errors: DEADLINE_EXCEEDED / CANCELLED, server errors.
   absl::StatusOr<QueueItem> Dequeue(const CallOptions& call = {}) const;
+  // Dequeue's async form (see async.h): this object must outlive the future's completion.
+  Future<QueueItem> DequeueAsync(const CallOptions& call = {}) const;
   // Takes the next item if there is one.
   absl::StatusOr<std::optional<QueueItem>> TryDequeue(const CallOptions& call = {}) const;
   // Claims the next unclaimed item for `session`, waiting while there is none. Errors:
   // FAILED_PRECONDITION (ended session), the session's loss status, DEADLINE_EXCEEDED /
   // CANCELLED, server errors.
   absl::StatusOr<ClaimedItem> Claim(const Session& session, const CallOptions& call = {}) const;
+  // Claim's async form (see async.h): this object and `session` must outlive the future's
+  // completion.
+  Future<ClaimedItem> ClaimAsync(const Session& session, const CallOptions& call = {}) const;
   // One attempt: nullopt when every item is claimed or the queue is empty.
   absl::StatusOr<std::optional<ClaimedItem>> TryClaim(const Session& session,
                                                       const CallOptions& call = {}) const;

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/session.h"
 
@@ -35,6 +36,9 @@ class RWMutex {
   absl::StatusOr<Grant> RLock(const CallOptions& call = {});
   // Exclusive lock. Errors as Mutex::Lock.
   absl::StatusOr<Grant> Lock(const CallOptions& call = {});
+  // Async forms (see async.h): this object must outlive the future's completion.
+  Future<Grant> RLockAsync(const CallOptions& call = {});
+  Future<Grant> LockAsync(const CallOptions& call = {});
   // Without waiting: nullopt when the lock is not available now.
   absl::StatusOr<std::optional<Grant>> TryRLock(const CallOptions& call = {});
   absl::StatusOr<std::optional<Grant>> TryLock(const CallOptions& call = {});

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/session.h"
 
@@ -35,6 +36,8 @@ class Semaphore {
   // Waits for a permit. Errors as Mutex::Lock (FAILED_PRECONDITION when this object already
   // holds one).
   absl::StatusOr<Grant> Acquire(const CallOptions& call = {});
+  // Acquire's async form (see async.h): this object must outlive the future's completion.
+  Future<Grant> AcquireAsync(const CallOptions& call = {});
   // A permit if one is free now, else nullopt (no key is left behind).
   absl::StatusOr<std::optional<Grant>> TryAcquire(const CallOptions& call = {});
   // Returns the permit. FAILED_PRECONDITION when not held.

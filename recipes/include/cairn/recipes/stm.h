@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 
 namespace cairn::recipes {
 
@@ -94,5 +95,10 @@ class Stm {
 // max_attempts conflicts; DEADLINE_EXCEEDED / CANCELLED; server errors.
 absl::StatusOr<TxnResponse> RunStm(const Kv& kv, const std::function<absl::Status(Stm&)>& apply,
                                    const StmOptions& options = {});
+
+// RunStm's async form (see async.h); options.call bounds and cancels it. `kv` must outlive the
+// future's completion; `apply` is copied.
+Future<TxnResponse> RunStmAsync(const Kv& kv, std::function<absl::Status(Stm&)> apply,
+                                const StmOptions& options = {});
 
 }  // namespace cairn::recipes
