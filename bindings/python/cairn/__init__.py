@@ -547,12 +547,10 @@ class Instance:
     @staticmethod
     def decode(endpoint: Any) -> "Instance":
         try:
-            meta = json.loads(endpoint.metadata) if endpoint.metadata else {}
-        except ValueError:
-            meta = {"raw": endpoint.metadata}
-        if not isinstance(meta, dict):
-            meta = {"value": meta}
-        return Instance(str(meta.pop("id", "")), endpoint.address, meta.get("metadata", meta))
+            meta = json.loads(endpoint.metadata) if endpoint.metadata else None
+        except ValueError:  # registered by another tool with plain-text metadata
+            meta = endpoint.metadata
+        return Instance(endpoint.id or endpoint.address, endpoint.address, meta)
 
     def __repr__(self) -> str:
         return f"Instance(id={self.id!r}, address={self.address!r}, metadata={self.metadata!r})"
@@ -672,8 +670,10 @@ class Session:
     def register(self, service: str, id: str, address: str,
                  metadata: Optional[Any] = None) -> None:
         """Registers an instance under this session (it goes when the session ends)."""
-        _cairn.register_endpoint(self._native, service, address,
-                                 json.dumps({"id": id, "metadata": metadata}))
+        if not id or "/" in id:
+            raise ValueError("id must be non-empty and without '/'")
+        _cairn.register_endpoint(self._native, service, id, address,
+                                 "" if metadata is None else json.dumps(metadata))
 
     def close(self) -> None:
         self._native.close()

@@ -262,10 +262,12 @@ def run_stm(client: Client, fn: Callable[[Stm], None], isolation: int = ...,
             max_attempts: int = ...) -> TxnResponse: ...
 
 class ServiceEndpoint:
+    id: str
     address: str
     metadata: str
 
-def register_endpoint(session: Session, service: str, address: str, metadata: str) -> None: ...
+def register_endpoint(session: Session, service: str, id: str, address: str,
+                      metadata: str) -> None: ...
 def unregister_endpoint(client: Client, service: str, address: str) -> None: ...
 
 class Resolver:

@@ -189,6 +189,7 @@ void BindStm(py::module_& m) {
 
 void BindDiscovery(py::module_& m) {
   py::class_<ServiceEndpoint>(m, "ServiceEndpoint")
+      .def_readonly("id", &ServiceEndpoint::id)
       .def_readonly("address", &ServiceEndpoint::address)
       .def_readonly("metadata", &ServiceEndpoint::metadata)
       .def("__repr__", [](const ServiceEndpoint& e) {
@@ -197,12 +198,14 @@ void BindDiscovery(py::module_& m) {
       });
   m.def(
       "register_endpoint",
-      [](std::shared_ptr<Session> s, const std::string& service, const std::string& address,
-         const std::string& metadata) {
+      [](std::shared_ptr<Session> s, const std::string& service, const std::string& id,
+         const std::string& address, const std::string& metadata) {
         CheckName(service);
-        Check(NoGil([&] { return recipes::RegisterEndpoint(*s, service, {address, metadata}); }));
+        ServiceEndpoint e{address, metadata, id};
+        Check(NoGil([&] { return recipes::RegisterEndpoint(*s, service, e); }));
       },
-      py::arg("session"), py::arg("service"), py::arg("address"), py::arg("metadata"));
+      py::arg("session"), py::arg("service"), py::arg("id"), py::arg("address"),
+      py::arg("metadata"));
   m.def(
       "unregister_endpoint",
       [](py::object client, const std::string& service, const std::string& address) {
