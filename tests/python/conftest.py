@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,21 +15,9 @@ from typing import Iterator, List, Optional
 import pytest
 
 import cairn
+from cairn.testing import free_ports  # noqa: F401 (test_kv uses it too)
 
 READY_TIMEOUT = 30.0
-
-
-def free_ports(n: int) -> List[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Server:

@@ -24,7 +24,7 @@ import tempfile
 import time
 from typing import Iterator, List, Optional
 
-__all__ = ["Cluster", "find_binary"]
+__all__ = ["Cluster", "find_binary", "free_ports"]
 
 
 def find_binary(binary: Optional[str] = None) -> str:
@@ -35,7 +35,8 @@ def find_binary(binary: Optional[str] = None) -> str:
     raise FileNotFoundError("no cairn binary: pass binary=, set CAIRN_BINARY or put cairn on PATH")
 
 
-def _free_ports(n: int) -> List[int]:
+def free_ports(n: int) -> List[int]:
+    """`n` distinct loopback ports free right now (bound, then released)."""
     socks = []
     try:
         for _ in range(n):
@@ -62,7 +63,7 @@ class Cluster:
         self._procs: List[Optional["subprocess.Popen[bytes]"]] = [None] * members
         self._paused = [False] * members
         for attempt in range(3):  # a port taken between picking and binding: pick again
-            ports = _free_ports(2 * members)
+            ports = free_ports(2 * members)
             self.client_ports = ports[:members]
             self.peer_ports = ports[members:]
             try:

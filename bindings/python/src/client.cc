@@ -184,40 +184,32 @@ class PyWatch {
   // has ended and everything was taken. A response that ends the watch with an error raises it
   // (CompactedError when its start revision was compacted).
   py::object Next(std::optional<double> timeout) {
-    const auto deadline =
-        timeout ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(std::max(0.0, *timeout)))
-                : Clock::time_point::max();
+    const auto deadline = DeadlineAfter(timeout);
+    std::shared_ptr<Queue> q = q_;
     while (true) {
-      std::optional<WatchResponse> r;
-      bool ended = false;
-      {
-        py::gil_scoped_release nogil;
-        std::unique_lock<std::mutex> l(q_->mu);
-        auto now = Clock::now();
-        auto until = deadline - now > kPollSlice ? now + kPollSlice : deadline;
-        q_->cv.wait_until(l, until, [&] { return !q_->responses.empty() || q_->ended; });
-        if (!q_->responses.empty()) {
-          r = std::move(q_->responses.front());
-          q_->responses.pop_front();
-        }
-        ended = q_->ended;
+      if (!WaitInterruptibly(
+              q->mu, q->cv, [q] { return !q->responses.empty() || q->ended; }, deadline)) {
+        return py::none();
       }
-      if (r) {
-        if (r->canceled) {
-          if (r->compact_revision != 0) {
-            Raise(MakeError(ErrorKind::kCompacted, "required revision " +
-                                                       std::to_string(r->compact_revision) +
-                                                       " has been compacted"));
-          }
-          if (!r->status.ok() && ErrorKindOf(r->status) != ErrorKind::kCanceled) Raise(r->status);
+      std::optional<WatchResponse> r;
+      {
+        std::lock_guard<std::mutex> l(q->mu);
+        if (!q->responses.empty()) {
+          r = std::move(q->responses.front());
+          q->responses.pop_front();
+        } else if (q->ended) {
           throw py::stop_iteration();
         }
-        return py::cast(*r);
       }
-      if (ended) throw py::stop_iteration();
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-      if (Clock::now() >= deadline) return py::none();
+      if (!r) continue;  // another thread took it
+      if (!r->canceled) return py::cast(*r);
+      if (r->compact_revision != 0) {
+        Raise(MakeError(
+            ErrorKind::kCompacted,
+            "required revision " + std::to_string(r->compact_revision) + " has been compacted"));
+      }
+      if (!r->status.ok() && ErrorKindOf(r->status) != ErrorKind::kCanceled) Raise(r->status);
+      throw py::stop_iteration();
     }
   }
 

@@ -38,6 +38,16 @@ void BindErrors(py::module_& m);
 // A key or value: `str` (UTF-8) or `bytes`; TypeError otherwise.
 std::string ToBytes(const py::handle& h, const char* what);
 
+// The time `timeout` seconds from now; never (time_point::max) for None.
+Clock::time_point DeadlineAfter(std::optional<double> timeout);
+
+// Waits until `ready()` (evaluated under `mu`) or `deadline`, with the GIL released, waking every
+// kPollSlice to run Python's signal handlers: a pending KeyboardInterrupt (or another handler's
+// exception) runs `on_interrupt` and is raised. Returns ready(). Needs the GIL.
+bool WaitInterruptibly(std::mutex& mu, std::condition_variable& cv,
+                       const std::function<bool()>& ready, Clock::time_point deadline,
+                       const std::function<void()>& on_interrupt = nullptr);
+
 // Runs `fn` (with the GIL) from a client thread, unless the interpreter is finalizing.
 void CallWithGil(const std::function<void()>& fn);
 
@@ -92,14 +102,7 @@ class PyFuture {
       pf.st_->cancel = [holder] { holder->Cancel(); };
     }
     std::shared_ptr<State> st = pf.st_;
-    holder->Then([st, conv](absl::StatusOr<T> r) {
-      if (r.ok()) {
-        auto v = std::make_shared<T>(std::move(*r));
-        Complete(st, absl::OkStatus(), [v, conv] { return py::object(conv(*v)); });
-      } else {
-        Complete(st, r.status(), nullptr);
-      }
-    });
+    holder->Then([st, conv](absl::StatusOr<T> r) { CompleteWith(st, std::move(r), conv); });
     return pf;
   }
 
@@ -116,15 +119,7 @@ class PyFuture {
       pf.st_->cancel = [token] { token.Cancel(); };
     }
     std::shared_ptr<State> st = pf.st_;
-    Spawn([st, fn = std::move(fn), conv, call] {
-      absl::StatusOr<T> r = fn(call);
-      if (r.ok()) {
-        auto v = std::make_shared<T>(std::move(*r));
-        Complete(st, absl::OkStatus(), [v, conv] { return py::object(conv(*v)); });
-      } else {
-        Complete(st, r.status(), nullptr);
-      }
-    });
+    Spawn([st, fn = std::move(fn), conv, call] { CompleteWith(st, fn(call), conv); });
     return pf;
   }
 
@@ -138,6 +133,13 @@ class PyFuture {
  private:
   static void Complete(const std::shared_ptr<State>& st, absl::Status status,
                        std::function<py::object()> value);
+  // Completes with `r`; a value is converted by `conv` only when Python asks for it.
+  template <typename T, typename Conv>
+  static void CompleteWith(const std::shared_ptr<State>& st, absl::StatusOr<T> r, Conv conv) {
+    if (!r.ok()) return Complete(st, r.status(), nullptr);
+    auto v = std::make_shared<T>(std::move(*r));
+    Complete(st, absl::OkStatus(), [v, conv] { return py::object(conv(*v)); });
+  }
   static void Spawn(std::function<void()> fn);
   std::shared_ptr<State> st_;
 };

@@ -107,36 +107,46 @@ void PyFuture::Complete(const std::shared_ptr<State>& st, absl::Status status,
 
 void PyFuture::Spawn(std::function<void()> fn) { std::thread(std::move(fn)).detach(); }
 
-py::object PyFuture::Result(std::optional<double> timeout) const {
-  const auto deadline =
-      timeout ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(std::max(0.0, *timeout)))
-              : Clock::time_point::max();
+Clock::time_point DeadlineAfter(std::optional<double> timeout) {
+  if (!timeout) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(std::max(0.0, *timeout)));
+}
+
+bool WaitInterruptibly(std::mutex& mu, std::condition_variable& cv,
+                       const std::function<bool()>& ready, Clock::time_point deadline,
+                       const std::function<void()>& on_interrupt) {
   while (true) {
     bool done = false;
     {
       py::gil_scoped_release nogil;
-      std::unique_lock<std::mutex> l(st_->mu);
-      auto now = Clock::now();
-      auto until = deadline - now > kPollSlice ? now + kPollSlice : deadline;
-      st_->cv.wait_until(l, until, [&] { return st_->done; });
-      done = st_->done;
+      std::unique_lock<std::mutex> l(mu);
+      const auto now = Clock::now();
+      cv.wait_until(l, deadline - now > kPollSlice ? now + kPollSlice : deadline, ready);
+      done = ready();
     }
-    if (done) break;
+    if (done) return true;
     if (PyErr_CheckSignals() != 0) {
-      Cancel();
+      if (on_interrupt) on_interrupt();
       throw py::error_already_set();
     }
-    if (Clock::now() >= deadline) {
-      Raise(MakeError(ErrorKind::kDeadlineExceeded, "timed out waiting for the result"));
-    }
+    if (Clock::now() >= deadline) return false;
+  }
+}
+
+py::object PyFuture::Result(std::optional<double> timeout) const {
+  std::shared_ptr<State> st = st_;
+  if (!WaitInterruptibly(
+          st->mu, st->cv, [st] { return st->done; }, DeadlineAfter(timeout),
+          [this] { Cancel(); })) {
+    Raise(MakeError(ErrorKind::kDeadlineExceeded, "timed out waiting for the result"));
   }
   absl::Status status;
   std::function<py::object()> value;
   {
-    std::lock_guard<std::mutex> l(st_->mu);
-    status = st_->status;
-    value = st_->value;
+    std::lock_guard<std::mutex> l(st->mu);
+    status = st->status;
+    value = st->value;
   }
   if (!status.ok()) Raise(status);
   return value ? value() : py::none();

@@ -2,7 +2,6 @@
 // of their own and complete a Future, so the blocking Python call releases the GIL and Ctrl-C
 // cancels the wait (the recipe then removes its key).
 #include <deque>
-#include <thread>
 #include "bindings/python/src/common.h"
 #include "bindings/python/src/recipes_util.h"
 
@@ -56,27 +55,17 @@ class PyObserver {
   }
   // The next leader (each change of leader or of its value), or None after `timeout` seconds.
   py::object Next(std::optional<double> timeout) {
-    const auto deadline =
-        timeout ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(std::max(0.0, *timeout)))
-                : Clock::time_point::max();
-    while (true) {
-      std::optional<LeaderInfo> l;
-      {
-        py::gil_scoped_release nogil;
-        std::unique_lock<std::mutex> lock(q_->mu);
-        auto now = Clock::now();
-        q_->cv.wait_until(lock, deadline - now > kPollSlice ? now + kPollSlice : deadline,
-                          [&] { return !q_->leaders.empty(); });
-        if (!q_->leaders.empty()) {
-          l = std::move(q_->leaders.front());
-          q_->leaders.pop_front();
-        }
-      }
-      if (l) return py::cast(*l);
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-      if (Clock::now() >= deadline) return py::none();
+    const auto deadline = DeadlineAfter(timeout);
+    std::shared_ptr<Queue> q = q_;
+    while (WaitInterruptibly(
+        q->mu, q->cv, [q] { return !q->leaders.empty(); }, deadline)) {
+      std::lock_guard<std::mutex> lock(q->mu);
+      if (q->leaders.empty()) continue;  // another thread took it
+      LeaderInfo l = std::move(q->leaders.front());
+      q->leaders.pop_front();
+      return py::cast(l);
     }
+    return py::none();
   }
 
  private:
@@ -89,20 +78,26 @@ struct PyLost {
   CancelToken token;
   bool is_set() const { return token.canceled(); }
   bool Wait(std::optional<double> timeout) const {
-    const auto deadline =
-        timeout ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(std::max(0.0, *timeout)))
-                : Clock::time_point::max();
-    while (!token.canceled()) {
-      {
-        py::gil_scoped_release nogil;
-        auto now = Clock::now();
-        std::this_thread::sleep_until(deadline - now > kPollSlice ? now + kPollSlice : deadline);
-      }
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-      if (Clock::now() >= deadline) break;
+    struct Sync {
+      std::mutex mu;
+      std::condition_variable cv;
+    };
+    auto sync = std::make_shared<Sync>();
+    const uint64_t id = token.Register([sync] {
+      std::lock_guard<std::mutex> l(sync->mu);
+      sync->cv.notify_all();
+    });
+    CancelToken t = token;
+    bool lost = false;
+    try {
+      lost = WaitInterruptibly(
+          sync->mu, sync->cv, [t] { return t.canceled(); }, DeadlineAfter(timeout));
+    } catch (...) {
+      token.Unregister(id);
+      throw;
     }
-    return token.canceled();
+    token.Unregister(id);
+    return lost;
   }
 };
 
