@@ -94,6 +94,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   if (absl::Status st = recipe_host_.Start(grpc_->InProcessChannel(args)); !st.ok()) {
+    recipe_host_.Stop();  // ends the calls that came meanwhile
     grpc_->Shutdown();
     grpc_.reset();
     return st;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <deque>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -19,19 +20,37 @@ namespace cairn::api {
 absl::Status RecipeHost::Start(std::shared_ptr<grpc::Channel> channel) {
   auto client = internal::ClientFactory::ConnectInProcess(std::move(channel));
   if (!client.ok()) return client.status();
-  absl::MutexLock l(&mu_);
-  if (stopped_) return base::MakeError(base::ErrorKind::kStopped);
-  client_ = std::move(*client);
+  std::vector<std::function<void()>> deferred;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopped_) return base::MakeError(base::ErrorKind::kStopped);
+    client_ = std::move(*client);
+    deferred.swap(deferred_);
+  }
+  for (auto& fn : deferred) fn();
   return absl::OkStatus();
+}
+
+void RecipeHost::WhenStarted(std::function<void()> fn) {
+  {
+    absl::MutexLock l(&mu_);
+    if (client_ == nullptr) {
+      if (!stopped_) deferred_.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
 }
 
 void RecipeHost::Stop() {
   std::map<uint64_t, std::function<void()>> calls;
   std::unique_ptr<Client> client;
+  std::vector<std::function<void()>> deferred;  // dropped: their calls end below
   {
     absl::MutexLock l(&mu_);
     stopped_ = true;
     calls.swap(calls_);
+    deferred.swap(deferred_);
     client = std::move(client_);
   }
   for (auto& [id, stop] : calls) stop();
@@ -40,7 +59,7 @@ void RecipeHost::Stop() {
 
 absl::StatusOr<uint64_t> RecipeHost::Add(std::function<void()> stop) {
   absl::MutexLock l(&mu_);
-  if (stopped_ || client_ == nullptr) return base::MakeError(base::ErrorKind::kStopped);
+  if (stopped_) return base::MakeError(base::ErrorKind::kStopped);
   if (calls_.size() >= kMaxRecipeCalls) return base::MakeError(base::ErrorKind::kTooManyRequests);
   uint64_t id = next_id_++;
   calls_.emplace(id, std::move(stop));
@@ -144,17 +163,19 @@ struct PendingCall {
 
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  // Admits the call through the gate and registers it with the host. Returns the reactor and,
-  // unless the call already ended (refused, or the host stopped), its pending state.
-  static std::pair<UnaryCall*, std::shared_ptr<PendingCall>> Begin(RecipeHost* host,
-                                                                   RequestGate* gate,
-                                                                   Method method) {
+  // Admits the call through the gate and registers it with the host; then, unless it already
+  // ended (refused, the host stopped or full), runs `body` with its pending state once the host
+  // has its client (at once, but for a call that came before the end of ClientServer::Start).
+  // `body` may run after the call ended (canceled meanwhile): it holds a copy of the request and
+  // writes the response only once it has claimed the call.
+  static UnaryCall* Begin(RecipeHost* host, RequestGate* gate, Method method,
+                          std::function<void(std::shared_ptr<PendingCall>)> body) {
     auto* reactor = new UnaryCall(host);
     std::shared_ptr<PendingCall> call = reactor->call_;
     call->done = [reactor](absl::Status st) { reactor->Finish(ToGrpc(st)); };
     if (!gate->Admit(method, &call->done)) {
       call->claimed = true;  // the gate finished it
-      return {reactor, nullptr};
+      return reactor;
     }
     auto id = host->Add([call] {
       call->End(base::MakeError(base::ErrorKind::kStopped));  // first: the cancel ends it too
@@ -162,10 +183,11 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     });
     if (!id.ok()) {
       call->End(id.status());
-      return {reactor, nullptr};
+      return reactor;
     }
     reactor->id_ = *id;
-    return {reactor, call};
+    host->WhenStarted([call, body = std::move(body)] { body(call); });
+    return reactor;
   }
 
   // The caller went away (disconnect, deadline): the recipe is canceled (it removes the key it
@@ -193,43 +215,43 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext*,
                                             const v3lockpb::LockRequest* req,
                                             v3lockpb::LockResponse* resp) {
-  auto [reactor, call] = UnaryCall::Begin(host_, gate_, Method::kLock);
-  if (call == nullptr) return reactor;
-  auto session = host_->AdoptLease(req->lease());
-  if (!session.ok()) {
-    call->End(session.status());
-    return reactor;
-  }
-  auto mutex = std::make_shared<recipes::Mutex>(*session, req->name());
-  mutex->LockAsync(call->Options())
-      .Then([call = call, mutex, resp](absl::StatusOr<recipes::Grant> g) {
-        if (!g.ok()) return call->End(RecipeError(g.status()));
-        if (!call->Claim()) return;
-        resp->set_key(g->key);
-        ToProto(g->header, resp->mutable_header());
-        call->done(absl::OkStatus());
-      });
-  return reactor;
+  return UnaryCall::Begin(host_, gate_, Method::kLock,
+                          [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
+                            auto session = host->AdoptLease(req.lease());
+                            if (!session.ok()) {
+                              call->End(session.status());
+                              return;
+                            }
+                            auto mutex = std::make_shared<recipes::Mutex>(*session, req.name());
+                            mutex->LockAsync(call->Options())
+                                .Then([call = call, mutex, resp](absl::StatusOr<recipes::Grant> g) {
+                                  if (!g.ok()) return call->End(RecipeError(g.status()));
+                                  if (!call->Claim()) return;
+                                  resp->set_key(g->key);
+                                  ToProto(g->header, resp->mutable_header());
+                                  call->done(absl::OkStatus());
+                                });
+                          });
 }
 
 grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext*,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
-  auto [reactor, call] = UnaryCall::Begin(host_, gate_, Method::kUnlock);
-  if (call == nullptr) return reactor;
-  auto kv = host_->kv();
-  if (!kv.ok()) {
-    call->End(kv.status());
-    return reactor;
-  }
-  kv->DeleteAsync(req->key(), {}, call->Options())
-      .Then([call = call, resp](absl::StatusOr<DeleteResponse> d) {
-        if (!d.ok()) return call->End(RecipeError(d.status()));
-        if (!call->Claim()) return;
-        ToProto(d->header, resp->mutable_header());
-        call->done(absl::OkStatus());
-      });
-  return reactor;
+  return UnaryCall::Begin(host_, gate_, Method::kUnlock,
+                          [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
+                            auto kv = host->kv();
+                            if (!kv.ok()) {
+                              call->End(kv.status());
+                              return;
+                            }
+                            kv->DeleteAsync(req.key(), {}, call->Options())
+                                .Then([call = call, resp](absl::StatusOr<DeleteResponse> d) {
+                                  if (!d.ok()) return call->End(RecipeError(d.status()));
+                                  if (!call->Claim()) return;
+                                  ToProto(d->header, resp->mutable_header());
+                                  call->done(absl::OkStatus());
+                                });
+                          });
 }
 
 // ---- Election -------------------------------------------------------------------------------
@@ -237,27 +259,28 @@ grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext*,
 grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*,
                                                     const v3electionpb::CampaignRequest* req,
                                                     v3electionpb::CampaignResponse* resp) {
-  auto [reactor, call] = UnaryCall::Begin(host_, gate_, Method::kCampaign);
-  if (call == nullptr) return reactor;
-  auto session = host_->AdoptLease(req->lease());
-  if (!session.ok()) {
-    call->End(session.status());
-    return reactor;
-  }
-  auto election = std::make_shared<recipes::Election>(*session, req->name());
-  election->CampaignAsync(req->value(), call->Options())
-      .Then([call = call, election, req, resp](absl::StatusOr<recipes::Grant> g) {
-        if (!g.ok()) return call->End(RecipeError(g.status()));
-        if (!call->Claim()) return;
-        ToProto(g->header, resp->mutable_header());
-        auto* leader = resp->mutable_leader();
-        leader->set_name(req->name());
-        leader->set_key(g->key);
-        leader->set_rev(g->fencing_token);
-        leader->set_lease(g->lease);
-        call->done(absl::OkStatus());
+  return UnaryCall::Begin(
+      host_, gate_, Method::kCampaign,
+      [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
+        auto session = host->AdoptLease(req.lease());
+        if (!session.ok()) {
+          call->End(session.status());
+          return;
+        }
+        auto election = std::make_shared<recipes::Election>(*session, req.name());
+        election->CampaignAsync(req.value(), call->Options())
+            .Then([call = call, election, req, resp](absl::StatusOr<recipes::Grant> g) {
+              if (!g.ok()) return call->End(RecipeError(g.status()));
+              if (!call->Claim()) return;
+              ToProto(g->header, resp->mutable_header());
+              auto* leader = resp->mutable_leader();
+              leader->set_name(req.name());
+              leader->set_key(g->key);
+              leader->set_rev(g->fencing_token);
+              leader->set_lease(g->lease);
+              call->done(absl::OkStatus());
+            });
       });
-  return reactor;
 }
 
 namespace {
@@ -279,81 +302,83 @@ absl::StatusOr<std::shared_ptr<recipes::Election>> Resume(RecipeHost* host,
 grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*,
                                                     const v3electionpb::ProclaimRequest* req,
                                                     v3electionpb::ProclaimResponse* resp) {
-  auto [reactor, call] = UnaryCall::Begin(host_, gate_, Method::kProclaim);
-  if (call == nullptr) return reactor;
-  if (!req->has_leader()) {
-    call->End(kNoLeaderField);
-    return reactor;
-  }
-  auto election = Resume(host_, req->leader());
-  if (!election.ok()) {
-    call->End(election.status());
-    return reactor;
-  }
-  (*election)
-      ->ProclaimAsync(req->value(), call->Options())
-      .Then([call = call, e = *election, resp](absl::StatusOr<ResponseHeader> h) {
-        if (!h.ok()) {
-          // The recipe's "not leader" (the key is gone or is another's) is etcd's error.
-          if (h.status().code() == absl::StatusCode::kFailedPrecondition) {
-            return call->End(kNotLeader);
-          }
-          return call->End(RecipeError(h.status()));
+  return UnaryCall::Begin(
+      host_, gate_, Method::kProclaim,
+      [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
+        if (!req.has_leader()) {
+          call->End(kNoLeaderField);
+          return;
         }
-        if (!call->Claim()) return;
-        ToProto(*h, resp->mutable_header());
-        call->done(absl::OkStatus());
+        auto election = Resume(host, req.leader());
+        if (!election.ok()) {
+          call->End(election.status());
+          return;
+        }
+        (*election)
+            ->ProclaimAsync(req.value(), call->Options())
+            .Then([call = call, e = *election, resp](absl::StatusOr<ResponseHeader> h) {
+              if (!h.ok()) {
+                // The recipe's "not leader" (the key is gone or is another's) is etcd's error.
+                if (h.status().code() == absl::StatusCode::kFailedPrecondition) {
+                  return call->End(kNotLeader);
+                }
+                return call->End(RecipeError(h.status()));
+              }
+              if (!call->Claim()) return;
+              ToProto(*h, resp->mutable_header());
+              call->done(absl::OkStatus());
+            });
       });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext*,
                                                   const v3electionpb::ResignRequest* req,
                                                   v3electionpb::ResignResponse* resp) {
-  auto [reactor, call] = UnaryCall::Begin(host_, gate_, Method::kResign);
-  if (call == nullptr) return reactor;
-  if (!req->has_leader()) {
-    call->End(kNoLeaderField);
-    return reactor;
-  }
-  auto election = Resume(host_, req->leader());
-  if (!election.ok()) {
-    call->End(election.status());
-    return reactor;
-  }
-  (*election)
-      ->ResignAsync(call->Options())
-      .Then([call = call, e = *election, resp](absl::StatusOr<ResponseHeader> h) {
-        if (!h.ok()) return call->End(RecipeError(h.status()));
-        if (!call->Claim()) return;
-        ToProto(*h, resp->mutable_header());
-        call->done(absl::OkStatus());
+  return UnaryCall::Begin(
+      host_, gate_, Method::kResign,
+      [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
+        if (!req.has_leader()) {
+          call->End(kNoLeaderField);
+          return;
+        }
+        auto election = Resume(host, req.leader());
+        if (!election.ok()) {
+          call->End(election.status());
+          return;
+        }
+        (*election)
+            ->ResignAsync(call->Options())
+            .Then([call = call, e = *election, resp](absl::StatusOr<ResponseHeader> h) {
+              if (!h.ok()) return call->End(RecipeError(h.status()));
+              if (!call->Claim()) return;
+              ToProto(*h, resp->mutable_header());
+              call->done(absl::OkStatus());
+            });
       });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext*,
                                                   const v3electionpb::LeaderRequest* req,
                                                   v3electionpb::LeaderResponse* resp) {
-  auto [reactor, call] = UnaryCall::Begin(host_, gate_, Method::kLeader);
-  if (call == nullptr) return reactor;
-  auto kv = host_->kv();
-  if (!kv.ok()) {
-    call->End(kv.status());
-    return reactor;
-  }
-  // Not recipes::GetLeaderAsync: the response carries the leader's whole KeyValue (version too)
-  // and the read's header.
-  kv->GetAsync(req->name() + "/", FirstCreated(), call->Options())
-      .Then([call = call, resp](absl::StatusOr<GetResponse> r) {
-        if (!r.ok()) return call->End(RecipeError(r.status()));
-        if (r->kvs.empty()) return call->End(kNoLeader);
-        if (!call->Claim()) return;
-        ToProto(r->header, resp->mutable_header());
-        ToProto(r->kvs[0], resp->mutable_kv());
-        call->done(absl::OkStatus());
-      });
-  return reactor;
+  return UnaryCall::Begin(host_, gate_, Method::kLeader,
+                          [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
+                            auto kv = host->kv();
+                            if (!kv.ok()) {
+                              call->End(kv.status());
+                              return;
+                            }
+                            // Not recipes::GetLeaderAsync: the response carries the leader's whole
+                            // KeyValue (version too) and the read's header.
+                            kv->GetAsync(req.name() + "/", FirstCreated(), call->Options())
+                                .Then([call = call, resp](absl::StatusOr<GetResponse> r) {
+                                  if (!r.ok()) return call->End(RecipeError(r.status()));
+                                  if (r->kvs.empty()) return call->End(kNoLeader);
+                                  if (!call->Claim()) return;
+                                  ToProto(r->header, resp->mutable_header());
+                                  ToProto(r->kvs[0], resp->mutable_kv());
+                                  call->done(absl::OkStatus());
+                                });
+                          });
 }
 
 // ---- Observe ------------------------------------------------------------------------------
@@ -368,12 +393,25 @@ class ObserveStream;
 // the callbacks of its pending step; the stream detaches it in OnDone.
 class Follower : public std::enable_shared_from_this<Follower> {
  public:
-  Follower(ObserveStream* stream, Kv kv, WatchClient watch, std::string prefix)
-      : stream_(stream), kv_(std::move(kv)), watch_(std::move(watch)), prefix_(std::move(prefix)) {}
+  Follower(ObserveStream* stream, RecipeHost* host, std::string prefix)
+      : stream_(stream), host_(host), prefix_(std::move(prefix)) {}
 
+  // Takes the host's client handles and reads the leader (once the host has its client).
+  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
+    auto kv = host_->kv();
+    auto watch = host_->watch();
+    if (!kv.ok() || !watch.ok()) return End(base::MakeError(base::ErrorKind::kStopped));
+    {
+      absl::MutexLock l(&mu_);
+      kv_ = *std::move(kv);
+      watch_ = *std::move(watch);
+    }
+    Look();
+  }
   void Look() ABSL_LOCKS_EXCLUDED(mu_) {
     auto self = shared_from_this();
-    kv_.GetAsync(prefix_, FirstCreated()).Then([self](absl::StatusOr<GetResponse> r) {
+    Kv kv = this->kv();
+    kv.GetAsync(prefix_, FirstCreated()).Then([self](absl::StatusOr<GetResponse> r) {
       self->OnLeader(std::move(r));
     });
   }
@@ -391,11 +429,17 @@ class Follower : public std::enable_shared_from_this<Follower> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  Kv kv() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    return *kv_;
+  }
+
   absl::Mutex mu_;
   ObserveStream* stream_ ABSL_GUARDED_BY(mu_);  // null once ended or detached
-  const Kv kv_;
-  const WatchClient watch_;
+  RecipeHost* const host_;
   const std::string prefix_;
+  std::optional<Kv> kv_ ABSL_GUARDED_BY(mu_);  // set by Start, before Look
+  std::optional<WatchClient> watch_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // of the current watch
   std::unique_ptr<Watcher> watcher_ ABSL_GUARDED_BY(mu_);
   bool leader_watch_ ABSL_GUARDED_BY(mu_) = false;  // watching the leader's key (else the prefix)
@@ -415,13 +459,7 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
       return;
     }
     admitted_ = true;
-    auto kv = host_->kv();
-    auto watch = host_->watch();
-    if (!kv.ok() || !watch.ok()) {
-      Finish(ToGrpc(base::MakeError(base::ErrorKind::kStopped)));
-      return;
-    }
-    follower_ = std::make_shared<Follower>(this, *kv, *watch, name + "/");
+    follower_ = std::make_shared<Follower>(this, host_, name + "/");
     std::weak_ptr<Follower> weak = follower_;
     auto id = host_->Add([weak] {
       if (auto f = weak.lock()) f->End(base::MakeError(base::ErrorKind::kStopped));
@@ -431,7 +469,9 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
       return;
     }
     id_ = *id;
-    follower_->Look();
+    host_->WhenStarted([weak] {
+      if (auto f = weak.lock()) f->Start();
+    });
   }
 
   void OnWriteDone(bool ok) override { follower_->OnWriteDone(ok); }
@@ -486,7 +526,12 @@ void Follower::OnLeader(absl::StatusOr<GetResponse> r) {
   if (old) old->Cancel();
   if (!r.ok()) return;
   auto self = shared_from_this();
-  auto watcher = watch_.Watch(
+  std::optional<WatchClient> watch;
+  {
+    absl::MutexLock l(&mu_);
+    watch = watch_;
+  }
+  auto watcher = watch->Watch(
       key, wo, [self, generation](const WatchResponse& w) { self->OnEvents(generation, w); });
   if (!watcher.ok()) return End(absl::OkStatus());
   std::unique_ptr<Watcher> drop;

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include <grpcpp/channel.h>
 
@@ -63,10 +64,13 @@ class RecipeHost {
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Registers a pending call; `stop` ends it (it must not block). Returns its id (> 0), or the
-  // error the call must fail with: "etcdserver: server stopped" when stopped or not started,
-  // "etcdserver: too many requests" when kMaxRecipeCalls calls are pending.
+  // error the call must fail with: "etcdserver: server stopped" when stopped, "etcdserver: too
+  // many requests" when kMaxRecipeCalls calls are pending.
   absl::StatusOr<uint64_t> Add(std::function<void()> stop) ABSL_LOCKS_EXCLUDED(mu_);
   void Remove(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs `fn` now if the client exists, else when Start creates it (a call may arrive between
+  // the gRPC server's start and Start); drops it once stopped (Stop ends the registered calls).
+  void WhenStarted(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A session on the caller's lease (adopted, not kept alive, not revoked: no RPC), or the
   // client's Kv/Watch handles; "etcdserver: server stopped" when not running.
@@ -81,6 +85,7 @@ class RecipeHost {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, std::function<void()>> calls_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> deferred_ ABSL_GUARDED_BY(mu_);  // until Start
 };
 
 class LockService final : public v3lockpb::Lock::CallbackService {

@@ -1,5 +1,6 @@
-// The lock and election services at shutdown: ClientServer::Shutdown with a Lock, a Campaign and
-// an Observe pending ends each of them with "etcdserver: server stopped" and returns without
+// The lock and election services at start and shutdown: a call that arrives before the host has
+// its in-process client runs once it has; ClientServer::Shutdown with a Lock, a Campaign and an
+// Observe pending ends each of them with "etcdserver: server stopped" and returns without
 // waiting for its deadline (a member, its ClientServer and real gRPC in this process).
 #include "server/api/recipe_services.h"
 
@@ -36,6 +37,35 @@ struct Outcome {
     return status;
   }
 };
+
+TEST(RecipeHostTest, CallsBeforeStartRunOnceStartedAndNoneAfterStop) {
+  RecipeHost host;
+  int ran = 0;
+  auto registered = host.Add([] {});
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  host.WhenStarted([&] { ++ran; });
+  EXPECT_EQ(ran, 0);
+  EXPECT_FALSE(host.kv().ok());
+  // The in-process client does not dial: any channel will do here.
+  ASSERT_TRUE(
+      host.Start(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials())).ok());
+  EXPECT_EQ(ran, 1);
+  host.WhenStarted([&] { ++ran; });
+  EXPECT_EQ(ran, 2);
+  EXPECT_TRUE(host.kv().ok());
+  host.Remove(*registered);
+
+  int stopped = 0;
+  ASSERT_TRUE(host.Add([&] { ++stopped; }).ok());
+  host.Stop();
+  EXPECT_EQ(stopped, 1);
+  host.WhenStarted([&] { ++ran; });
+  EXPECT_EQ(ran, 2);
+  auto refused = host.Add([] {});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_EQ(refused.status().message(), "etcdserver: server stopped");
+  EXPECT_EQ(host.kv().status().message(), "etcdserver: server stopped");
+}
 
 TEST(RecipeServicesTest, ShutdownEndsPendingLockCampaignAndObserve) {
   char tmpl[] = "/tmp/cairn-recipes-XXXXXX";
