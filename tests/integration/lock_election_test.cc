@@ -122,7 +122,7 @@ TEST_P(LockElectionTest, LockWithUnknownLeaseFailsAsEtcd) {
   v3lockpb::LockResponse resp;
   grpc::Status s = lock_->Lock(Ctx().get(), req, &resp);
   // etcd's lock server passes its embedded client's error on as a plain error: code Unknown.
-  EXPECT_EQ(s.error_code(), grpc::UNKNOWN);
+  EXPECT_EQ(s.error_code(), grpc::UNKNOWN) << s.error_message();
   EXPECT_EQ(s.error_message(), "etcdserver: requested lease not found");
   EXPECT_TRUE(Keys("lk/").empty());
 }
@@ -132,7 +132,7 @@ TEST_P(LockElectionTest, ElectionErrorsAsEtcd) {
   leader.set_name("none");
   v3electionpb::LeaderResponse leader_resp;
   grpc::Status s = election_->Leader(Ctx().get(), leader, &leader_resp);
-  EXPECT_EQ(s.error_code(), grpc::UNKNOWN);
+  EXPECT_EQ(s.error_code(), grpc::UNKNOWN) << s.error_message();
   EXPECT_EQ(s.error_message(), "election: no leader");
 
   int64_t lease = Grant();
@@ -144,19 +144,19 @@ TEST_P(LockElectionTest, ElectionErrorsAsEtcd) {
   proclaim.set_value("v");
   v3electionpb::ProclaimResponse proclaim_resp;
   s = election_->Proclaim(Ctx().get(), proclaim, &proclaim_resp);
-  EXPECT_EQ(s.error_code(), grpc::UNKNOWN);
+  EXPECT_EQ(s.error_code(), grpc::UNKNOWN) << s.error_message();
   EXPECT_EQ(s.error_message(), "election: not leader");
 
   v3electionpb::ProclaimRequest no_leader;
   no_leader.set_value("v");
   s = election_->Proclaim(Ctx().get(), no_leader, &proclaim_resp);
-  EXPECT_EQ(s.error_code(), grpc::UNKNOWN);
+  EXPECT_EQ(s.error_code(), grpc::UNKNOWN) << s.error_message();
   EXPECT_EQ(s.error_message(), "\"leader\" field must be provided");
 
   v3electionpb::ResignRequest resign;
   v3electionpb::ResignResponse resign_resp;
   s = election_->Resign(Ctx().get(), resign, &resign_resp);
-  EXPECT_EQ(s.error_code(), grpc::UNKNOWN);
+  EXPECT_EQ(s.error_code(), grpc::UNKNOWN) << s.error_message();
   EXPECT_EQ(s.error_message(), "\"leader\" field must be provided");
 }
 
