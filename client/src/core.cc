@@ -261,6 +261,27 @@ absl::StatusOr<std::shared_ptr<Core>> Core::Create(const ClientOptions& options)
   return core;
 }
 
+absl::StatusOr<std::shared_ptr<Core>> Core::CreateInProcess(std::shared_ptr<grpc::Channel> channel,
+                                                            const ClientOptions& options) {
+  if (channel == nullptr) return absl::InvalidArgumentError("no in-process channel");
+  PinCallbackCompletionQueue();
+  ClientOptions opts = options;
+  opts.endpoints = {"in-process"};
+  opts.auto_sync_interval = std::chrono::milliseconds(0);
+  opts.tls = TlsOptions();
+  std::shared_ptr<Core> core(new Core(opts));
+  core->in_process_channel_ = std::move(channel);
+  {
+    std::lock_guard<std::mutex> lock(core->mu_);
+    core->endpoints_.push_back(core->MakeEndpoint(opts.endpoints[0]));
+  }
+  if (core->has_credentials()) {
+    absl::Status st = core->Authenticate(Clock::now() + opts.dial_timeout);
+    if (!st.ok()) return st;
+  }
+  return core;
+}
+
 void Core::AutoSyncTick() {
   if (closed()) return;
   etcdserverpb::MemberListRequest req;
@@ -301,7 +322,9 @@ void Core::Shutdown() {
 std::shared_ptr<Endpoint> Core::MakeEndpoint(const std::string& address) {
   auto ep = std::make_shared<Endpoint>();
   ep->address = address;
-  ep->channel = grpc::CreateCustomChannel(address, creds_, channel_args_);
+  ep->channel = in_process_channel_ != nullptr
+                    ? in_process_channel_
+                    : grpc::CreateCustomChannel(address, creds_, channel_args_);
   ep->kv = etcdserverpb::KV::NewStub(ep->channel);
   ep->watch = etcdserverpb::Watch::NewStub(ep->channel);
   ep->lease = etcdserverpb::Lease::NewStub(ep->channel);

@@ -83,6 +83,10 @@ std::string NormalizeEndpoint(const std::string& url);
 class Core : public std::enable_shared_from_this<Core> {
  public:
   static absl::StatusOr<std::shared_ptr<Core>> Create(const ClientOptions& options);
+  // A core whose one endpoint is `channel` (client/src/in_process.h): no dialing, no TLS, no
+  // auto-sync; every endpoint it would create uses `channel`.
+  static absl::StatusOr<std::shared_ptr<Core>> CreateInProcess(
+      std::shared_ptr<grpc::Channel> channel, const ClientOptions& options);
   ~Core();
 
   const ClientOptions& options() const { return options_; }
@@ -130,6 +134,7 @@ class Core : public std::enable_shared_from_this<Core> {
   void AutoSyncTick();
 
   ClientOptions options_;
+  std::shared_ptr<grpc::Channel> in_process_channel_;  // set: the only channel (in-process)
   std::shared_ptr<grpc::ChannelCredentials> creds_;
   grpc::ChannelArguments channel_args_;
   Executor executor_;

@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -154,6 +155,71 @@ Election::Election(std::shared_ptr<Session> session, std::string name)
   key_ = prefix_ + internal::LeaseHex(session_->lease());
 }
 
+Election::Election(std::shared_ptr<Session> session, std::string name, Grant leadership)
+    : Election(std::move(session), std::move(name)) {
+  key_ = leadership.key;
+  grant_ = std::move(leadership);
+}
+
+Future<Grant> Election::CampaignAsync(const std::string& value, const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(name_, "election"); !st.ok()) {
+    return MakeReadyFuture<Grant>(st);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value()) {
+      return MakeReadyFuture<Grant>(
+          absl::FailedPreconditionError("election: already leader through this object"));
+    }
+  }
+  return internal::Map<Grant, Grant>(
+      internal::AcquireAsync(session_, key_, prefix_, value, /*update_value=*/true, call),
+      [this](absl::StatusOr<Grant> g) -> absl::StatusOr<Grant> {
+        if (g.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          grant_ = *g;
+        }
+        return g;
+      });
+}
+
+Future<ResponseHeader> Election::ProclaimAsync(const std::string& value, const CallOptions& call) {
+  std::optional<Grant> g = leadership();
+  if (!g.has_value()) {
+    return MakeReadyFuture<ResponseHeader>(absl::FailedPreconditionError("election: not leader"));
+  }
+  PutOptions po;
+  po.lease = g->lease;
+  Txn txn;
+  txn.If({g->Guard()}).Then({Op::Put(g->key, value, po)});
+  return internal::Map<TxnResponse, ResponseHeader>(
+      session_->kv().CommitAsync(txn, call),
+      [this](absl::StatusOr<TxnResponse> r) -> absl::StatusOr<ResponseHeader> {
+        if (!r.ok()) return r.status();
+        if (!r->succeeded) {
+          std::lock_guard<std::mutex> lock(mu_);
+          grant_.reset();
+          return absl::FailedPreconditionError("election: not leader (leadership lost)");
+        }
+        return r->header;
+      });
+}
+
+Future<ResponseHeader> Election::ResignAsync(const CallOptions& call) {
+  std::optional<Grant> g = leadership();
+  if (!g.has_value()) return MakeReadyFuture<ResponseHeader>(ResponseHeader());
+  Txn txn;
+  txn.If({g->Guard()}).Then({Op::Delete(g->key)});
+  return internal::Map<TxnResponse, ResponseHeader>(
+      session_->kv().CommitAsync(txn, call),
+      [this](absl::StatusOr<TxnResponse> r) -> absl::StatusOr<ResponseHeader> {
+        if (!r.ok()) return r.status();
+        std::lock_guard<std::mutex> lock(mu_);
+        grant_.reset();
+        return r->header;
+      });
+}
+
 absl::StatusOr<Grant> Election::Campaign(const std::string& value, const CallOptions& call) {
   if (absl::Status st = internal::CheckName(name_, "election"); !st.ok()) return st;
   {
@@ -173,11 +239,6 @@ absl::StatusOr<Grant> Election::Campaign(const std::string& value, const CallOpt
   std::lock_guard<std::mutex> lock(mu_);
   grant_ = **r;
   return **r;
-}
-
-Future<Grant> Election::CampaignAsync(std::string value, const CallOptions& call) {
-  return RunAsync<Grant>(
-      call, [this, value = std::move(value)](const CallOptions& c) { return Campaign(value, c); });
 }
 
 absl::Status Election::Proclaim(const std::string& value, const CallOptions& call) {

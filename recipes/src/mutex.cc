@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -20,7 +21,25 @@ absl::StatusOr<Grant> Mutex::Lock(const CallOptions& call) {
 }
 
 Future<Grant> Mutex::LockAsync(const CallOptions& call) {
-  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Lock(c); });
+  if (absl::Status st = internal::CheckName(name_, "mutex"); !st.ok()) {
+    return MakeReadyFuture<Grant>(st);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value()) {
+      return MakeReadyFuture<Grant>(
+          absl::FailedPreconditionError("mutex: already held by this Mutex object"));
+    }
+  }
+  return internal::Map<Grant, Grant>(
+      internal::AcquireAsync(session_, key_, prefix_, "", /*update_value=*/false, call),
+      [this](absl::StatusOr<Grant> g) -> absl::StatusOr<Grant> {
+        if (g.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          grant_ = *g;
+        }
+        return g;
+      });
 }
 
 absl::StatusOr<std::optional<Grant>> Mutex::TryLock(const CallOptions& call) {

@@ -11,6 +11,7 @@ namespace cairn::recipes {
 
 struct Session::State {
   LeaseId lease = 0;
+  bool revoke_on_close = true;
   std::function<void(const absl::Status&)> on_lost;
 
   mutable std::mutex mu;
@@ -52,7 +53,7 @@ struct Handles {
 
 absl::Status Validate(const SessionOptions& options) {
   if (options.lease < 0) return absl::InvalidArgumentError("session: negative lease id");
-  if (options.lease == 0 && options.ttl_seconds <= 0) {
+  if (options.keep_alive && options.lease == 0 && options.ttl_seconds <= 0) {
     return absl::InvalidArgumentError("session: ttl_seconds must be > 0");
   }
   return absl::OkStatus();
@@ -62,12 +63,14 @@ absl::Status Validate(const SessionOptions& options) {
 
 absl::StatusOr<std::shared_ptr<Session>> Session::Start(
     Kv kv, WatchClient watch, LeaseClient lease, LeaseId id, int64_t ttl,
-    std::function<void(const absl::Status&)> on_lost) {
+    std::function<void(const absl::Status&)> on_lost, bool keep_alive, bool revoke_on_close) {
   auto state = std::make_shared<State>();
   state->on_lost = std::move(on_lost);
   state->lease = id;
   state->ttl_seconds = ttl;
+  state->revoke_on_close = revoke_on_close;
   std::shared_ptr<Session> session(new Session(std::move(kv), std::move(watch), lease, state));
+  if (!keep_alive) return session;  // an adopted lease: its owner keeps it (or not)
   KeepAliveOptions ko;
   std::weak_ptr<State> weak = state;
   ko.on_lost = [weak](const absl::Status& why) {
@@ -100,25 +103,30 @@ Future<std::shared_ptr<Session>> Session::CreateAsync(const Client& client, Sess
   }
   Handles h{client.kv(), client.watch(), client.lease()};
   auto on_lost = std::move(options.on_lost);
+  const bool revoke = options.revoke_on_close;
+  if (!options.keep_alive) {
+    return MakeReadyFuture<std::shared_ptr<Session>>(
+        Start(h.kv, h.watch, h.lease, options.lease, 0, on_lost, /*keep_alive=*/false, revoke));
+  }
   if (options.lease == 0) {
     return internal::Map<LeaseGrantResponse, std::shared_ptr<Session>>(
         h.lease.GrantAsync(options.ttl_seconds, 0, call),
-        [h, on_lost](
-            absl::StatusOr<LeaseGrantResponse> g) -> absl::StatusOr<std::shared_ptr<Session>> {
+        [h, on_lost,
+         revoke](absl::StatusOr<LeaseGrantResponse> g) -> absl::StatusOr<std::shared_ptr<Session>> {
           if (!g.ok()) return g.status();
-          return Start(h.kv, h.watch, h.lease, g->id, g->ttl_seconds, on_lost);
+          return Start(h.kv, h.watch, h.lease, g->id, g->ttl_seconds, on_lost, true, revoke);
         });
   }
   LeaseId id = options.lease;
   return internal::Map<LeaseTimeToLiveResponse, std::shared_ptr<Session>>(
       h.lease.TimeToLiveAsync(id, false, call),
-      [h, on_lost,
-       id](absl::StatusOr<LeaseTimeToLiveResponse> t) -> absl::StatusOr<std::shared_ptr<Session>> {
+      [h, on_lost, id, revoke](
+          absl::StatusOr<LeaseTimeToLiveResponse> t) -> absl::StatusOr<std::shared_ptr<Session>> {
         if (!t.ok()) return t.status();
         if (t->ttl_seconds <= 0) {
           return MakeError(ErrorKind::kLeaseNotFound, "session: adopted lease does not exist");
         }
-        return Start(h.kv, h.watch, h.lease, id, t->granted_ttl_seconds, on_lost);
+        return Start(h.kv, h.watch, h.lease, id, t->granted_ttl_seconds, on_lost, true, revoke);
       });
 }
 
@@ -174,6 +182,7 @@ absl::Status Session::Close(const CallOptions& call) {
   if (!state_->End(absl::FailedPreconditionError("session closed"), /*lost=*/false)) {
     return absl::OkStatus();
   }
+  if (!state_->revoke_on_close || state_->lease == 0) return absl::OkStatus();
   auto r = lease_client_.Revoke(state_->lease, call);
   if (!r.ok() && ErrorKindOf(r.status()) != ErrorKind::kLeaseNotFound) return r.status();
   return absl::OkStatus();

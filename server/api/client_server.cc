@@ -25,8 +25,8 @@ ClientServer::ClientServer(etcdserver::Server* server)
       cluster_(&handlers_),
       watch_(server, &gate_),
       lease_(&handlers_),
-      lock_(server, &recipe_workers_, &gate_),
-      election_(server, &recipe_workers_, &gate_) {}
+      lock_(&recipe_host_, &gate_),
+      election_(&recipe_host_, &gate_) {}
 
 ClientServer::~ClientServer() { Shutdown(0); }
 
@@ -68,16 +68,27 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
     bound.push_back(host + ":" + std::to_string(*ports[i]));
     CAIRN_LOG(kInfo, "api") << "serving client requests on " << bound.back();
   }
+  // The recipe services' own client: its calls pass this server's services and gate.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  if (absl::Status st = recipe_host_.Start(grpc_->InProcessChannel(args)); !st.ok()) {
+    recipe_host_.Stop();  // ends the calls that came meanwhile
+    grpc_->Shutdown();
+    grpc_.reset();
+    return st;
+  }
   return bound;
 }
 
 void ClientServer::Shutdown(int deadline_ms) {
   if (!grpc_) return;
+  // First the pending lock/election calls and the in-process client's streams: the server's
+  // shutdown waits for every call, theirs included.
+  recipe_host_.Stop();
   // gRPC's deadline is an absolute time on its own real clock, hence the system clock here
   // (allowed in tests/deps/check_io.py).
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
   grpc_->Wait();
-  recipe_workers_.Drain();  // blocked lock/campaign calls end once their RPC is cancelled
   grpc_.reset();
 }
 

@@ -1,4 +1,6 @@
-// ClientServer: the gRPC listener for client URLs (http://host:port; port 0 picks a free port).
+// ClientServer: the gRPC listener for client URLs (http://host:port; port 0 picks a free port),
+// and the in-process client (on the server's InProcessChannel) the lock and election services
+// run their recipes on.
 // Not thread-safe: Start and Shutdown from one thread.
 #pragma once
 
@@ -24,7 +26,9 @@ class ClientServer {
   ~ClientServer();
   // Listens on every URL; returns the bound "host:port" of each, in order.
   absl::StatusOr<std::vector<std::string>> Start(const std::vector<std::string>& listen_urls);
-  // Stops accepting, lets in-flight calls finish (bounded by `deadline_ms`), then cancels.
+  // Ends the pending lock and election calls ("etcdserver: server stopped") and closes the
+  // in-process client of the recipe services, then stops accepting, lets in-flight calls finish
+  // (bounded by `deadline_ms`), then cancels.
   void Shutdown(int deadline_ms);
 
   // The request gate every client call and stream passes (per-method counters for tests and,
@@ -40,7 +44,7 @@ class ClientServer {
   ClusterService cluster_;
   WatchService watch_;
   LeaseService lease_;
-  RecipeWorkers recipe_workers_{kMaxRecipeCalls};
+  RecipeHost recipe_host_;  // started after the gRPC server, stopped before it
   LockService lock_;
   ElectionService election_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -41,16 +41,20 @@ ALLOWED = {
         "base", "raft", "wal", "storage", "mvcc", "lease", "auth", "transport", "etcdserver",
         "proto", "rocksdb",
     },
-    # The request gate and the gRPC services of the etcd API.
+    # The request gate and the gRPC services of the etcd API. The lock and election services run
+    # on the recipes over an in-process client: the SDK's public headers, the recipes, and of the
+    # client's internals exactly its in-process entry point (client/src/in_process.h).
     "api": {
         "base", "common", "raft", "wal", "storage", "mvcc", "lease", "auth", "transport",
-        "etcdserver", "api", "proto", "grpc_api_service", "grpc",
+        "etcdserver", "api", "proto", "grpc_api_service", "grpc", "client_api",
+        "client_in_process",
     },
     "main": {"base", "etcdserver", "api", "main"},
     # The SDK's public headers: no gRPC, no generated code, nothing of the server.
     "client/include": {"client_api"},
     "client/src": {
-        "client_api", "client_src", "common", "proto", "grpc_api_service", "grpc",
+        "client_api", "client_src", "client_in_process", "common", "proto", "grpc_api_service",
+        "grpc",
     },
     # Recipes are built on the SDK's public headers only, so they work against any etcd v3 server.
     "recipes": {"client_api"},
@@ -67,6 +71,7 @@ WHY = {
     "rocksdb": "RocksDB is reached through server/storage",
     "client_api": "the server does not depend on the client SDK",
     "client_src": "client/src is private to the client library",
+    "client_in_process": "only api may build an in-process client",
     "recipes": "nothing below the recipes depends on them",
 }
 
@@ -87,6 +92,8 @@ def Classify(path):
         return "common"
     if parts[0] == "cairn":
         return "client_api"
+    if path == "client/src/in_process.h":
+        return "client_in_process"  # the one client internal api may include
     if parts[:2] == ["client", "src"]:
         return "client_src"
     if parts[0] == "recipes":

@@ -19,6 +19,8 @@ GOOD = {
     "server/mvcc/kv_store.h": '#include "etcdserverpb/rpc.pb.h"\n#include "server/storage/backend.h"\n',
     "server/transport/transport.cc": '#include "cairnpb/peer.grpc.pb.h"\n#include <grpcpp/server.h>\n',
     "server/api/services.h": '#include "etcdserverpb/rpc.grpc.pb.h"\n',
+    "server/api/recipe_services.cc": ('#include "cairn/recipes/mutex.h"\n'
+                                      '#include "client/src/in_process.h"\n'),
     "client/include/cairn/kv.h": '#include "absl/status/status.h"\n#include "cairn/types.h"\n',
     "client/src/core.h": '#include <grpcpp/grpcpp.h>\n#include "etcdserverpb/rpc.grpc.pb.h"\n',
     "recipes/include/cairn/recipes/mutex.h": '#include "cairn/client.h"\n#include <string>\n',
@@ -109,6 +111,18 @@ class CheckDepsTest(unittest.TestCase):
     def testServerIncludingRecipes(self):
         self.assertFails("server/api/services.cc", '#include "recipes/include/cairn/recipes/mutex.h"\n',
                          1, "api may not include recipes")
+
+    def testApiIncludingOtherClientInternals(self):
+        self.assertFails("server/api/recipe_services.cc", '#include "client/src/core.h"\n', 1,
+                         "api may not include client_src")
+
+    def testMemberIncludingTheInProcessClient(self):
+        self.assertFails("server/etcdserver/server.cc", '#include "client/src/in_process.h"\n', 1,
+                         "etcdserver may not include client_in_process")
+
+    def testRecipesIncludingTheInProcessClient(self):
+        self.assertFails("recipes/src/mutex.cc", '#include "client/src/in_process.h"\n', 1,
+                         "recipes may not include client_in_process")
 
     def testFolderWithoutARule(self):
         self.assertFails("server/newthing/x.cc", "#include <string>\n", 1,

@@ -36,6 +36,10 @@
 
 namespace cairn {
 
+namespace internal {
+struct ClientFactory;  // builds in-process clients (client/src/in_process.h)
+}  // namespace internal
+
 class Client {
  public:
   // Creates the client. Fails with INVALID_ARGUMENT for bad options (no endpoints, unreadable
@@ -63,6 +67,7 @@ class Client {
   const ClientOptions& options() const;
 
  private:
+  friend struct internal::ClientFactory;
   explicit Client(std::shared_ptr<internal::Core> core) : core_(std::move(core)) {}
   std::shared_ptr<internal::Core> core_;
 };

@@ -88,6 +88,9 @@ class Election {
   // `name` as given to `etcdctl elect`. An empty name is reported by the calls (INVALID_ARGUMENT).
   // `session` must not be null.
   Election(std::shared_ptr<Session> session, std::string name);
+  // Resumes a leadership obtained elsewhere (etcd's ResumeElection): Proclaim and Resign act on
+  // `leadership`'s key, guarded by its fencing token, as if Campaign had returned it.
+  Election(std::shared_ptr<Session> session, std::string name, Grant leadership);
 
   // Puts this candidate's key with `value` and waits until it is the leader. `call` bounds the
   // whole wait (unset: no limit). Errors: INVALID_ARGUMENT (empty name); FAILED_PRECONDITION
@@ -96,8 +99,9 @@ class Election {
   // (the candidate key created by this call is then removed). If the session already had a
   // key in this election (another Election object), it is reused and its value updated.
   absl::StatusOr<Grant> Campaign(const std::string& value, const CallOptions& call = {});
-  // Campaign's async form (see async.h): this object must outlive the future's completion.
-  Future<Grant> CampaignAsync(std::string value, const CallOptions& call = {});
+  // Campaign() without blocking any thread (see Mutex::LockAsync: same threads, same limits of
+  // `call`'s deadline, and this object must outlive the future's completion).
+  Future<Grant> CampaignAsync(const std::string& value, const CallOptions& call = {});
 
   // Sets a new value while leader (guarded by the fencing token). FAILED_PRECONDITION
   // ("election: not leader") when not leader or the leadership was lost.
@@ -105,6 +109,11 @@ class Election {
 
   // Gives up leadership (deletes the key if it is still ours). OK when not leader.
   absl::Status Resign(const CallOptions& call = {});
+
+  // Proclaim and Resign without blocking; they complete with the header of their transaction
+  // (Resign when not leader: an empty header). Errors as the blocking forms.
+  Future<ResponseHeader> ProclaimAsync(const std::string& value, const CallOptions& call = {});
+  Future<ResponseHeader> ResignAsync(const CallOptions& call = {});
 
   // The current leader (anyone's). See GetLeader.
   absl::StatusOr<LeaderInfo> Leader(const CallOptions& call = {}) const;

@@ -58,7 +58,11 @@ class Mutex {
   // waiting, or the key vanished; DEADLINE_EXCEEDED / CANCELLED; server errors. On any error
   // the waiter key this call created is removed (best effort), so no one waits behind it.
   absl::StatusOr<Grant> Lock(const CallOptions& call = {});
-  // Lock's async form (see async.h): this object must outlive the future's completion.
+  // Lock() without blocking any thread: the steps run on the client's callback threads and the
+  // future completes on one of them. Errors as Lock(), except that call's deadline bounds each
+  // RPC but not the wait for the older keys: the wait ends on call.cancel (CANCELLED) or the
+  // session's end. This object must outlive the future's completion, and no other
+  // Lock/TryLock/Unlock on it may overlap.
   Future<Grant> LockAsync(const CallOptions& call = {});
 
   // One attempt without waiting: the grant, or nullopt when another session holds the lock

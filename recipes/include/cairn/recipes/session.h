@@ -46,6 +46,17 @@ struct SessionOptions {
   // Called once when the session is lost (not on Close/Orphan), on a client thread, before Done()
   // and Wait() report the end; keep it quick.
   std::function<void(const absl::Status&)> on_lost;
+  // Keep the lease alive (the default). false: the session only ADOPTS `lease` for its keys, as
+  // etcd's server-side lock and election do with the caller's lease: no keepalive, no grant and
+  // no existence check (Create makes no RPC and cannot fail on the server; the first write on a
+  // lease that does not exist fails with LEASE_NOT_FOUND), and the session is never "lost" (it
+  // cannot tell; the keys go when the owner's lease ends). lease = 0 then means "no lease": keys
+  // are written without one. ttl_seconds is ignored (the ttl_seconds() accessor reports 0).
+  bool keep_alive = true;
+  // Revoke the lease when the session is closed or destroyed (the default). false: Close() and
+  // the destructor end the session without any RPC, leaving the lease (and its keys) to its
+  // owner.
+  bool revoke_on_close = true;
 };
 
 // What Done() completes with: why the session ended.
@@ -91,10 +102,10 @@ class Session {
   // `call`'s deadline passes or its token is canceled first. Fiber-aware.
   absl::Status Wait(const CallOptions& call = {}) const;
 
-  // Stops the keepalive and revokes the lease (the session's keys are deleted by the server).
-  // The session ends with FAILED_PRECONDITION "session closed". Idempotent: later calls return
-  // OK. Returns the revoke's error if it failed (the session is still ended; the lease then
-  // expires after its TTL).
+  // Stops the keepalive and revokes the lease (the session's keys are deleted by the server;
+  // not with revoke_on_close = false). The session ends with FAILED_PRECONDITION "session
+  // closed". Idempotent: later calls return OK. Returns the revoke's error if it failed (the
+  // session is still ended; the lease then expires after its TTL).
   absl::Status Close(const CallOptions& call = {});
   // Stops the keepalive without revoking: the keys live on until the lease's TTL runs out.
   void Orphan();
@@ -111,7 +122,7 @@ class Session {
   Session(Kv kv, WatchClient watch, LeaseClient lease, std::shared_ptr<State> state);
   static absl::StatusOr<std::shared_ptr<Session>> Start(
       Kv kv, WatchClient watch, LeaseClient lease, LeaseId id, int64_t ttl,
-      std::function<void(const absl::Status&)> on_lost);
+      std::function<void(const absl::Status&)> on_lost, bool keep_alive, bool revoke_on_close);
   Kv kv_;
   WatchClient watch_;
   LeaseClient lease_client_;
