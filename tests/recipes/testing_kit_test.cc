@@ -1,5 +1,6 @@
 // The public test kit, cairn::testing::TestingCluster (testing/include/cairn/testing/cluster.h):
-// a 3-member cluster started, its leader found, killed, restarted, a member paused and resumed;
+// a 3-member cluster started, its leader found, killed, restarted, a member paused and resumed,
+// the whole cluster killed and restarted;
 // bad options and a missing binary reported clearly; members gone with the kit's process.
 #include <signal.h>
 #include <unistd.h>
@@ -103,6 +104,32 @@ TEST(TestingKitTest, ThreeMembersKillRestartPauseResume) {
   if (std::getenv("CAIRN_KEEP_TEST_DIRS") == nullptr) {
     for (const auto& dir : dirs) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
   }
+}
+
+// Every member killed, then restarted one by one on its data dir: the cluster is ready again
+// (WaitReady) with the data written before.
+TEST(TestingKitTest, WholeClusterRestartKeepsTheData) {
+  TestingClusterOptions o;
+  o.members = 3;
+  o.binary = BuiltCairnBinary();
+  auto cluster = TestingCluster::Start(o);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  TestingCluster& c = **cluster;
+  {
+    auto client = c.Connect();
+    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_TRUE((*client)->kv().Put("kit/durable", "yes", {}, Within(15000)).ok());
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Kill(i).ok());
+  EXPECT_FALSE(c.Leader(std::chrono::milliseconds(200)).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Restart(i).ok()) << c.LogTail(i);
+  ASSERT_TRUE(c.WaitReady().ok());
+  auto client = c.Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto got = (*client)->kv().Get("kit/durable", {}, Within(15000));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->kvs.size(), 1u);
+  EXPECT_EQ(got->kvs[0].value, "yes");
 }
 
 TEST(TestingKitTest, BadOptionsAndMissingBinaryAreClearErrors) {
