@@ -251,8 +251,8 @@ TEST_P(FaultTest, KilledElectionLeaderIsReplaced) {
 INSTANTIATE_TEST_SUITE_P(Servers, FaultTest,
                          ::testing::ValuesIn(cairn::testing::TestedServerKinds()), KindName);
 
-// Runs only against cairn (through the test kit): the randomized, longer scenarios.
-class CairnFaultTest : public FaultTest {};
+// The randomized, longer scenarios (seeded fault schedules).
+class RandomFaultTest : public FaultTest {};
 
 struct Commit {
   int64_t token = 0;
@@ -263,7 +263,7 @@ struct Commit {
 // A counter incremented under the lock by three processes while random ones are killed
 // (SIGKILL) or frozen (SIGSTOP, then SIGCONT once the others progressed): no update is lost
 // and no two increments come from overlapping lock holds.
-TEST_P(CairnFaultTest, CounterUnderTheLockLosesNoUpdateDespiteKillsAndPauses) {
+TEST_P(RandomFaultTest, CounterUnderTheLockLosesNoUpdateDespiteKillsAndPauses) {
   const uint32_t seed = Seed();
   SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: CAIRN_FAULT_SEED=", seed, ")"));
   std::mt19937 rng(seed);
@@ -374,7 +374,7 @@ TEST_P(CairnFaultTest, CounterUnderTheLockLosesNoUpdateDespiteKillsAndPauses) {
 // Leaders of an election (separate processes) killed and frozen at random: the leaderships,
 // each a fencing token with the revisions from its grant to its last applied guarded write, are
 // ordered by token and never overlap; a frozen leader's writes are fenced once it is resumed.
-TEST_P(CairnFaultTest, LeadershipIntervalsNeverOverlap) {
+TEST_P(RandomFaultTest, LeadershipIntervalsNeverOverlap) {
   const uint32_t seed = Seed();
   SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: CAIRN_FAULT_SEED=", seed, ")"));
   std::mt19937 rng(seed);
@@ -489,7 +489,8 @@ TEST_P(CairnFaultTest, LeadershipIntervalsNeverOverlap) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, CairnFaultTest, ::testing::Values(ServerKind::kCairn), KindName);
+INSTANTIATE_TEST_SUITE_P(Servers, RandomFaultTest,
+                         ::testing::ValuesIn(cairn::testing::TestedServerKinds()), KindName);
 
 }  // namespace
 }  // namespace cairn::recipes_test
