@@ -3,7 +3,7 @@
 // asserted on revisions and fencing tokens (the order the server saw), never on durations; the
 // only time bounds are generous liveness deadlines. cairn runs through the public test kit
 // (cairn::testing::TestingCluster), etcd through the internal harness. Random fault schedules
-// print their seed; CAIRN_FAULT_SEED replays one.
+// print their seed; CAIRN_FAULT_SEED=<seed> replays the same choices of victims and faults.
 #include <algorithm>
 #include <cstdlib>
 #include <map>
