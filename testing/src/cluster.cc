@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -34,6 +35,7 @@ constexpr int kMaxMembers = 5;
 constexpr int kStartAttempts = 4;
 constexpr milliseconds kPollInterval(25);
 constexpr milliseconds kProbeTimeout(1000);
+constexpr char kForeignServer[] = "answered by another server";
 
 bool IsExecutableFile(const std::string& path) {
   struct stat st {};
@@ -148,6 +150,8 @@ struct TestingCluster::Member {
   pid_t pid = -1;
   bool paused = false;
   MemberId member_id = 0;
+  // Set once the server answering on client_port proved to be this member (see VerifyIdentity).
+  bool verified = false;
   // A client to this member only (no failover), so probes reach exactly this member.
   std::unique_ptr<Client> client;
 };
@@ -188,7 +192,7 @@ absl::StatusOr<std::unique_ptr<TestingCluster>> TestingCluster::Start(
     cluster->KillAll();
     // Only a lost port race is worth another attempt. The data dirs may hold the old ports'
     // cluster configuration: start from scratch.
-    bool port_race = false;
+    bool port_race = absl::StrContains(status.message(), kForeignServer);
     for (const auto& m : cluster->members_) {
       port_race = port_race || LostPortRace(m->log_path);
       std::error_code ec;
@@ -311,6 +315,7 @@ absl::Status TestingCluster::Spawn(int member) {
   if (null_fd >= 0) ::close(null_fd);
   m.pid = pid;
   m.paused = false;
+  m.verified = false;
   ClientOptions co;
   co.endpoints = {Endpoint(member)};
   co.wait_for_connection = false;
@@ -336,6 +341,29 @@ absl::Status TestingCluster::CheckAlive(int member) {
   return absl::UnavailableError(absl::StrCat("cairn member ", m.name, " exited with status ",
                                              DecodeWaitStatus(status), "; log tail:\n",
                                              ReadTail(m.log_path, 4000)));
+}
+
+absl::Status TestingCluster::VerifyIdentity(int member) {
+  Member& m = *members_[member];
+  if (m.verified) return absl::OkStatus();
+  auto list = m.client->cluster().MemberList(Bounded(kProbeTimeout));
+  if (!list.ok()) return list.status();
+  std::string peer_url = absl::StrCat("http://127.0.0.1:", m.peer_port);
+  for (const auto& listed : list->members) {
+    if (listed.id != list->header.member_id) continue;
+    for (const std::string& url : listed.peer_urls) {
+      if (url == peer_url) {
+        m.verified = true;
+        m.member_id = listed.id;
+        return absl::OkStatus();
+      }
+    }
+  }
+  // Someone else's server took the port between PickFreePort and our bind: our member exits, and
+  // until it does its endpoint is answered by a stranger.
+  return absl::UnavailableError(absl::StrCat(kForeignServer, " on ", Endpoint(member),
+                                             " (expected member ", m.name, ", peer URL ", peer_url,
+                                             ")"));
 }
 
 void TestingCluster::KillAll() {
@@ -407,10 +435,13 @@ absl::Status TestingCluster::WaitAnswers(int member, SteadyClock::time_point dea
     if (!alive.ok()) return alive;
     auto status = m.client->maintenance().Status("", Bounded(kProbeTimeout));
     if (status.ok()) {
-      m.member_id = status->header.member_id;
-      return absl::OkStatus();
+      absl::Status identity = VerifyIdentity(member);
+      if (identity.ok()) return CheckAlive(member);
+      if (absl::StrContains(identity.message(), kForeignServer)) return identity;
+      last = identity;
+    } else {
+      last = status.status();
     }
-    last = status.status();
     if (SteadyClock::now() >= deadline) break;
     std::this_thread::sleep_for(kPollInterval);  // poll interval of a bounded wait
   }
@@ -521,12 +552,28 @@ absl::Status TestingCluster::WaitReady(milliseconds timeout) {
         last = absl::DeadlineExceededError(
             absl::StrCat("linearizable read through ", m.name, ": ", read.status().ToString()));
         ready = false;
+        continue;
+      }
+      absl::Status identity = VerifyIdentity(i);
+      if (absl::StrContains(identity.message(), kForeignServer)) return identity;
+      if (!identity.ok()) {
+        last = absl::DeadlineExceededError(
+            absl::StrCat("member list through ", m.name, ": ", identity.ToString()));
+        ready = false;
       }
     }
     if (ready) {
       auto remaining = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
       auto leader = Leader(std::max(remaining, milliseconds(0)));
-      if (leader.ok()) return absl::OkStatus();
+      if (leader.ok()) {
+        // Every member answered as itself and is still running.
+        for (int i = 0; i < size(); ++i) {
+          if (members_[i]->pid <= 0 || members_[i]->paused) continue;
+          absl::Status alive = CheckAlive(i);
+          if (!alive.ok()) return alive;
+        }
+        return absl::OkStatus();
+      }
       last = leader.status();
     }
     if (SteadyClock::now() >= deadline) break;

@@ -2,10 +2,14 @@
 // a 3-member cluster started, its leader found, killed, restarted, a member paused and resumed,
 // the whole cluster killed and restarted;
 // bad options and a missing binary reported clearly; members gone with the kit's process.
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -130,6 +134,34 @@ TEST(TestingKitTest, WholeClusterRestartKeepsTheData) {
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->kvs.size(), 1u);
   EXPECT_EQ(got->kvs[0].value, "yes");
+}
+
+// A member restarted while someone else listens on its client port: Restart fails with the
+// member's log instead of talking to the stranger; once the port is free it restarts.
+TEST(TestingKitTest, RestartOnATakenPortIsAClearError) {
+  TestingClusterOptions o;
+  o.binary = BuiltCairnBinary();
+  auto cluster = TestingCluster::Start(o);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  TestingCluster& c = **cluster;
+  ASSERT_TRUE(c.Kill(0).ok());
+  const std::string endpoint = c.Endpoint(0);
+  const int port = std::atoi(endpoint.substr(endpoint.rfind(':') + 1).c_str());
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  absl::Status taken = c.Restart(0, std::chrono::milliseconds(20000));
+  ::close(fd);
+  EXPECT_FALSE(taken.ok());
+  EXPECT_NE(taken.message().find("log tail"), std::string::npos) << taken;
+  ASSERT_TRUE(c.Restart(0).ok());
+  ASSERT_TRUE(c.WaitReady().ok());
 }
 
 TEST(TestingKitTest, BadOptionsAndMissingBinaryAreClearErrors) {

@@ -142,6 +142,9 @@ class TestingCluster {
   absl::Status Spawn(int member);
   // Reaps the member if its process exited; returns the error describing the exit then.
   absl::Status CheckAlive(int member);
+  // Checks (once per start of the member) through MemberList that the server answering on the
+  // member's client port is that member (its peer URL), not a stranger that took the port.
+  absl::Status VerifyIdentity(int member);
   absl::Status WaitAnswers(int member, std::chrono::steady_clock::time_point deadline);
   std::vector<std::string> MemberArgs(int member) const;
   void KillAll();
