@@ -88,9 +88,9 @@ class FaultTest : public ::testing::TestWithParam<ServerKind> {
 TEST_P(FaultTest, KilledHolderPassesTheLockOnlyAfterItsLeaseExpires) {
   StartCluster(1);
   const std::string name = "fault/kill";
-  // TTL 4 s: long enough that a starved poll (2 cores shared by the whole suite) still samples
-  // the waiter waiting while the killed holder's lease lives.
-  auto holder = Child("holder", "lock", name, 4);
+  // TTL 3 s: the killed holder's lease lives >= 2 s after the kill (keepalives every TTL/3), for
+  // a poll on a loaded machine to see the waiter still waiting.
+  auto holder = Child("holder", "lock", name, 3);
   auto locked = holder->WaitEvent("LOCKED");
   ASSERT_TRUE(locked) << holder->Describe();
   const int64_t holder_token = ToInt((*locked)[1]);

@@ -176,17 +176,20 @@ class FaultChild {
   const std::string& label() const { return label_; }
   bool killed() const { return reaped_; }
 
+  // SIGKILL, then reap. Its stdin is closed only afterwards: a child that saw the end of its
+  // stdin first would exit normally and revoke its session's lease, which is not a crash.
   void Kill() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      reaped_ = true;
+    }
     if (stdin_fd_ >= 0) {
       ::close(stdin_fd_);
       stdin_fd_ = -1;
     }
-    if (pid_ <= 0 || reaped_) return;
-    ::kill(-pid_, SIGKILL);
-    ::kill(pid_, SIGKILL);
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
   }
   void Stop() {
     if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGSTOP);
