@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails on an #include that breaks Cairn's dependency rule (ARCHITECTURE.md, docs/dependencies.md).
 
-Scans every C++ file under server/, client/, common/ and recipes/ of the source tree given by --root,
+Scans every C++ file under server/, client/, common/, recipes/ and testing/ of the source tree given by --root,
 classifies each #include by what it reaches (a server folder, the client's public or private
 headers, generated protobuf messages, a gRPC service stub, gRPC itself, RocksDB, ...), and checks
 it against ALLOWED below: the allowed arrows, written as data. Includes of the C++ standard
@@ -60,6 +60,9 @@ ALLOWED = {
     "recipes": {"client_api"},
     # The Python extension binds the SDK and the recipes through their public headers only.
     "bindings/python": {"client_api", "bindings"},
+    # The test kit (cairn/testing/*) starts cairn processes through POSIX and probes them with the
+    # SDK's public headers only, so users link it without gRPC or server code.
+    "testing": {"client_api"},
 }
 
 # Why a category is forbidden, printed beside the offending include.
@@ -100,6 +103,8 @@ def Classify(path):
         return "recipes"
     if parts[0] == "bindings":
         return "bindings"
+    if parts[0] == "testing":
+        return "testing"
     if parts[0] in ("grpcpp", "grpc", "grpc++"):
         return "grpc"
     if parts[0] == "rocksdb":
@@ -113,7 +118,7 @@ def ModuleOf(rel):
         return parts[1] if len(parts) > 2 else None
     if parts[0] == "client":
         return "/".join(parts[:2]) if len(parts) > 2 else None
-    if parts[0] in ("common", "recipes"):
+    if parts[0] in ("common", "recipes", "testing"):
         return parts[0]
     if parts[0] == "bindings":
         return "/".join(parts[:2]) if len(parts) > 2 else None
@@ -132,7 +137,7 @@ def Check(root):
     """Returns (violations, files scanned)."""
     violations = []
     scanned = 0
-    for top in ("server", "client", "common", "recipes", "bindings"):
+    for top in ("server", "client", "common", "recipes", "testing", "bindings"):
         base = os.path.join(root, top)
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames.sort()

@@ -24,6 +24,7 @@ GOOD = {
     "client/include/cairn/kv.h": '#include "absl/status/status.h"\n#include "cairn/types.h"\n',
     "client/src/core.h": '#include <grpcpp/grpcpp.h>\n#include "etcdserverpb/rpc.grpc.pb.h"\n',
     "recipes/include/cairn/recipes/mutex.h": '#include "cairn/client.h"\n#include <string>\n',
+    "testing/include/cairn/testing/cluster.h": '#include "cairn/client.h"\n#include <sys/types.h>\n',
 }
 
 
@@ -107,6 +108,12 @@ class CheckDepsTest(unittest.TestCase):
     def testRecipesIncludingGeneratedCode(self):
         self.assertFails("recipes/src/mutex.cc", '#include "cairn/client.h"\n#include "etcdserverpb/rpc.pb.h"\n',
                          2, "recipes may not include proto")
+
+    def testTestKitIncludingTheHarnessOrGrpc(self):
+        self.assertFails("testing/src/cluster.cc", '#include "cairn/client.h"\n#include <grpcpp/grpcpp.h>\n',
+                         2, "testing may not include grpc")
+        self.assertFails("testing/src/cluster.cc", '#include "server/base/check.h"\n', 1,
+                         "testing may not include base")
 
     def testServerIncludingRecipes(self):
         self.assertFails("server/api/services.cc", '#include "recipes/include/cairn/recipes/mutex.h"\n',

@@ -155,6 +155,8 @@ TEST_P(CoordinationTest, LeaderLatchHandsOverLeadership) {
   auto g2 = (*l2)->Await(Within(30000));
   ASSERT_TRUE(g2.ok()) << g2.status();
   EXPECT_GT(g2->fencing_token, g1->fencing_token);
+  // on_leader runs on the latch's thread after Await's waiters are released.
+  EXPECT_TRUE(PollUntil([&] { return led2.load() == 1; }));
   EXPECT_EQ(led2.load(), 1);
   ASSERT_TRUE(PollUntil([&] { return !(*l1)->status().ok(); }));
   EXPECT_FALSE((*l1)->has_leadership());

@@ -1,13 +1,13 @@
 // A held lock across the loss of the cluster leader (3 members): the holder's session survives
 // the election, its guard keeps working, the waiter keeps waiting, and it gets the lock once the
-// holder unlocks.
+// holder unlocks. cairn runs through the public test kit (cairn::testing::TestingCluster), etcd
+// through the internal harness.
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "cairn/recipes/mutex.h"
-#include "tests/harness/cluster_ops.h"
-#include "tests/recipes/recipes_test_util.h"
+#include "tests/recipes/fault_util.h"
 
 namespace cairn::recipes_test {
 namespace {
@@ -18,23 +18,14 @@ using recipes::Mutex;
 class FailoverTest : public ::testing::TestWithParam<ServerKind> {};
 
 TEST_P(FailoverTest, LockSurvivesLeaderLoss) {
-  ClusterOptions o;
-  o.kind = GetParam();
-  o.members = 3;
-  o.heartbeat_interval_ms = 50;
-  o.election_timeout_ms = 500;
-  auto cluster = ServerCluster::Start(o);
+  auto cluster = AnyCluster::Start(GetParam(), 3);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ClientOptions co;
-  co.endpoints = (*cluster)->ClientEndpoints();
-  co.dial_timeout = std::chrono::milliseconds(10000);
-  co.default_timeout = std::chrono::milliseconds(15000);
-  auto client = Client::Connect(co);
-  ASSERT_TRUE(client.ok()) << client.status();
+  std::unique_ptr<Client> client = (*cluster)->Connect();
+  ASSERT_NE(client, nullptr);
   recipes::SessionOptions so;
   so.ttl_seconds = 5;
-  auto s0 = recipes::Session::Create(**client, so);
-  auto s1 = recipes::Session::Create(**client, so);
+  auto s0 = recipes::Session::Create(*client, so);
+  auto s1 = recipes::Session::Create(*client, so);
   ASSERT_TRUE(s0.ok() && s1.ok());
   Mutex holder(*s0, "failover/lock");
   Mutex waiter(*s1, "failover/lock");
@@ -46,21 +37,21 @@ TEST_P(FailoverTest, LockSurvivesLeaderLoss) {
     GetOptions go;
     go.prefix = true;
     go.count_only = true;
-    auto r = (*client)->kv().Get("failover/lock/", go);
+    auto r = client->kv().Get("failover/lock/", go);
     return r.ok() ? r->count : -1;
   };
   ASSERT_TRUE(PollUntil([&] { return count() == 2; }));
 
-  auto leader = cairn::testing::WaitForLeader(**cluster);
+  auto leader = (*cluster)->Leader();
   ASSERT_TRUE(leader.ok()) << leader.status();
   (*cluster)->Kill(*leader);
-  auto next = cairn::testing::WaitForLeader(**cluster, 30000, {*leader});
+  auto next = (*cluster)->Leader({*leader});
   ASSERT_TRUE(next.ok()) << next.status();
 
   // Still the holder: the guarded write applies, the waiter still waits.
   Txn txn;
   txn.If({hg->Guard()}).Then({Op::Put("failover/fenced", "holder")});
-  auto r = (*client)->kv().Commit(txn, Within(20000));
+  auto r = client->kv().Commit(txn, Within(20000));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->succeeded);
   EXPECT_TRUE((*s0)->alive()) << (*s0)->status();
