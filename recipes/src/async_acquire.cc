@@ -144,8 +144,16 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
 
   Future<Grant> future() const { return promise_.future(); }
 
+  // Future::Cancel on the result cancels the call as its token would (`cancel` is this call's
+  // own token, linked to the caller's `parent`).
+  void LinkCancel(CancelToken cancel, CancelToken parent) {
+    parent_ = parent;
+    parent_id_ = parent.Register([cancel] { cancel.Cancel(); });
+    promise_.SetCancel([cancel] { cancel.Cancel(); });
+  }
+
   void Start() {
-    if (absl::Status st = CheckSession(*session_); !st.ok()) return promise_.Set(st);
+    if (absl::Status st = CheckSession(*session_); !st.ok()) return Done(st);
     PutOptions po;
     po.lease = session_->lease();
     Txn txn;
@@ -160,12 +168,12 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
 
  private:
   void OnCreated(absl::StatusOr<TxnResponse> r) {
-    if (!r.ok()) return promise_.Set(r.status());
+    if (!r.ok()) return Done(r.status());
     created_ = r->succeeded;
     my_revision_ = r->header.revision;
     if (!created_) {
       if (r->responses.empty() || r->responses[0].get.kvs.empty()) {
-        return promise_.Set(absl::InternalError("recipe: own key missing from txn response"));
+        return Done(absl::InternalError("recipe: own key missing from txn response"));
       }
       const KeyValue& mine = r->responses[0].get.kvs[0];
       my_revision_ = mine.create_revision;
@@ -183,9 +191,9 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
     session_->kv()
         .CommitAsync(txn, RpcCall(call_, deadline_))
         .Then([self](absl::StatusOr<TxnResponse> r) {
-          if (!r.ok()) return self->promise_.Set(r.status());
+          if (!r.ok()) return self->Done(r.status());
           if (!r->succeeded) {
-            return self->promise_.Set(MakeError(ErrorKind::kLeaseLost, "recipe: own key vanished"));
+            return self->Done(MakeError(ErrorKind::kLeaseLost, "recipe: own key vanished"));
           }
           self->Wait();
         });
@@ -210,8 +218,8 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
           if (r->kvs.empty() || r->kvs[0].create_revision != self->my_revision_ ||
               r->kvs[0].lease != self->session_->lease()) {
             absl::Status s = self->session_->status();
-            if (!s.ok()) return self->promise_.Set(s);
-            return self->promise_.Set(
+            if (!s.ok()) return self->Done(s);
+            return self->Done(
                 MakeError(ErrorKind::kLeaseLost, "recipe: own key vanished while waiting"));
           }
           Grant g;
@@ -219,7 +227,7 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
           g.fencing_token = self->my_revision_;
           g.lease = self->session_->lease();
           g.header = r->header;
-          self->promise_.Set(std::move(g));
+          self->Done(std::move(g));
         });
   }
 
@@ -229,7 +237,12 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
       t.If({Cmp::CreateRevision(key_) == my_revision_}).Then({Op::Delete(key_)});
       Future<TxnResponse> ignored = session_->kv().CommitAsync(t);  // best effort
     }
-    promise_.Set(status);
+    Done(status);
+  }
+
+  void Done(absl::StatusOr<Grant> result) {
+    parent_.Unregister(parent_id_);
+    promise_.Set(std::move(result));
   }
 
   const std::shared_ptr<Session> session_;
@@ -240,6 +253,8 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
   const CallOptions call_;
   const Clock::time_point deadline_;
   Promise<Grant> promise_;
+  CancelToken parent_;
+  uint64_t parent_id_ = 0;
   // Written by one step, read by the later ones (each started from the one before).
   bool created_ = false;
   Revision my_revision_ = 0;
@@ -258,8 +273,11 @@ Future<bool> WaitPredecessorsGoneAsync(std::shared_ptr<Session> session, std::st
 
 Future<Grant> AcquireAsync(std::shared_ptr<Session> session, std::string key, std::string prefix,
                            std::string value, bool update_value, const CallOptions& call) {
+  CallOptions own = call;
+  own.cancel = CancelToken::Make();
   auto a = std::make_shared<Acquisition>(std::move(session), std::move(key), std::move(prefix),
-                                         std::move(value), update_value, call);
+                                         std::move(value), update_value, own);
+  a->LinkCancel(own.cancel, call.cancel);
   Future<Grant> f = a->future();
   a->Start();
   return f;
