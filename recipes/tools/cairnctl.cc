@@ -1,6 +1,7 @@
 // cairnctl: the coordination recipes from the command line, etcdctl-style.
 //
-//   cairnctl [--endpoints=h:p,...] [--dial-timeout=S] COMMAND ...
+//   cairnctl [--endpoints=h:p,...] [--dial-timeout=S] [--cacert=F] [--cert=F] [--key=F]
+//            [--user=NAME[:PASSWORD]] [--password=P] COMMAND ...
 //   lock NAME [--ttl=S] [-- CMD ARGS...]   take the lock (etcd's layout: excludes `etcdctl lock`);
 //                                          without CMD print the key and hold it until SIGINT or
 //                                          SIGTERM; with CMD run it with CAIRN_LOCK_KEY and
@@ -61,7 +62,8 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: cairnctl [--endpoints=h:p,...] [--dial-timeout=S] COMMAND ...\n"
+    "usage: cairnctl [--endpoints=h:p,...] [--dial-timeout=S] [--cacert=F] [--cert=F] [--key=F]\n"
+    "                [--user=NAME[:PASSWORD]] [--password=P] COMMAND ...\n"
     "  lock NAME [--ttl=S] [-- CMD ARGS...]\n"
     "  elect NAME PROPOSAL [--ttl=S]\n"
     "  elect -l NAME\n"
@@ -641,27 +643,60 @@ int ServiceList(const cairn::Client& client, const ServiceArgs& a, Signals& sign
 
 }  // namespace
 
+namespace {
+
+// etcdctl's global flags, before the command: --endpoints, --dial-timeout, --cacert, --cert,
+// --key (TLS; https:// endpoints imply it too), --user NAME[:PASSWORD], --password. Returns the
+// index of the command, or -1 after printing help (exit 0) and -2 on a bad flag (usage, exit 2).
+long ParseGlobal(const std::vector<std::string>& args, cairn::ClientOptions* options) {
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    std::string v;
+    if (Flag(args, &i, "--endpoints", &v)) {
+      options->endpoints = absl::StrSplit(v, ',', absl::SkipEmpty());
+    } else if (Flag(args, &i, "--dial-timeout", &v)) {
+      double s = 0;
+      if (!absl::SimpleAtod(v, &s) || s <= 0) return -2;
+      options->dial_timeout = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+    } else if (Flag(args, &i, "--cacert", &v)) {
+      options->tls.enabled = true;
+      options->tls.ca_file = v;
+    } else if (Flag(args, &i, "--cert", &v)) {
+      options->tls.enabled = true;
+      options->tls.cert_file = v;
+    } else if (Flag(args, &i, "--key", &v)) {
+      options->tls.enabled = true;
+      options->tls.key_file = v;
+    } else if (Flag(args, &i, "--user", &v)) {
+      size_t colon = v.find(':');
+      options->username = v.substr(0, colon);
+      if (colon != std::string::npos) options->password = v.substr(colon + 1);
+      if (options->username.empty()) return -2;
+    } else if (Flag(args, &i, "--password", &v)) {
+      options->password = v;
+    } else if (args[i] == "-h" || args[i] == "--help") {
+      return -1;
+    } else {
+      break;
+    }
+  }
+  return static_cast<long>(i);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   Signals signals;  // before any thread exists
   std::vector<std::string> args(argv + 1, argv + argc);
   cairn::ClientOptions options;
   options.endpoints = {"127.0.0.1:2379"};
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    std::string v;
-    if (Flag(args, &i, "--endpoints", &v)) {
-      options.endpoints = absl::StrSplit(v, ',', absl::SkipEmpty());
-    } else if (Flag(args, &i, "--dial-timeout", &v)) {
-      double s = 0;
-      if (!absl::SimpleAtod(v, &s)) return Usage();
-      options.dial_timeout = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
-    } else if (args[i] == "-h" || args[i] == "--help") {
-      std::cout << kUsage;
-      return 0;
-    } else {
-      break;
-    }
+  const long parsed = ParseGlobal(args, &options);
+  if (parsed == -1) {
+    std::cout << kUsage;
+    return 0;
   }
+  if (parsed < 0) return Usage();
+  const size_t i = static_cast<size_t>(parsed);
   if (i >= args.size()) return Usage();
   std::string command = args[i];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
