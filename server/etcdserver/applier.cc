@@ -103,6 +103,19 @@ void Applier::Loop() {
   }
 }
 
+void Applier::RunQueued() {
+  CAIRN_CHECK(!thread_.joinable()) << "RunQueued with the applier thread running";
+  while (true) {
+    std::deque<Job> jobs;
+    {
+      absl::MutexLock l(&mu_);
+      if (queue_.empty()) return;
+      jobs.swap(queue_);
+    }
+    RunJobs(jobs);
+  }
+}
+
 void Applier::RunJobs(std::deque<Job>& jobs) {
   // Consecutive entry jobs are applied as one batch (one publish, one watcher notification).
   std::vector<raft::Entry> batch;
@@ -130,10 +143,12 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
   mvcc::KvStore* kv = deps_.kv;
   std::vector<Applied> results;
   std::vector<std::pair<uint64_t, raft::ConfChange>> confs;
+  std::vector<const raft::Entry*> handled;  // for hooks_.on_entry
   const uint64_t store_applied = kv->applied_index();
   bool wrote = false;
   for (const raft::Entry& e : entries) {
     bool skip = e.index <= store_applied;  // replayed after a restart: already in the store
+    if (!skip && hooks_.on_entry) handled.push_back(&e);
     if (e.type == raft::EntryType::kConfChange) {
       auto cc = raft::DecodeConfChange(e.data);
       CAIRN_CHECK(cc.ok()) << "corrupt conf change at " << e.index;
@@ -156,6 +171,7 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
     results.push_back({r.proposer(), r.id(), std::move(res)});
   }
   if (wrote) kv->Publish();
+  for (const raft::Entry* e : handled) hooks_.on_entry(*e);
   if (entries.back().index > applied_.load()) applied_ = entries.back().index;
   entries_.fetch_add(entries.size(), std::memory_order_relaxed);
   Notify(results);
@@ -266,6 +282,7 @@ void Applier::InstallSnapshot(const std::string& path) {
     }
   }
   if (deps_.reads) deps_.reads->OnApplied(applied_.load());
+  if (hooks_.on_installed) hooks_.on_installed(kv->applied_index());
   CAIRN_LOG(kInfo, "etcdserver") << "installed snapshot: applied index " << kv->applied_index()
                                  << ", revision " << kv->View().revision;
 }

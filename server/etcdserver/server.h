@@ -43,6 +43,7 @@
 #include "server/raft/raw_node.h"
 #include "server/storage/backend.h"
 #include "server/transport/transport.h"
+#include "server/wal/env.h"
 #include "server/wal/wal.h"
 
 namespace cairn::etcdserver {
@@ -81,6 +82,10 @@ struct ServerConfig {
   // etcd's --strict-reconfig-check (default on): refuse a membership change that the started or
   // active members could not carry (Server::MayAddMember and friends; docs/cluster.md).
   bool strict_reconfig_check = true;
+  // Injected by tests: the clock every component reads (default: the real one) and the Env of the
+  // WAL (default: the POSIX file system). Not owned; they must outlive the server.
+  base::Clock* clock = nullptr;
+  wal::Env* wal_env = nullptr;
 };
 
 class Server : private transport::Handler {
