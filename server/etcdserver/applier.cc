@@ -156,7 +156,18 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
       confs.emplace_back(e.index, *cc);
       continue;
     }
-    if (e.data.empty() || skip) continue;  // a leader's no-op, or already in the store
+    if (skip) continue;  // already in the store
+    if (e.data.empty()) {
+      // A leader's empty entry changes nothing but the applied index, which moves all the same
+      // (as etcd's consistent index): the raft driver snapshots at the applied index it is told,
+      // the WAL's marker must never be above the store's applied index (Server::Open refuses to
+      // start then), and a snapshot sent to a follower must cover the index it claims.
+      auto b = kv->Begin(e.index);
+      mvcc::ApplyResult none;
+      kv->Commit(*b, &none);
+      wrote = true;
+      continue;
+    }
     cairnpb::InternalRequest r;
     CAIRN_CHECK(r.ParseFromString(e.data)) << "corrupt entry at " << e.index;
     wrote = true;
