@@ -51,6 +51,17 @@ absl::StatusOr<RaftDriver::Durable> RaftDriver::RecoverDurable(wal::Env* env,
   durable.storage = std::make_unique<raft::MemoryStorage>();
   absl::Status loaded = wal::LoadIntoStorage(contents, "", durable.storage.get());
   if (!loaded.ok()) return loaded;
+  // A snapshot marker is written only for committed state (a raft snapshot at the applied index,
+  // or the leader's snapshot), but it may be durable without the hard state that raised the
+  // commit index past it: a snapshot received from the leader is synced before the Ready's hard
+  // state, and a torn tail may keep the marker and lose the record after it. Raft refuses to
+  // start with a commit index below its snapshot, so the member could never restart: the marker
+  // itself proves the commit. Found by the whole-member simulation (tests/sim/member_sim.h).
+  raft::HardState hs = durable.storage->hard_state();
+  if (!hs.IsEmpty() && hs.commit < contents.snapshot.index) {
+    hs.commit = contents.snapshot.index;
+    durable.storage->SetHardState(hs);
+  }
   durable.snapshot_index = contents.snapshot.index;
   durable.applied_conf = contents.snapshot.conf_state;
   return durable;
