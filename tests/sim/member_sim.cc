@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cairnpb/internal.pb.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "server/base/check.h"
 #include "server/base/clock.h"
 #include "server/etcdserver/applier.h"
@@ -110,6 +112,10 @@ struct Member {
   uint64_t incarnation = 0;
   int64_t restart_at_ms = -1;
   bool sync_crash_scheduled = false;
+  // The store as of its last Backend::Sync (a RocksDB checkpoint in dir/synced) and its applied
+  // index then; kept only in seeds that roll stores back at a crash.
+  bool has_synced_checkpoint = false;
+  uint64_t synced_applied = 0;
 
   // The incarnation (destroyed in reverse order: driver first, backend last).
   std::unique_ptr<storage::Backend> backend;
@@ -131,7 +137,10 @@ struct Member {
 class Simulation {
  public:
   explicit Simulation(const MemberSimOptions& o)
-      : o_(o), rng_(Mix(o.seed, 0x51)), client_rng_(Mix(o.seed, 0x77)) {
+      : o_(o),
+        rng_(Mix(o.seed, 0x51)),
+        client_rng_(Mix(o.seed, 0x77)),
+        store_rng_(Mix(o.seed, 0x99)) {
     // Per-seed knobs: each seed explores a different corner.
     loss_permille_ = Pick(0, 3) == 0 ? 0 : Pick(5, 120);
     dup_permille_ = Pick(0, 30);
@@ -141,6 +150,8 @@ class Simulation {
     ops_per_step_permille_ = Pick(150, 600);
     snapshot_count_ = Pick(0, 2) == 0 ? 100000 : Pick(8, 60);
     catch_up_ = Pick(2, 20);
+    // From a stream of its own, so seeds without store rollbacks replay as before they existed.
+    rollback_permille_ = store_rng_() % 2 == 0 ? 0 : 500;
   }
 
   ~Simulation() {
@@ -196,7 +207,8 @@ class Simulation {
     Trace(absl::StrCat("seed ", o_.seed, " members ", o_.members, " loss ", loss_permille_,
                        "‰ dup ", dup_permille_, "‰ delay<=", max_delay_ms_, "ms crashes ",
                        crash_per_10s_, "/10s partitions ", partition_per_10s_,
-                       "/10s snapshot_count ", snapshot_count_, " catch_up ", catch_up_));
+                       "/10s snapshot_count ", snapshot_count_, " catch_up ", catch_up_,
+                       " store rollbacks ", rollback_permille_, "‰"));
     // The bootstrap log every member starts from (Server::BootstrapNew): one AddNode per member.
     std::vector<raft::Entry> initial;
     for (int i = 1; i <= o_.members; ++i) {
@@ -241,6 +253,10 @@ class Simulation {
     auto b = storage::Backend::Open(m.dir + "/db");
     CAIRN_CHECK(b.ok()) << b.status();
     m.backend = std::move(*b);
+    if (rollback_permille_ > 0) {
+      Member* mp = &m;
+      m.backend->SetAfterSyncHookForTesting([this, mp] { CheckpointSynced(*mp); });
+    }
     CAIRN_CHECK_OK(storage::ResumePendingInstall(m.backend.get()));
     uint64_t store_applied = static_cast<uint64_t>(m.backend->ReadMetaInt("applied_index", 0));
     if (store_applied < durable.snapshot_index) {
@@ -313,6 +329,23 @@ class Simulation {
     m.raft->StartStepped();
     Trace(absl::StrCat("m", m.id, " up (incarnation ", m.incarnation, "), store applied ",
                        m.kv->applied_index(), ", revision ", m.kv->View().revision));
+  }
+
+  // After each Backend::Sync: what a power failure could roll the store back to at most.
+  void CheckpointSynced(Member& m) {
+    const std::string tmp = m.dir + "/synced.tmp";
+    const std::string synced = m.dir + "/synced";
+    std::filesystem::remove_all(tmp);
+    rocksdb::Checkpoint* raw = nullptr;
+    CAIRN_CHECK(rocksdb::Checkpoint::Create(m.backend->db(), &raw).ok());
+    std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+    // No memtable flush: the checkpoint copies RocksDB's (just synced) WAL instead.
+    rocksdb::Status st = cp->CreateCheckpoint(tmp, std::numeric_limits<uint64_t>::max());
+    CAIRN_CHECK(st.ok()) << st.ToString();
+    std::filesystem::remove_all(synced);
+    std::filesystem::rename(tmp, synced);
+    m.has_synced_checkpoint = true;
+    m.synced_applied = static_cast<uint64_t>(m.backend->ReadMetaInt("applied_index", 0));
   }
 
   void Destroy(Member& m) {
@@ -484,8 +517,20 @@ class Simulation {
         mode == wal::FaultInjectionEnv::CrashMode::kTornWrites ? "torn writes" : "drop unsynced",
         ")"));
     m.written_before = std::max(m.written_before, m.written_this);
+    m.written_this = 0;
     Destroy(m);
     if (!m.env->crashed()) m.env->SimulateCrash(mode);
+    if (rollback_permille_ > 0 && static_cast<int64_t>(store_rng_() % 1000) < rollback_permille_) {
+      // The store loses every write since its last sync (RocksDB's unsynced WAL tail).
+      std::filesystem::remove_all(m.dir + "/db");
+      if (m.has_synced_checkpoint) {
+        std::filesystem::copy(m.dir + "/synced", m.dir + "/db",
+                              std::filesystem::copy_options::recursive);
+      }
+      m.written_before = m.has_synced_checkpoint ? m.synced_applied : 0;
+      Trace(absl::StrCat("m", m.id, " store rolled back to its last sync (applied ",
+                         m.written_before, ")"));
+    }
     m.restart_at_ms = clock_.NowMs() + Pick(1, 30) * 100;
   }
 
@@ -504,7 +549,7 @@ class Simulation {
     loss_permille_ = 0;
     dup_permille_ = 0;
     for (auto& mp : members_) {
-      if (mp->sync_crash_scheduled) {
+      if (mp->up && mp->sync_crash_scheduled) {
         if (mp->env->crashed()) {
           Crash(*mp, wal::FaultInjectionEnv::CrashMode::kDropUnsynced);
         } else {
@@ -778,6 +823,7 @@ class Simulation {
   const MemberSimOptions o_;
   std::mt19937_64 rng_;
   std::mt19937_64 client_rng_;
+  std::mt19937_64 store_rng_;
   MemberSimResult result_;
   SimClock clock_;
   std::string root_;
@@ -799,6 +845,7 @@ class Simulation {
   int64_t ops_per_step_permille_;
   int64_t snapshot_count_;
   int64_t catch_up_;
+  int64_t rollback_permille_;  // chance that a crash rolls the store back to its last sync
 };
 
 }  // namespace

@@ -22,11 +22,17 @@
 // FaultInjectionEnv::SimulateCrash: WAL bytes and directory changes not synced are lost (all of
 // them, or a seeded prefix with a torn last write). Some crashes are scheduled instead to happen
 // at the n-th WAL sync from now (FaultInjectionEnv::ScheduleCrash): the member is treated as dead
-// from that sync on (its later messages never leave, its queued applies never run). RocksDB is
-// modelled as keeping every write it was given (a process crash; RocksDB's own WAL reaches the
-// OS before the write returns). The applied index is in the same RocksDB batch as the entry's
-// data, so a restarted member replays the WAL from its last snapshot marker and the applier skips
-// what the store already holds. A restart reopens everything from the Env and the directory.
+// from that sync on (its later messages never leave, its queued applies never run). RocksDB
+// writes are unsynced (Backend::Write) and synced only by Backend::Sync (before a raft snapshot's
+// WAL marker, and by a snapshot install). A crash either keeps every write the store was given (a
+// process crash: RocksDB's own WAL reaches the OS before a write returns) or, in half of the
+// seeds and there for half of the crashes, rolls the store back to its last Backend::Sync (a
+// power failure losing RocksDB's unsynced WAL tail; the simulation keeps a RocksDB checkpoint
+// taken after every sync through Backend::SetAfterSyncHookForTesting). Intermediate prefixes of
+// the unsynced writes are not modelled. The applied index is in the same RocksDB batch as the
+// entry's data, so a restarted member replays the WAL from its last snapshot marker and the
+// applier skips what the store already holds. A restart reopens everything from the Env and the
+// directory.
 //
 // Clients. Puts, single-key DeleteRanges and Txns (compare a value, then put one key or another)
 // over a few keys are proposed through RaftDriver::Propose with a Waiter, as Server::Propose does,
@@ -34,7 +40,8 @@
 //
 // Checks, after every step: at most one leader per term; each member hands the applier entries
 // with consecutive indexes (after its store's applied index at open, or after an installed
-// snapshot), never hands it again an entry it applied before a restart, and every
+// snapshot), never hands it again an entry it applied before a restart unless the store was rolled
+// back past it, the store is never behind the WAL's snapshot marker at a restart, and every
 // member handles the same entry at each index. Then all faults are healed; within a bound every
 // member must have applied a final write, and then:
 //   - every acknowledged write survives on every member: the key holds the written value at the
