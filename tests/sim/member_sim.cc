@@ -140,7 +140,8 @@ class Simulation {
       : o_(o),
         rng_(Mix(o.seed, 0x51)),
         client_rng_(Mix(o.seed, 0x77)),
-        store_rng_(Mix(o.seed, 0x99)) {
+        store_rng_(Mix(o.seed, 0x99)),
+        transfer_rng_(Mix(o.seed, 0xab)) {
     // Per-seed knobs: each seed explores a different corner.
     loss_permille_ = Pick(0, 3) == 0 ? 0 : Pick(5, 120);
     dup_permille_ = Pick(0, 30);
@@ -152,6 +153,9 @@ class Simulation {
     catch_up_ = Pick(2, 20);
     // From a stream of its own, so seeds without store rollbacks replay as before they existed.
     rollback_permille_ = store_rng_() % 2 == 0 ? 0 : 500;
+    // Likewise: leadership transfers in half of the seeds.
+    transfers_per_10s_ =
+        transfer_rng_() % 2 == 0 ? 0 : static_cast<int64_t>(1 + transfer_rng_() % 8);
   }
 
   ~Simulation() {
@@ -208,7 +212,8 @@ class Simulation {
                        "‰ dup ", dup_permille_, "‰ delay<=", max_delay_ms_, "ms crashes ",
                        crash_per_10s_, "/10s partitions ", partition_per_10s_,
                        "/10s snapshot_count ", snapshot_count_, " catch_up ", catch_up_,
-                       " store rollbacks ", rollback_permille_, "‰"));
+                       " store rollbacks ", rollback_permille_, "‰ transfers ", transfers_per_10s_,
+                       "/10s"));
     // The bootstrap log every member starts from (Server::BootstrapNew): one AddNode per member.
     std::vector<raft::Entry> initial;
     for (int i = 1; i <= o_.members; ++i) {
@@ -508,6 +513,26 @@ class Simulation {
     }
     // Clients.
     if (Pick(0, 999) < ops_per_step_permille_) ProposeRandom();
+    // Leadership transfers (MoveLeader): about transfers_per_10s_ per 10 s.
+    if (transfers_per_10s_ > 0 &&
+        static_cast<int64_t>(transfer_rng_() % (10000 / kStepMs)) < transfers_per_10s_) {
+      TransferLeader();
+    }
+  }
+
+  // Asks the member that leads to hand leadership to another member, as Server::MoveLeader does.
+  void TransferLeader() {
+    for (auto& mp : members_) {
+      if (!mp->up || mp->env->crashed() || mp->raft->leader() != mp->id) continue;
+      uint64_t target = 1 + transfer_rng_() % static_cast<uint64_t>(o_.members);
+      Trace(absl::StrCat("m", mp->id, " asked to transfer leadership to m", target));
+      const uint64_t id = mp->id;
+      mp->raft->TransferLeader(target, [this, id, target](absl::Status st) {
+        if (st.ok()) ++result_.transfers;
+        Trace(absl::StrCat("m", id, " transfer to m", target, ": ", st.ToString()));
+      });
+      return;
+    }
   }
 
   void Crash(Member& m, wal::FaultInjectionEnv::CrashMode mode) {
@@ -824,6 +849,7 @@ class Simulation {
   std::mt19937_64 rng_;
   std::mt19937_64 client_rng_;
   std::mt19937_64 store_rng_;
+  std::mt19937_64 transfer_rng_;
   MemberSimResult result_;
   SimClock clock_;
   std::string root_;
@@ -845,7 +871,8 @@ class Simulation {
   int64_t ops_per_step_permille_;
   int64_t snapshot_count_;
   int64_t catch_up_;
-  int64_t rollback_permille_;  // chance that a crash rolls the store back to its last sync
+  int64_t rollback_permille_;
+  int64_t transfers_per_10s_;  // chance that a crash rolls the store back to its last sync
 };
 
 }  // namespace

@@ -36,7 +36,8 @@
 //
 // Clients. Puts, single-key DeleteRanges and Txns (compare a value, then put one key or another)
 // over a few keys are proposed through RaftDriver::Propose with a Waiter, as Server::Propose does,
-// at random live members. An answer with an OK status is an acknowledgement.
+// at random live members. An answer with an OK status is an acknowledgement. In half of the seeds
+// the leader is also asked to transfer leadership (RaftDriver::TransferLeader, as MoveLeader).
 //
 // Checks, after every step: at most one leader per term; each member hands the applier entries
 // with consecutive indexes (after its store's applied index at open, or after an installed
@@ -79,6 +80,7 @@ struct MemberSimResult {
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_installed = 0;
   uint64_t leader_changes = 0;
+  uint64_t transfers = 0;  // leadership transfers that completed
   int64_t final_revision = 0;
 };
 

@@ -71,8 +71,8 @@ void RunSeed(int members, uint64_t seed, bool trace) {
     std::cerr << "simulated " << r.sim_ms << "ms: proposals " << r.proposals << " acknowledged "
               << r.acknowledged << " delivered " << r.messages_delivered << " crashes " << r.crashes
               << " snapshots sent " << r.snapshots_sent << " installed " << r.snapshots_installed
-              << " leader changes " << r.leader_changes << " final revision " << r.final_revision
-              << "\n";
+              << " leader changes " << r.leader_changes << " transfers " << r.transfers
+              << " final revision " << r.final_revision << "\n";
   }
 }
 
