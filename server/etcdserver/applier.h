@@ -11,7 +11,8 @@
 // Thread contract: Enqueue*, applied_index() and entries_applied() are thread-safe (the raft
 // thread enqueues). Everything else, including the hooks, runs on the applier thread; hooks must
 // not block. ApplyEntries/InstallSnapshot may be called directly only while the thread is not
-// running (tests, the simulation).
+// running (tests). Stepping (the whole-member simulation): without Start(), a caller runs the
+// queue on a thread of its own with RunQueued(), which then is the applier thread.
 #pragma once
 
 #include <atomic>
@@ -65,6 +66,11 @@ class Applier {
     std::function<void(uint64_t)> on_peer_removed;
     // This member's own removal was applied.
     std::function<void()> on_removed;
+    // Tests and the simulation: each entry the applier handled (every entry of a batch but those
+    // skipped as already in the store), in order, after its batch is committed.
+    std::function<void(const raft::Entry&)> on_entry;
+    // Tests and the simulation: a received snapshot was installed; the store's applied index.
+    std::function<void(uint64_t)> on_installed;
   };
 
   Applier(const Deps& deps, Hooks hooks);
@@ -83,6 +89,9 @@ class Applier {
   void EnqueueSnapshot(std::string path, std::function<void()> installed);
   // Queues `f` to run on the applier thread after everything queued before it.
   void EnqueueCallback(std::function<void()> f);
+  // Stepping: runs everything queued (and queued meanwhile) on the caller's thread. Only while the
+  // thread is not running.
+  void RunQueued();
 
   uint64_t applied_index() const { return applied_.load(); }
   uint64_t entries_applied() const { return entries_.load(); }

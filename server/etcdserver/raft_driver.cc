@@ -16,9 +16,6 @@ using base::MakeError;
 
 namespace {
 
-// Raft log entries kept behind a raft snapshot so a slightly slow follower catches up from the
-// log rather than by a snapshot (etcd keeps 5,000 too).
-constexpr uint64_t kSnapshotCatchUpEntries = 5000;
 // Peer messages queued for the raft thread at most; beyond, new ones are dropped (raft copes).
 constexpr size_t kMaxInboxMessages = 16384;
 // Client proposals drained together go to raft as one batch of at most this many bytes (one
@@ -42,6 +39,61 @@ absl::Status RaftProposeError(const absl::Status& st) {
 
 }  // namespace
 
+absl::StatusOr<RaftDriver::Durable> RaftDriver::RecoverDurable(base::Env* env,
+                                                               const std::string& wal_dir,
+                                                               wal::WalOptions options) {
+  Durable durable;
+  auto wal = wal::Wal::Open(env, wal_dir, options);
+  if (!wal.ok()) return wal.status();
+  durable.wal = std::move(*wal);
+  wal::WalContents contents = durable.wal->ReadAll();
+  durable.storage = std::make_unique<raft::MemoryStorage>();
+  absl::Status loaded = wal::LoadIntoStorage(contents, "", durable.storage.get());
+  if (!loaded.ok()) return loaded;
+  // A snapshot marker is written only for committed state (a raft snapshot at the applied index,
+  // or the leader's snapshot), but it may be durable without the hard state that raised the
+  // commit index past it: a snapshot received from the leader is synced before the Ready's hard
+  // state, and a torn tail may keep the marker and lose the record after it. Raft refuses to
+  // start with a commit index below its snapshot, so the member could never restart: the marker
+  // itself proves the commit. Found by the whole-member simulation (tests/sim/member_sim.h).
+  raft::HardState hs = durable.storage->hard_state();
+  if (!hs.IsEmpty() && hs.commit < contents.snapshot.index) {
+    hs.commit = contents.snapshot.index;
+    durable.storage->SetHardState(hs);
+  }
+  durable.snapshot_index = contents.snapshot.index;
+  durable.applied_conf = contents.snapshot.conf_state;
+  return durable;
+}
+
+absl::StatusOr<RaftDriver::Durable> RaftDriver::CreateDurable(
+    base::Env* env, const std::string& wal_dir, const std::vector<raft::Entry>& initial,
+    wal::WalOptions options) {
+  Durable durable;
+  auto wal = wal::Wal::Create(env, wal_dir, options);
+  if (!wal.ok()) return wal.status();
+  durable.wal = std::move(*wal);
+  (void)durable.wal->ReadAll();
+  durable.storage = std::make_unique<raft::MemoryStorage>();
+  if (!initial.empty()) {
+    raft::HardState hs{1, raft::kNoMember, initial.size()};
+    durable.wal->Save(hs, initial);
+    durable.wal->Sync();
+    CAIRN_CHECK_OK(durable.storage->Append(initial));
+    durable.storage->SetHardState(hs);
+  }
+  return durable;
+}
+
+absl::Status RaftDriver::CreateNode(raft::Config config, Durable* durable) {
+  config.storage = durable->storage.get();
+  config.applied = durable->snapshot_index;
+  auto node = raft::RawNode::Create(config);
+  if (!node.ok()) return node.status();
+  durable->node = std::move(*node);
+  return absl::OkStatus();
+}
+
 RaftDriver::RaftDriver(Deps deps, Durable durable)
     : deps_(std::move(deps)),
       wal_(std::move(durable.wal)),
@@ -56,14 +108,35 @@ RaftDriver::RaftDriver(Deps deps, Durable durable)
 
 RaftDriver::~RaftDriver() { Join(); }
 
+void RaftDriver::AttachTransport(transport::Transport* transport) {
+  AttachSender(
+      [transport](std::vector<raft::Message> messages) { transport->Send(std::move(messages)); });
+}
+
 void RaftDriver::Start() {
+  Prepare();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void RaftDriver::StartStepped() {
+  stepped_ = true;
+  Prepare();
+}
+
+void RaftDriver::Prepare() {
   next_tick_ms_ = NowMs() + deps_.heartbeat_interval_ms;
   // A lone voter need not wait an election timeout to lead (etcd campaigns at once too).
   raft::NodeStatus st = node_->GetStatus();
   if (st.conf_state.voters.size() == 1 && st.conf_state.voters[0] == deps_.member_id) {
     (void)node_->Campaign();
   }
-  thread_ = std::thread([this] { Loop(); });
+}
+
+bool RaftDriver::RunOnce() {
+  Inbox in;
+  if (!Drain(&in, /*wait=*/false)) return false;
+  Iterate(in);
+  return true;
 }
 
 void RaftDriver::RequestStop() {
@@ -201,34 +274,40 @@ bool RaftDriver::HasLeader() const { return node_->raft().soft_state().leader !=
 void RaftDriver::Loop() {
   while (true) {
     Inbox in;
-    if (!Drain(&in)) break;
-    Process(in);
-    int64_t now = NowMs();
-    if (now >= next_tick_ms_) Tick(now);
-    while (node_->HasReady()) {
-      raft::Ready rd = node_->GetReady();
-      HandleReady(rd);
-      // Read states: wait for the applier to reach their index.
-      for (const raft::ReadState& rs : rd.read_states) {
-        auto it = reads_.find(rs.request_ctx);
-        if (it == reads_.end()) continue;
-        std::vector<StatusDone> dones = std::move(it->second.dones);
-        reads_.erase(it);
-        for (auto& d : dones) deps_.reads->WaitFor(rs.index, std::move(d));
-      }
-      node_->Advance(rd);
-    }
-    FinishTransfers(NowMs(), /*timeouts=*/false);
-    MaybeSnapshot();
+    if (!Drain(&in, /*wait=*/true)) break;
+    Iterate(in);
   }
   FailAllHeld();
 }
 
-bool RaftDriver::Drain(Inbox* in) {
+void RaftDriver::Iterate(Inbox& in) {
+  Process(in);
+  int64_t now = NowMs();
+  if (now >= next_tick_ms_) Tick(now);
+  while (node_->HasReady()) {
+    raft::Ready rd = node_->GetReady();
+    HandleReady(rd);
+    // Read states: wait for the applier to reach their index.
+    for (const raft::ReadState& rs : rd.read_states) {
+      auto it = reads_.find(rs.request_ctx);
+      if (it == reads_.end()) continue;
+      std::vector<StatusDone> dones = std::move(it->second.dones);
+      reads_.erase(it);
+      for (auto& d : dones) deps_.reads->WaitFor(rs.index, std::move(d));
+    }
+    node_->Advance(rd);
+  }
+  FinishTransfers(NowMs(), /*timeouts=*/false);
+  MaybeSnapshot();
+}
+
+bool RaftDriver::Drain(Inbox* in, bool wait) {
   absl::MutexLock l(&mu_);
-  // Until the next tick or work (the mutex re-checks the condition whenever it is released).
-  mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::InboxReady),
-                       absl::Milliseconds(std::max<int64_t>(0, next_tick_ms_ - NowMs())));
+  if (wait) {
+    // Until the next tick or work (the mutex re-checks the condition whenever it is released).
+    mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::InboxReady),
+                         absl::Milliseconds(std::max<int64_t>(0, next_tick_ms_ - NowMs())));
+  }
   if (stopping_) return false;
   std::swap(*in, inbox_);
   inbox_.applied_index = in->applied_index;  // a high-water mark, not a queue
@@ -532,7 +611,7 @@ void RaftDriver::HandleReady(raft::Ready& rd) {
     term_ = rd.hard_state->term;
   }
   last_index_ = storage_->LastIndex();
-  if (transport_ && !rd.messages.empty()) transport_->Send(std::move(rd.messages));
+  if (send_ && !rd.messages.empty()) send_(std::move(rd.messages));
   if (!rd.committed_entries.empty()) {
     // The entries move to the applier; Advance needs only the last one's index and term.
     raft::Entry last;
@@ -551,6 +630,7 @@ void RaftDriver::InstallReceivedSnapshot(const raft::Snapshot& snapshot) {
   std::string path = it->second;
   std::promise<void> installed;
   deps_.applier->EnqueueSnapshot(path, [&installed] { installed.set_value(); });
+  if (stepped_) deps_.applier->RunQueued();  // this thread is the applier's too
   installed.get_future().wait();
   wal_->SaveSnapshot(snapshot.metadata);
   wal_->Sync();
@@ -578,7 +658,7 @@ void RaftDriver::InstallReceivedSnapshot(const raft::Snapshot& snapshot) {
 // append), which then sends after the fsync. Messages that vouch for local state (votes, append
 // responses) always leave after the fsync (rule R1 in raw_node.h).
 void RaftDriver::SendEarly(raft::Ready& rd) {
-  if (!transport_ || rd.messages.empty() || node_->raft().state() != raft::StateType::kLeader ||
+  if (!send_ || rd.messages.empty() || node_->raft().state() != raft::StateType::kLeader ||
       node_->raft().hard_state().commit > storage_->LastIndex()) {
     return;
   }
@@ -588,7 +668,7 @@ void RaftDriver::SendEarly(raft::Ready& rd) {
     bool replication = m.type == raft::MessageType::kApp || m.type == raft::MessageType::kHeartbeat;
     (replication ? early : late).push_back(std::move(m));
   }
-  if (!early.empty()) transport_->Send(std::move(early));
+  if (!early.empty()) send_(std::move(early));
   rd.messages = std::move(late);
 }
 
@@ -603,8 +683,9 @@ void RaftDriver::MaybeSnapshot() {
     CAIRN_LOG(kWarn, "etcdserver") << "raft snapshot at " << index << ": " << snap.status();
     return;
   }
-  if (index > kSnapshotCatchUpEntries && index - kSnapshotCatchUpEntries > storage_->FirstIndex()) {
-    CAIRN_CHECK_OK(storage_->Compact(index - kSnapshotCatchUpEntries));
+  const uint64_t keep = deps_.snapshot_catch_up_entries;
+  if (index > keep && index - keep > storage_->FirstIndex()) {
+    CAIRN_CHECK_OK(storage_->Compact(index - keep));
   }
   wal_->SaveSnapshot(snap->metadata);
   wal_->Sync();

@@ -14,6 +14,12 @@
 // Thread contract: the inbox methods and the accessors are thread-safe and never block on the
 // raft thread. Hooks run on the raft thread and must not block. Everything else is owned by the
 // raft thread after Start().
+//
+// Stepping (the whole-member simulation, tests/sim/member_sim.h): instead of Start(), a caller
+// may call StartStepped() and then RunOnce() from one thread of its own, which then is the raft
+// thread. RunOnce() is one iteration of the thread's loop without the wait: the production loop
+// is exactly `wait for work or the next tick; RunOnce's body`. With a stepped Applier (see
+// Applier::RunQueued), installing a received snapshot runs the applier's queue on this thread.
 #pragma once
 
 #include <atomic>
@@ -29,6 +35,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/base/clock.h"
 #include "server/base/env.h"
@@ -58,6 +65,9 @@ class RaftDriver {
   };
   struct Deps {
     uint64_t member_id = 0;
+    // Raft log entries kept behind a raft snapshot, so a slightly slow follower catches up from
+    // the log rather than by a snapshot (etcd keeps 5,000 too; the simulation keeps fewer).
+    uint64_t snapshot_catch_up_entries = 5000;
     int64_t heartbeat_interval_ms = 100;
     int64_t election_timeout_ms = 1000;
     int64_t request_timeout_ms = 7000;
@@ -76,14 +86,40 @@ class RaftDriver {
     std::function<void()> on_removed;
   };
 
+  // Where the raft thread sends messages to peers (never blocks; see transport::Transport::Send).
+  using Sender = std::function<void(std::vector<raft::Message>)>;
+
+  // Bootstrap helpers (Server::Open, the simulation). RecoverDurable reopens the WAL in `wal_dir`
+  // and loads the log after its last snapshot marker; CreateDurable creates a new WAL holding
+  // `initial` (the bootstrap conf-change entries, committed at term 1; may be empty) durably.
+  static absl::StatusOr<Durable> RecoverDurable(base::Env* env, const std::string& wal_dir,
+                                                wal::WalOptions options = {});
+  static absl::StatusOr<Durable> CreateDurable(base::Env* env, const std::string& wal_dir,
+                                               const std::vector<raft::Entry>& initial,
+                                               wal::WalOptions options = {});
+  // Creates the RawNode over `durable`'s storage with `config` (storage and applied are set here:
+  // every entry after the WAL's snapshot marker is replayed to the applier, which skips those the
+  // store already holds, and the applied configuration is rebuilt from the conf changes among
+  // them).
+  static absl::Status CreateNode(raft::Config config, Durable* durable);
+
   RaftDriver(Deps deps, Durable durable);
   ~RaftDriver();
   RaftDriver(const RaftDriver&) = delete;
   RaftDriver& operator=(const RaftDriver&) = delete;
 
   // The peer transport (none: a member without peers). Called at most once, before Start().
-  void AttachTransport(transport::Transport* transport) { transport_ = transport; }
+  void AttachTransport(transport::Transport* transport);
+  // Likewise, any message sink (the simulation's network).
+  void AttachSender(Sender send) { send_ = std::move(send); }
   void Start();
+  // ---- stepping (see the header comment) ----
+  // Start() without the thread: the caller's thread becomes the raft thread.
+  void StartStepped();
+  // One iteration of the raft thread: drains the inbox, ticks if a tick is due at the clock's
+  // now, handles every Ready, finishes transfers, takes a raft snapshot if due. Never waits
+  // (except for the applier's install of a received snapshot). False once stopping.
+  bool RunOnce();
   // Refuses new inbox work ("server stopped") and wakes the raft thread. Idempotent.
   void RequestStop();
   // RequestStop, then joins the raft thread; requests it still held fail with "server stopped".
@@ -163,9 +199,15 @@ class RaftDriver {
   int64_t NowMs() const { return deps_.clock->NowMs(); }
   bool HasLeader() const;
   bool IsLeader() const { return leader_.load() == deps_.member_id; }
+  // Start() and StartStepped(): the first tick, and a lone voter's campaign.
+  void Prepare();
   // Raft thread.
   void Loop();
-  bool Drain(Inbox* in);  // false once stopping
+  // Moves the inbox to *in, first waiting for work or the next tick if `wait`; false once
+  // stopping.
+  bool Drain(Inbox* in, bool wait);
+  // The loop's body after Drain.
+  void Iterate(Inbox& in);
   void Process(Inbox& in);
   void Tick(int64_t now);
   void ProposeBatch(std::vector<Proposal> batch, int64_t leader_deadline_ms);
@@ -188,7 +230,8 @@ class RaftDriver {
   }
 
   const Deps deps_;
-  transport::Transport* transport_ = nullptr;
+  Sender send_;           // empty: no peers
+  bool stepped_ = false;  // StartStepped(): the applier is stepped on this thread too
 
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> leader_{0};

@@ -141,15 +141,9 @@ absl::Status Server::Bootstrap(RaftDriver::Durable* durable) {
     // Restart: identity and membership come from the data dir; the --initial-* flags are ignored.
     if (member_id_ == 0) return absl::DataLossError("data dir has a WAL but no member id");
     cluster_id_ = static_cast<uint64_t>(b->ReadMetaInt("cluster_id", 0));
-    auto wal = wal::Wal::Open(env_, wal_dir);
-    if (!wal.ok()) return wal.status();
-    durable->wal = std::move(*wal);
-    wal::WalContents contents = durable->wal->ReadAll();
-    durable->storage = std::make_unique<raft::MemoryStorage>();
-    absl::Status loaded = wal::LoadIntoStorage(contents, "", durable->storage.get());
-    if (!loaded.ok()) return loaded;
-    durable->snapshot_index = contents.snapshot.index;
-    durable->applied_conf = contents.snapshot.conf_state;
+    auto recovered = RaftDriver::RecoverDurable(env_, wal_dir);
+    if (!recovered.ok()) return recovered.status();
+    *durable = std::move(*recovered);
     if (static_cast<uint64_t>(b->ReadMetaInt("applied_index", 0)) < durable->snapshot_index) {
       return absl::DataLossError("the store is behind the WAL's snapshot");
     }
@@ -167,33 +161,19 @@ absl::Status Server::Bootstrap(RaftDriver::Durable* durable) {
     CAIRN_CHECK(wb.Put(b->cf(storage::Cf::kMeta), "member_name", config_.name).ok());
     b->Write(&wb);
     b->Sync();
-    auto wal = wal::Wal::Create(env_, wal_dir);
-    if (!wal.ok()) return wal.status();
-    durable->wal = std::move(*wal);
-    (void)durable->wal->ReadAll();
-    durable->storage = std::make_unique<raft::MemoryStorage>();
-    if (!entries.empty()) {
-      raft::HardState hs{1, raft::kNoMember, entries.size()};
-      durable->wal->Save(hs, entries);
-      durable->wal->Sync();
-      CAIRN_CHECK_OK(durable->storage->Append(entries));
-      durable->storage->SetHardState(hs);
-    }
+    auto created = RaftDriver::CreateDurable(env_, wal_dir, entries);
+    if (!created.ok()) return created.status();
+    *durable = std::move(*created);
   }
   raft::Config rc;
   rc.id = member_id_;
   rc.heartbeat_tick = 1;
   rc.election_tick = static_cast<int>(config_.election_timeout_ms / config_.heartbeat_interval_ms);
-  rc.storage = durable->storage.get();
-  // Replay every entry after the WAL's snapshot marker: the applier skips those the store already
-  // holds, and the applied configuration is rebuilt from the conf changes among them.
-  rc.applied = durable->snapshot_index;
   rc.random_seed = config_.random_seed != 0 ? config_.random_seed
                                             : std::random_device{}() ^ member_id_ ^
                                                   static_cast<uint64_t>(clock_->NowMs());
-  auto node = raft::RawNode::Create(rc);
-  if (!node.ok()) return node.status();
-  durable->node = std::move(*node);
+  absl::Status node = RaftDriver::CreateNode(rc, durable);
+  if (!node.ok()) return node;
   next_request_id_ = static_cast<uint64_t>(clock_->WallMs()) << 20;
   return absl::OkStatus();
 }

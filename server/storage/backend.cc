@@ -65,6 +65,7 @@ void Backend::Write(rocksdb::WriteBatch* batch) {
 void Backend::Sync() {
   rocksdb::Status s = db_->SyncWAL();
   CAIRN_CHECK(s.ok()) << "rocksdb WAL sync failed: " << s.ToString();
+  if (after_sync_) after_sync_();
 }
 
 int64_t Backend::ReadMetaInt(const std::string& name, int64_t missing) {

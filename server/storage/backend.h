@@ -36,6 +36,9 @@ class Backend {
   // Tests only: `hook` runs before every later Write (a crash test ends the process there).
   // Set it before the writers start.
   void SetBeforeWriteHookForTesting(std::function<void()> hook) { before_write_ = std::move(hook); }
+  // Tests only: `hook` runs after every later Sync returns (the whole-member simulation keeps a
+  // checkpoint of the synced state there). Set it before the writers start.
+  void SetAfterSyncHookForTesting(std::function<void()> hook) { after_sync_ = std::move(hook); }
   // fsyncs every write made so far. Aborts on failure.
   void Sync();
   // Reads a BE64 counter from `meta`; `missing` if absent.
@@ -53,6 +56,7 @@ class Backend {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then Cf order
   std::function<void()> before_write_;
+  std::function<void()> after_sync_;
 };
 
 }  // namespace cairn::storage

@@ -361,6 +361,24 @@ absl::Status VerifySnapshotFile(const std::string& path, base::Env* env) {
   }
 }
 
+absl::StatusOr<int64_t> ReadSnapshotMetaInt(const std::string& path, std::string_view name,
+                                            int64_t missing, base::Env* env) {
+  Parser parser(env);
+  absl::Status s = parser.Open(path);
+  if (!s.ok()) return s;
+  Record r;
+  int64_t value = missing;
+  while (true) {
+    bool done = false;
+    s = parser.Next(&r, &done);
+    if (!s.ok()) return s;
+    if (done) return value;
+    if (r.cf == Cf::kMeta && r.key == name && r.value.size() == 8) {
+      value = static_cast<int64_t>(GetBE64(r.value));
+    }
+  }
+}
+
 absl::Status InstallSnapshotFile(Backend* b, const std::string& path) {
   return Install(b, path, kLoadBatchBytes, -1);
 }

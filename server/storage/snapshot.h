@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "rocksdb/db.h"
 #include "server/base/env.h"
 #include "server/storage/backend.h"
@@ -45,6 +46,13 @@ absl::Status ExportSnapshot(Backend* b, const rocksdb::Snapshot* snap,
 // count, CRC-32C, nothing after the trailer). kDataLoss on any damage or truncation; kNotFound if
 // it is missing.
 absl::Status VerifySnapshotFile(const std::string& path, base::Env* env = base::Env::Default());
+
+// The meta counter `name` (a BE64 value, as Backend::ReadMetaInt reads it) in the snapshot file
+// at `path`, or `missing` if the file has none. Reads and checks the whole file (errors as
+// VerifySnapshotFile). The file is read through `env`.
+absl::StatusOr<int64_t> ReadSnapshotMetaInt(const std::string& path, std::string_view name,
+                                            int64_t missing,
+                                            base::Env* env = base::Env::Default());
 
 // Replaces the replicated contents of `b` with the snapshot file at `path`, keeping the
 // member-local meta keys. Verifies the file first: on a verification error nothing in `b` has

@@ -198,6 +198,23 @@ TEST_F(SnapshotTest, RoundTripKeepsMemberLocalKeys) {
   ExpectInstalled(dst_local);
 }
 
+TEST_F(SnapshotTest, ReadsAMetaCounterFromTheFile) {
+  Fill(src_.get(), 300, 7, "s");
+  PutMeta(src_.get(), 1, "leader", 5);
+  std::string path = ExportToFile(src_.get(), "snap");
+  auto applied = ReadSnapshotMetaInt(path, "applied_index", -1);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 600);
+  auto revision = ReadSnapshotMetaInt(path, "revision", -1);
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  EXPECT_EQ(*revision, 301);
+  // Member-local keys are not in the file; an absent key gives `missing`.
+  EXPECT_EQ(*ReadSnapshotMetaInt(path, "term", -1), -1);
+  EXPECT_EQ(*ReadSnapshotMetaInt(path, "no_such_counter", -7), -7);
+  EXPECT_EQ(ReadSnapshotMetaInt(dir_ + "/missing", "applied_index", 0).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(SnapshotTest, ExportSkipsMemberLocalKeysAndInstallIgnoresThem) {
   FillBoth();
   Put(src_.get(), Cf::kMeta, "local/pending_snapshot", "/nowhere");
