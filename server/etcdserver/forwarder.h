@@ -3,7 +3,7 @@
 // Every forwarded call is one Call: a local form for when this member leads and a remote form
 // (an asynchronous transport call) for when it follows. Nothing here blocks a thread.
 //
-// CallLeader runs `local()` on the calling thread when this member leads, and `remote(leader,
+// CallLeader runs `local(reply)` on the calling thread when this member leads, and `remote(leader,
 // time left, reply)` otherwise. With `wait_for_leader`, while there is no leader or `remote`
 // fails with an error `final_error` does not accept, it tries again every heartbeat interval (on
 // the forwarder's timer thread) until `leader_wait_ms` has passed; then it fails with "no leader"
@@ -50,8 +50,9 @@ class Forwarder {
   // One forwarded call.
   template <typename T>
   struct Call {
-    // The answer when this member leads. Must not block.
-    std::function<absl::StatusOr<T>()> local;
+    // The answer when this member leads, given to `reply` exactly once (at once, or later from
+    // another thread: e.g. once the applier has caught up). Must not block.
+    std::function<void(Reply<T> reply)> local;
     // Asks `leader` with at most `timeout_ms` to spend; calls `reply` exactly once.
     std::function<void(uint64_t leader, int64_t timeout_ms, Reply<T> reply)> remote;
     // Keep trying (no leader, a retryable error) until the leader wait has passed.
@@ -118,7 +119,7 @@ template <typename T>
 void Forwarder::Try(std::shared_ptr<Pending<T>> p) {
   if (stopped()) return p->done(base::MakeError(base::ErrorKind::kStopped));
   const uint64_t leader = options_.leader();
-  if (leader == options_.member_id) return p->done(p->call.local());
+  if (leader == options_.member_id) return p->call.local(std::move(p->done));
   if (leader == 0 || !options_.can_forward) {
     if (!p->call.wait_for_leader) return p->done(base::MakeError(base::ErrorKind::kNoLeader));
     return RetryLater(std::move(p));

@@ -118,7 +118,12 @@ void LeaseDriver::Renew(int64_t id, RenewDone done) {
   // (an election), retries until a leader answers or the bound passes, so a keepalive sent during
   // a leader change still renews.
   Forwarder::Call<int64_t> call;
-  call.local = [this, id] { return RenewLocal(id); };
+  call.local = [this, id](Forwarder::Reply<int64_t> reply) {
+    WhenApplied([this, id, reply](absl::Status st) {
+      if (!st.ok()) return reply(st);
+      reply(RenewLocal(id));
+    });
+  };
   call.remote = [this, id](uint64_t leader, int64_t timeout_ms, Forwarder::Reply<int64_t> reply) {
     transport_->LeaseRenew(leader, id, timeout_ms, std::move(reply));
   };
@@ -156,7 +161,12 @@ void LeaseDriver::TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request
   // One try (etcd does not retry TimeToLive across a leader change either).
   Forwarder::Call<Resp> call;
   call.wait_for_leader = false;
-  call.local = [this, request] { return absl::StatusOr<Resp>(TimeToLiveLocal(request)); };
+  call.local = [this, request](Forwarder::Reply<Resp> reply) {
+    WhenApplied([this, request, reply](absl::Status st) {
+      if (!st.ok()) return reply(st);
+      reply(TimeToLiveLocal(request));
+    });
+  };
   call.remote = [this, request](uint64_t leader, int64_t timeout_ms, Forwarder::Reply<Resp> reply) {
     transport_->LeaseTimeToLive(leader, request, timeout_ms, std::move(reply));
   };
@@ -167,15 +177,29 @@ void LeaseDriver::TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request
                                     });
 }
 
-absl::StatusOr<int64_t> LeaseDriver::OnRenew(int64_t id) {
-  if (!deps_.is_leader()) return MakeError(ErrorKind::kNotLeader);
-  return RenewLocal(id);
+void LeaseDriver::WhenApplied(std::function<void(absl::Status)> then) {
+  // As etcd's waitAppliedIndex: the leader answers from its lessor only once it has applied every
+  // entry committed so far, so a lease granted through a follower (applied there first) is never
+  // "not found" on a leader that has yet to apply the grant.
+  if (!deps_.wait_applied) return then(absl::OkStatus());
+  deps_.wait_applied(std::move(then));
 }
 
-absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseDriver::OnTimeToLive(
-    const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  if (!deps_.is_leader()) return MakeError(ErrorKind::kNotLeader);
-  return TimeToLiveLocal(request);
+void LeaseDriver::OnRenew(int64_t id, RenewDone done) {
+  if (!deps_.is_leader()) return done(MakeError(ErrorKind::kNotLeader));
+  WhenApplied([this, id, done = std::move(done)](absl::Status st) {
+    if (!st.ok()) return done(st);
+    done(RenewLocal(id));
+  });
+}
+
+void LeaseDriver::OnTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                               TimeToLiveDone done) {
+  if (!deps_.is_leader()) return done(MakeError(ErrorKind::kNotLeader));
+  WhenApplied([this, request, done = std::move(done)](absl::Status st) {
+    if (!st.ok()) return done(st);
+    done(TimeToLiveLocal(request));
+  });
 }
 
 }  // namespace cairn::etcdserver

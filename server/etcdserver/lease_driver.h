@@ -43,6 +43,9 @@ class LeaseDriver {
     std::function<bool()> is_leader;
     std::function<bool()> is_learner;
     std::function<void(etcdserverpb::ResponseHeader*)> fill_header;
+    // Calls `then` once the applier has reached the index committed now (on another thread
+    // then, or at once); "server stopped" at Stop.
+    std::function<void(std::function<void(absl::Status)> then)> wait_applied;
     // Run on every lease tick, leader or not (the member's periodic upkeep).
     std::function<void()> periodic;
   };
@@ -68,12 +71,15 @@ class LeaseDriver {
   // LeaseTimeToLive, answered by the leader (forwarded from a follower, one attempt).
   void TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request, TimeToLiveDone done);
 
-  // Peer handlers: a follower's forwarded call, answered only by the leader (else kNotLeader).
-  absl::StatusOr<int64_t> OnRenew(int64_t id);
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnTimeToLive(
-      const etcdserverpb::LeaseTimeToLiveRequest& request);
+  // Peer handlers: a follower's forwarded call, answered only by the leader (else kNotLeader),
+  // once it has applied what was committed when the call came (see WhenApplied).
+  void OnRenew(int64_t id, RenewDone done);
+  void OnTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& request, TimeToLiveDone done);
 
  private:
+  // Runs `then` once the applied index has reached the commit index as of now (at once without
+  // a `wait_applied` dependency).
+  void WhenApplied(std::function<void(absl::Status)> then);
   void Loop();
   void RevokeExpired();
   void Checkpoint();

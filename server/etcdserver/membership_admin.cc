@@ -152,7 +152,7 @@ void MembershipAdmin::ForwardPromote(uint64_t leader, const cairnpb::Member& lea
   if (leader == 0 || !transport_) return done(MakeError(ErrorKind::kNoLeader));
   Forwarder::Call<bool> call;
   call.wait_for_leader = false;
-  call.local = [] { return absl::StatusOr<bool>(MakeError(ErrorKind::kLeaderChanged)); };
+  call.local = [](Forwarder::Reply<bool> reply) { reply(MakeError(ErrorKind::kLeaderChanged)); };
   call.remote = [this, id = learner.id()](uint64_t to, int64_t timeout_ms,
                                           Forwarder::Reply<bool> reply) {
     transport_->MemberPromote(to, id, timeout_ms, [reply](absl::Status st) {
@@ -250,7 +250,7 @@ void MembershipAdmin::ActiveMembers(Forwarder::Reply<std::set<uint64_t>> done) {
   // decides. A leader this member cannot reach is no active quorum it could count on.
   using Active = std::set<uint64_t>;
   Forwarder::Call<Active> call;
-  call.local = [this] { return absl::StatusOr<Active>(ActiveMembersLocal()); };
+  call.local = [this](Forwarder::Reply<Active> reply) { reply(ActiveMembersLocal()); };
   call.remote = [this](uint64_t leader, int64_t timeout_ms, Forwarder::Reply<Active> reply) {
     transport_->Members(leader, timeout_ms,
                         [leader, reply](absl::StatusOr<cairnpb::MembersResponse> resp) {

@@ -617,6 +617,7 @@ void RaftDriver::HandleReady(raft::Ready& rd) {
     raft::Entry last;
     last.index = rd.committed_entries.back().index;
     last.term = rd.committed_entries.back().term;
+    committed_index_.store(last.index);
     deps_.applier->Enqueue(std::move(rd.committed_entries));
     rd.committed_entries.assign(1, std::move(last));
   }

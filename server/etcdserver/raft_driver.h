@@ -151,6 +151,8 @@ class RaftDriver {
   uint64_t term() const { return term_.load(); }
   uint64_t leader() const { return leader_.load(); }
   uint64_t last_index() const { return last_index_.load(); }
+  // The last entry handed to the applier (what it must reach to have applied all it knows).
+  uint64_t committed_index() const { return committed_index_.load(); }
   uint64_t wal_entries() const { return wal_entries_.load(); }
   uint64_t fsyncs() const { return fsyncs_.load(); }
   // Leader only (else empty): each member's match index, refreshed every tick.
@@ -236,6 +238,7 @@ class RaftDriver {
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> last_index_{0};
+  std::atomic<uint64_t> committed_index_{0};
   std::atomic<uint64_t> wal_entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<bool> removed_by_peer_{false};

@@ -319,6 +319,9 @@ void Server::CreateComponents() {
   deps.is_learner = [this] { return is_learner(); };
   deps.fill_header = [this](etcdserverpb::ResponseHeader* h) { FillHeader(h); };
   deps.periodic = [this] { PublishAttributes(); };
+  deps.wait_applied = [this](std::function<void(absl::Status)> then) {
+    reads_->WaitFor(raft_->committed_index(), std::move(then));
+  };
   lease_driver_ = std::make_unique<LeaseDriver>(std::move(deps));
 
   MembershipAdmin::Deps admin;
@@ -559,11 +562,14 @@ absl::Status Server::WriteSnapshot(const std::function<bool(std::string_view)>& 
   return storage::ExportSnapshot(backend_.get(), view.snapshot.get(), sink);
 }
 
-absl::StatusOr<int64_t> Server::OnLeaseRenew(int64_t id) { return lease_driver_->OnRenew(id); }
+void Server::OnLeaseRenew(int64_t id, std::function<void(absl::StatusOr<int64_t>)> done) {
+  lease_driver_->OnRenew(id, std::move(done));
+}
 
-absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Server::OnLeaseTimeToLive(
-    const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  return lease_driver_->OnTimeToLive(request);
+void Server::OnLeaseTimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& request,
+    std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
+  lease_driver_->OnTimeToLive(request, std::move(done));
 }
 
 void Server::OnMemberPromote(uint64_t id, std::function<void(absl::Status)> done) {

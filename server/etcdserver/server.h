@@ -219,9 +219,10 @@ class Server : private transport::Handler {
   void OnUnreachable(uint64_t to) override;
   void OnSnapshotSent(uint64_t to, bool ok) override;
   absl::Status WriteSnapshot(const std::function<bool(std::string_view)>& sink) override;
-  absl::StatusOr<int64_t> OnLeaseRenew(int64_t id) override;
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
-      const etcdserverpb::LeaseTimeToLiveRequest& request) override;
+  void OnLeaseRenew(int64_t id, std::function<void(absl::StatusOr<int64_t>)> done) override;
+  void OnLeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request,
+      std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) override;
   cairnpb::MembersResponse OnMembers() override;
   void OnMemberPromote(uint64_t id, std::function<void(absl::Status)> done) override;
   bool IsRemovedMember(uint64_t id) override;

@@ -126,7 +126,9 @@ class SnapshotFile {
 // The whole transport. Also the cairnpb.Peer service: the gRPC server calls the overrides below
 // on its own threads.
 class Transport::Impl final
-    : public cairnpb::Peer::WithCallbackMethod_MemberPromote<cairnpb::Peer::Service> {
+    : public cairnpb::Peer::WithCallbackMethod_LeaseRenew<
+          cairnpb::Peer::WithCallbackMethod_LeaseTimeToLive<
+              cairnpb::Peer::WithCallbackMethod_MemberPromote<cairnpb::Peer::Service>>> {
  public:
   Impl(uint64_t cluster_id, uint64_t member_id, std::string snap_dir, Handler* handler,
        TransportOptions options)
@@ -181,11 +183,14 @@ class Transport::Impl final
                         cairnpb::SnapshotAck* response) override;
   grpc::Status Members(grpc::ServerContext* context, const cairnpb::MembersRequest* request,
                        cairnpb::MembersResponse* response) override;
-  grpc::Status LeaseRenew(grpc::ServerContext* context, const cairnpb::LeaseRenewRequest* request,
-                          cairnpb::LeaseRenewResponse* response) override;
-  grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
-                               const cairnpb::LeaseTimeToLiveRequest* request,
-                               etcdserverpb::LeaseTimeToLiveResponse* response) override;
+  // Callback methods: the leader answers once it has applied what was committed, without
+  // holding a peer thread meanwhile.
+  grpc::ServerUnaryReactor* LeaseRenew(grpc::CallbackServerContext* context,
+                                       const cairnpb::LeaseRenewRequest* request,
+                                       cairnpb::LeaseRenewResponse* response) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(
+      grpc::CallbackServerContext* context, const cairnpb::LeaseTimeToLiveRequest* request,
+      etcdserverpb::LeaseTimeToLiveResponse* response) override;
   // A callback method: the promotion completes when applied, without holding a peer thread.
   grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* context,
                                           const cairnpb::MemberPromoteRequest* request,
@@ -218,9 +223,17 @@ class Transport::Impl final
   };
 
   std::shared_ptr<Peer> FindPeer(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
-  // Ends forwarded calls: outgoing ones are cancelled and waited for, incoming promotions still
+  // Ends forwarded calls: outgoing ones are cancelled and waited for, incoming ones still
   // waiting are answered "transport stopped".
   void StopCalls();
+  // Serves an incoming forwarded call: checks the header, then `ask`s the handler and answers
+  // with what it reports (`fill` writes a value into the response). Stop answers the calls still
+  // waiting, and the handler's late answer then goes nowhere.
+  template <typename T>
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                   const cairnpb::PeerHeader& header,
+                                   std::function<void(std::function<void(absl::StatusOr<T>)>)> ask,
+                                   std::function<void(T)> fill);
   // The peer's channel, created on first use (nullptr when it has no usable URL).
   std::shared_ptr<grpc::Channel> PeerChannel(Peer* peer) ABSL_LOCKS_EXCLUDED(peer->mu);
   cairnpb::PeerHeader Header(uint64_t to) const;
@@ -258,16 +271,23 @@ class Transport::Impl final
   int snapshot_sends_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Forwarded calls. Outgoing ones in flight (by context), cancelled and waited for by Stop.
-  // Incoming MemberPromote calls not answered yet: Stop answers them so the server can shut down.
+  // Incoming ones not answered yet: Stop answers them so the server can shut down.
+  // The incoming ones live apart from Impl, shared with the handler's answer callbacks, which may
+  // run after the transport is gone.
   struct IncomingCall {
     grpc::ServerUnaryReactor* reactor = nullptr;
-    bool finished = false;  // guarded by Impl::calls_mu_
+    bool finished = false;  // guarded by IncomingCalls::mu
+  };
+  struct IncomingCalls {
+    absl::Mutex mu;
+    bool closed ABSL_GUARDED_BY(mu) = false;
+    std::set<std::shared_ptr<IncomingCall>> pending ABSL_GUARDED_BY(mu);
   };
   absl::Mutex calls_mu_;
   absl::CondVar calls_cv_;  // an outgoing call ended
   bool calls_closed_ ABSL_GUARDED_BY(calls_mu_) = false;
   std::set<grpc::ClientContext*> outgoing_ ABSL_GUARDED_BY(calls_mu_);
-  std::set<std::shared_ptr<IncomingCall>> incoming_ ABSL_GUARDED_BY(calls_mu_);
+  const std::shared_ptr<IncomingCalls> incoming_ = std::make_shared<IncomingCalls>();
 
   // Handler callbacks (OnUnreachable, OnSnapshotSent) go through one reporter thread, so Send()
   // never calls into the handler on the caller's thread and a flood of drops to one peer becomes
@@ -796,16 +816,19 @@ void Transport::Impl::CallPeer(uint64_t peer_id, AsyncMethod<Request, Response> 
 }
 
 void Transport::Impl::StopCalls() {
-  std::set<std::shared_ptr<IncomingCall>> incoming;
-  absl::MutexLock lock(&calls_mu_);
-  calls_closed_ = true;
-  for (grpc::ClientContext* context : outgoing_) context->TryCancel();
-  while (!outgoing_.empty()) calls_cv_.Wait(&calls_mu_);
-  for (const auto& in : incoming_) {
+  {
+    absl::MutexLock lock(&calls_mu_);
+    calls_closed_ = true;
+    for (grpc::ClientContext* context : outgoing_) context->TryCancel();
+    while (!outgoing_.empty()) calls_cv_.Wait(&calls_mu_);
+  }
+  absl::MutexLock lock(&incoming_->mu);
+  incoming_->closed = true;
+  for (const auto& in : incoming_->pending) {
     in->finished = true;
     in->reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "transport stopped"));
   }
-  incoming_.clear();
+  incoming_->pending.clear();
 }
 
 grpc::Status Transport::Impl::Raft(grpc::ServerContext* /*context*/,
@@ -927,54 +950,71 @@ grpc::Status Transport::Impl::Members(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status Transport::Impl::LeaseRenew(grpc::ServerContext* /*context*/,
-                                         const cairnpb::LeaseRenewRequest* request,
-                                         cairnpb::LeaseRenewResponse* response) {
-  grpc::Status checked = CheckHeader(request->header());
-  if (!checked.ok()) return checked;
-  absl::StatusOr<int64_t> ttl = handler_->OnLeaseRenew(request->id());
-  if (!ttl.ok()) return ToGrpc(ttl.status());
-  response->set_ttl(*ttl);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* Transport::Impl::LeaseRenew(grpc::CallbackServerContext* context,
+                                                      const cairnpb::LeaseRenewRequest* request,
+                                                      cairnpb::LeaseRenewResponse* response) {
+  return Answer<int64_t>(
+      context, request->header(),
+      [this, id = request->id()](std::function<void(absl::StatusOr<int64_t>)> done) {
+        handler_->OnLeaseRenew(id, std::move(done));
+      },
+      [response](int64_t ttl) { response->set_ttl(ttl); });
 }
 
-grpc::Status Transport::Impl::LeaseTimeToLive(grpc::ServerContext* /*context*/,
-                                              const cairnpb::LeaseTimeToLiveRequest* request,
-                                              etcdserverpb::LeaseTimeToLiveResponse* response) {
-  grpc::Status checked = CheckHeader(request->header());
-  if (!checked.ok()) return checked;
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> answer =
-      handler_->OnLeaseTimeToLive(request->request());
-  if (!answer.ok()) return ToGrpc(answer.status());
-  *response = *std::move(answer);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* Transport::Impl::LeaseTimeToLive(
+    grpc::CallbackServerContext* context, const cairnpb::LeaseTimeToLiveRequest* request,
+    etcdserverpb::LeaseTimeToLiveResponse* response) {
+  using Resp = etcdserverpb::LeaseTimeToLiveResponse;
+  return Answer<Resp>(
+      context, request->header(),
+      [this, request](std::function<void(absl::StatusOr<Resp>)> done) {
+        handler_->OnLeaseTimeToLive(request->request(), std::move(done));
+      },
+      [response](Resp r) { *response = std::move(r); });
 }
 
 grpc::ServerUnaryReactor* Transport::Impl::MemberPromote(
     grpc::CallbackServerContext* context, const cairnpb::MemberPromoteRequest* request,
     cairnpb::MemberPromoteResponse* /*response*/) {
+  return Answer<bool>(
+      context, request->header(),
+      [this, id = request->id()](std::function<void(absl::StatusOr<bool>)> done) {
+        handler_->OnMemberPromote(id, [done](absl::Status st) {
+          if (!st.ok()) return done(st);
+          done(true);
+        });
+      },
+      [](bool) {});
+}
+
+template <typename T>
+grpc::ServerUnaryReactor* Transport::Impl::Answer(
+    grpc::CallbackServerContext* context, const cairnpb::PeerHeader& header,
+    std::function<void(std::function<void(absl::StatusOr<T>)>)> ask, std::function<void(T)> fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status checked = CheckHeader(request->header());
+  grpc::Status checked = CheckHeader(header);
   if (!checked.ok()) {
     reactor->Finish(checked);
     return reactor;
   }
   auto call = std::make_shared<IncomingCall>();
   call->reactor = reactor;
+  std::shared_ptr<IncomingCalls> calls = incoming_;
   {
-    absl::MutexLock lock(&calls_mu_);
-    if (calls_closed_) {
+    absl::MutexLock lock(&calls->mu);
+    if (calls->closed) {
       reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "transport stopped"));
       return reactor;
     }
-    incoming_.insert(call);
+    calls->pending.insert(call);
   }
-  handler_->OnMemberPromote(request->id(), [this, call](absl::Status status) {
-    absl::MutexLock lock(&calls_mu_);
+  ask([calls, call, fill = std::move(fill)](absl::StatusOr<T> result) {
+    absl::MutexLock lock(&calls->mu);
     if (call->finished) return;  // answered by Stop
     call->finished = true;
-    call->reactor->Finish(ToGrpc(status));
-    incoming_.erase(call);
+    if (result.ok()) fill(*std::move(result));
+    call->reactor->Finish(result.ok() ? grpc::Status::OK : ToGrpc(result.status()));
+    calls->pending.erase(call);
   });
   return reactor;
 }

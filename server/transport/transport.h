@@ -74,9 +74,12 @@ class Handler {
   // returns false when the receiver is gone (then stop and return an error).
   virtual absl::Status WriteSnapshot(const std::function<bool(std::string_view)>& sink) = 0;
   // Forwarded calls, answered as the leader (or with an etcd error: kNotLeader, kLeaseNotFound...).
-  virtual absl::StatusOr<int64_t> OnLeaseRenew(int64_t id) = 0;
-  virtual absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
-      const etcdserverpb::LeaseTimeToLiveRequest& request) = 0;
+  // `done` is called exactly once, possibly later from another thread (it must not block the
+  // calling transport thread until then).
+  virtual void OnLeaseRenew(int64_t id, std::function<void(absl::StatusOr<int64_t>)> done) = 0;
+  virtual void OnLeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request,
+      std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) = 0;
   virtual cairnpb::MembersResponse OnMembers() = 0;
   // A MemberPromote forwarded by a follower: `done` when applied or refused (it must not block the
   // calling transport thread until then).

@@ -193,7 +193,15 @@ class FakeHandler : public Handler {
     }
     return absl::OkStatus();
   }
-  absl::StatusOr<int64_t> OnLeaseRenew(int64_t id) override {
+  void OnLeaseRenew(int64_t id, std::function<void(absl::StatusOr<int64_t>)> done) override {
+    done(Renew(id));
+  }
+  void OnLeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request,
+      std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) override {
+    done(TimeToLive(request));
+  }
+  absl::StatusOr<int64_t> Renew(int64_t id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = leases_.find(id);
     if (it == leases_.end()) {
@@ -201,8 +209,8 @@ class FakeHandler : public Handler {
     }
     return it->second;
   }
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> OnLeaseTimeToLive(
-      const etcdserverpb::LeaseTimeToLiveRequest& request) override {
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = leases_.find(request.id());
     if (it == leases_.end()) {

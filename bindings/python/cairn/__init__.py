@@ -257,7 +257,7 @@ class Lock:
 
     def acquire(self, timeout: Optional[float] = None) -> Grant:
         """Waits for the lock (Ctrl-C or ``timeout`` give up and remove our key)."""
-        return cast(Grant, self._native.lock_async(timeout).result())
+        return cast(Grant, _cairn.wait(self._native.lock_async, timeout))
 
     def try_acquire(self) -> Optional[Grant]:
         """Takes the lock if free, else None (never waits)."""
@@ -301,7 +301,7 @@ class Election:
 
     def campaign(self, value: Bytes, timeout: Optional[float] = None) -> Grant:
         """Blocks until this process leads; returns the leadership (with its fencing token)."""
-        return cast(Grant, self._native.campaign_async(_b(value, "value"), timeout).result())
+        return cast(Grant, _cairn.wait(self._native.campaign_async, _b(value, "value"), timeout))
 
     def proclaim(self, value: Bytes) -> None:
         self._native.proclaim(_b(value, "value"))
@@ -338,7 +338,7 @@ class RWLock:
         self.name = name
 
     def acquire(self, write: bool = True, timeout: Optional[float] = None) -> Grant:
-        return cast(Grant, self._native.lock_async(write, timeout).result())
+        return cast(Grant, _cairn.wait(self._native.lock_async, write, timeout))
 
     def release(self) -> None:
         self._native.unlock()
@@ -382,7 +382,7 @@ class Semaphore:
         self.name = name
 
     def acquire(self, timeout: Optional[float] = None) -> Grant:
-        return cast(Grant, self._native.acquire_async(timeout).result())
+        return cast(Grant, _cairn.wait(self._native.acquire_async, timeout))
 
     def release(self) -> None:
         self._native.release()
@@ -410,7 +410,7 @@ class MultiLock:
         self.grants: List[Grant] = []
 
     def acquire(self, timeout: Optional[float] = None) -> List[Grant]:
-        self.grants = list(self._native.lock_async(timeout).result())
+        self.grants = list(_cairn.wait(self._native.lock_async, timeout))
         return self.grants
 
     def release(self) -> None:
@@ -442,7 +442,7 @@ class Barrier:
         self._native.release()
 
     def wait(self, timeout: Optional[float] = None) -> None:
-        self._native.wait_async(timeout).result()
+        _cairn.wait(self._native.wait_async, timeout)
 
 
 class DoubleBarrier:
@@ -453,10 +453,10 @@ class DoubleBarrier:
         self._native: Any = _cairn.DoubleBarrier(session._native, name, count)
 
     def enter(self, timeout: Optional[float] = None) -> None:
-        self._native.enter_async(timeout).result()
+        _cairn.wait(self._native.enter_async, timeout)
 
     def leave(self, timeout: Optional[float] = None) -> None:
-        self._native.leave_async(timeout).result()
+        _cairn.wait(self._native.leave_async, timeout)
 
     def __enter__(self) -> "DoubleBarrier":
         self.enter()
@@ -482,7 +482,7 @@ class Queue:
 
     def get(self, timeout: Optional[float] = None) -> bytes:
         """Takes the next item's value, waiting for one."""
-        return bytes(self._native.dequeue_async(timeout).result().value)
+        return bytes(_cairn.wait(self._native.dequeue_async, timeout).value)
 
     def get_nowait(self) -> Optional[bytes]:
         item = self._native.try_dequeue()

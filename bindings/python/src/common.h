@@ -28,6 +28,8 @@ namespace py = pybind11;
 
 // How often a blocked wait wakes to let Python handle signals (KeyboardInterrupt).
 inline constexpr std::chrono::milliseconds kPollSlice{50};
+// How long a call canceled by Ctrl-C is given to finish (and clean up) before KeyboardInterrupt.
+inline constexpr std::chrono::seconds kCancelSettle{5};
 
 // Raises the Python exception for `status` (cairn.Error or its subclass for the kind). Needs the
 // GIL.

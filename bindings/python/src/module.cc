@@ -138,7 +138,15 @@ py::object PyFuture::Result(std::optional<double> timeout) const {
   std::shared_ptr<State> st = st_;
   if (!WaitInterruptibly(
           st->mu, st->cv, [st] { return st->done; }, DeadlineAfter(timeout),
-          [this] { Cancel(); })) {
+          [this, st] {
+            // Ctrl-C: cancel the call and give it a moment to finish, so that its cleanup (a
+            // recipe removing its waiting key) is done before KeyboardInterrupt unwinds,
+            // possibly to the interpreter's exit.
+            Cancel();
+            py::gil_scoped_release nogil;
+            std::unique_lock<std::mutex> l(st->mu);
+            st->cv.wait_for(l, kCancelSettle, [st] { return st->done; });
+          })) {
     Raise(MakeError(ErrorKind::kDeadlineExceeded, "timed out waiting for the result"));
   }
   absl::Status status;
@@ -182,6 +190,16 @@ void PyFuture::AddDoneCallback(py::object fn) const {
 }
 
 void BindFuture(py::module_& m) {
+  // Starting a call and waiting for it in one C++ call leaves no bytecode boundary between the
+  // two, so a Ctrl-C never lands after the call started and before its wait could cancel it
+  // (which would leave a recipe's waiting key behind).
+  m.def(
+      "wait",
+      [](py::object start, py::args args) {
+        // The call's own deadline (its timeout argument) ends it, with its cleanup.
+        return start(*args).cast<PyFuture>().Result(std::nullopt);
+      },
+      py::arg("start"), "wait(start, *args): start(*args) returns a Future; returns its result.");
   py::class_<PyFuture>(m, "Future", "The result of a call that completes on a client thread.")
       .def("result", &PyFuture::Result, py::arg("timeout") = py::none(),
            "Waits (without the GIL) for the result and returns it, or raises the call's error. "

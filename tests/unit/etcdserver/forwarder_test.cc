@@ -69,7 +69,7 @@ class ForwarderTest : public ::testing::Test {
 
   Forwarder::Call<int> Call(bool wait_for_leader = true) {
     Forwarder::Call<int> call;
-    call.local = [] { return absl::StatusOr<int>(7); };
+    call.local = [](Forwarder::Reply<int> reply) { reply(7); };
     call.remote = [this](uint64_t to, int64_t timeout_ms, Forwarder::Reply<int> reply) {
       remote_.Call(to, timeout_ms, std::move(reply));
     };
