@@ -51,8 +51,7 @@ absl::Status VerifySnapshotFile(const std::string& path, base::Env* env = base::
 // at `path`, or `missing` if the file has none. Reads and checks the whole file (errors as
 // VerifySnapshotFile). The file is read through `env`.
 absl::StatusOr<int64_t> ReadSnapshotMetaInt(const std::string& path, std::string_view name,
-                                            int64_t missing,
-                                            base::Env* env = base::Env::Default());
+                                            int64_t missing, base::Env* env = base::Env::Default());
 
 // Replaces the replicated contents of `b` with the snapshot file at `path`, keeping the
 // member-local meta keys. Verifies the file first: on a verification error nothing in `b` has
