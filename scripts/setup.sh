@@ -32,6 +32,12 @@ fi
 
 sanitize=OFF
 [[ ${CAIRN_SANITIZE:-0} == 1 ]] && sanitize=ON
-cmake -S "$root" -B "$build" -G Ninja \
+# ccache, when a developer has it, shares object files between work trees (CCACHE_BASEDIR).
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(dirname "$root")} CCACHE_NOHASHDIR=1
+fi
+cmake -S "$root" -B "$build" -G Ninja "${launcher[@]}" \
   -DCMAKE_BUILD_TYPE="${CAIRN_BUILD_TYPE:-RelWithDebInfo}" -DCAIRN_SANITIZE=$sanitize >/dev/null
 ninja -C "$build" -j "${CAIRN_JOBS:-$(nproc)}" "$@"
