@@ -231,13 +231,16 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
         });
   }
 
+  // Removes the key this call created (best effort, bounded by the client's default deadline),
+  // then reports `status`: a caller that learns of the failure (a timeout, a Ctrl-C in Python)
+  // never finds its own stale waiter still queued.
   void Fail(const absl::Status& status) {
-    if (created_) {
-      Txn t;
-      t.If({Cmp::CreateRevision(key_) == my_revision_}).Then({Op::Delete(key_)});
-      Future<TxnResponse> ignored = session_->kv().CommitAsync(t);  // best effort
-    }
-    Done(status);
+    if (!created_) return Done(status);
+    Txn t;
+    t.If({Cmp::CreateRevision(key_) == my_revision_}).Then({Op::Delete(key_)});
+    auto self = shared_from_this();
+    session_->kv().CommitAsync(t).Then(
+        [self, status](const absl::StatusOr<TxnResponse>&) { self->Done(status); });
   }
 
   void Done(absl::StatusOr<Grant> result) {

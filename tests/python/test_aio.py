@@ -59,3 +59,55 @@ async def test_aio_errors_and_cancel(server) -> None:
             wait.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await wait
+
+
+def _os_threads() -> int:
+    import os
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.asyncio
+async def test_aio_lock_waits_hold_no_thread(server) -> None:
+    """Twenty tasks wait for one lock: no thread is parked per wait (the native waits are
+    thread-free and complete through the loop's eventfd), and every waiter gets the lock in
+    turn once the holder lets go."""
+    async with cairn.aio.Client([server.endpoint]) as c:
+        sessions = [await c.session(ttl=30).__aenter__() for _ in range(21)]
+        holder = sessions[0].lock("N")
+        await holder.acquire()
+        before = _os_threads()
+        order = []
+
+        async def wait_then_release(i: int) -> None:
+            lock = sessions[i].lock("N")
+            await lock.acquire()
+            order.append(i)
+            await lock.release()
+
+        waits = [asyncio.ensure_future(wait_then_release(i)) for i in range(1, 21)]
+        # Every waiter has put its key down before the holder lets go.
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(await c.get_prefix("N/")) < 21:
+            assert asyncio.get_running_loop().time() < deadline, "waiters did not queue"
+            await asyncio.sleep(0.02)
+        assert _os_threads() - before < 10
+        await holder.release()
+        await asyncio.wait_for(asyncio.gather(*waits), 30)
+        assert sorted(order) == list(range(1, 21))
+        for s in sessions:
+            await s.__aexit__(None, None, None)
+
+
+@pytest.mark.asyncio
+async def test_aio_lock_timeout_cleans_up(server) -> None:
+    async with cairn.aio.Client([server.endpoint]) as c:
+        async with c.session(ttl=10) as s1, c.session(ttl=10) as s2:
+            await s1.lock("TO").acquire()
+            with pytest.raises(cairn.DeadlineExceededError):
+                await s2.lock("TO").acquire(timeout=0.3)
+            # The timed-out waiter's key is gone: only the holder's remains.
+            assert len(await c.get_prefix("TO/")) == 1
+            await s1.election("TE").campaign("a")
+            with pytest.raises(cairn.DeadlineExceededError):
+                await s2.election("TE").campaign("b", timeout=0.3)
+            assert len(await c.get_prefix("TE/")) == 1

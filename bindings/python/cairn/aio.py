@@ -1,46 +1,107 @@
 """asyncio forms of the cairn API: ``await client.put(...)``, ``async for ev in client.watch(...)``.
 
-The calls run on the client's own threads and complete asyncio futures through
-``loop.call_soon_threadsafe``: no thread per call and no blocking of the event loop. Cancelling
-the awaiting task cancels the call. Locks and campaigns are awaitable too (their waits run on a
-thread of the native layer).
+The calls run on the client's own threads, which complete asyncio futures without taking the
+GIL: they post to an eventfd the loop reads (one ``_LoopWaker`` per loop), and the loop settles
+every completed future in one pass. No thread per call and no blocking of the event loop.
+Cancelling the awaiting task cancels the call. Lock waits and campaigns hold no thread either.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List, Optional, Sequence, Union, cast
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 from . import _cairn
 from . import _b, Event, Grant, KeyValue, LeaseNotFoundError, TxnResponse  # type: ignore[attr-defined]
+from . import CanceledError, DeadlineExceededError  # type: ignore[attr-defined]
 
 Bytes = Union[str, bytes]
 
 __all__ = ["Client", "Watch", "Session", "Lock", "Election", "Lease"]
 
 
-def _settle(fut: "asyncio.Future[Any]", native: Any) -> None:
+class _LoopWaker:
+    """Completes this loop's futures from the client's threads without taking the GIL there.
+
+    A native call posts a token to a ``_cairn.Notifier``; its eventfd wakes the loop, whose
+    reader drains every posted token and runs the callbacks registered for them, in one pass.
+    One per event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.notifier = _cairn.Notifier()
+        self._callbacks: Dict[int, Tuple[Callable[[], None], bool]] = {}
+        self._next = 0
+        loop.add_reader(self.notifier.fileno(), self._drain)
+
+    def register(self, callback: Callable[[], None], once: bool = True) -> int:
+        """A token whose posting runs ``callback`` on the loop (once, unless ``once`` is False;
+        then until ``unregister``)."""
+        self._next += 1
+        self._callbacks[self._next] = (callback, once)
+        return self._next
+
+    def unregister(self, token: int) -> None:
+        self._callbacks.pop(token, None)
+
+    def _drain(self) -> None:
+        for token in self.notifier.drain():
+            entry = self._callbacks.get(token)
+            if entry is None:
+                continue
+            if entry[1]:
+                del self._callbacks[token]
+            entry[0]()
+
+
+_wakers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWaker]" = (
+    weakref.WeakKeyDictionary())
+
+
+def _waker() -> _LoopWaker:
+    loop = asyncio.get_running_loop()
+    w = _wakers.get(loop)
+    if w is None:
+        w = _wakers[loop] = _LoopWaker(loop)
+    return w
+
+
+def _settle(fut: "asyncio.Future[Any]", native: Any, expired: bool = False) -> None:
     if fut.done():
         return
     try:
         fut.set_result(native.result(0))
+    except CanceledError as e:
+        if expired:  # our own timeout canceled it
+            fut.set_exception(DeadlineExceededError("deadline exceeded while waiting"))
+        else:
+            fut.set_exception(e)
     except BaseException as e:  # the call's error, delivered to the awaiting task
         fut.set_exception(e)
 
 
-def _await(native: Any) -> "asyncio.Future[Any]":
-    """An asyncio future completed by a native Future."""
+def _await(native: Any, timeout: Optional[float] = None) -> "asyncio.Future[Any]":
+    """An asyncio future completed by a native Future (no thread, no GIL on the client side).
+    ``timeout`` cancels the call after that many seconds (DeadlineExceededError)."""
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
+    expired = [False]
+    timer: Optional[asyncio.TimerHandle] = None
+    if timeout is not None:
+        def expire() -> None:
+            expired[0] = True
+            native.cancel()
+        timer = loop.call_later(max(0.0, timeout), expire)
 
-    def on_done() -> None:  # a client thread, with the GIL
-        try:
-            loop.call_soon_threadsafe(_settle, fut, native)
-        except RuntimeError:  # the loop is closed: nobody awaits any more
-            pass
+    def on_done() -> None:
+        if timer is not None:
+            timer.cancel()
+        _settle(fut, native, expired[0])
 
+    waker = _waker()
+    token = waker.register(on_done)
     fut.add_done_callback(lambda f: native.cancel() if f.cancelled() else None)
-    native.add_done_callback(on_done)
+    native.notify_to(waker.notifier, token)
     return fut
 
 
@@ -48,17 +109,16 @@ class Watch:
     """An async iterator of watch events; ``cancel()`` ends it."""
 
     def __init__(self, client: "Client", key: bytes, **kwargs: Any) -> None:
-        self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
         self._pending: List[Event] = []
-
-        def notify() -> None:
-            try:
-                self._loop.call_soon_threadsafe(self._event.set)
-            except RuntimeError:
-                pass
-
-        self._native = client._c.watch(key, notify=notify, **kwargs)
+        self._waker = _waker()
+        self._token = self._waker.register(self._event.set, once=False)
+        try:
+            self._native = client._c.watch(key, notifier=self._waker.notifier, token=self._token,
+                                           **kwargs)
+        except BaseException:
+            self._waker.unregister(self._token)
+            raise
 
     def __aiter__(self) -> "Watch":
         return self
@@ -80,6 +140,7 @@ class Watch:
 
     def cancel(self) -> None:
         self._native.cancel()
+        self._waker.unregister(self._token)
         self._event.set()
 
     async def __aenter__(self) -> "Watch":
@@ -126,7 +187,7 @@ class Lock:
         self._native = _cairn.Mutex(session._native, name)
 
     async def acquire(self, timeout: Optional[float] = None) -> Grant:
-        return cast(Grant, await _await(self._native.lock_async(timeout)))
+        return cast(Grant, await _await(self._native.lock_async(timeout), timeout))
 
     async def release(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._native.unlock)
@@ -157,7 +218,8 @@ class Election:
         self._native = _cairn.Election(session._native, name)
 
     async def campaign(self, value: Bytes, timeout: Optional[float] = None) -> Grant:
-        return cast(Grant, await _await(self._native.campaign_async(_b(value, "value"), timeout)))
+        return cast(Grant, await _await(self._native.campaign_async(_b(value, "value"), timeout),
+                                       timeout))
 
     async def resign(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._native.resign)

@@ -134,13 +134,18 @@ class PyWatch {
     std::deque<WatchResponse> responses;
     bool ended = false;
     std::shared_ptr<PyCallback> notify;
+    std::shared_ptr<Notifier> notifier;  // posted `token` per response (asyncio, no GIL)
+    uint64_t token = 0;
     std::shared_ptr<PyCallback> on_response;  // set: responses go to it, not to the queue
   };
 
   PyWatch(const WatchClient& watch, const std::string& key, const WatchOptions& opts,
-          std::optional<py::object> notify, std::optional<py::object> on_response)
+          std::optional<py::object> notify, std::optional<py::object> on_response,
+          std::shared_ptr<Notifier> notifier, uint64_t token)
       : q_(std::make_shared<Queue>()) {
     if (notify && !notify->is_none()) q_->notify = std::make_shared<PyCallback>(*notify);
+    q_->notifier = std::move(notifier);
+    q_->token = token;
     if (on_response && !on_response->is_none()) {
       q_->on_response = std::make_shared<PyCallback>(*on_response);
     }
@@ -161,6 +166,7 @@ class PyWatch {
           notify = q->notify;
         }
         q->cv.notify_all();
+        if (q->notifier) q->notifier->Post(q->token);
         if (notify) (*notify)();
       });
     }
@@ -495,7 +501,8 @@ void BindWatch(py::module_& m, py::class_<PyClient>& c) {
       [](const PyClient& self, py::object key, std::optional<py::object> range_end, bool prefix,
          bool from_key, int64_t start_revision, bool prev_kv, bool filter_put, bool filter_delete,
          bool progress_notify, std::optional<py::object> notify,
-         std::optional<py::object> on_response) {
+         std::optional<py::object> on_response, std::shared_ptr<Notifier> notifier,
+         uint64_t token) {
         WatchOptions o;
         if (range_end && !range_end->is_none()) o.range_end = ToBytes(*range_end, "range_end");
         o.prefix = prefix;
@@ -506,13 +513,13 @@ void BindWatch(py::module_& m, py::class_<PyClient>& c) {
         o.filter_delete = filter_delete;
         o.progress_notify = progress_notify;
         return std::make_unique<PyWatch>(self.Get()->watch(), ToBytes(key, "key"), o, notify,
-                                         on_response);
+                                         on_response, std::move(notifier), token);
       },
       py::arg("key"), py::arg("range_end") = py::none(), py::arg("prefix") = false,
       py::arg("from_key") = false, py::arg("start_revision") = 0, py::arg("prev_kv") = false,
       py::arg("filter_put") = false, py::arg("filter_delete") = false,
       py::arg("progress_notify") = false, py::arg("notify") = py::none(),
-      py::arg("on_response") = py::none());
+      py::arg("on_response") = py::none(), py::arg("notifier") = py::none(), py::arg("token") = 0);
 }
 
 }  // namespace

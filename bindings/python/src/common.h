@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -77,6 +78,28 @@ class PyCallback {
   py::object* fn_;
 };
 
+// A wake-up channel from client threads to an asyncio event loop that needs no GIL: completed
+// tokens queue up and an eventfd becomes readable; the loop's reader (loop.add_reader on fd())
+// drains them. Thread-safe.
+class Notifier {
+ public:
+  Notifier();
+  ~Notifier();
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+  int fd() const { return fd_; }
+  // Queues `token` and makes fd() readable. Any thread; never takes the GIL.
+  void Post(uint64_t token);
+  // Every token posted since the last Drain, in order; fd() is not readable afterwards until
+  // the next Post.
+  std::vector<uint64_t> Drain();
+
+ private:
+  std::mutex mu_;
+  std::vector<uint64_t> ready_;
+  int fd_;
+};
+
 // The Python side of a call that completes on a client thread. result() blocks without the GIL,
 // add_done_callback() runs its callable with the GIL once the call completes (the asyncio layer
 // uses it with loop.call_soon_threadsafe).
@@ -89,7 +112,12 @@ class PyFuture {
     absl::Status status;
     std::function<py::object()> value;  // converts the result; called with the GIL
     std::shared_ptr<PyCallback> on_done;
+    std::shared_ptr<Notifier> notifier;  // posted `token` on completion (no GIL)
+    uint64_t token = 0;
     std::function<void()> cancel;
+    // result() cancels the call at this time and raises DeadlineExceededError (a thread-free
+    // recipe wait whose per-RPC deadlines do not bound the wait itself).
+    Clock::time_point cancel_at = Clock::time_point::max();
   };
 
   PyFuture() : st_(std::make_shared<State>()) {}
@@ -131,6 +159,10 @@ class PyFuture {
   bool Done() const;
   void Cancel() const;
   void AddDoneCallback(py::object fn) const;
+  // result() cancels the call at `when` (see State::cancel_at).
+  void CancelAt(Clock::time_point when) const;
+  // Posts `token` to `notifier` once the call completes (at once if it has).
+  void NotifyTo(std::shared_ptr<Notifier> notifier, uint64_t token) const;
 
  private:
   static void Complete(const std::shared_ptr<State>& st, absl::Status status,

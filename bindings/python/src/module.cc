@@ -1,5 +1,10 @@
 // The `cairn._cairn` extension module: errors, futures, and the bindings of client/ and recipes/.
 #include <Python.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <map>
 #include <thread>
@@ -92,6 +97,7 @@ PyCallback::~PyCallback() {
 void PyFuture::Complete(const std::shared_ptr<State>& st, absl::Status status,
                         std::function<py::object()> value) {
   std::shared_ptr<PyCallback> cb;
+  std::shared_ptr<Notifier> notifier;
   {
     std::lock_guard<std::mutex> l(st->mu);
     if (st->done) return;
@@ -100,9 +106,54 @@ void PyFuture::Complete(const std::shared_ptr<State>& st, absl::Status status,
     st->value = std::move(value);
     st->cancel = nullptr;
     cb = std::move(st->on_done);
+    notifier = std::move(st->notifier);
   }
   st->cv.notify_all();
+  if (notifier) notifier->Post(st->token);
   if (cb) (*cb)();
+}
+
+Notifier::Notifier() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+}
+
+Notifier::~Notifier() { close(fd_); }
+
+void Notifier::Post(uint64_t token) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    wake = ready_.empty();
+    ready_.push_back(token);
+  }
+  if (!wake) return;  // the write for the first queued token is still unread
+  const uint64_t one = 1;
+  while (write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+std::vector<uint64_t> Notifier::Drain() {
+  // Read before taking the queue: a Post after the read either lands in this batch or writes
+  // again for the next one, so no token waits without fd() being readable.
+  uint64_t count;
+  while (read(fd_, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  std::vector<uint64_t> out;
+  std::lock_guard<std::mutex> l(mu_);
+  out.swap(ready_);
+  return out;
+}
+
+void PyFuture::NotifyTo(std::shared_ptr<Notifier> notifier, uint64_t token) const {
+  {
+    std::lock_guard<std::mutex> l(st_->mu);
+    if (!st_->done) {
+      st_->notifier = std::move(notifier);
+      st_->token = token;
+      return;
+    }
+  }
+  notifier->Post(token);
 }
 
 void PyFuture::Spawn(std::function<void()> fn) { std::thread(std::move(fn)).detach(); }
@@ -136,18 +187,29 @@ bool WaitInterruptibly(std::mutex& mu, std::condition_variable& cv,
 
 py::object PyFuture::Result(std::optional<double> timeout) const {
   std::shared_ptr<State> st = st_;
+  Clock::time_point cancel_at;
+  {
+    std::lock_guard<std::mutex> l(st->mu);
+    cancel_at = st->cancel_at;
+  }
+  const Clock::time_point deadline = std::min(DeadlineAfter(timeout), cancel_at);
+  // Cancels the call and gives it a moment to finish, so that its cleanup (a recipe removing its
+  // waiting key) is done before the exception unwinds, possibly to the interpreter's exit.
+  auto cancel_and_settle = [this, st] {
+    Cancel();
+    py::gil_scoped_release nogil;
+    std::unique_lock<std::mutex> l(st->mu);
+    st->cv.wait_for(l, kCancelSettle, [st] { return st->done; });
+  };
   if (!WaitInterruptibly(
-          st->mu, st->cv, [st] { return st->done; }, DeadlineAfter(timeout),
-          [this, st] {
-            // Ctrl-C: cancel the call and give it a moment to finish, so that its cleanup (a
-            // recipe removing its waiting key) is done before KeyboardInterrupt unwinds,
-            // possibly to the interpreter's exit.
-            Cancel();
-            py::gil_scoped_release nogil;
-            std::unique_lock<std::mutex> l(st->mu);
-            st->cv.wait_for(l, kCancelSettle, [st] { return st->done; });
-          })) {
-    Raise(MakeError(ErrorKind::kDeadlineExceeded, "timed out waiting for the result"));
+          st->mu, st->cv, [st] { return st->done; }, deadline, cancel_and_settle)) {
+    if (deadline != cancel_at) {
+      Raise(MakeError(ErrorKind::kDeadlineExceeded, "timed out waiting for the result"));
+    }
+    cancel_and_settle();
+    if (!Done() || !st->status.ok()) {
+      Raise(MakeError(ErrorKind::kDeadlineExceeded, "deadline exceeded while waiting"));
+    }
   }
   absl::Status status;
   std::function<py::object()> value;
@@ -158,6 +220,11 @@ py::object PyFuture::Result(std::optional<double> timeout) const {
   }
   if (!status.ok()) Raise(status);
   return value ? value() : py::none();
+}
+
+void PyFuture::CancelAt(Clock::time_point when) const {
+  std::lock_guard<std::mutex> l(st_->mu);
+  st_->cancel_at = when;
 }
 
 bool PyFuture::Done() const {
@@ -207,7 +274,16 @@ void BindFuture(py::module_& m) {
       .def("done", &PyFuture::Done, "True once the call has completed.")
       .def("cancel", &PyFuture::Cancel, "Asks for the call to be cancelled.")
       .def("add_done_callback", &PyFuture::AddDoneCallback, py::arg("fn"),
-           "Calls fn() once the call completes (on a client thread, with the GIL).");
+           "Calls fn() once the call completes (on a client thread, with the GIL).")
+      .def("notify_to", &PyFuture::NotifyTo, py::arg("notifier"), py::arg("token"),
+           "Posts token to notifier once the call completes (no GIL is taken).");
+  py::class_<Notifier, std::shared_ptr<Notifier>>(
+      m, "Notifier",
+      "Wakes an asyncio loop from client threads without the GIL: add_reader(fd(), ...) and "
+      "drain() the tokens posted by notify_to.")
+      .def(py::init<>())
+      .def("fileno", &Notifier::fd)
+      .def("drain", &Notifier::Drain);
 }
 
 PYBIND11_MODULE(_cairn, m) {

@@ -233,10 +233,13 @@ void BindRecipes(py::module_& m) {
       .def(
           "lock_async",
           [](std::shared_ptr<Mutex> self, std::optional<double> timeout) {
-            CallOptions call = Call(timeout);
-            return PyFuture::RunBlocking<Grant>(
-                [self](const CallOptions& c) { return self->Lock(c); },
-                [](const Grant& g) { return py::cast(g); }, call);
+            // Thread-free: the wait runs on the client's callback threads. `timeout` bounds
+            // each RPC and, through CancelAt, the whole wait.
+            Future<Grant> f = NoGil([&] { return self->LockAsync(Call(timeout)); });
+            PyFuture pf =
+                PyFuture::From(std::move(f), [self](const Grant& g) { return py::cast(g); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
           },
           py::arg("timeout") = py::none())
       .def(
@@ -270,10 +273,12 @@ void BindRecipes(py::module_& m) {
           "campaign_async",
           [](std::shared_ptr<Election> self, py::object value, std::optional<double> timeout) {
             std::string v = ToBytes(value, "value");
-            CallOptions call = Call(timeout);
-            return PyFuture::RunBlocking<Grant>(
-                [self, v](const CallOptions& c) { return self->Campaign(v, c); },
-                [](const Grant& g) { return py::cast(g); }, call);
+            // Thread-free, as Mutex.lock_async.
+            Future<Grant> f = NoGil([&] { return self->CampaignAsync(v, Call(timeout)); });
+            PyFuture pf =
+                PyFuture::From(std::move(f), [self](const Grant& g) { return py::cast(g); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
           },
           py::arg("value"), py::arg("timeout") = py::none())
       .def(
