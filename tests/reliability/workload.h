@@ -1,0 +1,52 @@
+// The reliability driver (issue 16 items 2, 4, 5): a cluster of real server processes (cairn or
+// etcd), the KV register workload on a small keyspace (Range, Put, CAS Txn, DeleteRange) from
+// concurrent clients, watchers that resume across faults from their last revision + 1, and faults
+// drawn from a seed (kill -9 with restart, SIGSTOP/SIGCONT). The recorded history goes to the
+// checker (tests/history/checker.h). On an anomaly the history and the members' logs are kept in
+// a directory named in the result.
+//
+// Run from one thread (the cluster's processes die with the thread that started them).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/harness/server_process.h"
+#include "tests/history/checker.h"
+
+namespace cairn::reliability {
+
+enum class Fault { kKill, kPause };
+
+struct RunOptions {
+  testing::ServerKind kind = testing::ServerKind::kCairn;
+  int members = 3;
+  std::vector<Fault> faults = {Fault::kKill, Fault::kPause};
+  int duration_ms = 10000;
+  uint64_t seed = 1;
+  int clients = 4;
+  int watchers = 2;
+  int keys = 8;
+  // Passed as --snapshot-count (low, to force snapshots and snapshot sends); 0: the default.
+  int snapshot_count = 100;
+  // Where a failing run keeps history and logs; "" = a fresh directory under $TMPDIR.
+  std::string keep_dir;
+};
+
+struct RunResult {
+  history::Report report;
+  int64_t operations = 0;  // recorded
+  int faults_injected = 0;
+  std::string kept_dir;  // set when the run failed
+  std::string error;     // a harness failure (cluster did not start or recover), not an anomaly
+  bool ok() const { return error.empty() && report.ok(); }
+  std::string Summary() const;
+};
+
+// Parses "kill,pause" (names: kill, pause). Unknown names are an error string in *error.
+std::vector<Fault> ParseFaults(const std::string& list, std::string* error);
+
+RunResult RunRegisterWorkload(const RunOptions& options);
+
+}  // namespace cairn::reliability
