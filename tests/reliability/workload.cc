@@ -28,7 +28,11 @@ constexpr char kPrefixEnd[] = "r0";
 constexpr int kRequestTimeoutMs = 1000;
 constexpr int kSettleTimeoutMs = 30000;
 
+}  // namespace
+
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+namespace {
 
 Request RandomRequest(std::mt19937_64& rng, int keys, const std::string& value) {
   const std::string key = absl::StrCat(kPrefix, "k", rng() % keys);
@@ -122,30 +126,6 @@ class Run {
     }
   }
 
-  // Injects faults until the deadline; one at a time, each healed before the next.
-  void Faults(std::chrono::steady_clock::time_point deadline, RunResult& result) {
-    std::mt19937_64 rng(options_.seed);
-    while (std::chrono::steady_clock::now() < deadline && !options_.faults.empty()) {
-      SleepMs(300 + static_cast<int>(rng() % 900));
-      const Fault fault = options_.faults[rng() % options_.faults.size()];
-      const int member = static_cast<int>(rng() % cluster_.size());
-      const int hold_ms = 200 + static_cast<int>(rng() % 1000);
-      ++result.faults_injected;
-      if (fault == Fault::kKill) {
-        cluster_.Kill(member);
-        SleepMs(hold_ms);
-        if (absl::Status s = cluster_.Restart(member); !s.ok()) {
-          result.error = absl::StrCat("restart of member ", member, " failed: ", s.ToString());
-          return;
-        }
-      } else {
-        cluster_.Pause(member);
-        SleepMs(hold_ms);
-        cluster_.Resume(member);
-      }
-    }
-  }
-
   // Everything healed: a final linearizable read (recorded), then the watchers catch up to it.
   bool Settle(RunResult& result) {
     int64_t final_revision = 0;
@@ -230,11 +210,46 @@ void Keep(const RunOptions& options, testing::ServerCluster* cluster,
 
 }  // namespace
 
+void InjectFaults(const RunOptions& options, testing::ServerCluster& cluster,
+                  std::chrono::steady_clock::time_point deadline, int& injected,
+                  std::string& error) {
+  std::mt19937_64 rng(options.seed);
+  while (std::chrono::steady_clock::now() < deadline && !options.faults.empty()) {
+    SleepMs(300 + static_cast<int>(rng() % 900));
+    const Fault fault = options.faults[rng() % options.faults.size()];
+    const int member = static_cast<int>(rng() % cluster.size());
+    const int hold_ms = 200 + static_cast<int>(rng() % 1000);
+    ++injected;
+    if (fault == Fault::kKill) {
+      cluster.Kill(member);
+      SleepMs(hold_ms);
+      if (absl::Status s = cluster.Restart(member); !s.ok()) {
+        error = absl::StrCat("restart of member ", member, " failed: ", s.ToString());
+        return;
+      }
+    } else {
+      cluster.Pause(member);
+      SleepMs(hold_ms);
+      cluster.Resume(member);
+    }
+  }
+}
+
 std::string RunResult::Summary() const {
   return absl::StrCat(
       error.empty() ? "" : absl::StrCat("harness error: ", error, "\n"), "operations ", operations,
       ", faults ", faults_injected, ", ", report.Summary(),
       kept_dir.empty() ? "" : absl::StrCat("\nhistory and logs kept in ", kept_dir));
+}
+
+absl::StatusOr<std::unique_ptr<testing::ServerCluster>> StartCluster(const RunOptions& options) {
+  testing::ClusterOptions cluster_options{.kind = options.kind, .members = options.members};
+  cluster_options.heartbeat_interval_ms = 50;
+  cluster_options.election_timeout_ms = 500;
+  if (options.snapshot_count > 0) {
+    cluster_options.extra_args = {absl::StrCat("--snapshot-count=", options.snapshot_count)};
+  }
+  return testing::ServerCluster::Start(cluster_options);
 }
 
 std::vector<Fault> ParseFaults(const std::string& list, std::string* error) {
@@ -253,13 +268,7 @@ std::vector<Fault> ParseFaults(const std::string& list, std::string* error) {
 
 RunResult RunRegisterWorkload(const RunOptions& options) {
   RunResult result;
-  testing::ClusterOptions cluster_options{.kind = options.kind, .members = options.members};
-  cluster_options.heartbeat_interval_ms = 50;
-  cluster_options.election_timeout_ms = 500;
-  if (options.snapshot_count > 0) {
-    cluster_options.extra_args = {absl::StrCat("--snapshot-count=", options.snapshot_count)};
-  }
-  auto cluster = testing::ServerCluster::Start(cluster_options);
+  auto cluster = StartCluster(options);
   if (!cluster.ok()) {
     result.error = cluster.status().ToString();
     return result;
@@ -269,8 +278,9 @@ RunResult RunRegisterWorkload(const RunOptions& options) {
   std::vector<std::thread> watchers;
   for (int w = 0; w < options.watchers; ++w) watchers.emplace_back([&run, w] { run.Watcher(w); });
   for (int c = 0; c < options.clients; ++c) clients.emplace_back([&run, c] { run.Client(c); });
-  run.Faults(std::chrono::steady_clock::now() + std::chrono::milliseconds(options.duration_ms),
-             result);
+  InjectFaults(options, **cluster,
+               std::chrono::steady_clock::now() + std::chrono::milliseconds(options.duration_ms),
+               result.faults_injected, result.error);
   run.stop_clients_ = true;
   for (auto& t : clients) t.join();
   if (result.error.empty()) run.Settle(result);

@@ -8,10 +8,13 @@
 // Run from one thread (the cluster's processes die with the thread that started them).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "tests/harness/server_process.h"
 #include "tests/history/checker.h"
 
@@ -48,5 +51,16 @@ struct RunResult {
 std::vector<Fault> ParseFaults(const std::string& list, std::string* error);
 
 RunResult RunRegisterWorkload(const RunOptions& options);
+
+// Shared by the workloads (run on the thread that started the cluster):
+// starts options.members members (heartbeat 50 ms, election 500 ms, --snapshot-count);
+absl::StatusOr<std::unique_ptr<testing::ServerCluster>> StartCluster(const RunOptions& options);
+// injects faults from options.seed until `deadline`, one at a time, each healed (restart, resume)
+// before the next; a failed restart ends it with *error set;
+void InjectFaults(const RunOptions& options, testing::ServerCluster& cluster,
+                  std::chrono::steady_clock::time_point deadline, int& injected,
+                  std::string& error);
+// a pause (fault pacing, not a wait for a condition).
+void SleepMs(int ms);
 
 }  // namespace cairn::reliability
