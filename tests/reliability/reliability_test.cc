@@ -29,7 +29,7 @@ TEST_P(ReliabilityTest, RegisterWorkloadIsLinearizableAndWatchesHold) {
   options.kind = c.kind;
   options.members = 3;
   options.faults = ParseFaults(c.faults, &error);
-  options.duration_ms = 8000;
+  options.duration_ms = 6000;
   options.seed = c.seed;
   ASSERT_TRUE(error.empty()) << error;
   RunResult result = RunRegisterWorkload(options);
@@ -42,8 +42,8 @@ TEST_P(ReliabilityTest, RegisterWorkloadIsLinearizableAndWatchesHold) {
 
 INSTANTIATE_TEST_SUITE_P(
     Ci, ReliabilityTest,
-    ::testing::Values(Case{"CairnKill", testing::ServerKind::kCairn, "kill", 1},
-                      Case{"CairnPause", testing::ServerKind::kCairn, "pause", 2},
+    ::testing::Values(Case{"CairnKillPause", testing::ServerKind::kCairn, "kill,pause", 1},
+                      Case{"CairnMemberDisk", testing::ServerKind::kCairn, "member,disk", 2},
                       Case{"EtcdKillPause", testing::ServerKind::kEtcd, "kill,pause", 3}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 

@@ -1,16 +1,21 @@
 // cairn-torture: one long run of the reliability workload from a seed (scripts/torture.sh).
-//   cairn-torture --server cairn|etcd --members N --faults kill,pause --duration SECONDS --seed N
+//   cairn-torture --server cairn|etcd --members N --faults kill,pause,member,disk --duration
+//   SECONDS
+//                 --seed N [--workload register|lock] [--clients N] [--snapshot-count N]
+//                 [--keep-dir DIR]
 // Exit 0 when the history checks out; 1 with the seed and the kept directory otherwise.
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "absl/strings/numbers.h"
+#include "tests/reliability/lock_workload.h"
 #include "tests/reliability/workload.h"
 
 int main(int argc, char** argv) {
   cairn::reliability::RunOptions options;
   std::string faults = "kill,pause";
+  std::string workload = "register";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
@@ -19,6 +24,8 @@ int main(int argc, char** argv) {
     if (flag == "--server") {
       options.kind =
           value == "etcd" ? cairn::testing::ServerKind::kEtcd : cairn::testing::ServerKind::kCairn;
+    } else if (flag == "--workload") {
+      workload = value;
     } else if (flag == "--faults") {
       faults = value;
     } else if (flag == "--members" && numeric) {
@@ -43,6 +50,14 @@ int main(int argc, char** argv) {
   if (!error.empty()) {
     std::cerr << error << "\n";
     return 2;
+  }
+  if (workload == "lock") {
+    cairn::reliability::LockResult result = cairn::reliability::RunLockWorkload(options);
+    std::cout << "lock workload seed " << options.seed << " members " << options.members
+              << " faults " << faults << ": "
+              << (result.ok() ? "OK: " : "LOST UPDATES or harness error: ") << result.Summary()
+              << std::endl;
+    return result.ok() ? 0 : 1;
   }
   cairn::reliability::RunResult result = cairn::reliability::RunRegisterWorkload(options);
   std::cout << "seed " << options.seed << " members " << options.members << " faults " << faults

@@ -210,31 +210,6 @@ void Keep(const RunOptions& options, testing::ServerCluster* cluster,
 
 }  // namespace
 
-void InjectFaults(const RunOptions& options, testing::ServerCluster& cluster,
-                  std::chrono::steady_clock::time_point deadline, int& injected,
-                  std::string& error) {
-  std::mt19937_64 rng(options.seed);
-  while (std::chrono::steady_clock::now() < deadline && !options.faults.empty()) {
-    SleepMs(300 + static_cast<int>(rng() % 900));
-    const Fault fault = options.faults[rng() % options.faults.size()];
-    const int member = static_cast<int>(rng() % cluster.size());
-    const int hold_ms = 200 + static_cast<int>(rng() % 1000);
-    ++injected;
-    if (fault == Fault::kKill) {
-      cluster.Kill(member);
-      SleepMs(hold_ms);
-      if (absl::Status s = cluster.Restart(member); !s.ok()) {
-        error = absl::StrCat("restart of member ", member, " failed: ", s.ToString());
-        return;
-      }
-    } else {
-      cluster.Pause(member);
-      SleepMs(hold_ms);
-      cluster.Resume(member);
-    }
-  }
-}
-
 std::string RunResult::Summary() const {
   return absl::StrCat(
       error.empty() ? "" : absl::StrCat("harness error: ", error, "\n"), "operations ", operations,
@@ -259,8 +234,12 @@ std::vector<Fault> ParseFaults(const std::string& list, std::string* error) {
       faults.push_back(Fault::kKill);
     } else if (name == "pause") {
       faults.push_back(Fault::kPause);
+    } else if (name == "member") {
+      faults.push_back(Fault::kMember);
+    } else if (name == "disk") {
+      faults.push_back(Fault::kDisk);
     } else {
-      *error = absl::StrCat("unknown fault '", name, "' (supported: kill, pause)");
+      *error = absl::StrCat("unknown fault '", name, "' (supported: kill, pause, member, disk)");
     }
   }
   return faults;

@@ -20,7 +20,12 @@
 
 namespace cairn::reliability {
 
-enum class Fault { kKill, kPause };
+// kKill: SIGKILL, then restart on the same data dir. kPause: SIGSTOP, then SIGCONT.
+// kMember: membership change under load: remove a member, add a fresh one with an empty data dir
+// (it catches up by snapshot when the log was compacted: --snapshot-count is low).
+// kDisk (cairn only): restart a member with CAIRN_FAILPOINTS making its WAL fsync fail after a
+// while (docs/failpoints.md); it must stop by itself; it is then restarted on a healthy disk.
+enum class Fault { kKill, kPause, kMember, kDisk };
 
 struct RunOptions {
   testing::ServerKind kind = testing::ServerKind::kCairn;
@@ -47,7 +52,8 @@ struct RunResult {
   std::string Summary() const;
 };
 
-// Parses "kill,pause" (names: kill, pause). Unknown names are an error string in *error.
+// Parses "kill,pause" (names: kill, pause, member, disk). Unknown names are an error string in
+// *error.
 std::vector<Fault> ParseFaults(const std::string& list, std::string* error);
 
 RunResult RunRegisterWorkload(const RunOptions& options);
