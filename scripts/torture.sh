@@ -2,14 +2,15 @@
 # Long reliability runs (issue 16 item 5; docs/reliability.md): the register workload against real
 # members with faults drawn from a seed, each run's history checked by tests/history.
 #
-#   scripts/torture.sh --members 5 --faults kill,pause,member,disk --duration 600 --seed 7
+#   scripts/torture.sh --members 5 --faults partition,kill,pause,member,disk --duration 600 --seed 7
 #   scripts/torture.sh --runs 20 --seed 100 --duration 30        # seeds 100..119
 #   scripts/torture.sh --server etcd --seed 7                     # the same harness against etcd 3.4
 #
 # A failing run prints its seed and keeps history + member logs in the directory it names; the
 # same --seed (and the same other flags) replays the same fault schedule.
 # Options: --build DIR (default build), --workload register|lock, --server cairn|etcd, --members N, --faults LIST,
-# --duration SECONDS, --seed N, --runs N, --clients N, --snapshot-count N.
+# --duration SECONDS (faults: partition, kill, pause, member, disk; partition needs root: the run
+# enters its own network namespace), --seed N, --runs N, --clients N, --snapshot-count N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,10 +2,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "tests/harness/cluster_ops.h"
+#include "tests/reliability/partition.h"
 #include "tests/reliability/workload.h"
 
 namespace cairn::reliability {
@@ -72,12 +74,72 @@ absl::Status DiskFault(testing::ServerCluster& cluster, int member) {
   return cluster.Restart(member);
 }
 
+// Picks two sides to cut among the live members and cuts them for a while, then heals.
+absl::Status PartitionFault(testing::ServerCluster& cluster, Partitioner& partitioner,
+                            const std::vector<int>& live, std::mt19937_64& rng, int hold_ms) {
+  std::vector<int> a;
+  std::vector<int> b;
+  std::vector<int> shuffled = live;
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  const char* kind = "";
+  switch (rng() % 3) {
+    case 0: {  // isolate one member, half the time the leader
+      int victim = shuffled[0];
+      if (rng() % 2 == 0) {
+        absl::StatusOr<int> leader = testing::WaitForLeader(cluster, 2000);
+        if (leader.ok()) victim = *leader;
+      }
+      a = {victim};
+      for (int m : live) {
+        if (m != victim) b.push_back(m);
+      }
+      kind = "isolate";
+      break;
+    }
+    case 1: {  // majority / minority
+      const size_t minority = (shuffled.size() - 1) / 2;
+      a.assign(shuffled.begin(),
+               shuffled.begin() + static_cast<std::ptrdiff_t>(std::max<size_t>(minority, 1)));
+      b.assign(shuffled.begin() + static_cast<std::ptrdiff_t>(a.size()), shuffled.end());
+      kind = "minority/majority";
+      break;
+    }
+    default: {  // bridge: shuffled[0] reaches both sides, the sides do not reach each other
+      const size_t rest = shuffled.size() - 1;
+      const size_t left = std::max<size_t>(1, rest / 2);
+      a.assign(shuffled.begin() + 1, shuffled.begin() + 1 + static_cast<std::ptrdiff_t>(left));
+      b.assign(shuffled.begin() + 1 + static_cast<std::ptrdiff_t>(left), shuffled.end());
+      kind = "bridge";
+      break;
+    }
+  }
+  if (a.empty() || b.empty()) return absl::OkStatus();
+  std::cerr << "  partition (" << kind << "): {";
+  for (int m : a) std::cerr << " " << m;
+  std::cerr << " } | {";
+  for (int m : b) std::cerr << " " << m;
+  std::cerr << " }" << std::endl;
+  if (absl::Status s = partitioner.Cut(cluster, a, b); !s.ok()) return s;
+  SleepMs(hold_ms);
+  return partitioner.Heal();
+}
+
 }  // namespace
 
 void InjectFaults(const RunOptions& options, testing::ServerCluster& cluster,
                   std::chrono::steady_clock::time_point deadline, int& injected,
                   std::string& error) {
   std::mt19937_64 rng(options.seed);
+  std::unique_ptr<Partitioner> partitioner;
+  if (std::find(options.faults.begin(), options.faults.end(), Fault::kPartition) !=
+      options.faults.end()) {
+    absl::StatusOr<std::unique_ptr<Partitioner>> created = Partitioner::Create();
+    if (!created.ok()) {
+      error = absl::StrCat("partition faults unavailable: ", created.status().ToString());
+      return;
+    }
+    partitioner = std::move(*created);
+  }
   while (std::chrono::steady_clock::now() < deadline && !options.faults.empty()) {
     SleepMs(300 + static_cast<int>(rng() % 900));
     const Fault fault = options.faults[rng() % options.faults.size()];
@@ -87,7 +149,7 @@ void InjectFaults(const RunOptions& options, testing::ServerCluster& cluster,
         live[(std::find(live.begin(), live.end(), member) - live.begin() + 1) % live.size()];
     const int hold_ms = 200 + static_cast<int>(rng() % 1000);
     ++injected;
-    static const char* const kNames[] = {"kill", "pause", "member", "disk"};
+    static const char* const kNames[] = {"kill", "pause", "member", "disk", "partition"};
     std::cerr << "fault " << injected << ": " << kNames[static_cast<int>(fault)] << " member "
               << member << " (hold " << hold_ms << " ms)" << std::endl;
     absl::Status status;
@@ -104,6 +166,9 @@ void InjectFaults(const RunOptions& options, testing::ServerCluster& cluster,
         break;
       case Fault::kMember:
         if (live.size() > 1) status = ReplaceMember(options, cluster, member, other);
+        break;
+      case Fault::kPartition:
+        status = PartitionFault(cluster, *partitioner, live, rng, 1000 + 2 * hold_ms);
         break;
       case Fault::kDisk:
         if (options.kind != testing::ServerKind::kCairn) {

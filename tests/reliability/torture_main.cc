@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "tests/reliability/lock_workload.h"
+#include "tests/reliability/partition.h"
 #include "tests/reliability/workload.h"
 
 int main(int argc, char** argv) {
@@ -46,6 +47,14 @@ int main(int argc, char** argv) {
     }
   }
   std::string error;
+  if (faults.find("partition") != std::string::npos) {
+    // Before any thread exists: the whole run (servers included) lives in a private network
+    // namespace, so the partition rules never touch the host's network.
+    if (std::string failed = cairn::reliability::EnterPrivateNetworkNamespace(); !failed.empty()) {
+      std::cerr << "partition faults need a private network namespace: " << failed << "\n";
+      return 1;
+    }
+  }
   options.faults = cairn::reliability::ParseFaults(faults, &error);
   if (!error.empty()) {
     std::cerr << error << "\n";

@@ -238,8 +238,11 @@ std::vector<Fault> ParseFaults(const std::string& list, std::string* error) {
       faults.push_back(Fault::kMember);
     } else if (name == "disk") {
       faults.push_back(Fault::kDisk);
+    } else if (name == "partition") {
+      faults.push_back(Fault::kPartition);
     } else {
-      *error = absl::StrCat("unknown fault '", name, "' (supported: kill, pause, member, disk)");
+      *error = absl::StrCat("unknown fault '", name,
+                            "' (supported: kill, pause, member, disk, partition)");
     }
   }
   return faults;

@@ -25,7 +25,10 @@ namespace cairn::reliability {
 // (it catches up by snapshot when the log was compacted: --snapshot-count is low).
 // kDisk (cairn only): restart a member with CAIRN_FAILPOINTS making its WAL fsync fail after a
 // while (docs/failpoints.md); it must stop by itself; it is then restarted on a healthy disk.
-enum class Fault { kKill, kPause, kMember, kDisk };
+// kPartition: cut the network between two sides for 1-3 s (partition.h; the process must be in a
+// private network namespace): one member isolated (half the time the leader), a majority /
+// minority split, or a bridge (two sides that both still reach one member).
+enum class Fault { kKill, kPause, kMember, kDisk, kPartition };
 
 struct RunOptions {
   testing::ServerKind kind = testing::ServerKind::kCairn;
@@ -52,8 +55,8 @@ struct RunResult {
   std::string Summary() const;
 };
 
-// Parses "kill,pause" (names: kill, pause, member, disk). Unknown names are an error string in
-// *error.
+// Parses "kill,pause" (names: kill, pause, member, disk, partition). Unknown names are an error
+// string in *error.
 std::vector<Fault> ParseFaults(const std::string& list, std::string* error);
 
 RunResult RunRegisterWorkload(const RunOptions& options);
