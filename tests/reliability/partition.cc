@@ -89,8 +89,13 @@ absl::StatusOr<std::unique_ptr<Partitioner>> Partitioner::Create() {
 
 Partitioner::~Partitioner() {
   (void)Shell(absl::StrCat("nft delete table inet ", kTable));
-  // The groups are empty once the members are gone; best effort.
-  for (int m : created_) ::rmdir((mount_ + "/" + MemberGroup(m)).c_str());
+  // Members still running go back to the hierarchy's root group, so the groups can be removed.
+  for (int m : created_) {
+    const std::string dir = mount_ + "/" + MemberGroup(m);
+    std::ifstream procs(dir + "/cgroup.procs");
+    for (pid_t pid; procs >> pid;) std::ofstream(mount_ + "/cgroup.procs") << pid << std::endl;
+    ::rmdir(dir.c_str());
+  }
   ::rmdir((mount_ + "/" + group_).c_str());
 }
 
