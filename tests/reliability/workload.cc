@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -197,7 +198,8 @@ void Keep(const RunOptions& options, testing::ServerCluster* cluster,
           const history::History& history, RunResult& result) {
   result.kept_dir = KeepDir(options);
   if (result.kept_dir.empty()) return;
-  (void)::system(absl::StrCat("mkdir -p '", result.kept_dir, "'").c_str());
+  std::error_code ignored;
+  std::filesystem::create_directories(result.kept_dir, ignored);
   std::ofstream(result.kept_dir + "/report.txt") << result.Summary() << "\n";
   std::ofstream out(result.kept_dir + "/history.txt");
   history::WriteHistory(history, out);
