@@ -151,11 +151,13 @@ class Run {
       return false;
     }
     while (std::chrono::steady_clock::now() < bound) {
+      // Every revision above 1 has events under the prefix, so a watcher is caught up once it got
+      // the final revision's; an empty store (revision 1) has nothing to wait for.
       bool caught_up = true;
       {
         std::lock_guard<std::mutex> lock(mu_);
         for (int id = 0; id < options_.watchers; ++id)
-          caught_up = caught_up && watch_next_[id] > final_revision;
+          caught_up = caught_up && (final_revision <= 1 || watch_next_[id] > final_revision);
       }
       if (caught_up) return true;
       SleepMs(20);
