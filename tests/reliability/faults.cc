@@ -39,9 +39,10 @@ absl::Status ReplaceMember(const RunOptions& options, testing::ServerCluster& cl
   cluster.MarkRemoved(victim);
   absl::StatusOr<int> fresh = cluster.PrepareMember(SnapshotArgs(options));
   if (!fresh.ok()) return fresh.status();
-  // Retried: right after a removal the cluster may briefly refuse another change.
+  // Retried (up to 20 s): right after a removal, or while a member catches up, the cluster refuses
+  // another change ("etcdserver: unhealthy cluster").
   absl::Status added = absl::UnavailableError("not tried");
-  for (int attempt = 0; attempt < 20 && !added.ok(); ++attempt) {
+  for (int attempt = 0; attempt < 80 && !added.ok(); ++attempt) {
     added =
         testing::AddMember(cluster.ClientEndpoint(via), cluster.PeerUrl(*fresh), false).status();
     if (!added.ok()) SleepMs(250);
