@@ -18,11 +18,23 @@ constexpr char kCounter[] = "lockload/counter";
 constexpr char kLockName[] = "lockload/lock";
 constexpr int kSessionTtlSeconds = 3;
 constexpr int kStallIteration = 3;
+constexpr int kStallBoundSeconds = 30;
 
 CallOptions Timeout(int ms) {
   CallOptions call;
   call.timeout = std::chrono::milliseconds(ms);
   return call;
+}
+
+// Polls (bounded) until `key` is gone: the orphaned session's lease expired (a leader change
+// in between renews leases, so no fixed sleep would do).
+void WaitUntilGone(const Client& client, const std::string& key) {
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(kStallBoundSeconds);
+  while (std::chrono::steady_clock::now() < bound) {
+    auto got = client.kv().Get(key, {}, Timeout(1000));
+    if (got.ok() && got->kvs.empty()) return;
+    SleepMs(100);
+  }
 }
 
 struct Counts {
@@ -33,8 +45,8 @@ struct Counts {
 
 // One contender until `stop`: lock, read, guarded increment, unlock; a lost session is replaced.
 // Contender 0 stalls once while holding the lock (Kleppmann's paused client): it stops its
-// session's keepalive and waits past the TTL, so the server expires the lease and hands the lock
-// to another contender; its late write must then be refused by the guard.
+// session's keepalive and waits until the server expired the lease and deleted its lock key (the
+// lock may go to another contender); its late write must then be refused by the guard.
 void Contender(int id, const std::vector<std::string>& endpoints, const std::atomic<bool>& stop,
                Counts& counts) {
   ClientOptions client_options;
@@ -66,7 +78,7 @@ void Contender(int id, const std::vector<std::string>& endpoints, const std::ato
         stalled = true;
         stall_now = true;
         session->Orphan();
-        SleepMs((kSessionTtlSeconds + 2) * 1000);
+        WaitUntilGone(**client, grant->key);
       }
       auto txn = (*client)->kv().Commit(
           Txn().If({grant->Guard()}).Then({Op::Put(kCounter, absl::StrCat(value + 1))}),
