@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev pybind11-dev python3-dev
   etcd-server etcd-client python3-etcd3 python3-protobuf openssl
   python3-pytest python3-pytest-asyncio python3-mypy
+  libfuzzer-14-dev nftables iproute2
 )
 missing=()
 for p in "${packages[@]}"; do

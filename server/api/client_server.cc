@@ -6,6 +6,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include "server/api/decode_error_interceptor.h"
 #include "server/base/logging.h"
 #include "server/base/url.h"
 
@@ -48,6 +49,9 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   builder.SetMaxReceiveMessageSize(static_cast<int>(server_->config().max_request_bytes) +
                                    kGrpcOverheadBytes);
   builder.SetMaxSendMessageSize(INT_MAX);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<DecodeErrorInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(&kv_);
   builder.RegisterService(&maintenance_);
   builder.RegisterService(&cluster_);

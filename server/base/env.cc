@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "server/base/failpoint.h"
 
 namespace cairn::base {
 namespace {
@@ -19,12 +20,19 @@ absl::Status IoError(const char* op, const std::string& path, int err) {
   return absl::InternalError(message);
 }
 
+// An error injected by a failpoint (failpoint.h), marked as such in the message.
+absl::Status Injected(const char* op, const std::string& path, int err) {
+  return absl::InternalError(
+      absl::StrCat(op, " ", path, ": ", std::strerror(err), " (injected by CAIRN_FAILPOINTS)"));
+}
+
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
   ~PosixWritableFile() override { ::close(fd_); }
 
   absl::Status Append(std::string_view data) override {
+    if (int err = FailpointErrno("write"); err != 0) return Injected("pwrite", path_, err);
     while (!data.empty()) {
       ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(position_));
       if (n < 0) {
@@ -38,11 +46,14 @@ class PosixWritableFile final : public WritableFile {
   }
 
   absl::Status Sync() override {
+    if (int err = FailpointErrno("fsync"); err != 0) return Injected("fdatasync", path_, err);
     if (::fdatasync(fd_) != 0) return IoError("fdatasync", path_, errno);
     return absl::OkStatus();
   }
 
   absl::Status Preallocate(uint64_t size) override {
+    if (int err = FailpointErrno("preallocate"); err != 0)
+      return Injected("posix_fallocate", path_, err);
     // Mode 0 allocates blocks and extends the size; the new range reads as zeros. Unlike
     // FALLOC_FL_KEEP_SIZE this keeps the size fixed while appending, so fdatasync suffices.
     int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
@@ -187,6 +198,7 @@ class PosixEnv final : public Env {
   }
 
   absl::Status SyncDir(const std::string& dir) override {
+    if (int err = FailpointErrno("dir_fsync"); err != 0) return Injected("fsync", dir, err);
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return IoError("open", dir, errno);
     int rc = ::fsync(fd);

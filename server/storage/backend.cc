@@ -1,9 +1,12 @@
 #include "server/storage/backend.h"
 
+#include <cstring>
+
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "server/base/check.h"
 #include "server/base/encoding.h"
+#include "server/base/failpoint.h"
 
 namespace cairn::storage {
 namespace {
@@ -59,11 +62,15 @@ void Backend::Write(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions wo;
   wo.sync = false;
   rocksdb::Status s = db_->Write(wo, batch);
+  if (int err = base::FailpointErrno("backend_write"); err != 0)
+    s = rocksdb::Status::IOError("injected by CAIRN_FAILPOINTS", std::strerror(err));
   CAIRN_CHECK(s.ok()) << "rocksdb write failed: " << s.ToString();
 }
 
 void Backend::Sync() {
   rocksdb::Status s = db_->SyncWAL();
+  if (int err = base::FailpointErrno("backend_sync"); err != 0)
+    s = rocksdb::Status::IOError("injected by CAIRN_FAILPOINTS", std::strerror(err));
   CAIRN_CHECK(s.ok()) << "rocksdb WAL sync failed: " << s.ToString();
   if (after_sync_) after_sync_();
 }
