@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cerrno>
@@ -38,7 +39,9 @@ Connection::ReadResult Connection::ReadRequest(size_t body_bytes_max, int idle_t
   http::request_parser<http::string_body> parser;
   parser.eager(true);
   parser.body_limit(body_bytes_max);
+  parser.header_limit(kHttpHeaderBytesMax);
   bool got_bytes = buffer_.size() > 0;
+  bool continued = false;  // "100 Continue" considered
   for (;;) {
     if (buffer_.size() > 0) {
       boost::beast::error_code ec;
@@ -49,6 +52,17 @@ Connection::ReadResult Connection::ReadRequest(size_t body_bytes_max, int idle_t
       if (parser.is_done()) {
         *out = parser.release();
         return ReadResult::kOk;
+      }
+      // curl asks before sending a body over 1 KiB and waits a second for the answer; Go's
+      // server (etcd's) answers at once, so cairn does too.
+      if (parser.is_header_done() && !continued) {
+        continued = true;
+        auto expect = parser.get().find(http::field::expect);
+        if (expect != parser.get().end() &&
+            boost::beast::iequals(expect->value(), "100-continue") &&
+            !Write("HTTP/1.1 100 Continue\r\n\r\n", idle_timeout_ms)) {
+          return ReadResult::kClosed;
+        }
       }
       if (!ec && used > 0) continue;  // the parser may take the rest in another call
     }

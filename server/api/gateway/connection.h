@@ -15,6 +15,9 @@
 
 namespace cairn::api::gateway {
 
+// The request header's size limit (Beast's default, named); a larger header gets 400.
+inline constexpr size_t kHttpHeaderBytesMax = 8 * 1024;
+
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
 class Connection {

@@ -141,7 +141,7 @@ bool HttpServer::Reply(Connection* conn, unsigned status, std::string_view conte
 bool HttpServer::Dispatch(const Request& request, Connection* conn) {
   std::string_view path = PathOf(request);
   bool keep_alive = request.keep_alive();
-  bool get = request.method() == http::verb::get || request.method() == http::verb::head;
+  bool get = request.method() == http::verb::get;
   if (request.method() == http::verb::options) {
     return Reply(conn, 200, "", "", keep_alive);  // CORS preflight, as etcd answers it
   }
