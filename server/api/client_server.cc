@@ -96,7 +96,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
     return st;
   }
   http_ = std::make_unique<gateway::HttpServer>(HttpOptions(/*metrics_only=*/false));
-  listener->Start(grpc_.get(), http_.get());
+  listener->Start(grpc_.get(), http_on_client_urls_ ? http_.get() : nullptr);
   listeners_.push_back(std::move(listener));
   return bound;
 }

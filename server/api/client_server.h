@@ -41,6 +41,9 @@ class ClientServer {
   void set_alarm_source(std::function<std::vector<std::string>()> alarms) {
     alarms_ = std::move(alarms);
   }
+  // Before Start: false makes the client URLs serve gRPC only (etcd does so when
+  // --listen-client-http-urls is given).
+  void set_http_on_client_urls(bool on) { http_on_client_urls_ = on; }
   // After Start: serves HTTP only on `urls` (--listen-client-http-urls), or, with
   // `metrics_only`, /metrics and /health only (--listen-metrics-urls). Returns the bound
   // "host:port" of each.
@@ -69,6 +72,7 @@ class ClientServer {
   // The HTTP side (gateway/): stopped before the gRPC server, whose services it calls.
   std::function<std::string()> metrics_;
   std::function<std::vector<std::string>()> alarms_;
+  bool http_on_client_urls_ = true;
   std::unique_ptr<gateway::HttpServer> http_;
   std::unique_ptr<gateway::HttpServer> metrics_http_;
   std::vector<std::unique_ptr<gateway::Listener>> listeners_;

@@ -106,7 +106,8 @@ std::vector<FlagDef> Defs() {
                     : S();
        }},
       {"listen-client-http-urls", false, "",
-       "List of URLs to serve HTTP/JSON only on (the gateway, /health, /version, /metrics).",
+       "List of URLs to serve HTTP/JSON only on (the gateway, /health, /version, /metrics); "
+       "the client URLs then serve gRPC only.",
        [](Flags* f, const std::string& v) {
          f->listen_client_http_urls = SplitComma(v);
          return S();

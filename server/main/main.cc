@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
     }
   }
   api::ClientServer clients(server->get());
+  // As etcd: given HTTP-only URLs, the client URLs serve gRPC only.
+  clients.set_http_on_client_urls(flags->listen_client_http_urls.empty());
   auto bound = clients.Start(flags->listen_client_urls);
   if (!bound.ok()) {
     CAIRN_LOG(kError, "main") << "cannot serve clients: " << bound.status();

@@ -33,13 +33,15 @@ def free_ports(n: int) -> List[int]:
 class Server:
     """One member of `kind` ('etcd' or 'cairn'), serving clients on `port`."""
 
-    def __init__(self, kind: str, extra_args: Optional[List[str]] = None) -> None:
+    def __init__(self, kind: str, extra_args: Optional[List[str]] = None,
+                 ready_port_is_extra: bool = False) -> None:
         self.kind = kind
         self.binary = (os.environ.get("ETCD_BINARY", "/usr/bin/etcd") if kind == "etcd"
                        else os.environ["CAIRN_BINARY"])
         self.dir = tempfile.mkdtemp(prefix=f"cairn-gateway-{kind}-")
         self.proc: Optional[subprocess.Popen] = None
         self.extra_args = extra_args or []
+        self.ready_port_is_extra = ready_port_is_extra  # /health is probed on extra_port
         for attempt in range(3):  # a picked port may be taken before the server binds it
             self.port, self.peer_port, self.extra_port, self.extra_port2 = free_ports(4)
             self._start()
@@ -74,7 +76,8 @@ class Server:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited: {self.log()[-2000:]}")
             try:
-                status, _ = self.get("/health")
+                status, _ = self.get(
+                    "/health", port=self.extra_port if self.ready_port_is_extra else None)
                 if status == 200:
                     return
             except OSError:

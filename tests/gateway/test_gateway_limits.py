@@ -7,6 +7,7 @@ serving."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import select
@@ -26,8 +27,7 @@ MAX_HTTP_CONNECTIONS = 256  # kMaxHttpConnections in server/api/gateway/http_ser
 
 @pytest.fixture(scope="module")
 def cairn() -> Iterator[Server]:
-    s = Server("cairn", ["--listen-metrics-urls", "http://127.0.0.1:{extra_port}",
-                         "--listen-client-http-urls", "http://127.0.0.1:{extra_port2}"])
+    s = Server("cairn", ["--listen-metrics-urls", "http://127.0.0.1:{extra_port}"])
     yield s
     s.close()
 
@@ -60,18 +60,30 @@ def test_metrics_and_probes(cairn: Server) -> None:
     assert cairn.get("/metrics", port=cairn.extra_port)[0] == 200
     assert cairn.get("/health", port=cairn.extra_port) == (200, '{"health":"true"}')
     assert cairn.get("/version", port=cairn.extra_port)[0] == 404
-    # --listen-client-http-urls: the gateway without gRPC.
-    assert cairn.get("/version", port=cairn.extra_port2) == (
-        200, '{"etcdserver":"3.5.0","etcdcluster":"3.5.0"}')
-    conn = cairn.connect(port=cairn.extra_port2)
-    conn.request("POST", "/v3/kv/range", body=json.dumps({"key": b64("alive")}).encode())
-    r = conn.getresponse()
-    assert r.status == 200 and json.loads(r.read())["kvs"][0]["value"] == b64("yes")
-    conn.close()
-
     assert cairn.get("/livez") == (200, "ok\n")
     status, text = cairn.get("/readyz?verbose")
     assert status == 200 and "[+]linearizable_read ok\n" in text and text.endswith("ok\n")
+
+
+def test_http_only_urls() -> None:
+    # --listen-client-http-urls serves HTTP only, and the client URLs then serve gRPC only.
+    s = Server("cairn", ["--listen-client-http-urls", "http://127.0.0.1:{extra_port}"],
+               ready_port_is_extra=True)
+    try:
+        assert s.get("/version", port=s.extra_port) == (
+            200, '{"etcdserver":"3.5.0","etcdcluster":"3.5.0"}')
+        env = dict(os.environ, ETCDCTL_API="3")
+        subprocess.run([ETCDCTL, "--endpoints", s.url, "--command-timeout=10s", "put", "k",
+                        "grpc"], check=True, env=env, stdout=subprocess.DEVNULL, timeout=30)
+        conn = s.connect(port=s.extra_port)
+        conn.request("POST", "/v3/kv/range", body=json.dumps({"key": b64("k")}).encode())
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())["kvs"][0]["value"] == b64("grpc")
+        conn.close()
+        with pytest.raises((OSError, http.client.HTTPException)):
+            s.get("/version")  # HTTP/1.1 bytes reach the gRPC server, which closes
+    finally:
+        s.close()
 
 
 def test_oversized_body(cairn: Server) -> None:

@@ -65,8 +65,8 @@ void Listener::Impl::Accept(tcp::acceptor* acceptor) {
 void Listener::Impl::OnAccepted(tcp::socket socket) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  if (grpc == nullptr) {
-    HandOff(&socket, /*grpc_side=*/false);
+  if (grpc == nullptr || http == nullptr) {
+    HandOff(&socket, /*grpc_side=*/http == nullptr);
     return;
   }
   if (pending >= kMaxUnclassifiedConnections) return;  // `socket` closes

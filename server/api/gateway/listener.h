@@ -39,7 +39,7 @@ class Listener {
   // "host:port" of each, in order. Errors: a malformed URL, a port in use.
   absl::StatusOr<std::vector<std::string>> Bind(const std::vector<std::string>& urls);
   // Starts accepting on the bound URLs: HTTP/2 to `grpc` (started; null: HTTP only), the rest
-  // to `http`. Both must outlive Stop.
+  // to `http` (null: gRPC only, every connection goes to `grpc`). Both must outlive Stop.
   void Start(grpc::Server* grpc, HttpServer* http);
   // Stops accepting and closes the connections still unclassified; returns when the accept
   // thread has ended. Connections already handed over are the gRPC or HTTP server's to end.
