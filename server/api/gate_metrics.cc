@@ -25,8 +25,7 @@ constexpr std::array<const char*, 17> kCodeNames = {
 const pb::MethodDescriptor* FindMethod(std::string_view method) {
   // The files declaring etcd's services, by one message of each.
   static const std::array<const pb::FileDescriptor*, 3> kFiles = {
-      etcdserverpb::RangeRequest::descriptor()->file(),
-      v3lockpb::LockRequest::descriptor()->file(),
+      etcdserverpb::RangeRequest::descriptor()->file(), v3lockpb::LockRequest::descriptor()->file(),
       v3electionpb::LeaderRequest::descriptor()->file()};
   for (const auto* file : kFiles) {
     for (int i = 0; i < file->service_count(); ++i) {
