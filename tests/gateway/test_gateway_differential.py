@@ -97,6 +97,7 @@ def test_kv(servers: Dict[str, Server]) -> None:
         ("/v3/kv/range", {"key": a}),
         ("/v3/kv/put", {"key": a, "value": b64("5"), "ignoredUnknownField": 1}),
         ("/v3/kv/range", {"key": a, "keysOnly": True}),  # lowerCamelCase names are accepted too
+        ("/v3/kv/range", json.dumps({"key": a}) + " trailing text is ignored"),
     ]:
         status, _ = same(servers, path, body)
         assert status == 200, (path, body)
@@ -162,6 +163,11 @@ def test_compaction_and_watch(servers: Dict[str, Server]) -> None:
                 json.dumps({"cancel_request": {"watch_id": "0"}}))
         w = Stream(s, "/v3beta/watch", body)
         got += [w.next(), w.next()]
+        w.close()
+        # A body that goes on with something else than a request: the requests before it.
+        w = Stream(s, "/v3/watch",
+                   json.dumps({"create_request": {"key": key}}) + "\n{\"create_request\": 5}")
+        got.append(w.next())
         w.close()
         # From a compacted revision: canceled with compact_revision.
         w = Stream(s, "/v3/watch",

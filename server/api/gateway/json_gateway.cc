@@ -295,7 +295,12 @@ bool JsonGateway::ServeUnary(const Route& route, const Request& request, Connect
   if (method == nullptr) return reply(501, ErrorJson(12, "unknown service " + GrpcPath(route)));
   auto req = NewMessage(method->input_type());
   std::string error;
-  if (!FromJson(request.body(), req.get(), &error)) return reply(400, ErrorJson(3, error));
+  // As etcd's gateway (Go's json.Decoder), the body's first JSON value is the request and
+  // whatever follows it is ignored.
+  std::vector<std::string_view> objects;
+  SplitObjects(request.body(), &objects, &error);
+  std::string_view body = objects.empty() ? std::string_view(request.body()) : objects.front();
+  if (!FromJson(body, req.get(), &error)) return reply(400, ErrorJson(3, error));
 
   grpc::ClientContext ctx;
   if (!AddToken(request, &ctx)) return reply(400, ErrorJson(3, "invalid Authorization header"));
@@ -333,13 +338,18 @@ bool JsonGateway::ServeStream(const Route& route, const Request& request, Connec
   std::vector<std::string_view> objects;
   std::string error;
   std::vector<std::unique_ptr<pb::Message>> requests;
-  if (!SplitObjects(request.body(), &objects, &error)) return fail_early(500, ErrorJson(2, error));
+  // Past the first request, etcd's gateway stops at what it cannot decode and streams on with
+  // the requests before it; so does cairn.
+  bool split = SplitObjects(request.body(), &objects, &error);
+  if (!split && objects.empty()) return fail_early(500, ErrorJson(2, error));
   if (route.kind == CallKind::kServerStream && objects.empty()) objects.push_back("{}");
   for (std::string_view object : objects) {
-    requests.push_back(NewMessage(method->input_type()));
-    if (!FromJson(object, requests.back().get(), &error)) {
-      return fail_early(500, ErrorJson(2, error));
+    auto message = NewMessage(method->input_type());
+    if (!FromJson(object, message.get(), &error)) {
+      if (requests.empty()) return fail_early(500, ErrorJson(2, error));
+      break;
     }
+    requests.push_back(std::move(message));
   }
   grpc::ClientContext ctx;
   if (!AddToken(request, &ctx))
