@@ -151,6 +151,8 @@ void ClientServer::Shutdown(int deadline_ms) {
   listeners_.clear();
   if (http_) http_->Stop();
   if (metrics_http_) metrics_http_->Stop();
+  http_.reset();  // and its in-process channel, before the server it leads to
+  metrics_http_.reset();
   // First the pending lock/election calls and the in-process client's streams: the server's
   // shutdown waits for every call, theirs included.
   recipe_host_.Stop();
