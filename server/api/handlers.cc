@@ -186,7 +186,7 @@ void Handlers::MemberCall(Resp* resp, Start start, Done done) {
 void Handlers::MemberList(const etcdserverpb::MemberListRequest&,
                           etcdserverpb::MemberListResponse* resp, Done done) {
   if (!gate_->Admit(Method::kMemberList, &done)) return;
-  FillHeader(resp->mutable_header());
+  server_->FillHeader(resp->mutable_header());  // as etcd's cluster server: no revision
   for (const auto& m : server_->Members()) ToEtcdMember(m, resp->add_members());
   done(absl::OkStatus());
 }

@@ -105,6 +105,18 @@ std::vector<FlagDef> Defs() {
                     ? absl::InvalidArgumentError("--listen-client-urls must not be empty")
                     : S();
        }},
+      {"listen-client-http-urls", false, "",
+       "List of URLs to serve HTTP/JSON only on (the gateway, /health, /version, /metrics); "
+       "the client URLs then serve gRPC only.",
+       [](Flags* f, const std::string& v) {
+         f->listen_client_http_urls = SplitComma(v);
+         return S();
+       }},
+      {"listen-metrics-urls", false, "", "List of URLs to serve /metrics and /health on.",
+       [](Flags* f, const std::string& v) {
+         f->listen_metrics_urls = SplitComma(v);
+         return S();
+       }},
       {"advertise-client-urls", false, "the listen-client-urls",
        "List of this member's client URLs to advertise to the public.",
        [](Flags* f, const std::string& v) {

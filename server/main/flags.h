@@ -13,6 +13,8 @@ namespace cairn::main {
 struct Flags {
   etcdserver::ServerConfig server;
   std::vector<std::string> listen_client_urls{"http://127.0.0.1:2379"};
+  std::vector<std::string> listen_client_http_urls;  // HTTP only (the gateway), none by default
+  std::vector<std::string> listen_metrics_urls;      // /metrics and /health only
   std::string initial_cluster;        // "name=peerurl,..." (parsed into server.initial_cluster)
   std::string initial_cluster_state;  // "new" or "existing"
   std::string log_level = "warn";

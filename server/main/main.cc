@@ -71,10 +71,20 @@ int main(int argc, char** argv) {
     }
   }
   api::ClientServer clients(server->get());
+  // As etcd: given HTTP-only URLs, the client URLs serve gRPC only.
+  clients.set_http_on_client_urls(flags->listen_client_http_urls.empty());
   auto bound = clients.Start(flags->listen_client_urls);
   if (!bound.ok()) {
     CAIRN_LOG(kError, "main") << "cannot serve clients: " << bound.status();
     return 1;
+  }
+  for (const auto& [urls, metrics_only] : {std::pair{&flags->listen_client_http_urls, false},
+                                           std::pair{&flags->listen_metrics_urls, true}}) {
+    if (urls->empty()) continue;
+    if (auto http = clients.ServeHttpOnly(*urls, metrics_only); !http.ok()) {
+      CAIRN_LOG(kError, "main") << "cannot serve HTTP: " << http.status();
+      return 1;
+    }
   }
   for (int port : (*server)->peer_ports()) {
     CAIRN_LOG(kInfo, "main") << "listening for peers on port " << port;

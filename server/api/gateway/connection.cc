@@ -1,0 +1,122 @@
+#include "server/api/gateway/connection.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <cerrno>
+#include <cstdio>
+
+namespace cairn::api::gateway {
+
+namespace http = boost::beast::http;
+
+namespace {
+// Waits for `events` on `fd`; false on timeout or error. EINTR restarts with the full timeout,
+// which only lengthens a bounded wait.
+bool PollFor(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int n = ::poll(&p, 1, timeout_ms);
+    if (n > 0) return true;
+    if (n == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+}  // namespace
+
+Connection::Connection(int fd) : fd_(fd) {}
+
+Connection::~Connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Connection::ReadResult Connection::ReadRequest(size_t body_bytes_max, int idle_timeout_ms,
+                                               Request* out) {
+  http::request_parser<http::string_body> parser;
+  parser.eager(true);
+  parser.body_limit(body_bytes_max);
+  parser.header_limit(kHttpHeaderBytesMax);
+  bool got_bytes = buffer_.size() > 0;
+  bool continued = false;  // "100 Continue" considered
+  for (;;) {
+    if (buffer_.size() > 0) {
+      boost::beast::error_code ec;
+      size_t used = parser.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::body_limit) return ReadResult::kTooLarge;
+      if (ec && ec != http::error::need_more) return ReadResult::kMalformed;
+      if (parser.is_done()) {
+        *out = parser.release();
+        return ReadResult::kOk;
+      }
+      // curl asks before sending a body over 1 KiB and waits a second for the answer; Go's
+      // server (etcd's) answers at once, so cairn does too.
+      if (parser.is_header_done() && !continued) {
+        continued = true;
+        auto expect = parser.get().find(http::field::expect);
+        if (expect != parser.get().end() &&
+            boost::beast::iequals(expect->value(), "100-continue") &&
+            !Write("HTTP/1.1 100 Continue\r\n\r\n", idle_timeout_ms)) {
+          return ReadResult::kClosed;
+        }
+      }
+      if (!ec && used > 0) continue;  // the parser may take the rest in another call
+    }
+    if (!PollFor(fd_, POLLIN, idle_timeout_ms)) return ReadResult::kTimedOut;
+    auto space = buffer_.prepare(16 * 1024);
+    ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      // A request cut short is malformed; a close between requests is the normal end.
+      return got_bytes ? ReadResult::kMalformed : ReadResult::kClosed;
+    }
+    buffer_.commit(static_cast<size_t>(n));
+    got_bytes = true;
+  }
+}
+
+bool Connection::Write(std::string_view data, int timeout_ms) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!PollFor(fd_, POLLOUT, timeout_ms)) return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+bool Connection::WriteChunk(std::string_view data, int timeout_ms) {
+  if (data.empty()) return true;
+  char size[32];
+  std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  std::string chunk = size;
+  chunk.append(data);
+  chunk += "\r\n";
+  return Write(chunk, timeout_ms);
+}
+
+bool Connection::WriteLastChunk(int timeout_ms) { return Write("0\r\n\r\n", timeout_ms); }
+
+bool Connection::PeerClosed() {
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+  char c;
+  ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+void Connection::Abort() { ::shutdown(fd_, SHUT_RDWR); }
+
+}  // namespace cairn::api::gateway

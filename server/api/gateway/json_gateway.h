@@ -1,0 +1,52 @@
+// JsonGateway: etcd's gRPC-gateway, generically. A request on a route of routes.h is decoded from
+// proto3 JSON into the method's request message (found by name in the generated descriptor
+// pool), sent to cairn's own gRPC services over the server's in-process channel with the
+// `Authorization` header as the `token` metadata, and the answer is encoded back as etcd 3.4's
+// gateway writes it: original proto field names, defaults omitted, bytes base64, 64-bit integers
+// as strings; streams as newline-delimited {"result":...} objects. Going through the gRPC
+// services means the request gate, validation and auth apply as to any gRPC client.
+// Errors: {"error":msg,"message":msg,"code":grpc_code} with grpc-gateway's HTTP status
+// (docs/gateway.md).
+//
+// Thread safety: thread-safe; Serve blocks the calling (connection) thread for the call.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include "server/api/gateway/connection.h"
+#include "server/api/gateway/routes.h"
+
+namespace cairn::api::gateway {
+
+class JsonGateway {
+ public:
+  // `stopping` (outliving this object) set true makes every pending call cancel soon.
+  JsonGateway(std::shared_ptr<grpc::Channel> channel, const std::atomic<bool>* stopping);
+
+  // Answers `request` (a POST on `route`) on `conn`. Returns false when the connection must be
+  // closed afterwards (a stream ended, the peer left, or a write failed).
+  bool Serve(const Route& route, const Request& request, Connection* conn);
+
+ private:
+  bool ServeUnary(const Route& route, const Request& request, Connection* conn);
+  bool ServeStream(const Route& route, const Request& request, Connection* conn);
+
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+  const std::atomic<bool>* stopping_;
+};
+
+// An HTTP/1.1 response with a complete body, as bytes to write.
+std::string HttpResponse(unsigned status, std::string_view content_type, std::string_view body,
+                         bool keep_alive);
+// {"error":message,"message":message,"code":code}, as etcd's gateway writes an error.
+std::string ErrorJson(int code, std::string_view message);
+// grpc-gateway's HTTP status for a gRPC status code.
+unsigned HttpStatusOfCode(int code);
+
+}  // namespace cairn::api::gateway

@@ -1,0 +1,54 @@
+// Listener: accepts on cairn's plain-HTTP client URLs (http://host:port) and serves gRPC and
+// HTTP/1.1 on the same port, as etcd does. Each accepted connection's first bytes are peeked:
+// the HTTP/2 client preface ("PRI * HTTP/2.0...") hands the socket to the gRPC server
+// (grpc::AddInsecureChannelFromFd), anything else to the HttpServer. Only the accept path
+// differs from gRPC's own listener; an established gRPC connection is gRPC's alone.
+// An HTTP-only listener (--listen-client-http-urls, --listen-metrics-urls) hands every
+// connection to the HttpServer without peeking. https:// URLs are not served here (gRPC's own
+// TLS listener serves them, without the gateway).
+//
+// Limits (docs/limits.md): at most kMaxUnclassifiedConnections connections waiting for their
+// first bytes, each for at most kFirstBytesTimeoutMs; beyond, new connections are closed.
+//
+// Thread safety: Bind, Start and Stop from one thread; accepting runs on a thread of its own.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "server/api/gateway/http_server.h"
+
+namespace cairn::api::gateway {
+
+inline constexpr int kMaxUnclassifiedConnections = 1024;
+inline constexpr int kFirstBytesTimeoutMs = 10 * 1000;
+
+class Listener {
+ public:
+  Listener();
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds every "http://host:port" URL (port 0 picks a free port); returns the bound
+  // "host:port" of each, in order. Errors: a malformed URL, a port in use.
+  absl::StatusOr<std::vector<std::string>> Bind(const std::vector<std::string>& urls);
+  // Starts accepting on the bound URLs: HTTP/2 to `grpc` (started; null: HTTP only), the rest
+  // to `http` (null: gRPC only, every connection goes to `grpc`). Both must outlive Stop.
+  void Start(grpc::Server* grpc, HttpServer* http);
+  // Stops accepting and closes the connections still unclassified; returns when the accept
+  // thread has ended. Connections already handed over are the gRPC or HTTP server's to end.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+};
+
+}  // namespace cairn::api::gateway
