@@ -6,6 +6,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include "server/api/tls.h"
 #include "server/base/logging.h"
 #include "server/base/url.h"
 
@@ -35,12 +36,15 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   grpc::ServerBuilder builder;
   std::vector<std::string> hostports;
   std::vector<std::unique_ptr<int>> ports;
-  for (const auto& url : listen_urls) {
-    auto hp = base::HostPortOfUrl(url);
+  // https:// URLs: TLS per --cert-file and friends (server/api/tls.h).
+  auto credentials = ClientListenerCredentials(server_->config(), listen_urls);
+  if (!credentials.ok()) return credentials.status();
+  for (size_t i = 0; i < listen_urls.size(); ++i) {
+    auto hp = base::HostPortOfUrl(listen_urls[i]);
     if (!hp.ok()) return hp.status();
     hostports.push_back(*hp);
     ports.push_back(std::make_unique<int>(0));
-    builder.AddListeningPort(*hp, grpc::InsecureServerCredentials(), ports.back().get());
+    builder.AddListeningPort(*hp, (*credentials)[i], ports.back().get());
   }
   // gRPC sets SO_REUSEPORT by default: a second member on the same port would start silently and
   // take half the connections. Refuse instead, as etcd does.
