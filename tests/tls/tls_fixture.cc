@@ -71,8 +71,6 @@ std::string ReadFileOrEmpty(const std::string& path) {
 
 absl::Status Certs::Generate(const std::string& dir) {
   dir_ = dir;
-  std::ofstream(Path("server.ext"))
-      << "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n";
   std::ofstream(Path("client.ext")) << "extendedKeyUsage=clientAuth\n";
   for (const std::string ca : {"ca", "other-ca"}) {
     std::vector<std::string> args = {"req", "-x509"};
@@ -85,22 +83,41 @@ absl::Status Certs::Generate(const std::string& dir) {
     if (absl::Status s = Openssl(args); !s.ok()) return s;
   }
   struct LeafDef {
-    const char *name, *cn, *ca, *days, *ext;
+    const char *name, *cn, *ca;
+    bool server;
   };
-  for (const LeafDef& l : {LeafDef{"server", "server", "ca", "2", "server"},
-                           LeafDef{"server2", "server", "ca", "2", "server"},
-                           LeafDef{"client", "client-user", "ca", "2", "client"},
-                           LeafDef{"peer", "peer", "ca", "2", "server"},
-                           LeafDef{"intruder", "intruder", "ca", "2", "server"},
-                           LeafDef{"expired", "client-user", "ca", "-1", "client"},
-                           LeafDef{"stranger", "client-user", "other-ca", "2", "client"}}) {
-    if (absl::Status s = Leaf(l.name, l.cn, l.ca, l.days, l.ext); !s.ok()) return s;
+  for (const LeafDef& l :
+       {LeafDef{"server", "server", "ca", true}, LeafDef{"server2", "server", "ca", true},
+        LeafDef{"client", "client-user", "ca", false}, LeafDef{"peer", "peer", "ca", true},
+        LeafDef{"intruder", "intruder", "ca", true},
+        LeafDef{"stranger", "client-user", "other-ca", false}}) {
+    if (absl::Status s = Leaf(l.name, l.cn, l.ca, l.server); !s.ok()) return s;
   }
-  return absl::OkStatus();
+  return Expired("expired", "client-user");
 }
 
+// One openssl call: a new key and a certificate signed by `ca`, valid for two days.
 absl::Status Certs::Leaf(const std::string& name, const std::string& cn, const std::string& ca,
-                         const std::string& days, const std::string& ext) {
+                         bool server) {
+  std::vector<std::string> req = {"req", "-x509"};
+  for (const auto& a : NewKeyArgs()) req.push_back(a);
+  for (const std::string& a : std::vector<std::string>{
+           "-subj", "/CN=" + cn, "-keyout", Path(name + ".key"), "-out", Path(name + ".pem"), "-CA",
+           Path(ca + ".pem"), "-CAkey", Path(ca + ".key"), "-days", "2", "-addext",
+           "basicConstraints=critical,CA:FALSE", "-addext",
+           server ? "extendedKeyUsage=serverAuth,clientAuth" : "extendedKeyUsage=clientAuth"}) {
+    req.push_back(a);
+  }
+  if (server) {
+    req.push_back("-addext");
+    req.push_back("subjectAltName=IP:127.0.0.1,DNS:localhost");
+  }
+  return Openssl(req);
+}
+
+// `openssl req` refuses a negative validity; `openssl x509 -req -days -1` makes one that ended
+// a day before it began, i.e. expired now.
+absl::Status Certs::Expired(const std::string& name, const std::string& cn) {
   std::vector<std::string> req = {"req"};
   for (const auto& a : NewKeyArgs()) req.push_back(a);
   for (const std::string& a : std::vector<std::string>{
@@ -108,9 +125,9 @@ absl::Status Certs::Leaf(const std::string& name, const std::string& cn, const s
     req.push_back(a);
   }
   if (absl::Status s = Openssl(req); !s.ok()) return s;
-  return Openssl({"x509", "-req", "-in", Path(name + ".csr"), "-CA", Path(ca + ".pem"), "-CAkey",
-                  Path(ca + ".key"), "-CAcreateserial", "-days", days, "-extfile",
-                  Path(ext + ".ext"), "-out", Path(name + ".pem")});
+  return Openssl({"x509", "-req", "-in", Path(name + ".csr"), "-CA", Path("ca.pem"), "-CAkey",
+                  Path("ca.key"), "-CAcreateserial", "-days", "-1", "-extfile", Path("client.ext"),
+                  "-out", Path(name + ".pem")});
 }
 
 std::string Certs::Serial(const std::string& pem_name) const {

@@ -48,7 +48,8 @@ class Certs {
 
  private:
   absl::Status Leaf(const std::string& name, const std::string& cn, const std::string& ca,
-                    const std::string& days, const std::string& ext);
+                    bool server);
+  absl::Status Expired(const std::string& name, const std::string& cn);
   std::string dir_;
 };
 

@@ -85,90 +85,99 @@ Certs* MutualTlsTest::certs_ = nullptr;
 Member* MutualTlsTest::member_ = nullptr;
 int MutualTlsTest::port_ = 0;
 
-TEST_F(MutualTlsTest, EtcdctlWithClientCertificate) {
-  CommandResult put = Etcdctl(Url(), GoodFlags(), {"put", "k", "v"});
-  ASSERT_EQ(put.exit_code, 0) << put.err;
-  CommandResult get = Etcdctl(Url(), GoodFlags(), {"get", "k", "--print-value-only"});
-  ASSERT_EQ(get.exit_code, 0) << get.err;
-  EXPECT_EQ(get.out, "v\n");
+// etcdctl, the SDK and python-etcd3 with a client certificate.
+TEST_F(MutualTlsTest, ClientsWithACertificateAreServed) {
+  {
+    SCOPED_TRACE("EtcdctlWithClientCertificate");
+    CommandResult put = Etcdctl(Url(), GoodFlags(), {"put", "k", "v"});
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+    CommandResult get = Etcdctl(Url(), GoodFlags(), {"get", "k", "--print-value-only"});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_EQ(get.out, "v\n");
+  }
+  {
+    SCOPED_TRACE("SdkWithClientCertificate");
+    ClientOptions o;
+    o.endpoints = {Url()};
+    o.dial_timeout = std::chrono::milliseconds(10000);
+    o.tls.ca_file = certs_->Path("ca.pem");
+    o.tls.cert_file = certs_->Path("client.pem");
+    o.tls.key_file = certs_->Path("client.key");
+    auto client = Client::Connect(o);
+    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_TRUE((*client)->kv().Put("sdk", "tls").ok());
+    auto got = (*client)->kv().Get("sdk");
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->kvs.at(0).value, "tls");
+  }
+  {
+    SCOPED_TRACE("PythonEtcd3WithClientCertificate");
+    std::string script =
+        "import etcd3\n"
+        "c = etcd3.client(host='127.0.0.1', port=" +
+        std::to_string(port_) + ", ca_cert='" + certs_->Path("ca.pem") + "', cert_cert='" +
+        certs_->Path("client.pem") + "', cert_key='" + certs_->Path("client.key") +
+        "', timeout=10)\n"
+        "c.put('py', 'tls')\n"
+        "print(c.get('py')[0].decode())\n";
+    CommandResult r = cairn::testing::RunCommand({"/usr/bin/python3", "-c", script});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "tls\n");
+  }
 }
 
-TEST_F(MutualTlsTest, SdkWithClientCertificate) {
-  ClientOptions o;
-  o.endpoints = {Url()};
-  o.dial_timeout = std::chrono::milliseconds(10000);
-  o.tls.ca_file = certs_->Path("ca.pem");
-  o.tls.cert_file = certs_->Path("client.pem");
-  o.tls.key_file = certs_->Path("client.key");
-  auto client = Client::Connect(o);
-  ASSERT_TRUE(client.ok()) << client.status();
-  ASSERT_TRUE((*client)->kv().Put("sdk", "tls").ok());
-  auto got = (*client)->kv().Get("sdk");
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->kvs.at(0).value, "tls");
-}
-
-TEST_F(MutualTlsTest, PythonEtcd3WithClientCertificate) {
-  std::string script =
-      "import etcd3\n"
-      "c = etcd3.client(host='127.0.0.1', port=" +
-      std::to_string(port_) + ", ca_cert='" + certs_->Path("ca.pem") + "', cert_cert='" +
-      certs_->Path("client.pem") + "', cert_key='" + certs_->Path("client.key") +
-      "', timeout=10)\n"
-      "c.put('py', 'tls')\n"
-      "print(c.get('py')[0].decode())\n";
-  CommandResult r = cairn::testing::RunCommand({"/usr/bin/python3", "-c", script});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "tls\n");
-}
-
-TEST_F(MutualTlsTest, MissingClientCertificateIsRefused) {
-  size_t offset = member_->Log().size();
-  CommandResult r = Refused(Url(), {"--cacert", certs_->Path("ca.pem")}, {"put", "k", "nocert"});
-  EXPECT_NE(r.exit_code, 0) << r.out;
-  EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
-  ExpectStillServing();
-}
-
-TEST_F(MutualTlsTest, CertificateFromAnotherCaIsRefused) {
-  size_t offset = member_->Log().size();
-  CommandResult r = Refused(Url(),
-                            {"--cacert", certs_->Path("ca.pem"), "--cert",
-                             certs_->Path("stranger.pem"), "--key", certs_->Path("stranger.key")},
-                            {"put", "k", "stranger"});
-  EXPECT_NE(r.exit_code, 0) << r.out;
-  EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
-  // A client that trusts another CA refuses the member's certificate itself.
-  CommandResult distrust =
-      Etcdctl(Url(),
-              {"--cacert", certs_->Path("other-ca.pem"), "--cert", certs_->Path("client.pem"),
-               "--key", certs_->Path("client.key")},
-              {"put", "k", "distrust"});
-  EXPECT_NE(distrust.exit_code, 0) << distrust.out;
-  ExpectStillServing();
-}
-
-TEST_F(MutualTlsTest, ExpiredCertificateIsRefused) {
-  size_t offset = member_->Log().size();
-  CommandResult r = Refused(Url(),
-                            {"--cacert", certs_->Path("ca.pem"), "--cert",
-                             certs_->Path("expired.pem"), "--key", certs_->Path("expired.key")},
-                            {"put", "k", "expired"});
-  EXPECT_NE(r.exit_code, 0) << r.out;
-  EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
-  ExpectStillServing();
-  CommandResult get = Etcdctl(Url(), GoodFlags(), {"get", "k", "--print-value-only"});
-  EXPECT_EQ(get.out.find("expired"), std::string::npos);  // nothing was written
-}
-
-TEST_F(MutualTlsTest, PlaintextClientOnTlsPortIsRefused) {
-  size_t offset = member_->Log().size();
-  CommandResult r = Refused("http://127.0.0.1:" + std::to_string(port_), {}, {"put", "k", "plain"});
-  EXPECT_NE(r.exit_code, 0) << r.out;
-  EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
-  ExpectStillServing();
-  CommandResult get = Etcdctl(Url(), GoodFlags(), {"get", "k", "--print-value-only"});
-  EXPECT_EQ(get.out.find("plain"), std::string::npos);
+// Each refusal happens in the handshake, is logged, writes nothing, and the member keeps serving.
+TEST_F(MutualTlsTest, RefusalsAreLoggedAndTheMemberKeepsServing) {
+  {
+    SCOPED_TRACE("MissingClientCertificateIsRefused");
+    size_t offset = member_->Log().size();
+    CommandResult r = Refused(Url(), {"--cacert", certs_->Path("ca.pem")}, {"put", "k", "nocert"});
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
+    ExpectStillServing();
+  }
+  {
+    SCOPED_TRACE("CertificateFromAnotherCaIsRefused");
+    size_t offset = member_->Log().size();
+    CommandResult r = Refused(Url(),
+                              {"--cacert", certs_->Path("ca.pem"), "--cert",
+                               certs_->Path("stranger.pem"), "--key", certs_->Path("stranger.key")},
+                              {"put", "k", "stranger"});
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
+    // A client that trusts another CA refuses the member's certificate itself.
+    CommandResult distrust =
+        Etcdctl(Url(),
+                {"--cacert", certs_->Path("other-ca.pem"), "--cert", certs_->Path("client.pem"),
+                 "--key", certs_->Path("client.key")},
+                {"put", "k", "distrust"});
+    EXPECT_NE(distrust.exit_code, 0) << distrust.out;
+    ExpectStillServing();
+  }
+  {
+    SCOPED_TRACE("ExpiredCertificateIsRefused");
+    size_t offset = member_->Log().size();
+    CommandResult r = Refused(Url(),
+                              {"--cacert", certs_->Path("ca.pem"), "--cert",
+                               certs_->Path("expired.pem"), "--key", certs_->Path("expired.key")},
+                              {"put", "k", "expired"});
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
+    ExpectStillServing();
+    CommandResult get = Etcdctl(Url(), GoodFlags(), {"get", "k", "--print-value-only"});
+    EXPECT_EQ(get.out.find("expired"), std::string::npos);  // nothing was written
+  }
+  {
+    SCOPED_TRACE("PlaintextClientOnTlsPortIsRefused");
+    size_t offset = member_->Log().size();
+    CommandResult r =
+        Refused("http://127.0.0.1:" + std::to_string(port_), {}, {"put", "k", "plain"});
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(LogShows(offset, "Handshake failed")) << member_->Log().substr(offset);
+    ExpectStillServing();
+    CommandResult get = Etcdctl(Url(), GoodFlags(), {"get", "k", "--print-value-only"});
+    EXPECT_EQ(get.out.find("plain"), std::string::npos);
+  }
 }
 
 // Server-side TLS whose files are replaced while a client stays connected: new connections get
