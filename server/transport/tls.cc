@@ -312,6 +312,9 @@ absl::Status PrepareTls(const std::vector<std::string>& urls, const std::string&
     return Invalid(
         absl::StrCat("--", prefix, "client-cert-auth needs --", prefix, "trusted-ca-file"));
   }
+  if (!config->allowed_cn.empty() && config->trusted_ca_file.empty()) {
+    return Invalid("--peer-cert-allowed-cn needs --peer-trusted-ca-file");
+  }
   if (absl::Status s = CheckFiles(*config, prefix); !s.ok()) return s;
   return ApplyProcessPolicy(*config);
 }
