@@ -301,8 +301,10 @@ TEST(AutoTlsTest, ServesWithAGeneratedCertificate) {
   std::filesystem::remove_all(dir);
 }
 
-// Three members whose peer URLs use mutual TLS with an allowed CN: writes replicate; a peer
-// connection with another CN is refused and logged, and the cluster keeps serving.
+// Three members whose peer URLs use mutual TLS with an allowed CN: writes replicate (forwarded
+// writes included); a peer connection with another CN, or a plaintext one, is refused and logged,
+// and the cluster keeps serving; a member added later joins (fetching the members and catching up
+// over TLS).
 TEST(PeerTlsTest, ThreeMembersReplicateOverMutualTls) {
   std::string dir = MakeTempDir("cairn-tls-peers");
   Certs certs;
@@ -397,6 +399,49 @@ TEST(PeerTlsTest, ThreeMembersReplicateOverMutualTls) {
     CommandResult r = Etcdctl(endpoint(0), {"--consistency=s"}, {"get", "k", "--print-value-only"});
     return r.out == "v2\n";
   }));
+
+  // A member added now fetches the members and catches up over the peers' TLS.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Etcdctl(endpoint(0), {}, {"put", "fill" + std::to_string(i), "x"}).exit_code, 0);
+  }
+  int joiner_client = FreePort();
+  std::string joiner_peer = "https://127.0.0.1:" + std::to_string(FreePort());
+  // etcd's strict reconfig check refuses ("unhealthy cluster") until the members have been
+  // connected for 5 s.
+  CommandResult add;
+  EXPECT_TRUE(PollUntil([&] {
+    add = Etcdctl(endpoint(0), {}, {"member", "add", "m4", "--peer-urls=" + joiner_peer});
+    return add.exit_code == 0;
+  })) << add.err;
+  std::filesystem::create_directories(dir + "/m4");
+  Member joiner("m4", dir + "/m4");
+  std::vector<std::string> join_args = {"--listen-client-urls",
+                                        "http://127.0.0.1:" + std::to_string(joiner_client),
+                                        "--listen-peer-urls",
+                                        joiner_peer,
+                                        "--initial-advertise-peer-urls",
+                                        joiner_peer,
+                                        "--initial-cluster",
+                                        cluster + ",m4=" + joiner_peer,
+                                        "--initial-cluster-state",
+                                        "existing",
+                                        "--peer-cert-file",
+                                        certs.Path("peer.pem"),
+                                        "--peer-key-file",
+                                        certs.Path("peer.key"),
+                                        "--peer-trusted-ca-file",
+                                        certs.Path("ca.pem"),
+                                        "--peer-client-cert-auth",
+                                        "--peer-cert-allowed-cn",
+                                        "peer"};
+  for (const auto& a : FastRaft()) join_args.push_back(a);
+  ASSERT_TRUE(joiner.Start(join_args).ok());
+  EXPECT_TRUE(PollUntil([&] {
+    CommandResult r = Etcdctl("http://127.0.0.1:" + std::to_string(joiner_client),
+                              {"--consistency=s"}, {"get", "fill2", "--print-value-only"});
+    return r.out == "x\n";
+  })) << joiner.Log();
+  joiner.Stop();
   for (auto& m : members) EXPECT_TRUE(m->Running());
   members.clear();
   std::filesystem::remove_all(dir);
