@@ -160,7 +160,8 @@ std::vector<FlagDef> BaseDefs() {
          return S();
        }},
       {"listen-client-urls", false, JoinComma(d.listen_client_urls),
-       "List of URLs to listen on for client traffic (http://host:port; port 0 picks one).",
+       "List of URLs to listen on for client traffic (http://host:port, or https:// for TLS; port "
+       "0 picks one).",
        [](Flags* f, const std::string& v) {
          f->listen_client_urls = SplitComma(v);
          return f->listen_client_urls.empty()
@@ -180,7 +181,8 @@ std::vector<FlagDef> BaseDefs() {
          return S();
        }},
       {"listen-peer-urls", false, "none for a single member",
-       "List of URLs to listen on for peer traffic (http://host:port; port 0 picks one). "
+       "List of URLs to listen on for peer traffic (http://host:port, or https:// for TLS; port "
+       "0 picks one). "
        "Required for a cluster of more than one member.",
        [](Flags* f, const std::string& v) {
          f->server.listen_peer_urls = SplitComma(v);

@@ -388,8 +388,8 @@ TEST(PeerTlsTest, ThreeMembersReplicateOverMutualTls) {
   intruder.Stop();
   // A plaintext peer is refused too, and the cluster still replicates.
   offset = members[1]->Log().size();
-  cairn::testing::RunCommand(
-      {"curl", "-s", "-m", "2", "http://127.0.0.1:" + std::to_string(peer_ports[1])});
+  Etcdctl("http://127.0.0.1:" + std::to_string(peer_ports[1]),
+          {"--dial-timeout", "1s", "--command-timeout", "1s"}, {"get", "k"});
   EXPECT_TRUE(PollUntil([&] {
     return members[1]->Log().find("Handshake failed", offset) != std::string::npos;
   })) << members[1]->Log().substr(offset);
