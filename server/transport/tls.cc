@@ -95,9 +95,6 @@ absl::Status ApplyProcessPolicy(const TlsConfig& c) {
   if (c.max_version == "TLS1.2") protocol = "-TLSv1.3";
   if (c.min_version == "TLS1.3") protocol = "-TLSv1.2";
   if (protocol.empty()) return absl::OkStatus();
-  if (c.min_version == "TLS1.3" && c.max_version == "TLS1.2") {
-    return Invalid("--tls-min-version is greater than --tls-max-version");
-  }
   OPENSSL_init_ssl(0, nullptr);
   std::string text = absl::StrCat(
       "openssl_conf = cairn_conf\n[cairn_conf]\nssl_conf = cairn_ssl\n[cairn_ssl]\n",
@@ -297,6 +294,9 @@ absl::Status PrepareTls(const std::vector<std::string>& urls, const std::string&
   }
   if (absl::Status s = CheckVersion("tls-min-version", config->min_version); !s.ok()) return s;
   if (absl::Status s = CheckVersion("tls-max-version", config->max_version); !s.ok()) return s;
+  if (config->min_version == "TLS1.3" && config->max_version == "TLS1.2") {
+    return Invalid("--tls-min-version is greater than --tls-max-version");
+  }
   if (config->cert_file.empty() && config->auto_tls) {
     if (config->auto_tls_dir.empty()) return Invalid("auto-tls needs a directory");
     absl::Status s =
