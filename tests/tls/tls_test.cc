@@ -447,5 +447,43 @@ TEST(PeerTlsTest, ThreeMembersReplicateOverMutualTls) {
   std::filesystem::remove_all(dir);
 }
 
+// --peer-auto-tls: members generate self-signed peer certificates and talk TLS without verifying
+// each other's, as etcd does.
+TEST(PeerTlsTest, AutoTlsPeersReplicate) {
+  std::string dir = MakeTempDir("cairn-tls-peer-auto");
+  std::vector<int> client_ports = {FreePort(), FreePort()};
+  std::vector<std::string> peers = {"https://127.0.0.1:" + std::to_string(FreePort()),
+                                    "https://127.0.0.1:" + std::to_string(FreePort())};
+  std::string cluster = "a0=" + peers[0] + ",a1=" + peers[1];
+  std::vector<std::unique_ptr<Member>> members;
+  for (int i = 0; i < 2; ++i) {
+    std::string mdir = dir + "/a" + std::to_string(i);
+    std::filesystem::create_directories(mdir);
+    members.push_back(std::make_unique<Member>("a" + std::to_string(i), mdir));
+    std::vector<std::string> args = {"--listen-client-urls",
+                                     "http://127.0.0.1:" + std::to_string(client_ports[i]),
+                                     "--listen-peer-urls",
+                                     peers[i],
+                                     "--initial-advertise-peer-urls",
+                                     peers[i],
+                                     "--initial-cluster",
+                                     cluster,
+                                     "--peer-auto-tls"};
+    for (const auto& a : FastRaft()) args.push_back(a);
+    ASSERT_TRUE(members.back()->Start(args).ok());
+  }
+  auto endpoint = [&](int i) { return "http://127.0.0.1:" + std::to_string(client_ports[i]); };
+  ASSERT_TRUE(PollUntil([&] {
+    return Etcdctl(endpoint(0), {}, {"put", "k", "auto"}).exit_code == 0;
+  })) << members[0]->Log();
+  EXPECT_TRUE(PollUntil([&] {
+    CommandResult r = Etcdctl(endpoint(1), {"--consistency=s"}, {"get", "k", "--print-value-only"});
+    return r.out == "auto\n";
+  })) << members[1]->Log();
+  EXPECT_TRUE(std::filesystem::exists(members[0]->DataDir() + "/fixtures/peer/cert.pem"));
+  members.clear();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace cairn::tls_test
