@@ -8,6 +8,7 @@
 
 #include "server/api/decode_error_interceptor.h"
 #include "server/api/gate_metrics.h"
+#include "server/api/tls.h"
 #include "server/base/logging.h"
 #include "server/base/url.h"
 
@@ -42,16 +43,19 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   std::vector<std::string> hostports;  // of the TLS URLs, which gRPC listens on itself
   std::vector<std::unique_ptr<int>> ports;
   std::vector<std::string> plain_urls;
-  for (const auto& url : listen_urls) {
-    if (!IsTlsUrl(url)) {
-      plain_urls.push_back(url);
+  // https:// URLs: gRPC listens itself, with TLS per --cert-file and friends (server/api/tls.h).
+  auto credentials = ClientListenerCredentials(server_->config(), listen_urls);
+  if (!credentials.ok()) return credentials.status();
+  for (size_t i = 0; i < listen_urls.size(); ++i) {
+    if (!IsTlsUrl(listen_urls[i])) {
+      plain_urls.push_back(listen_urls[i]);
       continue;
     }
-    auto hp = base::HostPortOfUrl(url);
+    auto hp = base::HostPortOfUrl(listen_urls[i]);
     if (!hp.ok()) return hp.status();
     hostports.push_back(*hp);
     ports.push_back(std::make_unique<int>(0));
-    builder.AddListeningPort(*hp, grpc::InsecureServerCredentials(), ports.back().get());
+    builder.AddListeningPort(*hp, (*credentials)[i], ports.back().get());
   }
   auto listener = std::make_unique<gateway::Listener>();
   auto plain_bound = listener->Bind(plain_urls);

@@ -6,6 +6,7 @@ namespace cairn::base {
 namespace {
 
 constexpr std::string_view kHttp = "http://";
+constexpr std::string_view kHttps = "https://";  // TLS (docs/security.md)
 
 absl::Status BadUrl(std::string_view url, std::string_view why) {
   return absl::InvalidArgumentError("URL \"" + std::string(url) + "\" " + std::string(why));
@@ -16,11 +17,12 @@ absl::Status BadUrl(std::string_view url, std::string_view why) {
 std::string Url::HostPort() const { return host + ":" + std::to_string(port); }
 
 absl::StatusOr<Url> ParseUrl(std::string_view url) {
-  if (!url.starts_with(kHttp)) {
+  const bool https = url.starts_with(kHttps);
+  if (!url.starts_with(kHttp) && !https) {
     return absl::InvalidArgumentError("unsupported URL scheme in \"" + std::string(url) +
                                       "\" (expected http://host:port)");
   }
-  std::string_view rest = url.substr(kHttp.size());
+  std::string_view rest = url.substr(https ? kHttps.size() : kHttp.size());
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   // rfind: an IPv6 literal ("[::1]:2379") has colons of its own before the port's.
@@ -38,7 +40,7 @@ absl::StatusOr<Url> ParseUrl(std::string_view url) {
   for (char c : port) value = value * 10 + static_cast<uint32_t>(c - '0');
   if (value > 65535) return BadUrl(url, "has a bad port");
   Url out;
-  out.scheme = "http";
+  out.scheme = https ? "https" : "http";
   out.host = std::string(authority.substr(0, colon));
   out.port = static_cast<uint16_t>(value);
   if (slash != std::string_view::npos) out.path = std::string(rest.substr(slash));

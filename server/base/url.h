@@ -13,7 +13,7 @@
 namespace cairn::base {
 
 struct Url {
-  std::string scheme;  // "http", the only scheme served (no TLS yet)
+  std::string scheme;  // "http" or "https" (TLS: docs/security.md)
   std::string host;    // non-empty; an IPv6 literal keeps its brackets ("[::1]")
   uint16_t port = 0;   // 0 asks a listener to pick a free port
   std::string path;    // whatever follows host:port: empty or starting with '/'
@@ -22,8 +22,8 @@ struct Url {
   std::string HostPort() const;
 };
 
-// Parses "http://host:port[/path]". Errors (kInvalidArgument, naming the URL): another scheme, no
-// host, no port, a port that is not 1 to 5 digits or is above 65535.
+// Parses "http[s]://host:port[/path]". Errors (kInvalidArgument, naming the URL): another scheme,
+// no host, no port, a port that is not 1 to 5 digits or is above 65535.
 absl::StatusOr<Url> ParseUrl(std::string_view url);
 
 // The "host:port" of a listen or peer URL: ParseUrl's rules, and nothing but slashes may follow

@@ -105,6 +105,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   return s;
 }
 
+transport::TlsConfig Server::PeerTls() const {
+  transport::TlsConfig tls = config_.peer_tls;
+  if (tls.auto_tls_dir.empty()) tls.auto_tls_dir = config_.data_dir + "/fixtures/peer";
+  return tls;
+}
+
 absl::Status Server::StartTransport() {
   // Peers: the applied membership, plus (on a first start) the members known from the flags or
   // from the cluster we join, so that raft can talk before the membership is applied.
@@ -120,6 +126,7 @@ absl::Status Server::StartTransport() {
   }
   transport::TransportOptions options;
   options.env = env_;
+  options.tls = PeerTls();
   auto t = transport::Transport::Start(config_.listen_peer_urls, cluster_id_.load(), member_id_,
                                        config_.data_dir + "/member/snap", this, options);
   if (!t.ok()) return t.status();
@@ -238,7 +245,7 @@ absl::Status Server::BootstrapExisting() {
     return absl::InvalidArgumentError(
         "--initial-cluster-state existing needs the other members in --initial-cluster");
   }
-  auto resp = transport::Transport::FetchMembers(urls, 5000);
+  auto resp = transport::Transport::FetchMembers(urls, 5000, PeerTls());
   if (!resp.ok()) {
     return absl::UnavailableError(absl::StrCat("cannot fetch the cluster's members from ", urls[0],
                                                ": ", resp.status().message()));

@@ -82,6 +82,11 @@ struct ServerConfig {
   // etcd's --strict-reconfig-check (default on): refuse a membership change that the started or
   // active members could not carry (Server::MayAddMember and friends; docs/cluster.md).
   bool strict_reconfig_check = true;
+  // TLS of the client URLs (--cert-file, ...) and of the peer URLs (--peer-cert-file, ...), used
+  // by https:// URLs (docs/security.md). auto_tls_dir defaults to
+  // <data_dir>/fixtures/{client,peer}.
+  transport::TlsConfig client_tls;
+  transport::TlsConfig peer_tls;
   // The member's file system (WAL, snapshot files) and time source; not owned, must outlive the
   // Server. RocksDB does its own I/O. Tests and simulations pass their own (docs/threading.md).
   base::Env* env = base::Env::Default();
@@ -204,6 +209,8 @@ class Server : private transport::Handler {
   // Creates the forwarder, lease driver and membership admin (before the transport starts).
   void CreateComponents();
   absl::Status StartTransport();
+  // The peer TLS settings with auto-tls's directory filled in.
+  transport::TlsConfig PeerTls() const;
   void OnLeaderChange(uint64_t leader, bool became_leader);
   void PublishAttributes();
   void ProposeConfChange(raft::ConfChange cc, MemberDone done);

@@ -83,7 +83,69 @@ struct FlagDef {
   std::function<absl::Status(Flags*, const std::string&)> set;
 };
 
+std::vector<FlagDef> BaseDefs();
+
+// TLS flags (docs/security.md): `set` gets the client or the peer TlsConfig.
+using TlsSet = std::function<void(transport::TlsConfig*, const std::string&)>;
+FlagDef TlsFlag(bool peer, const std::string& name, bool is_bool, const std::string& help,
+                TlsSet set) {
+  return {(peer ? "peer-" : "") + name, is_bool, is_bool ? "false" : "\"\"", help,
+          [peer, set](Flags* f, const std::string& v) {
+            set(peer ? &f->server.peer_tls : &f->server.client_tls, v);
+            return absl::OkStatus();
+          }};
+}
+
+void AddTlsFlags(std::vector<FlagDef>* defs) {
+  using C = transport::TlsConfig;
+  for (bool peer : {false, true}) {
+    std::string who = peer ? "peer" : "client";
+    defs->push_back(TlsFlag(peer, "cert-file", false,
+                            "Path to the " + who + " server TLS cert file.",
+                            [](C* c, const std::string& v) { c->cert_file = v; }));
+    defs->push_back(TlsFlag(peer, "key-file", false, "Path to the " + who + " server TLS key file.",
+                            [](C* c, const std::string& v) { c->key_file = v; }));
+    defs->push_back(TlsFlag(peer, "trusted-ca-file", false,
+                            "Path to the " + who + " server TLS trusted CA file (" + who +
+                                " certificates are then required and verified).",
+                            [](C* c, const std::string& v) { c->trusted_ca_file = v; }));
+    defs->push_back(TlsFlag(peer, "client-cert-auth", true,
+                            "Enable " + who + " certificate authentication.",
+                            [](C* c, const std::string& v) { c->client_cert_auth = v == "true"; }));
+    defs->push_back(TlsFlag(
+        peer, "auto-tls", true,
+        std::string(peer ? "Peer" : "Client") + " TLS using generated (self-signed) certificates.",
+        [](C* c, const std::string& v) { c->auto_tls = v == "true"; }));
+  }
+  defs->push_back(TlsFlag(true, "cert-allowed-cn", false,
+                          "Allowed CN for inter-peer authentication (needs a peer trusted CA).",
+                          [](C* c, const std::string& v) { c->allowed_cn = v; }));
+  auto both = [](std::function<void(C*, const std::string&)> set) {
+    return [set](Flags* f, const std::string& v) {
+      set(&f->server.client_tls, v);
+      set(&f->server.peer_tls, v);
+      return absl::OkStatus();
+    };
+  };
+  defs->push_back({"cipher-suites", false, "\"\" (gRPC's list)",
+                   "Comma-separated list of supported TLS 1.2 cipher suites between client/server "
+                   "and peers (IANA names, as etcd).",
+                   both([](C* c, const std::string& v) { c->cipher_suites = SplitComma(v); })});
+  defs->push_back({"tls-min-version", false, "TLS1.2",
+                   "Minimum TLS version supported (TLS1.2 or TLS1.3).",
+                   both([](C* c, const std::string& v) { c->min_version = v; })});
+  defs->push_back({"tls-max-version", false, "TLS1.3",
+                   "Maximum TLS version supported (TLS1.2 or TLS1.3).",
+                   both([](C* c, const std::string& v) { c->max_version = v; })});
+}
+
 std::vector<FlagDef> Defs() {
+  std::vector<FlagDef> defs = BaseDefs();
+  AddTlsFlags(&defs);
+  return defs;
+}
+
+std::vector<FlagDef> BaseDefs() {
   Flags d;
   using S = absl::Status;
   return {
@@ -98,7 +160,8 @@ std::vector<FlagDef> Defs() {
          return S();
        }},
       {"listen-client-urls", false, JoinComma(d.listen_client_urls),
-       "List of URLs to listen on for client traffic (http://host:port; port 0 picks one).",
+       "List of URLs to listen on for client traffic (http://host:port, or https:// for TLS; port "
+       "0 picks one).",
        [](Flags* f, const std::string& v) {
          f->listen_client_urls = SplitComma(v);
          return f->listen_client_urls.empty()
@@ -130,7 +193,8 @@ std::vector<FlagDef> Defs() {
          return S();
        }},
       {"listen-peer-urls", false, "none for a single member",
-       "List of URLs to listen on for peer traffic (http://host:port; port 0 picks one). "
+       "List of URLs to listen on for peer traffic (http://host:port, or https:// for TLS; port "
+       "0 picks one). "
        "Required for a cluster of more than one member.",
        [](Flags* f, const std::string& v) {
          f->server.listen_peer_urls = SplitComma(v);

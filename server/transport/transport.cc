@@ -28,6 +28,7 @@
 #include "server/base/env.h"
 #include "server/base/logging.h"
 #include "server/base/url.h"
+#include "server/transport/tls.h"
 
 namespace cairn::transport {
 
@@ -58,8 +59,9 @@ absl::Status FromGrpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
-                                          int max_receive_message_bytes) {
+// `url` is the peer URL (http:// or https://, which picks the credentials); `target` its host:port.
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& url, const std::string& target,
+                                          int max_receive_message_bytes, const TlsConfig& tls) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxBackoffMs);
@@ -71,7 +73,7 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(max_receive_message_bytes);
   args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, ChannelCredentialsFor(url, tls), args);
 }
 
 std::string IdHex(uint64_t id) { return absl::StrCat(absl::Hex(id)); }
@@ -325,7 +327,7 @@ absl::Status Transport::Impl::StartServer(const std::vector<std::string>& listen
     if (!hp.ok()) return hp.status();
     hostports.push_back(*hp);
     ports.push_back(std::make_unique<int>(0));
-    builder.AddListeningPort(*hp, grpc::InsecureServerCredentials(), ports.back().get());
+    builder.AddListeningPort(*hp, ServerCredentialsFor(url, options_.tls), ports.back().get());
   }
   // Two members must not silently share a peer port (gRPC sets SO_REUSEPORT by default).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -401,7 +403,7 @@ std::shared_ptr<grpc::Channel> Transport::Impl::PeerChannel(Peer* peer) {
           << "peer " << IdHex(peer->id) << ": " << target.status().message();
       return nullptr;
     }
-    peer->channel = NewChannel(*target, options_.max_receive_message_bytes);
+    peer->channel = NewChannel(url, *target, options_.max_receive_message_bytes, options_.tls);
   }
   return peer->channel;
 }
@@ -1025,6 +1027,7 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
     const std::vector<std::string>& listen_urls, uint64_t cluster_id, uint64_t member_id,
     std::string snap_dir, Handler* handler, TransportOptions options) {
   if (handler == nullptr) return absl::InvalidArgumentError("transport needs a handler");
+  if (absl::Status s = PrepareTls(listen_urls, "peer-", &options.tls); !s.ok()) return s;
   auto impl = std::make_unique<Impl>(cluster_id, member_id, std::move(snap_dir), handler, options);
   absl::Status status = impl->StartServer(listen_urls);
   if (!status.ok()) return status;
@@ -1086,7 +1089,8 @@ void Transport::Members(uint64_t peer, int64_t timeout_ms, Reply<cairnpb::Member
 }
 
 absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
-    const std::vector<std::string>& peer_urls, int timeout_ms) {
+    const std::vector<std::string>& peer_urls, int timeout_ms, TlsConfig tls) {
+  if (absl::Status s = PrepareTls(peer_urls, "peer-", &tls); !s.ok()) return s;
   absl::Status last = absl::InvalidArgumentError("no peer URLs to ask for the members");
   for (const std::string& url : peer_urls) {
     auto target = base::HostPortOfUrl(url);
@@ -1094,7 +1098,7 @@ absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
       last = target.status();
       continue;
     }
-    auto channel = NewChannel(*target, INT_MAX);
+    auto channel = NewChannel(url, *target, INT_MAX, tls);
     grpc::ClientContext context;
     context.set_deadline(DeadlineAfterMs(timeout_ms));
     cairnpb::MembersRequest request;  // cluster_id 0: we do not know it yet

@@ -36,6 +36,7 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "server/base/env.h"
 #include "server/raft/message.h"
+#include "server/transport/tls_config.h"
 
 namespace cairn::transport {
 
@@ -56,6 +57,9 @@ struct TransportOptions {
   // Where incoming snapshot files are written, synced and renamed (not owned; outlives the
   // Transport).
   base::Env* env = base::Env::Default();
+  // Peer TLS (--peer-* flags): credentials of the https listen URLs and of channels to https
+  // peers (docs/security.md).
+  TlsConfig tls;
 };
 
 class Handler {
@@ -140,7 +144,7 @@ class Transport {
   // Asks the first reachable of `peer_urls` for the cluster's members (a member joining with
   // --initial-cluster-state existing).
   static absl::StatusOr<cairnpb::MembersResponse> FetchMembers(
-      const std::vector<std::string>& peer_urls, int timeout_ms);
+      const std::vector<std::string>& peer_urls, int timeout_ms, TlsConfig tls = {});
 
   struct Stats {
     uint64_t sent = 0;     // raft messages handed to gRPC

@@ -1,6 +1,6 @@
-// TLS and mutual TLS against etcd started by this test with certificates generated at test time
-// (openssl CLI) in a temporary directory. The shared harness starts plain-HTTP servers only, so
-// this file has its own small launcher.
+// TLS and mutual TLS against etcd and cairn started by this test with certificates generated at
+// test time (openssl CLI) in a temporary directory. The shared harness starts plain-HTTP servers
+// only, so this file has its own small launcher.
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -42,10 +42,10 @@ bool Run(const std::vector<std::string>& argv) {
   return r.exit_code == 0;
 }
 
-class TlsEtcd {
+class TlsServer {
  public:
   // Generates a CA, a server certificate for 127.0.0.1 and a client certificate.
-  bool Start(bool client_cert_auth) {
+  bool Start(ServerKind kind, bool client_cert_auth) {
     char tmpl[] = "/tmp/cairn-client-tls-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return false;
     dir_ = tmpl;
@@ -73,7 +73,7 @@ class TlsEtcd {
     int peer = FreePort();
     std::string client_url = "https://127.0.0.1:" + std::to_string(port_);
     std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
-    std::vector<std::string> args = {cairn::testing::ServerBinary(ServerKind::kEtcd),
+    std::vector<std::string> args = {cairn::testing::ServerBinary(kind),
                                      "--name",
                                      "tls0",
                                      "--data-dir",
@@ -93,9 +93,11 @@ class TlsEtcd {
                                      "--key-file",
                                      dir_ + "/server.key",
                                      "--log-level",
-                                     "error",
-                                     "--logger",
-                                     "zap"};
+                                     "error"};
+    if (kind == ServerKind::kEtcd) {
+      args.push_back("--logger");
+      args.push_back("zap");
+    }
     // etcd verifies client certificates as soon as it has a trusted CA file.
     if (client_cert_auth) {
       for (std::string a : {"--client-cert-auth", "--trusted-ca-file"}) args.push_back(a);
@@ -113,7 +115,7 @@ class TlsEtcd {
     posix_spawn_file_actions_destroy(&fa);
     return rc == 0;
   }
-  ~TlsEtcd() {
+  ~TlsServer() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
@@ -129,7 +131,7 @@ class TlsEtcd {
   pid_t pid_ = -1;
 };
 
-ClientOptions TlsOptions(const TlsEtcd& etcd, bool with_client_cert) {
+ClientOptions TlsOptions(const TlsServer& etcd, bool with_client_cert) {
   ClientOptions o;
   o.endpoints = {"https://" + etcd.endpoint()};
   o.dial_timeout = std::chrono::milliseconds(20000);
@@ -141,10 +143,12 @@ ClientOptions TlsOptions(const TlsEtcd& etcd, bool with_client_cert) {
   return o;
 }
 
-TEST(TlsTest, ServerTls) {
-  ASSERT_TRUE(cairn::testing::ServerAvailable(ServerKind::kEtcd)) << "etcd is required";
-  TlsEtcd etcd;
-  ASSERT_TRUE(etcd.Start(/*client_cert_auth=*/false));
+class TlsTest : public ::testing::TestWithParam<ServerKind> {};
+
+TEST_P(TlsTest, ServerTls) {
+  ASSERT_TRUE(cairn::testing::ServerAvailable(GetParam()));
+  TlsServer etcd;
+  ASSERT_TRUE(etcd.Start(GetParam(), /*client_cert_auth=*/false));
   auto client = Client::Connect(TlsOptions(etcd, false));
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_TRUE((*client)->kv().Put("tls", "yes").ok());
@@ -153,10 +157,10 @@ TEST(TlsTest, ServerTls) {
   EXPECT_EQ(g->kvs.at(0).value, "yes");
 }
 
-TEST(TlsTest, MutualTls) {
-  ASSERT_TRUE(cairn::testing::ServerAvailable(ServerKind::kEtcd)) << "etcd is required";
-  TlsEtcd etcd;
-  ASSERT_TRUE(etcd.Start(/*client_cert_auth=*/true));
+TEST_P(TlsTest, MutualTls) {
+  ASSERT_TRUE(cairn::testing::ServerAvailable(GetParam()));
+  TlsServer etcd;
+  ASSERT_TRUE(etcd.Start(GetParam(), /*client_cert_auth=*/true));
   auto client = Client::Connect(TlsOptions(etcd, true));
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_TRUE((*client)->kv().Put("mtls", "yes").ok());
@@ -178,6 +182,10 @@ TEST(TlsTest, MutualTls) {
     EXPECT_FALSE((*refused)->kv().Get("mtls", {}, call).ok());
   }
 }
+
+// Both servers, with the same expectations (cairn: docs/security.md).
+INSTANTIATE_TEST_SUITE_P(Servers, TlsTest, ::testing::ValuesIn(cairn::testing::TestedServerKinds()),
+                         KindName);
 
 }  // namespace
 }  // namespace cairn::client_test

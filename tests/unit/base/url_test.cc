@@ -33,7 +33,7 @@ TEST(UrlTest, KeepsTheBracketsOfAnIpv6Literal) {
 
 TEST(UrlTest, RefusesOtherSchemesAndMissingOrBadParts) {
   for (const char* bad : {
-           "https://h:1",      // no TLS
+           "ftp://h:1",        // not http or https
            "unix:///tmp/s",    // not a host:port
            "h:1",              // no scheme
            "http://",          // nothing
@@ -59,7 +59,8 @@ TEST(UrlTest, HostPortAllowsOnlyTrailingSlashes) {
   EXPECT_EQ(HostPortOfUrl("http://h:1/").value(), "h:1");
   EXPECT_EQ(HostPortOfUrl("http://h:1//").value(), "h:1");
   EXPECT_FALSE(HostPortOfUrl("http://h:1/v3").ok());
-  EXPECT_FALSE(HostPortOfUrl("https://h:1").ok());
+  EXPECT_EQ(HostPortOfUrl("https://h:1").value(), "h:1");  // TLS (docs/security.md)
+  EXPECT_EQ(ParseUrl("https://h:1").value().scheme, "https");
 }
 
 }  // namespace

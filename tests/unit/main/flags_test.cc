@@ -15,6 +15,37 @@ TEST(FlagsTest, DefaultsAreTheEmbeddedSingleMember) {
   EXPECT_EQ(f->server.max_txn_ops, 128);
 }
 
+// etcd's TLS flags (docs/security.md) fill the client and peer TLS settings.
+TEST(FlagsTest, TlsFlagsFillClientAndPeerSettings) {
+  auto f = ParseFlags(
+      {"--cert-file=c.pem", "--key-file", "c.key", "--trusted-ca-file=ca.pem", "--client-cert-auth",
+       "--peer-cert-file=p.pem", "--peer-key-file=p.key", "--peer-trusted-ca-file=pca.pem",
+       "--peer-client-cert-auth", "--peer-cert-allowed-cn=peer", "--peer-auto-tls",
+       "--auto-tls=false",
+       "--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_AES_128_CBC_SHA",
+       "--tls-min-version=TLS1.2", "--tls-max-version=TLS1.3"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  const auto& c = f->server.client_tls;
+  const auto& p = f->server.peer_tls;
+  EXPECT_EQ(c.cert_file, "c.pem");
+  EXPECT_EQ(c.key_file, "c.key");
+  EXPECT_EQ(c.trusted_ca_file, "ca.pem");
+  EXPECT_TRUE(c.client_cert_auth);
+  EXPECT_FALSE(c.auto_tls);
+  EXPECT_EQ(c.allowed_cn, "");
+  EXPECT_EQ(p.cert_file, "p.pem");
+  EXPECT_EQ(p.key_file, "p.key");
+  EXPECT_EQ(p.trusted_ca_file, "pca.pem");
+  EXPECT_TRUE(p.client_cert_auth);
+  EXPECT_TRUE(p.auto_tls);
+  EXPECT_EQ(p.allowed_cn, "peer");
+  for (const auto* t : {&c, &p}) {
+    EXPECT_EQ(t->cipher_suites.size(), 2u);
+    EXPECT_EQ(t->min_version, "TLS1.2");
+    EXPECT_EQ(t->max_version, "TLS1.3");
+  }
+}
+
 TEST(FlagsTest, GoFlagSyntax) {
   auto f = ParseFlags({"--name=n1", "-data-dir", "/tmp/x", "--max-txn-ops", "64",
                        "--listen-client-urls=http://127.0.0.1:1,http://127.0.0.1:2", "--version"});
