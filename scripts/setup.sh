@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev pybind11-dev python3-dev
   etcd-server etcd-client python3-etcd3 python3-protobuf openssl
   python3-pytest python3-pytest-asyncio python3-mypy
+  python3-prometheus-client  # tests/metrics: /metrics parsed by a real Prometheus parser
 )
 missing=()
 for p in "${packages[@]}"; do

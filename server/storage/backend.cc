@@ -58,8 +58,10 @@ void Backend::Write(rocksdb::WriteBatch* batch) {
   if (before_write_) before_write_();
   rocksdb::WriteOptions wo;
   wo.sync = false;
+  base::Stopwatch commit;
   rocksdb::Status s = db_->Write(wo, batch);
   CAIRN_CHECK(s.ok()) << "rocksdb write failed: " << s.ToString();
+  if (commit_seconds_ != nullptr) commit_seconds_->Observe(commit.ElapsedSeconds());
 }
 
 void Backend::Sync() {
