@@ -3,6 +3,9 @@
 // and the text a real member renders (api/metrics_text.h).
 #include "server/base/metrics.h"
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <filesystem>
 #include <limits>
 #include <thread>
@@ -13,6 +16,7 @@
 #include "server/api/gate.h"
 #include "server/api/metrics_text.h"
 #include "server/etcdserver/server.h"
+#include "server/etcdserver/server_metrics.h"
 
 namespace cairn::base {
 namespace {
@@ -131,15 +135,59 @@ TEST(MetricsTextTest, ConcurrentRecordingLosesNothing) {
   EXPECT_DOUBLE_EQ(s.sum, 60000);
 }
 
+// Spins until this process has used at least 50 ms of user CPU (by getrusage), so that
+// /proc/self/stat's clock ticks are surely nonzero; bounded by a wall-clock deadline.
+void BurnCpu() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  volatile uint64_t sink = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    if (ru.ru_utime.tv_sec > 0 || ru.ru_utime.tv_usec >= 50000) return;
+    for (int i = 0; i < 100000; ++i) sink = sink + i;
+  }
+}
+
 TEST(MetricsTextTest, ProcessMetricsReadProcSelf) {
   MetricsRegistry r;
   RegisterProcessMetrics(&r);
+  BurnCpu();
   std::string text = r.RenderPrometheusText();
   for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
                            "process_open_fds", "process_max_fds", "process_start_time_seconds"}) {
     EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + name)) << name;
     EXPECT_THAT(text, Not(HasSubstr(std::string(name) + " 0\n"))) << name;
   }
+}
+
+// Peer round trips: a heartbeat to a peer until that peer's response, one outstanding per peer;
+// a response nobody waits for is not counted.
+TEST(HeartbeatRttTest, TimesHeartbeatsToTheirResponsesPerPeer) {
+  etcdserver::ServerMetrics metrics;
+  etcdserver::HeartbeatRtt rtt(&metrics);
+  raft::Message hb;
+  hb.type = raft::MessageType::kHeartbeat;
+  hb.from = 1;
+  hb.to = 0xab;
+  raft::Message app = hb;
+  app.type = raft::MessageType::kApp;
+  rtt.OnSend({hb, hb, app});  // the second heartbeat while one is outstanding: not restarted
+  raft::Message resp;
+  resp.type = raft::MessageType::kHeartbeatResp;
+  resp.from = 0xab;
+  resp.to = 1;
+  rtt.OnReceive(resp);
+  rtt.OnReceive(resp);  // nothing outstanding any more
+  raft::Message stranger = resp;
+  stranger.from = 0xcd;  // never sent a heartbeat
+  rtt.OnReceive(stranger);
+  EXPECT_EQ(metrics.PeerRoundTrip(0xab)->Read().count, 1u);
+  std::string text = metrics.registry.RenderPrometheusText();
+  EXPECT_THAT(text, HasSubstr("# TYPE etcd_network_peer_round_trip_time_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("etcd_network_peer_round_trip_time_seconds_count{To=\"ab\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("{To=\"ab\",le=\"+Inf\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("{To=\"ab\",le=\"0.0001\"}"));  // etcd's 16 buckets from 0.0001
+  EXPECT_THAT(text, Not(HasSubstr("To=\"cd\"")));
 }
 
 // A real member renders etcd's names; the gate's counters appear by method and code.
