@@ -16,6 +16,7 @@ packages=(
   etcd-server etcd-client python3-etcd3 python3-protobuf openssl
   python3-pytest python3-pytest-asyncio python3-mypy
   libfuzzer-14-dev nftables iproute2
+  python3-prometheus-client  # tests/metrics: /metrics parsed by a real Prometheus parser
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -16,6 +16,7 @@ also on error or interrupt. Python stdlib only. See bench/README.md.
 """
 import argparse
 import ctypes
+import http.client
 import json
 import os
 import re
@@ -139,7 +140,8 @@ class Target:
                     "--listen-peer-urls", peer, "--logger", "zap", "--log-level", "error",
                     "--quota-backend-bytes", str(8 * 1024 ** 3)])
             else:
-                # info: the line cairn logs at stop carries its WAL entry and fsync counts.
+                # info: the line cairn logs at stop carries its WAL entry and fsync counts (the
+                # fallback when /metrics is not served on the client URL).
                 cmd = [self.args.cairn] + common + ["--log-level", "info"]
                 if self.members > 1:
                     cmd += ["--listen-peer-urls", peer]
@@ -210,15 +212,17 @@ class Target:
             shutil.rmtree(d, ignore_errors=True)
         self.data_dirs = []
 
-    def etcd_wal_counts(self):
-        """etcd, running: (entries, fsyncs) summed over members since start, from /metrics (the
-        commit index, which every member's WAL holds, and the WAL fsync histogram's count)."""
+    def metrics_wal_counts(self):
+        """etcd or cairn, running: (entries, fsyncs) summed over members since start, from
+        /metrics on the client URLs (the commit index, which every member's WAL holds, and the
+        WAL fsync histogram's count; both export etcd's names). None if /metrics is not served."""
         entries = fsyncs = 0
         for ep in self.endpoints:
             try:
                 with urllib.request.urlopen("http://%s/metrics" % ep, timeout=5) as r:
                     text = r.read().decode()
-            except OSError:
+            except (OSError, http.client.HTTPException, UnicodeDecodeError):
+                # A port that speaks only HTTP/2 (gRPC) answers HTTP/1.1 with garbage.
                 return None
             m = dict(re.findall(r"^(etcd_server_proposals_committed_total|"
                                 r"etcd_disk_wal_fsync_duration_seconds_count) (\S+)$", text, re.M))
@@ -230,7 +234,7 @@ class Target:
 
     def cairn_wal_counts(self):
         """cairn, stopped: (entries, fsyncs) summed over members since start, from the line each
-        member logs when it stops."""
+        member logs when it stops. The fallback for a cairn that does not serve /metrics."""
         entries = fsyncs = 0
         for path, offset in zip(self.logs, self.log_offsets):
             with open(path, "rb") as f:
@@ -357,9 +361,9 @@ def measure(a, kind, members, workload, flags, preloads):
         r = summarize_run(run_bench(a, t.endpoints, workload, flags))
         # Entries per WAL fsync over the members' lifetime: meaningful for the workloads that
         # preload nothing (the write workloads), where the measured run is nearly all of it.
-        counts = t.etcd_wal_counts() if kind == "etcd" and not preloads else None
+        counts = t.metrics_wal_counts() if kind != "noop" and not preloads else None
         t.stop()
-        if kind == "cairn" and not preloads:
+        if kind == "cairn" and not preloads and counts is None:
             counts = t.cairn_wal_counts()
         if counts and counts[1] > 0 and "na" not in r:
             r["entries_per_fsync"] = counts[0] / counts[1]

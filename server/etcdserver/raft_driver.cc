@@ -96,6 +96,9 @@ absl::Status RaftDriver::CreateNode(raft::Config config, Durable* durable) {
 
 RaftDriver::RaftDriver(Deps deps, Durable durable)
     : deps_(std::move(deps)),
+      own_metrics_(deps_.metrics ? nullptr : std::make_unique<ServerMetrics>()),
+      metrics_(deps_.metrics ? deps_.metrics : own_metrics_.get()),
+      rtt_(metrics_),
       wal_(std::move(durable.wal)),
       storage_(std::move(durable.storage)),
       node_(std::move(durable.node)),
@@ -111,6 +114,13 @@ RaftDriver::~RaftDriver() { Join(); }
 void RaftDriver::AttachTransport(transport::Transport* transport) {
   AttachSender(
       [transport](std::vector<raft::Message> messages) { transport->Send(std::move(messages)); });
+}
+
+void RaftDriver::AttachSender(Sender send) {
+  send_ = [this, send = std::move(send)](std::vector<raft::Message> messages) {
+    rtt_.OnSend(messages);
+    send(std::move(messages));
+  };
 }
 
 void RaftDriver::Start() {
@@ -321,7 +331,10 @@ void RaftDriver::Process(Inbox& in) {
     applied_conf_index_ = std::max(applied_conf_index_, index);
   }
   applied_conf_index_ = std::max(applied_conf_index_, in.applied_index);
-  for (const auto& m : in.messages) (void)node_->Step(m);
+  for (const auto& m : in.messages) {
+    rtt_.OnReceive(m);
+    (void)node_->Step(m);
+  }
   for (auto& [m, path] : in.snapshots) {
     uint64_t index = m.snapshot->metadata.index;
     auto it = received_snapshots_.find(index);
@@ -353,7 +366,10 @@ void RaftDriver::Tick(int64_t now) {
   next_tick_ms_ += hb;
   if (next_tick_ms_ <= now) next_tick_ms_ = now + hb;  // fell behind: do not burst ticks
   // Requests that outlived the request timeout.
-  for (Waiter& w : deps_.waits->Expire(now)) w.Fail(MakeError(ErrorKind::kTimeout));
+  for (Waiter& w : deps_.waits->Expire(now)) {
+    metrics_->proposals_failed->Inc();
+    w.Fail(MakeError(ErrorKind::kTimeout));
+  }
   ExpireReads(now);
   ProposeConfChanges();
   FinishTransfers(now, /*timeouts=*/true);
@@ -382,7 +398,9 @@ void RaftDriver::FailAllHeld() {
 
 void RaftDriver::FailProposal(uint64_t request_id, const absl::Status& st) {
   std::optional<Waiter> w = deps_.waits->Take(request_id);
-  if (w) w->Fail(st);
+  if (!w) return;
+  metrics_->proposals_failed->Inc();
+  w->Fail(st);
 }
 
 // Requests that meet this member without a leader (an election, a leadership transfer) wait for
@@ -602,7 +620,9 @@ void RaftDriver::HandleReady(raft::Ready& rd) {
   wal_->Save(rd.hard_state, rd.entries);
   wal_entries_.fetch_add(rd.entries.size(), std::memory_order_relaxed);
   if (rd.must_sync) {
+    base::Stopwatch fsync;
     wal_->Sync();
+    metrics_->wal_fsync_seconds->Observe(fsync.ElapsedSeconds());
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
   }
   if (!rd.entries.empty()) CAIRN_CHECK_OK(storage_->Append(rd.entries));

@@ -42,6 +42,7 @@
 #include "server/etcdserver/applier.h"
 #include "server/etcdserver/membership.h"
 #include "server/etcdserver/read_waits.h"
+#include "server/etcdserver/server_metrics.h"
 #include "server/etcdserver/wait_registry.h"
 #include "server/raft/raw_node.h"
 #include "server/raft/storage.h"
@@ -84,6 +85,9 @@ class RaftDriver {
     std::function<void(uint64_t leader, bool became_leader)> on_leader_change;
     // A peer refused this member as removed, and its own pending removal was answered.
     std::function<void()> on_removed;
+    // Where WAL fsyncs, failed proposals and heartbeat round trips are recorded; nullptr: a
+    // registry of the driver's own (the simulation).
+    ServerMetrics* metrics = nullptr;
   };
 
   // Where the raft thread sends messages to peers (never blocks; see transport::Transport::Send).
@@ -111,7 +115,7 @@ class RaftDriver {
   // The peer transport (none: a member without peers). Called at most once, before Start().
   void AttachTransport(transport::Transport* transport);
   // Likewise, any message sink (the simulation's network).
-  void AttachSender(Sender send) { send_ = std::move(send); }
+  void AttachSender(Sender send);
   void Start();
   // ---- stepping (see the header comment) ----
   // Start() without the thread: the caller's thread becomes the raft thread.
@@ -232,6 +236,9 @@ class RaftDriver {
   }
 
   const Deps deps_;
+  std::unique_ptr<ServerMetrics> own_metrics_;  // when deps_.metrics is nullptr
+  ServerMetrics* const metrics_;
+  HeartbeatRtt rtt_;
   Sender send_;           // empty: no peers
   bool stepped_ = false;  // StartStepped(): the applier is stepped on this thread too
 

@@ -69,6 +69,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   auto backend = storage::Backend::Open(s->config_.data_dir + "/member/db", s->env_);
   if (!backend.ok()) return backend.status();
   s->backend_ = std::move(*backend);
+  s->backend_->SetCommitHistogram(s->metrics_.backend_commit_seconds);
   absl::Status resumed = storage::ResumePendingInstall(s->backend_.get());
   if (!resumed.ok()) return resumed;
   s->membership_ = std::make_unique<Membership>(s->backend_.get());
@@ -95,6 +96,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   absl::Status transport = s->StartTransport();
   if (!transport.ok()) return transport;
 
+  s->RegisterMetrics();
   s->raft_->Start();
   s->applier_->Start();
   s->lease_driver_->Start();
@@ -295,6 +297,7 @@ void Server::CreateCore(RaftDriver::Durable durable) {
   rd.applier = applier_.get();
   rd.waits = waits_.get();
   rd.reads = reads_.get();
+  rd.metrics = &metrics_;
   rd.on_leader_change = [this](uint64_t leader, bool became_leader) {
     OnLeaderChange(leader, became_leader);
   };
@@ -397,7 +400,10 @@ void Server::ProposeInternal(cairnpb::InternalRequest request, Done done) {
   request.set_proposer(member_id_);
   Waiter w{std::move(done), nullptr};
   absl::Status st = raft_->Propose(id, request.SerializeAsString(), w);
-  if (!st.ok()) w.Fail(st);  // outside the driver's lock: the callback may propose again
+  if (!st.ok()) {
+    metrics_.proposals_failed->Inc();
+    w.Fail(st);  // outside the driver's lock: the callback may propose again
+  }
 }
 
 void Server::ReadBarrier(StatusDone done) {
@@ -447,6 +453,7 @@ Applier::Hooks Server::ApplierHooks() {
 }
 
 void Server::OnLeaderChange(uint64_t leader, bool became_leader) {
+  if (leader != 0) metrics_.leader_changes_seen->Inc();
   if (became_leader) {
     // Only the leader runs lease expiry: restart every timer at its checkpointed remaining TTL
     // (or its full TTL), in apply order so no grant applied meanwhile is lost.
@@ -481,8 +488,9 @@ void Server::Stop() {
   }
   if (reads_) reads_->Stop(MakeError(ErrorKind::kStopped));
   if (!raft_) return;
-  // bench/load/compare.py reads this line for entries per WAL fsync.
-  CAIRN_LOG(kInfo, "etcdserver") << "stopped: applied " << applier_->entries_applied()
+  // The one line of a clean stop (docs/operations.md); bench/load/compare.py falls back to it for
+  // entries per WAL fsync when /metrics is not served.
+  CAIRN_LOG(kInfo, "etcdserver") << "stopped cleanly: applied " << applier_->entries_applied()
                                  << " entries; wrote " << raft_->wal_entries() << " WAL entries in "
                                  << raft_->fsyncs() << " WAL fsyncs";
 }

@@ -37,6 +37,7 @@
 #include "server/etcdserver/membership_admin.h"
 #include "server/etcdserver/raft_driver.h"
 #include "server/etcdserver/read_waits.h"
+#include "server/etcdserver/server_metrics.h"
 #include "server/etcdserver/wait_registry.h"
 #include "server/lease/lessor.h"
 #include "server/mvcc/kv_store.h"
@@ -193,6 +194,9 @@ class Server : private transport::Handler {
     return {applier_->entries_applied(), raft_->wal_entries(), raft_->fsyncs()};
   }
 
+  // This member's metrics (etcd's names; docs/metrics.md), for /metrics (api/metrics_text.h).
+  base::MetricsRegistry& metrics() { return metrics_.registry; }
+
  private:
   explicit Server(const ServerConfig& config)
       : config_(config), clock_(config.clock), env_(config.env) {}
@@ -236,9 +240,12 @@ class Server : private transport::Handler {
   void OnRemovedFromCluster() override;
   // Logs that this member was removed and calls config_.on_removed (main shuts down), once.
   void ShutDownRemoved();
+  // Registers the gauges read from the components at scrape time (server_metrics.cc).
+  void RegisterMetrics();
 
   ServerConfig config_;
   base::Clock* const clock_;
+  ServerMetrics metrics_;  // first: outlives every component that records into it
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<mvcc::KvStore> kv_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;

@@ -33,6 +33,11 @@ bool WaitRegistry::Contains(uint64_t id) const {
   return waiters_.count(id) > 0;
 }
 
+size_t WaitRegistry::size() const {
+  absl::MutexLock l(&mu_);
+  return waiters_.size();
+}
+
 std::vector<Waiter> WaitRegistry::Expire(int64_t now_ms) {
   std::vector<Waiter> expired;
   absl::MutexLock l(&mu_);

@@ -46,6 +46,8 @@ class WaitRegistry {
   // Removes and returns the waiter of `id` (nullopt: answered, timed out, or never registered).
   std::optional<Waiter> Take(uint64_t id);
   bool Contains(uint64_t id) const;
+  // Requests pending now (etcd_server_proposals_pending).
+  size_t size() const;
   // Removes and returns every waiter whose deadline is at or before `now_ms`.
   std::vector<Waiter> Expire(int64_t now_ms);
   // Removes and returns every waiter.

@@ -279,6 +279,16 @@ std::vector<FlagDef> BaseDefs() {
          f->log_level = v;
          return S();
        }},
+      {"log-format", false, d.log_format,
+       "Log format: text (key=value) or json (one JSON object per line, as etcd's zap logger).",
+       [](Flags* f, const std::string& v) {
+         base::LogFormat format;
+         if (!base::ParseLogFormat(v, &format)) {
+           return absl::InvalidArgumentError("invalid value \"" + v + "\" for flag --log-format");
+         }
+         f->log_format = v;
+         return S();
+       }},
       {"help", true, "false", "Print this help and exit.",
        [](Flags* f, const std::string& v) {
          f->help = v == "true";

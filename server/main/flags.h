@@ -17,8 +17,9 @@ struct Flags {
   std::vector<std::string> listen_metrics_urls;      // /metrics and /health only
   std::string initial_cluster;        // "name=peerurl,..." (parsed into server.initial_cluster)
   std::string initial_cluster_state;  // "new" or "existing"
-  std::string log_level = "warn";
-  bool lease_checkpoint = true;  // --experimental-enable-lease-checkpoint
+  std::string log_level = "info";     // as etcd: the start and stop lines print by default
+  std::string log_format = "text";    // --log-format: text or json (etcd's zap fields)
+  bool lease_checkpoint = true;       // --experimental-enable-lease-checkpoint
   bool help = false;
   bool version = false;
 };

@@ -43,6 +43,13 @@ int main(int argc, char** argv) {
   base::LogLevel level;
   base::ParseLogLevel(flags->log_level, &level);
   base::SetLogLevel(level);
+  base::LogFormat format;
+  base::ParseLogFormat(flags->log_format, &format);
+  base::SetLogFormat(format);
+  CAIRN_LOG(kInfo, "main") << "starting cairn " << CAIRN_VERSION
+                           << " (etcd v3 API 3.5): name=" << flags->server.name << " data-dir="
+                           << (flags->server.data_dir.empty() ? flags->server.name + ".cairn"
+                                                              : flags->server.data_dir);
 
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;
@@ -56,7 +63,8 @@ int main(int argc, char** argv) {
   flags->server.on_removed = [] { kill(getpid(), SIGTERM); };
   auto server = etcdserver::Server::Open(flags->server);
   if (!server.ok()) {
-    CAIRN_LOG(kError, "main") << "cannot start: " << server.status();
+    // The member's errors name the file (data dir, WAL, database) or the flag at fault.
+    CAIRN_LOG(kError, "main") << "cannot start: " << server.status().message();
     return 1;
   }
   // As etcd: serve clients once this member's attributes (name, client URLs) are published
@@ -75,7 +83,8 @@ int main(int argc, char** argv) {
   clients.set_http_on_client_urls(flags->listen_client_http_urls.empty());
   auto bound = clients.Start(flags->listen_client_urls);
   if (!bound.ok()) {
-    CAIRN_LOG(kError, "main") << "cannot serve clients: " << bound.status();
+    CAIRN_LOG(kError, "main") << "cannot serve clients (--listen-client-urls): "
+                              << bound.status().message();
     return 1;
   }
   for (const auto& [urls, metrics_only] : {std::pair{&flags->listen_client_http_urls, false},
@@ -86,14 +95,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  for (int port : (*server)->peer_ports()) {
-    CAIRN_LOG(kInfo, "main") << "listening for peers on port " << port;
-  }
   CAIRN_LOG(kInfo, "main") << "ready to serve client requests";
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  CAIRN_LOG(kInfo, "main") << "received signal " << sig << ", shutting down";
+  // One line at a clean stop: the member's "stopped cleanly" (Server::Stop).
+  CAIRN_LOG(kDebug, "main") << "received signal " << sig << ", shutting down";
   // Open watch streams are canceled at the deadline; unary calls finish well before it.
   clients.Shutdown(/*deadline_ms=*/2000);
   (*server)->Stop();

@@ -61,10 +61,12 @@ void Backend::Write(rocksdb::WriteBatch* batch) {
   if (before_write_) before_write_();
   rocksdb::WriteOptions wo;
   wo.sync = false;
+  base::Stopwatch commit;
   rocksdb::Status s = db_->Write(wo, batch);
   if (int err = base::FailpointErrno("backend_write"); err != 0)
     s = rocksdb::Status::IOError("injected by CAIRN_FAILPOINTS", std::strerror(err));
   CAIRN_CHECK(s.ok()) << "rocksdb write failed: " << s.ToString();
+  if (commit_seconds_ != nullptr) commit_seconds_->Observe(commit.ElapsedSeconds());
 }
 
 void Backend::Sync() {

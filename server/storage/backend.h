@@ -14,6 +14,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "server/base/env.h"
+#include "server/base/metrics.h"
 
 namespace cairn::storage {
 
@@ -39,6 +40,9 @@ class Backend {
   // Tests only: `hook` runs after every later Sync returns (the whole-member simulation keeps a
   // checkpoint of the synced state there). Set it before the writers start.
   void SetAfterSyncHookForTesting(std::function<void()> hook) { after_sync_ = std::move(hook); }
+  // Every later Write's duration is observed in `h` (etcd_disk_backend_commit_duration_seconds:
+  // cairn's commit is one unsynced batch per entry). Set it before the writers start.
+  void SetCommitHistogram(base::Histogram* h) { commit_seconds_ = h; }
   // fsyncs every write made so far. Aborts on failure.
   void Sync();
   // Reads a BE64 counter from `meta`; `missing` if absent.
@@ -57,6 +61,7 @@ class Backend {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, then Cf order
   std::function<void()> before_write_;
   std::function<void()> after_sync_;
+  base::Histogram* commit_seconds_ = nullptr;
 };
 
 }  // namespace cairn::storage

@@ -341,13 +341,15 @@ absl::Status Transport::Impl::StartServer(const std::vector<std::string>& listen
   builder.SetMaxSendMessageSize(INT_MAX);
   builder.RegisterService(this);
   server_ = builder.BuildAndStart();
-  if (!server_) return absl::UnavailableError("cannot listen on the peer URLs");
+  if (!server_) {
+    return absl::UnavailableError("cannot listen on the peer URLs (--listen-peer-urls)");
+  }
   for (size_t i = 0; i < hostports.size(); ++i) {
     if (*ports[i] == 0) {
       server_->Shutdown();
       server_->Wait();
       server_.reset();
-      return absl::UnavailableError("cannot listen on " + listen_urls[i]);
+      return absl::UnavailableError("cannot listen on " + listen_urls[i] + " (--listen-peer-urls)");
     }
     ports_.push_back(*ports[i]);
     CAIRN_LOG(kInfo, "transport") << "serving peers on "
