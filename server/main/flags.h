@@ -17,6 +17,12 @@ struct Flags {
   std::string initial_cluster_state;  // "new" or "existing"
   std::string log_level = "warn";
   bool lease_checkpoint = true;  // --experimental-enable-lease-checkpoint
+  // --auto-compaction-mode / --auto-compaction-retention, resolved into server.auto_compaction_*.
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
+  // --experimental-initial-corrupt-check, --experimental-corrupt-check-time (0: off).
+  bool initial_corrupt_check = false;
+  int64_t corrupt_check_time_ms = 0;
   bool help = false;
   bool version = false;
 };
