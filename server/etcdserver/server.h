@@ -270,6 +270,9 @@ class Server : private transport::Handler {
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<etcdserver::Alarms> alarms_;
   std::atomic<bool> nospace_proposing_{false};
+  // SpaceExceeded measures the backend at most every kQuotaCheckIntervalMs (every write asks).
+  std::atomic<int64_t> quota_checked_ms_{-1};
+  std::atomic<int64_t> quota_size_bytes_{0};
   std::atomic<uint64_t> cluster_id_{0};
   uint64_t member_id_ = 0;
   std::atomic<uint64_t> next_request_id_{0};

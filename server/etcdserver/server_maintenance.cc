@@ -11,9 +11,22 @@ namespace cairn::etcdserver {
 using base::ErrorKind;
 using base::MakeError;
 
+namespace {
+// How stale the backend size the quota check uses may be: measuring it asks RocksDB for a dozen
+// properties, too much for every write; a write burst overshoots the quota by at most what it
+// writes in this time (docs/limits.md).
+constexpr int64_t kQuotaCheckIntervalMs = 50;
+}  // namespace
+
 bool Server::SpaceExceeded() {
   if (alarms_->HasAny(etcdserverpb::NOSPACE)) return true;
-  const int64_t size = QuotaSizeBytes(backend_.get());
+  const int64_t now = clock_->NowMs();
+  int64_t checked = quota_checked_ms_.load(std::memory_order_relaxed);
+  if (checked < 0 || now - checked >= kQuotaCheckIntervalMs) {
+    quota_size_bytes_.store(QuotaSizeBytes(backend_.get()), std::memory_order_relaxed);
+    quota_checked_ms_.store(now, std::memory_order_relaxed);
+  }
+  const int64_t size = quota_size_bytes_.load(std::memory_order_relaxed);
   if (size < config_.quota_backend_bytes) return false;
   // Over quota: raise NOSPACE for this member through raft (once at a time), as etcd's quota
   // check does, and refuse this write.
