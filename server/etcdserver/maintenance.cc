@@ -138,7 +138,7 @@ int64_t QuotaSizeBytes(storage::Backend* backend) {
   for (storage::Cf cf : {storage::Cf::kMeta, storage::Cf::kLatest, storage::Cf::kIndex,
                          storage::Cf::kRev, storage::Cf::kLease, storage::Cf::kLeaseKeys}) {
     uint64_t v = 0;
-    if (backend->db()->GetIntProperty(backend->cf(cf), rocksdb::DB::Properties::kTotalSstFilesSize,
+    if (backend->db()->GetIntProperty(backend->cf(cf), rocksdb::DB::Properties::kLiveSstFilesSize,
                                       &v)) {
       total += v;
     }

@@ -52,8 +52,9 @@ void Server::Alarm(const etcdserverpb::AlarmRequest& request,
   }
   cairnpb::InternalRequest r;
   *r.mutable_alarm() = request;
-  Propose(std::move(r), [done = std::move(done)](mvcc::ApplyResult res) {
+  Propose(std::move(r), [this, done = std::move(done)](mvcc::ApplyResult res) {
     if (!res.status.ok()) return done(res.status);
+    quota_checked_ms_ = -1;  // a disarm is followed by writes: measure afresh
     done(std::move(res.alarm));
   });
 }
@@ -76,7 +77,15 @@ void Server::Defragment(StatusDone done) {
   maintenance_.Run([this, done = std::move(done)](bool stopping) {
     if (stopping) return done(MakeError(ErrorKind::kStopped));
     CAIRN_LOG(kInfo, "etcdserver") << "defragmenting: backend size " << db_size_bytes();
+    // RocksDB keeps what the oldest live snapshot can see: the published view was taken before
+    // the background compaction's deletes, so an empty entry through raft first makes the store
+    // publish a view after them (every proposal completes: applied, failed or stopped).
+    auto applied = std::make_shared<std::promise<void>>();
+    auto published = applied->get_future();
+    Propose(cairnpb::InternalRequest(), [applied](mvcc::ApplyResult) { applied->set_value(); });
+    published.wait();
     absl::Status st = etcdserver::Defragment(backend_.get());
+    quota_checked_ms_ = -1;  // the backend shrank: the next write measures it again
     CAIRN_LOG(kInfo, "etcdserver") << "defragmented: backend size " << db_size_bytes();
     done(st);
   });

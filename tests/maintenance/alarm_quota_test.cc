@@ -1,6 +1,10 @@
 // Alarms and the backend quota, the same scenario against etcd 3.4 and cairn, transcripts
 // compared (docs/maintenance.md "Alarms", "Quota and NOSPACE").
+#include <algorithm>
 #include <random>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 #include "tests/maintenance/maintenance_util.h"
 
@@ -11,18 +15,23 @@ using etcdserverpb::AlarmRequest;
 using etcdserverpb::AlarmResponse;
 
 std::string Alarms(const AlarmResponse& r, uint64_t self) {
-  std::string out;
+  std::vector<std::string> items;  // etcd answers in Go map order (random): sorted
   for (const auto& a : r.alarms()) {
-    out += absl::StrCat(a.memberid() == self ? "self" : absl::StrCat(a.memberid()), ":",
-                        etcdserverpb::AlarmType_Name(a.alarm()), " ");
+    items.push_back(absl::StrCat(a.memberid() == self ? "self" : absl::StrCat(a.memberid()), ":",
+                                 etcdserverpb::AlarmType_Name(a.alarm()), " "));
   }
-  return out;
+  std::sort(items.begin(), items.end());
+  return absl::StrJoin(items, "");
 }
 
 // etcdctl output with this member's id replaced by "self".
 std::string Ctl(const ServerCluster& c, const std::vector<std::string>& args, uint64_t self) {
   CommandResult r = Etcdctl(c.ClientUrls(), args);
   std::string out = absl::StrReplaceAll(r.out, {{absl::StrCat(self), "self"}});
+  // etcd lists alarms in Go map order (random): compare them sorted.
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  std::sort(lines.begin(), lines.end());
+  out = absl::StrJoin(lines, "\n");
   // etcdctl prints the server's error last on stderr ("Error: ...").
   size_t e = r.err.rfind("Error: ");
   return absl::StrCat("exit=", r.exit_code, " out=", out,
