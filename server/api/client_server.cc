@@ -28,12 +28,14 @@ ClientServer::ClientServer(etcdserver::Server* server)
     : server_(server),
       handlers_(server, &gate_),
       kv_(&handlers_),
-      maintenance_(&handlers_),
+      maintenance_(&handlers_, server, &gate_),
       cluster_(&handlers_),
       watch_(server, &gate_),
       lease_(&handlers_),
       lock_(&recipe_host_, &gate_),
-      election_(&recipe_host_, &gate_) {}
+      election_(&recipe_host_, &gate_) {
+  gate_.SetSpaceCheck([server] { return server->SpaceExceeded(); });  // quota, NOSPACE
+}
 
 ClientServer::~ClientServer() { Shutdown(0); }
 

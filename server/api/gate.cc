@@ -12,17 +12,25 @@ std::string_view MethodName(Method method) {
       "MemberAdd",       "MemberRemove", "MemberUpdate", "MemberPromote",
       "Status",          "MoveLeader",   "Lock",         "Unlock",
       "Campaign",        "Proclaim",     "Leader",       "Observe",
-      "Resign",
+      "Resign",          "Alarm",        "Defragment",   "Hash",
+      "HashKV",          "Snapshot",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(Method::kCount));
   return kNames[static_cast<size_t>(method)];
 }
 
-bool RequestGate::Admit(Method method, Done* done) {
+bool RequestGate::Admit(Method method, Done* done, bool writes) {
   Counters& c = counters_[static_cast<size_t>(method)];
   if (closed_.load()) {
     c.refused.fetch_add(1, std::memory_order_relaxed);
     (*done)(base::MakeError(base::ErrorKind::kStopped));
+    return false;
+  }
+  const bool grows =
+      method == Method::kPut || method == Method::kLeaseGrant || (method == Method::kTxn && writes);
+  if (grows && space_exceeded_ && space_exceeded_()) {
+    c.refused.fetch_add(1, std::memory_order_relaxed);
+    (*done)(base::MakeError(base::ErrorKind::kNoSpace));
     return false;
   }
   c.admitted.fetch_add(1, std::memory_order_relaxed);

@@ -50,7 +50,12 @@ enum class Method {
   kLeader,
   kObserve,  // one stream
   kResign,
-  kCount,  // not a method: the number of them
+  kAlarm,
+  kDefragment,
+  kHash,
+  kHashKV,
+  kSnapshot,  // one stream
+  kCount,     // not a method: the number of them
 };
 
 // etcd's name of the method ("Range", "LeaseGrant", ...), as /metrics labels it.
@@ -70,7 +75,11 @@ class RequestGate {
 
   // Admits a request of `method`. On refusal runs `*done` with the error at once and returns
   // false. Otherwise wraps `*done` so that the outcome is counted when it runs (exactly once).
-  bool Admit(Method method, Done* done);
+  // `writes`: for kTxn, whether the txn writes (a read-only txn passes the space check).
+  bool Admit(Method method, Done* done, bool writes = true);
+  // Set once before serving: consulted for Put, a Txn that writes and LeaseGrant; true refuses
+  // them with "etcdserver: mvcc: database space exceeded" (NOSPACE raised, or over the quota).
+  void SetSpaceCheck(std::function<bool()> exceeded) { space_exceeded_ = std::move(exceeded); }
   // For a stream (Watch, Observe): admits it, or returns why not (counted as refused). The
   // transport calls StreamDone when the stream ends.
   absl::Status AdmitStream(Method method);
@@ -93,6 +102,7 @@ class RequestGate {
   };
 
   std::atomic<bool> closed_{false};
+  std::function<bool()> space_exceeded_;
   std::array<Counters, static_cast<size_t>(Method::kCount)> counters_;
 };
 

@@ -80,7 +80,7 @@ void Handlers::DeleteRange(const etcdserverpb::DeleteRangeRequest& req,
 
 void Handlers::Txn(const etcdserverpb::TxnRequest& req, etcdserverpb::TxnResponse* resp,
                    Done done) {
-  if (!gate_->Admit(Method::kTxn, &done)) return;
+  if (!gate_->Admit(Method::kTxn, &done, !mvcc::IsTxnReadOnly(req))) return;
   if (absl::Status st = ValidateTxn(req, server_->config().max_txn_ops); !st.ok()) {
     return done(st);
   }
@@ -181,6 +181,50 @@ void Handlers::MemberCall(Resp* resp, Start start, Done done) {
       done(absl::OkStatus());
     });
   });
+}
+
+void Handlers::Alarm(const etcdserverpb::AlarmRequest& req, etcdserverpb::AlarmResponse* resp,
+                     Done done) {
+  if (!gate_->Admit(Method::kAlarm, &done)) return;
+  server_->Alarm(
+      req, [this, resp, done = std::move(done)](absl::StatusOr<etcdserverpb::AlarmResponse> r) {
+        if (!r.ok()) return done(r.status());
+        *resp = std::move(*r);
+        FillHeader(resp->mutable_header());
+        done(absl::OkStatus());
+      });
+}
+
+void Handlers::Defragment(const etcdserverpb::DefragmentRequest&,
+                          etcdserverpb::DefragmentResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kDefragment, &done)) return;
+  server_->Defragment([this, resp, done = std::move(done)](absl::Status st) {
+    if (st.ok()) FillHeader(resp->mutable_header());
+    done(st);
+  });
+}
+
+void Handlers::Hash(const etcdserverpb::HashRequest&, etcdserverpb::HashResponse* resp, Done done) {
+  if (!gate_->Admit(Method::kHash, &done)) return;
+  server_->Hash([this, resp, done = std::move(done)](absl::StatusOr<uint32_t> h) {
+    if (!h.ok()) return done(h.status());
+    resp->set_hash(*h);
+    FillHeader(resp->mutable_header());
+    done(absl::OkStatus());
+  });
+}
+
+void Handlers::HashKV(const etcdserverpb::HashKVRequest& req, etcdserverpb::HashKVResponse* resp,
+                      Done done) {
+  if (!gate_->Admit(Method::kHashKV, &done)) return;
+  server_->HashKV(req.revision(),
+                  [this, resp, done = std::move(done)](absl::StatusOr<etcdserver::HashKvResult> h) {
+                    if (!h.ok()) return done(h.status());
+                    resp->set_hash(h->hash);
+                    resp->set_compact_revision(h->compact_revision);
+                    FillHeader(resp->mutable_header());
+                    done(absl::OkStatus());
+                  });
 }
 
 void Handlers::MemberList(const etcdserverpb::MemberListRequest&,

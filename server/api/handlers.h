@@ -41,6 +41,12 @@ class Handlers {
               Done done);
   void MoveLeader(const etcdserverpb::MoveLeaderRequest& req,
                   etcdserverpb::MoveLeaderResponse* resp, Done done);
+  void Alarm(const etcdserverpb::AlarmRequest& req, etcdserverpb::AlarmResponse* resp, Done done);
+  void Defragment(const etcdserverpb::DefragmentRequest& req,
+                  etcdserverpb::DefragmentResponse* resp, Done done);
+  void Hash(const etcdserverpb::HashRequest& req, etcdserverpb::HashResponse* resp, Done done);
+  void HashKV(const etcdserverpb::HashKVRequest& req, etcdserverpb::HashKVResponse* resp,
+              Done done);
   // Cluster
   void MemberList(const etcdserverpb::MemberListRequest& req,
                   etcdserverpb::MemberListResponse* resp, Done done);

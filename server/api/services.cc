@@ -1,6 +1,7 @@
 #include "server/api/services.h"
 
 #include "server/api/reactors.h"
+#include "server/api/snapshot_stream.h"
 
 namespace cairn::api {
 
@@ -51,6 +52,35 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
   return Serve(ctx, handlers_, &Handlers::MoveLeader, req, resp);
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::AlarmRequest* req,
+                                                    etcdserverpb::AlarmResponse* resp) {
+  return Serve(ctx, handlers_, &Handlers::Alarm, req, resp);
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* ctx,
+                                                         const etcdserverpb::DefragmentRequest* req,
+                                                         etcdserverpb::DefragmentResponse* resp) {
+  return Serve(ctx, handlers_, &Handlers::Defragment, req, resp);
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::HashRequest* req,
+                                                   etcdserverpb::HashResponse* resp) {
+  return Serve(ctx, handlers_, &Handlers::Hash, req, resp);
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* ctx,
+                                                     const etcdserverpb::HashKVRequest* req,
+                                                     etcdserverpb::HashKVResponse* resp) {
+  return Serve(ctx, handlers_, &Handlers::HashKV, req, resp);
+}
+
+grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
+    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+  return StartSnapshotStream(server_, gate_);
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,

@@ -36,16 +36,34 @@ class KvService final : public etcdserverpb::KV::CallbackService {
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  explicit MaintenanceService(Handlers* handlers) : handlers_(handlers) {}
+  // `server` and `gate` serve the Snapshot stream (server/api/snapshot_stream.h).
+  MaintenanceService(Handlers* handlers, etcdserver::Server* server, RequestGate* gate)
+      : handlers_(handlers), server_(server), gate_(gate) {}
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override;
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MoveLeaderRequest* req,
                                        etcdserverpb::MoveLeaderResponse* resp) override;
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
+                                  const etcdserverpb::AlarmRequest* req,
+                                  etcdserverpb::AlarmResponse* resp) override;
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::DefragmentRequest* req,
+                                       etcdserverpb::DefragmentResponse* resp) override;
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx,
+                                 const etcdserverpb::HashRequest* req,
+                                 etcdserverpb::HashResponse* resp) override;
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::HashKVRequest* req,
+                                   etcdserverpb::HashKVResponse* resp) override;
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
 
  private:
   Handlers* handlers_;
+  etcdserver::Server* server_;
+  RequestGate* gate_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {

@@ -41,6 +41,7 @@ mvcc::ApplyResult ApplyKvRequest(mvcc::KvStore* kv, mvcc::KvStore::EntryBatch& b
     case R::kMemberChange:
     case R::kMemberAttrs:
     case R::kMemberUpdate:
+    case R::kAlarm:
       break;
   }
   CAIRN_CHECK(false) << "not a KV or lease request: " << r.request_case();
@@ -177,6 +178,13 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
       continue;
     }
     auto b = kv->Begin(e.index);
+    if (r.has_alarm()) {
+      mvcc::ApplyResult res;
+      if (deps_.alarms) res.alarm = deps_.alarms->Apply(r.alarm(), b->batch());
+      kv->Commit(*b, &res);
+      results.push_back({r.proposer(), r.id(), std::move(res)});
+      continue;
+    }
     mvcc::ApplyResult res = ApplyKvRequest(kv, *b, r);
     kv->Commit(*b, &res);
     results.push_back({r.proposer(), r.id(), std::move(res)});
@@ -300,6 +308,7 @@ void Applier::InstallSnapshot(const std::string& path) {
   kv->ReloadAfterInstall();
   deps_.watch_hub->ResetAfterInstall();
   deps_.membership->Load();
+  if (deps_.alarms) deps_.alarms->Load();
   deps_.lessor->Restore(kv->Leases());
   if (kv->applied_index() > applied_.load()) applied_ = kv->applied_index();
   if (hooks_.on_peer_set) {

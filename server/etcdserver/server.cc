@@ -74,6 +74,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   if (!resumed.ok()) return resumed;
   s->membership_ = std::make_unique<Membership>(s->backend_.get());
   s->membership_->Load();
+  s->alarms_ = std::make_unique<etcdserver::Alarms>(s->backend_.get());
+  s->alarms_->Load();
 
   RaftDriver::Durable durable;
   absl::Status boot = s->Bootstrap(&durable);
@@ -100,6 +102,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   s->raft_->Start();
   s->applier_->Start();
   s->lease_driver_->Start();
+  s->StartAutoCompaction();
   CAIRN_LOG(kInfo, "etcdserver") << "member " << IdToHex(s->member_id_) << " of cluster "
                                  << IdToHex(s->cluster_id_.load())
                                  << " started, applied index=" << s->applier_->applied_index()
@@ -277,6 +280,7 @@ void Server::CreateCore(RaftDriver::Durable durable) {
   deps.watch_hub = watch_hub_.get();
   deps.lessor = lessor_.get();
   deps.membership = membership_.get();
+  deps.alarms = alarms_.get();
   deps.waits = waits_.get();
   deps.reads = reads_.get();
   deps.member_id = member_id_;
@@ -479,6 +483,7 @@ void Server::Stop() {
   // The admin thread runs what is queued (each task fails fast now) and exits; it may use the
   // transport, so it goes before it.
   if (admin_) admin_->Stop();
+  maintenance_.Stop();  // queued hashes and defragments fail fast
   if (lease_driver_) lease_driver_->Stop();
   if (raft_) raft_->Join();
   transport_.reset();
@@ -487,6 +492,8 @@ void Server::Stop() {
     for (Waiter& w : waits_->TakeAll()) w.Fail(MakeError(ErrorKind::kStopped));
   }
   if (reads_) reads_->Stop(MakeError(ErrorKind::kStopped));
+  // After the waits failed: a compaction the compactor is waiting for has completed by now.
+  StopAutoCompaction();
   if (!raft_) return;
   // The one line of a clean stop (docs/operations.md); bench/load/compare.py falls back to it for
   // entries per WAL fsync when /metrics is not served.

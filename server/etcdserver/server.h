@@ -30,9 +30,12 @@
 #include "server/base/clock.h"
 #include "server/base/env.h"
 #include "server/base/errors.h"
+#include "server/etcdserver/alarms.h"
 #include "server/etcdserver/applier.h"
+#include "server/etcdserver/compactor.h"
 #include "server/etcdserver/forwarder.h"
 #include "server/etcdserver/lease_driver.h"
+#include "server/etcdserver/maintenance.h"
 #include "server/etcdserver/membership.h"
 #include "server/etcdserver/membership_admin.h"
 #include "server/etcdserver/raft_driver.h"
@@ -60,7 +63,13 @@ struct ServerConfig {
   std::vector<std::pair<std::string, std::vector<std::string>>> initial_cluster;
   bool initial_cluster_state_existing = false;
   std::string initial_cluster_token = "etcd-cluster";
+  // etcd's --auto-compaction-mode / --auto-compaction-retention (compactor.h); retention 0
+  // disables: milliseconds (periodic) or revisions (revision).
+  CompactionMode auto_compaction_mode = CompactionMode::kPeriodic;
+  int64_t auto_compaction_retention = 0;
   // Limits (docs/limits.md).
+  // etcd's --quota-backend-bytes: over it this member raises NOSPACE (2 GiB, etcd's default).
+  int64_t quota_backend_bytes = int64_t{2} << 30;
   int64_t max_request_bytes = 1572864;  // etcd's --max-request-bytes default, 1.5 MiB
   int max_txn_ops = 128;                // etcd's --max-txn-ops default
   // Proposals accepted but not yet applied; beyond it writes fail with "too many requests".
@@ -180,6 +189,28 @@ class Server : private transport::Handler {
   // task runs on the caller's thread.
   void RunAdmin(std::function<void()> task);
 
+  // ---- maintenance (server_maintenance.cc; docs/maintenance.md) ----
+  // The cluster's alarms (every member's), as applied on this member.
+  std::vector<etcdserverpb::AlarmMember> Alarms() const { return alarms_->List(); }
+  // For the request gate, on every write (Put, a Txn with writes, LeaseGrant): true when it must
+  // be refused with "database space exceeded": NOSPACE is raised, or this member's backend is
+  // over --quota-backend-bytes (then NOSPACE is proposed for this member, as etcd does).
+  bool SpaceExceeded();
+  // Proposes an alarm change (ACTIVATE / DEACTIVATE); GET is answered from the local list.
+  void Alarm(const etcdserverpb::AlarmRequest& request,
+             std::function<void(absl::StatusOr<etcdserverpb::AlarmResponse>)> done);
+
+  // Hash, HashKV and Defragment run on the maintenance thread (maintenance.h has the
+  // definitions); `done` runs there. Errors: server stopped; HashKV: compacted, future revision.
+  void Hash(std::function<void(absl::StatusOr<uint32_t>)> done);
+  void HashKV(int64_t revision, std::function<void(absl::StatusOr<HashKvResult>)> done);
+  void Defragment(StatusDone done);
+  // Starts / stops the auto-compactor (when configured); from Open and Stop.
+  void StartAutoCompaction();
+  void StopAutoCompaction();
+  // The published view (for the Snapshot stream; hold it while reading at its snapshot).
+  mvcc::ReadView View() const { return kv_->View(); }
+
   // Stops the member: pending calls end with "server stopped". Idempotent.
   void Stop();
 
@@ -251,6 +282,11 @@ class Server : private transport::Handler {
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<Membership> membership_;
+  std::unique_ptr<etcdserver::Alarms> alarms_;
+  std::atomic<bool> nospace_proposing_{false};
+  // SpaceExceeded measures the backend at most every kQuotaCheckIntervalMs (every write asks).
+  std::atomic<int64_t> quota_checked_ms_{-1};
+  std::atomic<int64_t> quota_size_bytes_{0};
   std::atomic<uint64_t> cluster_id_{0};
   uint64_t member_id_ = 0;
   std::atomic<uint64_t> next_request_id_{0};
@@ -269,6 +305,9 @@ class Server : private transport::Handler {
   std::unique_ptr<transport::Transport> transport_;
 
   std::atomic<bool> stopped_{false};
+  // Last: destroyed first, joined in Stop before the store goes away.
+  MaintenanceWorker maintenance_;
+  std::unique_ptr<Compactor> compactor_;  // with --auto-compaction-retention
   std::atomic<bool> attributes_inflight_{false};
   std::atomic<bool> shutdown_raised_{false};
 };

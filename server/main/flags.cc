@@ -75,6 +75,23 @@ absl::Status ParseDurationMs(const std::string& name, const std::string& text, i
   return absl::OkStatus();
 }
 
+// etcd: periodic retention is a bare number of hours or a duration; revision retention a count.
+absl::Status ResolveAutoCompaction(Flags* f) {
+  const std::string& v = f->auto_compaction_retention;
+  auto& s = f->server;
+  if (f->auto_compaction_mode == "revision") {
+    s.auto_compaction_mode = etcdserver::CompactionMode::kRevision;
+    return ParseInt<int64_t>("auto-compaction-retention", v, 0, &s.auto_compaction_retention);
+  }
+  s.auto_compaction_mode = etcdserver::CompactionMode::kPeriodic;
+  int64_t hours = 0;
+  if (ParseInt<int64_t>("auto-compaction-retention", v, 0, &hours).ok()) {
+    s.auto_compaction_retention = hours * 3600 * 1000;
+    return absl::OkStatus();
+  }
+  return ParseDurationMs("auto-compaction-retention", v, &s.auto_compaction_retention);
+}
+
 struct FlagDef {
   std::string name;
   bool is_bool;
@@ -241,6 +258,43 @@ std::vector<FlagDef> BaseDefs() {
        [](Flags* f, const std::string& v) {
          return ParseInt<int64_t>("max-request-bytes", v, 1, &f->server.max_request_bytes);
        }},
+      {"quota-backend-bytes", false, "0",
+       "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).",
+       [](Flags* f, const std::string& v) {
+         int64_t q = 0;
+         absl::Status st = ParseInt<int64_t>("quota-backend-bytes", v, 0, &q);
+         // etcd: 0 means the default quota, 2 GiB.
+         f->server.quota_backend_bytes = q > 0 ? q : etcdserver::ServerConfig{}.quota_backend_bytes;
+         return st;
+       }},
+      {"auto-compaction-mode", false, "periodic",
+       "Interpret 'auto-compaction-retention' one of: periodic|revision.",
+       [](Flags* f, const std::string& v) {
+         if (v != "periodic" && v != "revision") {
+           return absl::InvalidArgumentError("invalid value \"" + v +
+                                             "\" for flag --auto-compaction-mode");
+         }
+         f->auto_compaction_mode = v;
+         return S();
+       }},
+      {"auto-compaction-retention", false, "0",
+       "Auto compaction retention length (periodic: a duration, hours if no unit; revision: a "
+       "count). 0 means disable auto compaction.",
+       [](Flags* f, const std::string& v) {
+         f->auto_compaction_retention = v;
+         return S();
+       }},
+      {"experimental-initial-corrupt-check", true, "false",
+       "Enable to check data corruption before serving any client traffic.",
+       [](Flags* f, const std::string& v) {
+         f->initial_corrupt_check = v == "true";
+         return S();
+       }},
+      {"experimental-corrupt-check-time", false, "0s",
+       "Duration of time between cluster corruption check passes.",
+       [](Flags* f, const std::string& v) {
+         return ParseDurationMs("experimental-corrupt-check-time", v, &f->corrupt_check_time_ms);
+       }},
       {"max-txn-ops", false, std::to_string(d.server.max_txn_ops),
        "Maximum number of operations permitted in a transaction.",
        [](Flags* f, const std::string& v) {
@@ -345,6 +399,7 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
     flags.server.advertise_client_urls = flags.listen_client_urls;
   }
   if (!flags.lease_checkpoint) flags.server.lease_checkpoint_interval_ms = 0;
+  if (absl::Status st = ResolveAutoCompaction(&flags); !st.ok()) return st;
   flags.server.initial_cluster_state_existing = flags.initial_cluster_state == "existing";
   if (!flags.initial_cluster.empty()) {
     // name=url entries; a name may repeat to give a member several peer URLs (as etcd).

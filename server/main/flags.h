@@ -20,6 +20,12 @@ struct Flags {
   std::string log_level = "info";     // as etcd: the start and stop lines print by default
   std::string log_format = "text";    // --log-format: text or json (etcd's zap fields)
   bool lease_checkpoint = true;       // --experimental-enable-lease-checkpoint
+  // --auto-compaction-mode / --auto-compaction-retention, resolved into server.auto_compaction_*.
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
+  // --experimental-initial-corrupt-check, --experimental-corrupt-check-time (0: off).
+  bool initial_corrupt_check = false;
+  int64_t corrupt_check_time_ms = 0;
   bool help = false;
   bool version = false;
 };

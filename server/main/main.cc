@@ -9,8 +9,10 @@
 
 #include "absl/synchronization/mutex.h"
 #include "server/api/client_server.h"
+#include "server/api/corrupt_check.h"
 #include "server/base/logging.h"
 #include "server/main/flags.h"
+#include "server/main/restore.h"
 
 #ifndef CAIRN_VERSION
 #define CAIRN_VERSION "0.0.0"
@@ -19,6 +21,16 @@
 int main(int argc, char** argv) {
   using namespace cairn;
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "snapshot") {
+    absl::Status st = main::RunSnapshotCommand({args.begin() + 1, args.end()});
+    if (!st.ok()) {
+      absl::string_view m = st.message();
+      std::fprintf(stderr, "cairn snapshot: %.*s\n", static_cast<int>(m.size()), m.data());
+      return 1;
+    }
+    std::printf("restored snapshot into a new data dir\n");
+    return 0;
+  }
   auto flags = main::ParseFlags(args);
   if (!flags.ok()) {
     absl::string_view m = flags.status().message();
@@ -78,6 +90,14 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  if (flags->initial_corrupt_check) {
+    absl::Status st = api::CorruptChecker::InitialCheck(server->get());
+    if (!st.ok()) {
+      CAIRN_LOG(kError, "main") << "cannot start: " << st;
+      (*server)->Stop();
+      return 1;
+    }
+  }
   api::ClientServer clients(server->get());
   // As etcd: given HTTP-only URLs, the client URLs serve gRPC only.
   clients.set_http_on_client_urls(flags->listen_client_http_urls.empty());
@@ -96,12 +116,15 @@ int main(int argc, char** argv) {
     }
   }
   CAIRN_LOG(kInfo, "main") << "ready to serve client requests";
+  api::CorruptChecker corrupt_checker(server->get());
+  if (flags->corrupt_check_time_ms > 0) corrupt_checker.Start(flags->corrupt_check_time_ms);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   // One line at a clean stop: the member's "stopped cleanly" (Server::Stop).
   CAIRN_LOG(kDebug, "main") << "received signal " << sig << ", shutting down";
   // Open watch streams are canceled at the deadline; unary calls finish well before it.
+  corrupt_checker.Stop();
   clients.Shutdown(/*deadline_ms=*/2000);
   (*server)->Stop();
   return 0;

@@ -51,6 +51,7 @@ struct ApplyResult {
   etcdserverpb::CompactionResponse compaction;
   etcdserverpb::LeaseGrantResponse lease_grant;
   etcdserverpb::LeaseRevokeResponse lease_revoke;
+  etcdserverpb::AlarmResponse alarm;  // filled by the applier for an alarm entry
   // Lease changes the entry made, for the lessor's timers.
   std::vector<LeaseRecord> leases_granted;
   std::vector<int64_t> leases_revoked;

@@ -9,8 +9,10 @@ namespace cairn::client_test {
 namespace {
 
 class AdminTest : public ClusterTest {};
+// Maintenance calls run against both servers (cairn serves them since issue 15).
+class MaintenanceCallsTest : public ClusterTest {};
 
-TEST_P(AdminTest, MaintenanceCalls) {
+TEST_P(MaintenanceCallsTest, MaintenanceCalls) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
   auto client = Connect();
   ASSERT_NE(client, nullptr);
@@ -37,10 +39,15 @@ TEST_P(AdminTest, MaintenanceCalls) {
   EXPECT_EQ(snap->sha256_hex.size(), 64u);
   EXPECT_EQ(std::filesystem::file_size(path), snap->bytes);
   EXPECT_FALSE(std::filesystem::exists(path + ".part"));
-  // etcd's own tool accepts the file (it checks the trailing hash too).
-  auto status = cairn::testing::RunCommand(
-      {cairn::testing::EtcdctlPath(), "snapshot", "status", path, "-w", "json"});
-  EXPECT_EQ(status.exit_code, 0) << status.err;
+  if (GetParam() == ServerKind::kEtcd) {
+    // etcd's own tool accepts the file (it checks the trailing hash too). A cairn snapshot is
+    // not a bbolt file, which `snapshot status` opens (docs/maintenance.md).
+    auto status = cairn::testing::RunCommand(
+        {cairn::testing::EtcdctlPath(), "snapshot", "status", path, "-w", "json"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+  } else {
+    EXPECT_EQ(snap->bytes % 512, 32u);  // etcd's rule: whole pages + the sha256
+  }
   std::filesystem::remove_all(dir);
 }
 
@@ -183,6 +190,8 @@ TEST_P(AdminTest, ThreeMembersSyncFailoverMoveLeader) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, AdminTest, ::testing::ValuesIn(EtcdOnly()), KindName);
+INSTANTIATE_TEST_SUITE_P(Servers, MaintenanceCallsTest, ::testing::ValuesIn(CairnServedKinds()),
+                         KindName);
 
 }  // namespace
 }  // namespace cairn::client_test

@@ -1,0 +1,245 @@
+// cairn's maintenance on real members: defragment under load, HashKV across members and
+// corruption detection, `etcdctl snapshot save` + `cairn snapshot restore` into a new 3-member
+// cluster, periodic auto-compaction (docs/maintenance.md).
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "server/storage/backend.h"
+#include "tests/maintenance/maintenance_util.h"
+
+namespace cairn::testing::maintenance {
+namespace {
+
+TEST(MaintenanceDefragTest, OnlineUnderConcurrentWrites) {
+  auto cluster = ServerCluster::Start(Fast(ServerKind::kCairn, 1));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  const std::string endpoint = (*cluster)->ClientEndpoint(0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string first_error;
+  std::mutex mu;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      Endpoint ep(endpoint);
+      for (int i = 0; !stop.load(); ++i) {
+        grpc::Status st = ep.Put(absl::StrCat("w", w, "/", i % 50), std::string(512, 'a' + w));
+        if (st.ok()) {
+          ok.fetch_add(1);
+        } else {
+          failed.fetch_add(1);
+          std::lock_guard<std::mutex> l(mu);
+          if (first_error.empty()) first_error = Outcome(st);
+        }
+      }
+    });
+  }
+  Endpoint ep(endpoint);
+  // Writes happen before, between and after the defragments (all counted below).
+  PollUntil([&] { return ok.load() > 200; }, std::chrono::milliseconds(kBoundMs));
+  for (int round = 0; round < 3; ++round) {
+    int before = ok.load();
+    ASSERT_TRUE(ep.Compact(ep.Revision()).ok());
+    EXPECT_EQ(Outcome(ep.Defragment()), "OK");
+    PollUntil([&] { return ok.load() > before + 50; }, std::chrono::milliseconds(kBoundMs));
+  }
+  stop = true;
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(failed.load(), 0) << first_error;
+  EXPECT_GT(ok.load(), 350);
+}
+
+// A random workload over all members, compaction included; then every member's HashKV at one
+// revision is equal. A member's store damaged offline is refused by the initial corruption check
+// and, once running, gets the CORRUPT alarm from the leader's periodic check.
+TEST(MaintenanceHashTest, HashKvEqualThenCorruptionDetected) {
+  auto cluster = ServerCluster::Start(
+      Fast(ServerKind::kCairn, 3, {"--experimental-corrupt-check-time", "300ms"}));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  std::vector<std::unique_ptr<Endpoint>> eps;
+  for (int i = 0; i < 3; ++i) eps.push_back(std::make_unique<Endpoint>(c.ClientEndpoint(i)));
+  std::mt19937 rng(11);
+  for (int i = 0; i < 150; ++i) {
+    Endpoint& ep = *eps[rng() % 3];
+    std::string key = "key" + std::to_string(rng() % 20);
+    int op = static_cast<int>(rng() % 10);
+    grpc::Status st = op < 6   ? ep.Put(key, std::to_string(rng()))
+                      : op < 8 ? ep.Delete(key)
+                               : ep.WriteTxn(key, "txn" + std::to_string(i));
+    ASSERT_TRUE(st.ok()) << Outcome(st);
+    if (i == 90) {
+      ASSERT_TRUE(ep.Compact(ep.Revision() - 20).ok());
+    }
+  }
+  auto digest = WaitConverged(c);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  std::vector<uint32_t> hashes;
+  for (int64_t rev : {int64_t{0}, digest->revision, digest->revision - 10}) {
+    std::vector<uint32_t> at;
+    for (auto& ep : eps) {
+      etcdserverpb::HashKVResponse h;
+      ASSERT_EQ(Outcome(ep->HashKV(rev, &h)), "OK");
+      at.push_back(h.hash());
+    }
+    EXPECT_EQ(at[0], at[1]) << "revision " << rev;
+    EXPECT_EQ(at[0], at[2]) << "revision " << rev;
+    hashes.push_back(at[0]);
+  }
+  EXPECT_NE(hashes[1], hashes[2]);  // different revisions, different history
+  etcdserverpb::AlarmResponse none;
+  ASSERT_TRUE(eps[0]->Alarm(etcdserverpb::AlarmRequest::GET, 0, etcdserverpb::NONE, &none).ok());
+  EXPECT_EQ(none.alarms_size(), 0) << "no false CORRUPT while the members agree";
+
+  auto leader = WaitForLeader(c);
+  ASSERT_TRUE(leader.ok());
+  const int victim = (*leader + 1) % 3;
+  auto victim_id = MemberId(c, victim);
+  ASSERT_TRUE(victim_id.ok());
+  std::vector<std::string> argv = CommandLine(c.Pid(victim));
+  ASSERT_FALSE(argv.empty());
+  c.Kill(victim);
+  {
+    // The offline edit: one value of the newest revision in the `rev` family changes.
+    auto backend = storage::Backend::Open(c.DataDir(victim) + "/member/db");
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    rocksdb::DB* db = (*backend)->db();
+    auto* rev_cf = (*backend)->cf(storage::Cf::kRev);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), rev_cf));
+    it->SeekToLast();
+    ASSERT_TRUE(it->Valid());
+    std::string value = it->value().ToString();
+    value.back() ^= 0x01;
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), rev_cf, it->key(), value).ok());
+    (*backend)->Sync();
+  }
+  // --experimental-initial-corrupt-check: the damaged member refuses to start.
+  argv.push_back("--experimental-initial-corrupt-check");
+  argv.push_back("--log-level=info");
+  CommandResult refused = RunCommand(argv, "", 30000);
+  EXPECT_EQ(refused.exit_code, 1) << Describe(refused);
+  EXPECT_NE((refused.out + refused.err).find("found data inconsistency with peers"),
+            std::string::npos)
+      << Describe(refused);
+  // Started without it, it serves; the leader's periodic check raises CORRUPT for it.
+  ASSERT_TRUE(c.Restart(victim).ok());
+  etcdserverpb::HashKVResponse damaged, healthy;
+  ASSERT_EQ(Outcome(eps[victim]->HashKV(digest->revision, &damaged)), "OK");
+  ASSERT_EQ(Outcome(eps[*leader]->HashKV(digest->revision, &healthy)), "OK");
+  EXPECT_NE(damaged.hash(), healthy.hash());
+  etcdserverpb::AlarmResponse alarms;
+  bool raised = PollUntil(
+      [&] {
+        alarms.Clear();
+        return eps[*leader]
+                   ->Alarm(etcdserverpb::AlarmRequest::GET, 0, etcdserverpb::CORRUPT, &alarms)
+                   .ok() &&
+               alarms.alarms_size() > 0;
+      },
+      std::chrono::milliseconds(kBoundMs), std::chrono::milliseconds(100));
+  ASSERT_TRUE(raised) << c.LogTail(*leader);
+  EXPECT_EQ(alarms.alarms(0).memberid(), *victim_id);
+  CommandResult list = Etcdctl(c.ClientUrls(), {"alarm", "list"});
+  EXPECT_NE(list.out.find(absl::StrCat("memberID:", *victim_id, " alarm:CORRUPT")),
+            std::string::npos)
+      << Describe(list);
+}
+
+TEST(MaintenanceSnapshotTest, SaveThenRestoreThreeMembers) {
+  auto source = ServerCluster::Start(Fast(ServerKind::kCairn, 1));
+  ASSERT_TRUE(source.ok()) << source.status();
+  Endpoint src((*source)->ClientEndpoint(0));
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(src.Put("key" + std::to_string(i % 40), "value" + std::to_string(i)).ok());
+  }
+  ASSERT_TRUE(src.Delete("key3").ok());
+  auto want = KvContentDigest((*source)->ClientEndpoint(0));
+  ASSERT_TRUE(want.ok()) << want.status();
+
+  const std::string dir = (*source)->DataDir(0) + "/../snapshot-test";
+  std::filesystem::create_directories(dir);
+  const std::string file = dir + "/snap.db";
+  CommandResult saved = Etcdctl((*source)->ClientUrls(), {"snapshot", "save", file});
+  ASSERT_EQ(saved.exit_code, 0) << Describe(saved);
+  EXPECT_NE(saved.out.find("Snapshot saved at"), std::string::npos) << Describe(saved);
+  EXPECT_EQ(std::filesystem::file_size(file) % 512, 32u);
+
+  const std::string cairn = ServerBinary(ServerKind::kCairn);
+  // A damaged or truncated file is refused, and leaves no data dir behind.
+  {
+    std::filesystem::copy_file(file, dir + "/bad.db");
+    std::fstream f(dir + "/bad.db", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x7f');
+    f.close();
+    CommandResult r = RunCommand({cairn, "snapshot", "restore", dir + "/bad.db", "--data-dir",
+                                  dir + "/bad-dir", "--name", "m0"});
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_NE(r.err.find("sha256 checksum mismatch"), std::string::npos) << Describe(r);
+    std::filesystem::resize_file(dir + "/bad.db", 1000);
+    r = RunCommand({cairn, "snapshot", "restore", dir + "/bad.db", "--data-dir", dir + "/bad-dir",
+                    "--name", "m0"});
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_NE(r.err.find("has no sha256 checksum"), std::string::npos) << Describe(r);
+    EXPECT_FALSE(std::filesystem::exists(dir + "/bad-dir"));
+  }
+
+  // A new 3-member cluster (its names, ports and token), rebuilt from the one snapshot.
+  auto target = ServerCluster::Start(Fast(ServerKind::kCairn, 3));
+  ASSERT_TRUE(target.ok()) << target.status();
+  ServerCluster& t = **target;
+  std::vector<std::string> argv0 = CommandLine(t.Pid(0));
+  const std::string initial_cluster = FlagValue(argv0, "--initial-cluster");
+  const std::string token = FlagValue(argv0, "--initial-cluster-token");
+  ASSERT_FALSE(initial_cluster.empty());
+  for (int i = 0; i < 3; ++i) t.Kill(i);
+  for (int i = 0; i < 3; ++i) {
+    std::filesystem::remove_all(t.DataDir(i));
+    CommandResult r =
+        RunCommand({cairn, "snapshot", "restore", file, "--data-dir", t.DataDir(i), "--name",
+                    t.Name(i), "--initial-cluster", initial_cluster, "--initial-cluster-token",
+                    token, "--initial-advertise-peer-urls", t.PeerUrl(i)});
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  }
+  ASSERT_TRUE(t.RestartAll().ok());
+  auto got = WaitConverged(t);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, *want) << DescribeDigest(*got) << " vs " << DescribeDigest(*want);
+  auto members = ListMembers(t.ClientEndpoint(0));
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(members->members_size(), 3);
+  Endpoint ep(t.ClientEndpoint(1));
+  etcdserverpb::PutResponse put;
+  ASSERT_EQ(Outcome(ep.Put("after", "restore", &put)), "OK");
+  EXPECT_EQ(put.header().revision(), want->revision + 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MaintenanceAutoCompactionTest, PeriodicCompactsOldRevisions) {
+  for (ServerKind kind : {ServerKind::kEtcd, ServerKind::kCairn}) {
+    SCOPED_TRACE(ServerKindName(kind));
+    auto cluster = ServerCluster::Start(
+        Fast(kind, 1, {"--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1s"}));
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    Endpoint ep((*cluster)->ClientEndpoint(0));
+    etcdserverpb::PutResponse first;
+    ASSERT_TRUE(ep.Put("k", "v0", &first).ok());
+    for (int i = 1; i < 10; ++i) ASSERT_TRUE(ep.Put("k", "v" + std::to_string(i)).ok());
+    // Within a few retention periods the first write's revision is compacted away.
+    std::string outcome;
+    bool compacted = PollUntil(
+        [&] {
+          etcdserverpb::RangeResponse r;
+          outcome = Outcome(ep.Get("k", &r, first.header().revision()));
+          return outcome != "OK";
+        },
+        std::chrono::milliseconds(kBoundMs), std::chrono::milliseconds(100));
+    EXPECT_TRUE(compacted);
+    EXPECT_EQ(outcome, "11: etcdserver: mvcc: required revision has been compacted");
+  }
+}
+
+}  // namespace
+}  // namespace cairn::testing::maintenance
