@@ -25,6 +25,8 @@ ClientServer::ClientServer(etcdserver::Server* server)
       cluster_(&handlers_),
       watch_(server, &gate_),
       lease_(&handlers_),
+      auth_handlers_(server, &gate_),
+      auth_(&auth_handlers_),
       lock_(&recipe_host_, &gate_),
       election_(&recipe_host_, &gate_) {}
 
@@ -53,6 +55,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   builder.RegisterService(&cluster_);
   builder.RegisterService(&watch_);
   builder.RegisterService(&lease_);
+  builder.RegisterService(&auth_);
   builder.RegisterService(&lock_);
   builder.RegisterService(&election_);
   grpc_ = builder.BuildAndStart();

@@ -11,6 +11,7 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "server/api/auth_service.h"
 #include "server/api/gate.h"
 #include "server/api/handlers.h"
 #include "server/api/lease_service.h"
@@ -44,6 +45,8 @@ class ClientServer {
   ClusterService cluster_;
   WatchService watch_;
   LeaseService lease_;
+  AuthHandlers auth_handlers_;
+  AuthService auth_;
   RecipeHost recipe_host_;  // started after the gRPC server, stopped before it
   LockService lock_;
   ElectionService election_;

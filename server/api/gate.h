@@ -50,6 +50,24 @@ enum class Method {
   kLeader,
   kObserve,  // one stream
   kResign,
+  // Auth (server/api/auth_service.h).
+  kAuthEnable,
+  kAuthDisable,
+  kAuthStatus,
+  kAuthenticate,
+  kUserAdd,
+  kUserGet,
+  kUserList,
+  kUserDelete,
+  kUserChangePassword,
+  kUserGrantRole,
+  kUserRevokeRole,
+  kRoleAdd,
+  kRoleGet,
+  kRoleList,
+  kRoleDelete,
+  kRoleGrantPermission,
+  kRoleRevokePermission,
   kCount,  // not a method: the number of them
 };
 

@@ -42,6 +42,8 @@ mvcc::ApplyResult ApplyKvRequest(mvcc::KvStore* kv, mvcc::KvStore::EntryBatch& b
     case R::kMemberAttrs:
     case R::kMemberUpdate:
       break;
+    default:  // auth requests (AuthStore::IsAuthRequest)
+      break;
   }
   CAIRN_CHECK(false) << "not a KV or lease request: " << r.request_case();
   return mvcc::ApplyResult{};
@@ -177,7 +179,15 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
       continue;
     }
     auto b = kv->Begin(e.index);
-    mvcc::ApplyResult res = ApplyKvRequest(kv, *b, r);
+    mvcc::ApplyResult res;
+    if (auth::AuthStore::IsAuthRequest(r)) {
+      // Auth changes go into the entry's batch like any other (docs/auth.md); a refused one
+      // writes nothing (Commit clears the batch on an error).
+      res.status =
+          deps_.auth ? deps_.auth->Apply(r, b->batch()) : MakeError(ErrorKind::kAuthNotEnabled);
+    } else {
+      res = ApplyKvRequest(kv, *b, r);
+    }
     kv->Commit(*b, &res);
     results.push_back({r.proposer(), r.id(), std::move(res)});
   }
@@ -300,6 +310,7 @@ void Applier::InstallSnapshot(const std::string& path) {
   kv->ReloadAfterInstall();
   deps_.watch_hub->ResetAfterInstall();
   deps_.membership->Load();
+  if (deps_.auth) deps_.auth->Load();
   deps_.lessor->Restore(kv->Leases());
   if (kv->applied_index() > applied_.load()) applied_ = kv->applied_index();
   if (hooks_.on_peer_set) {

@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "cairnpb/internal.pb.h"
+#include "server/auth/auth_store.h"
 #include "server/etcdserver/membership.h"
 #include "server/etcdserver/read_waits.h"
 #include "server/etcdserver/wait_registry.h"
@@ -51,6 +52,7 @@ class Applier {
     mvcc::WatchHub* watch_hub = nullptr;
     lease::Lessor* lessor = nullptr;
     Membership* membership = nullptr;
+    auth::AuthStore* auth = nullptr;  // may be null (tests): auth entries then fail
     WaitRegistry* waits = nullptr;
     ReadWaits* reads = nullptr;  // may be null (tests)
     uint64_t member_id = 0;

@@ -73,6 +73,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   if (!resumed.ok()) return resumed;
   s->membership_ = std::make_unique<Membership>(s->backend_.get());
   s->membership_->Load();
+  s->auth_ = std::make_unique<auth::AuthStore>(s->backend_.get(), s->clock_,
+                                               s->config_.auth_token_ttl_seconds * 1000);
+  s->auth_->Load();
 
   RaftDriver::Durable durable;
   absl::Status boot = s->Bootstrap(&durable);
@@ -268,6 +271,7 @@ void Server::CreateCore(RaftDriver::Durable durable) {
   deps.watch_hub = watch_hub_.get();
   deps.lessor = lessor_.get();
   deps.membership = membership_.get();
+  deps.auth = auth_.get();
   deps.waits = waits_.get();
   deps.reads = reads_.get();
   deps.member_id = member_id_;
