@@ -11,7 +11,7 @@ shift || true
 packages=(
   build-essential cmake ninja-build pkg-config git clang
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  librocksdb-dev libssl-dev libboost-fiber-dev libboost-dev libabsl-dev
+  librocksdb-dev libssl-dev libboost-fiber-dev libboost-dev libabsl-dev libcrypt-dev
   libgtest-dev libgmock-dev libbenchmark-dev pybind11-dev python3-dev
   etcd-server etcd-client python3-etcd3 python3-protobuf openssl
   python3-pytest python3-pytest-asyncio python3-mypy

@@ -32,6 +32,8 @@ ClientServer::ClientServer(etcdserver::Server* server)
       cluster_(&handlers_),
       watch_(server, &gate_),
       lease_(&handlers_),
+      auth_handlers_(server, &gate_),
+      auth_(&auth_handlers_),
       lock_(&recipe_host_, &gate_),
       election_(&recipe_host_, &gate_) {
   gate_.SetSpaceCheck([server] { return server->SpaceExceeded(); });  // quota, NOSPACE
@@ -76,6 +78,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   builder.RegisterService(&cluster_);
   builder.RegisterService(&watch_);
   builder.RegisterService(&lease_);
+  builder.RegisterService(&auth_);
   builder.RegisterService(&lock_);
   builder.RegisterService(&election_);
   grpc_ = builder.BuildAndStart();

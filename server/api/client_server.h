@@ -13,6 +13,7 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "server/api/auth_service.h"
 #include "server/api/gate.h"
 #include "server/api/gateway/http_server.h"
 #include "server/api/gateway/listener.h"
@@ -65,6 +66,8 @@ class ClientServer {
   ClusterService cluster_;
   WatchService watch_;
   LeaseService lease_;
+  AuthHandlers auth_handlers_;
+  AuthService auth_;
   RecipeHost recipe_host_;  // started after the gRPC server, stopped before it
   LockService lock_;
   ElectionService election_;

@@ -15,8 +15,30 @@ std::string_view MethodName(Method method) {
       "Resign",          "Alarm",        "Defragment",   "Hash",
       "HashKV",          "Snapshot",
   };
-  static_assert(std::size(kNames) == static_cast<size_t>(Method::kCount));
-  return kNames[static_cast<size_t>(method)];
+  // The Auth service's methods, which follow kSnapshot (server/api/auth_service.h).
+  static constexpr std::string_view kAuthNames[] = {
+      "AuthEnable",
+      "AuthDisable",
+      "AuthStatus",
+      "Authenticate",
+      "UserAdd",
+      "UserGet",
+      "UserList",
+      "UserDelete",
+      "UserChangePassword",
+      "UserGrantRole",
+      "UserRevokeRole",
+      "RoleAdd",
+      "RoleGet",
+      "RoleList",
+      "RoleDelete",
+      "RoleGrantPermission",
+      "RoleRevokePermission",
+  };
+  static_assert(std::size(kNames) == static_cast<size_t>(Method::kAuthEnable));
+  static_assert(std::size(kNames) + std::size(kAuthNames) == static_cast<size_t>(Method::kCount));
+  size_t i = static_cast<size_t>(method);
+  return i < std::size(kNames) ? kNames[i] : kAuthNames[i - std::size(kNames)];
 }
 
 bool RequestGate::Admit(Method method, Done* done, bool writes) {

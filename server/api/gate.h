@@ -55,7 +55,25 @@ enum class Method {
   kHash,
   kHashKV,
   kSnapshot,  // one stream
-  kCount,     // not a method: the number of them
+  // Auth (server/api/auth_service.h).
+  kAuthEnable,
+  kAuthDisable,
+  kAuthStatus,
+  kAuthenticate,
+  kUserAdd,
+  kUserGet,
+  kUserList,
+  kUserDelete,
+  kUserChangePassword,
+  kUserGrantRole,
+  kUserRevokeRole,
+  kRoleAdd,
+  kRoleGet,
+  kRoleList,
+  kRoleDelete,
+  kRoleGrantPermission,
+  kRoleRevokePermission,
+  kCount,  // not a method: the number of them
 };
 
 // etcd's name of the method ("Range", "LeaseGrant", ...), as /metrics labels it.

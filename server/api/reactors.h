@@ -3,6 +3,7 @@
 
 #include <grpcpp/support/server_callback.h>
 
+#include "server/api/auth_gate.h"
 #include "server/api/handlers.h"
 #include "server/api/status.h"
 #include "server/etcdserver/server.h"
@@ -32,6 +33,9 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Handlers* hand
                                 void (Handlers::*handler)(const Req&, Resp*, Handlers::Done),
                                 const Req* req, Resp* resp) {
   auto* reactor = ctx->DefaultReactor();
+  // The handler checks permissions synchronously, before any hop to another thread.
+  Caller caller = CallerOf(*ctx);
+  CallerScope scope(&caller);
   (handlers->*handler)(*req, resp, [reactor](absl::Status st) { reactor->Finish(ToGrpc(st)); });
   return reactor;
 }

@@ -20,8 +20,8 @@ constexpr size_t kMaxQueuedBytes = 4 << 20;
 class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>,
                           public mvcc::WatchSink {
  public:
-  WatchStream(etcdserver::Server* server, RequestGate* gate)
-      : server_(server), gate_(gate), hub_(server->watch_hub()) {
+  WatchStream(etcdserver::Server* server, RequestGate* gate, Caller caller)
+      : server_(server), gate_(gate), hub_(server->watch_hub()), caller_(std::move(caller)) {
     StartRead(&req_);
   }
 
@@ -182,6 +182,11 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     if (!spec.range_end.empty() && !from_key && spec.key >= spec.range_end) {
       reason = "mvcc: watcher range is empty";
     }
+    if (reason.empty()) {
+      // etcd 3.4 checks read permission at create only (a later revoke leaves the watcher be).
+      absl::Status allowed = AuthorizeWatch(server_->auth(), caller_, spec.key, spec.range_end);
+      if (!allowed.ok()) reason = GoErrorString(allowed);
+    }
     int64_t id = c.watch_id();
     {
       absl::MutexLock l(&mu_);
@@ -218,6 +223,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   etcdserver::Server* server_;
   RequestGate* gate_;
   mvcc::WatchHub* hub_;
+  const Caller caller_;  // the stream's identity, for the permission check of each create
   WatchRequest req_;
 
   // gRPC's callbacks, the hub's delivery and the reader all touch the queue and the ids.
@@ -235,11 +241,11 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 }  // namespace
 
 grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
-    grpc::CallbackServerContext*) {
+    grpc::CallbackServerContext* ctx) {
   if (absl::Status admitted = gate_->AdmitStream(Method::kWatch); !admitted.ok()) {
     return new RefusedStream<WatchRequest, WatchResponse>(ToGrpc(admitted));
   }
-  return new WatchStream(server_, gate_);
+  return new WatchStream(server_, gate_, CallerOf(*ctx));
 }
 
 }  // namespace cairn::api

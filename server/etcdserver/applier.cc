@@ -43,6 +43,8 @@ mvcc::ApplyResult ApplyKvRequest(mvcc::KvStore* kv, mvcc::KvStore::EntryBatch& b
     case R::kMemberUpdate:
     case R::kAlarm:
       break;
+    default:  // auth requests (AuthStore::IsAuthRequest)
+      break;
   }
   CAIRN_CHECK(false) << "not a KV or lease request: " << r.request_case();
   return mvcc::ApplyResult{};
@@ -185,7 +187,15 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
       results.push_back({r.proposer(), r.id(), std::move(res)});
       continue;
     }
-    mvcc::ApplyResult res = ApplyKvRequest(kv, *b, r);
+    mvcc::ApplyResult res;
+    if (auth::AuthStore::IsAuthRequest(r)) {
+      // Auth changes go into the entry's batch like any other (docs/auth.md); a refused one
+      // writes nothing (Commit clears the batch on an error).
+      res.status =
+          deps_.auth ? deps_.auth->Apply(r, b->batch()) : MakeError(ErrorKind::kAuthNotEnabled);
+    } else {
+      res = ApplyKvRequest(kv, *b, r);
+    }
     kv->Commit(*b, &res);
     results.push_back({r.proposer(), r.id(), std::move(res)});
   }
@@ -309,6 +319,7 @@ void Applier::InstallSnapshot(const std::string& path) {
   deps_.watch_hub->ResetAfterInstall();
   deps_.membership->Load();
   if (deps_.alarms) deps_.alarms->Load();
+  if (deps_.auth) deps_.auth->Load();
   deps_.lessor->Restore(kv->Leases());
   if (kv->applied_index() > applied_.load()) applied_ = kv->applied_index();
   if (hooks_.on_peer_set) {

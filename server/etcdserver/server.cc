@@ -76,6 +76,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   s->membership_->Load();
   s->alarms_ = std::make_unique<etcdserver::Alarms>(s->backend_.get());
   s->alarms_->Load();
+  s->auth_ = std::make_unique<auth::AuthStore>(s->backend_.get(), s->clock_,
+                                               s->config_.auth_token_ttl_seconds * 1000);
+  s->auth_->Load();
 
   RaftDriver::Durable durable;
   absl::Status boot = s->Bootstrap(&durable);
@@ -281,6 +284,7 @@ void Server::CreateCore(RaftDriver::Durable durable) {
   deps.lessor = lessor_.get();
   deps.membership = membership_.get();
   deps.alarms = alarms_.get();
+  deps.auth = auth_.get();
   deps.waits = waits_.get();
   deps.reads = reads_.get();
   deps.member_id = member_id_;

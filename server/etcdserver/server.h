@@ -86,6 +86,9 @@ struct ServerConfig {
   uint64_t snapshot_count = 100000;
   // Remaining-TTL checkpoints (etcd's --experimental-lease-checkpoint-interval); <= 0 disables.
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
+  // Auth (docs/auth.md): etcd's --auth-token-ttl (simple tokens) and --bcrypt-cost.
+  int64_t auth_token_ttl_seconds = 300;
+  int bcrypt_cost = 10;
   // Called once, from a member thread, when this member learns it was removed from the cluster
   // (main shuts the process down). Unset: the removal is only logged.
   std::function<void()> on_removed;
@@ -140,6 +143,7 @@ class Server : private transport::Handler {
   mvcc::KvStore* kv() { return kv_.get(); }
   mvcc::WatchHub* watch_hub() { return watch_hub_.get(); }
   lease::Lessor* lessor() { return lessor_.get(); }
+  auth::AuthStore* auth() { return auth_.get(); }
   storage::Backend* backend() { return backend_.get(); }
   const ServerConfig& config() const { return config_; }
   uint64_t cluster_id() const { return cluster_id_.load(); }
@@ -287,6 +291,7 @@ class Server : private transport::Handler {
   // SpaceExceeded measures the backend at most every kQuotaCheckIntervalMs (every write asks).
   std::atomic<int64_t> quota_checked_ms_{-1};
   std::atomic<int64_t> quota_size_bytes_{0};
+  std::unique_ptr<auth::AuthStore> auth_;
   std::atomic<uint64_t> cluster_id_{0};
   uint64_t member_id_ = 0;
   std::atomic<uint64_t> next_request_id_{0};

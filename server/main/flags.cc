@@ -318,6 +318,27 @@ std::vector<FlagDef> BaseDefs() {
          f->lease_checkpoint = v == "true";
          return S();
        }},
+      {"auth-token", false, "simple",
+       "Specify auth token type: 'simple' (JWT tokens are not supported yet; docs/auth.md).",
+       [](Flags*, const std::string& v) {
+         if (v == "simple") return S();
+         return absl::InvalidArgumentError("--auth-token: only 'simple' is supported, got '" +
+                                           v.substr(0, v.find(',')) + "'");
+       }},
+      {"auth-token-ttl", false, std::to_string(d.server.auth_token_ttl_seconds),
+       "The lifetime in seconds of the auth token.",
+       [](Flags* f, const std::string& v) {
+         return ParseInt<int64_t>("auth-token-ttl", v, 1, &f->server.auth_token_ttl_seconds);
+       }},
+      {"bcrypt-cost", false, std::to_string(d.server.bcrypt_cost),
+       "Specify bcrypt algorithm cost factor for auth password hashing (4..31).",
+       [](Flags* f, const std::string& v) {
+         absl::Status st = ParseInt<int>("bcrypt-cost", v, 4, &f->server.bcrypt_cost);
+         if (st.ok() && f->server.bcrypt_cost > 31) {
+           return absl::InvalidArgumentError("--bcrypt-cost must be in [4, 31]");
+         }
+         return st;
+       }},
       {"strict-reconfig-check", true, "true",
        "Reject reconfiguration requests that would cause quorum loss.",
        [](Flags* f, const std::string& v) {

@@ -1,4 +1,5 @@
 // Cluster, Maintenance and Auth calls, endpoint sync and failover on a 3-member cluster.
+#include <atomic>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -11,6 +12,9 @@ namespace {
 class AdminTest : public ClusterTest {};
 // Maintenance calls run against both servers (cairn serves them since issue 15).
 class MaintenanceCallsTest : public ClusterTest {};
+// The SDK's auth calls and its token refresh (unary calls and a watch across invalidated tokens),
+// against etcd and cairn.
+class AdminAuthTest : public ClusterTest {};
 
 TEST_P(MaintenanceCallsTest, MaintenanceCalls) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
@@ -51,7 +55,7 @@ TEST_P(MaintenanceCallsTest, MaintenanceCalls) {
   std::filesystem::remove_all(dir);
 }
 
-TEST_P(AdminTest, AuthUsersRolesAndTokenRefresh) {
+TEST_P(AdminAuthTest, AuthUsersRolesAndTokenRefresh) {
   // Three members: the harness cannot restart a member once auth is on (its readiness probe has
   // no credentials), so the watch stream is broken by killing its member instead.
   ASSERT_NO_FATAL_FAILURE(StartCluster(3));
@@ -136,6 +140,69 @@ TEST_P(AdminTest, AuthUsersRolesAndTokenRefresh) {
   ASSERT_TRUE(root->auth().AuthDisable(idempotent).ok());
 }
 
+// etcd #13413: a watch and a lease keepalive opened with a token keep working after the token
+// expired (--auth-token-ttl 1) and their streams had to be reopened on another member.
+TEST_P(AdminAuthTest, WatchAndKeepAliveSurviveTokenExpiry) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3, {"--auth-token-ttl", "1", "--bcrypt-cost", "4"}));
+  auto admin = Connect();
+  ASSERT_NE(admin, nullptr);
+  auto auth = admin->auth();
+  ASSERT_TRUE(auth.UserAdd("root", "rootpw").ok());
+  auto role = auth.RoleAdd("root");
+  ASSERT_TRUE(role.ok() || ErrorKindOf(role.status()) == ErrorKind::kRoleAlreadyExists);
+  ASSERT_TRUE(auth.UserGrantRole("root", "root").ok());
+  ASSERT_TRUE(auth.UserAdd("alice", "alicepw").ok());
+  ASSERT_TRUE(auth.RoleAdd("app").ok());
+  Permission perm;
+  perm.type = PermissionType::kReadWrite;
+  perm.key = "app/";
+  perm.range_end = PrefixEnd("app/");
+  ASSERT_TRUE(auth.RoleGrantPermission("app", perm).ok());
+  ASSERT_TRUE(auth.UserGrantRole("alice", "app").ok());
+  ASSERT_TRUE(auth.AuthEnable().ok());
+
+  ClientOptions ao = OptionsFor(*cluster_);
+  ao.username = "alice";
+  ao.password = "alicepw";
+  auto alice = Connect(ao);
+  ASSERT_NE(alice, nullptr);
+  WatchLog log;
+  WatchOptions wo;
+  wo.prefix = true;
+  auto w = alice->watch().Watch("app/", wo, log.Callback());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->WaitCreated(In(std::chrono::milliseconds(20000))).ok());
+  auto grant = alice->lease().Grant(3);
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  std::atomic<int> renewals{0};
+  KeepAliveOptions ko;
+  ko.on_renewed = [&](int64_t) { renewals.fetch_add(1); };
+  auto ka = alice->lease().KeepAlive(grant->id, ko);
+  ASSERT_NE(ka, nullptr);
+  // Three keepalives (one per TTL/3 = 1 s) take longer than the token's 1 s TTL (+1 s of etcd's
+  // expiry resolution), and the streams do not use the token after they opened: it expired.
+  ASSERT_TRUE(PollUntil([&] { return renewals.load() >= 3; }, std::chrono::seconds(30)));
+  std::string current = alice->current_endpoint();
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (cluster_->ClientEndpoint(i) == current) cluster_->Kill(i);
+  }
+  ClientOptions ro = OptionsFor(*cluster_);
+  ro.username = "root";
+  ro.password = "rootpw";
+  auto root = Connect(ro);
+  ASSERT_NE(root, nullptr);
+  CallOptions idempotent;
+  idempotent.retry = RetryMode::kIdempotent;
+  ASSERT_TRUE(root->kv().Put("app/after", "1", {}, idempotent).ok());
+  ASSERT_TRUE(log.WaitEvents(1));
+  EXPECT_EQ(log.events()[0].kv.key, "app/after");
+  int before = renewals.load();
+  ASSERT_TRUE(PollUntil([&] { return renewals.load() >= before + 2; }, std::chrono::seconds(30)))
+      << ka->status();
+  EXPECT_FALSE(ka->lost()) << ka->status();
+  EXPECT_FALSE((*w)->done());
+}
+
 TEST_P(AdminTest, ThreeMembersSyncFailoverMoveLeader) {
   ASSERT_NO_FATAL_FAILURE(StartCluster(3));
   ClientOptions o = OptionsFor(*cluster_);
@@ -192,6 +259,7 @@ TEST_P(AdminTest, ThreeMembersSyncFailoverMoveLeader) {
 INSTANTIATE_TEST_SUITE_P(Servers, AdminTest, ::testing::ValuesIn(EtcdOnly()), KindName);
 INSTANTIATE_TEST_SUITE_P(Servers, MaintenanceCallsTest, ::testing::ValuesIn(CairnServedKinds()),
                          KindName);
+INSTANTIATE_TEST_SUITE_P(Servers, AdminAuthTest, ::testing::ValuesIn(CairnServedKinds()), KindName);
 
 }  // namespace
 }  // namespace cairn::client_test

@@ -1,0 +1,79 @@
+// Auth in the request gate (docs/auth.md): who is calling, and may they do this.
+//
+// The transport extracts a Caller from each request: the token (gRPC metadata `token`, or
+// `authorization` as etcd's gateway sends it; the HTTP gateway forwards its `Authorization`
+// header here) and, with --client-cert-auth, the TLS client certificate's CN (filled by the TLS
+// layer; etcd uses the CN only when no token is sent). Unary calls run their handler inside a
+// CallerScope (set by Serve in reactors.h), so the transport-neutral handlers need no extra
+// parameter; streams keep their Caller and pass it explicitly.
+//
+// The checks are etcd 3.4's (v3_server.go, apply_auth.go): Range read; Put write (+read with
+// prev_kv); DeleteRange write (+read with prev_kv); Txn read on every compare, each op as above,
+// nested txns too; Watch read at create; LeaseRevoke write on every attached key; Compaction,
+// MoveLeader, member changes and Auth administration root only. All pass when auth is disabled.
+// Errors: "invalid auth token" (a token that names nobody), "user name is empty" (no identity),
+// "permission denied", "user name not found" (admin calls of a deleted user).
+//
+// Thread safety: thread-safe (CallerScope is per thread).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <grpcpp/server_context.h>
+
+#include "absl/status/statusor.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "server/auth/auth_store.h"
+#include "server/mvcc/kv_store.h"
+
+namespace cairn::api {
+
+struct Caller {
+  std::string token;  // "" when none was sent
+  // The verified client certificate's CN, when the TLS layer has one (hook for --client-cert-auth).
+  std::optional<std::string> cert_common_name;
+};
+
+// The Caller of a gRPC call: its `token` (or `authorization`) metadata. The CN is not set here.
+Caller CallerOf(const grpc::CallbackServerContext& ctx);
+
+// Makes `caller` the current thread's caller while it lives (nests; restores the previous one).
+class CallerScope {
+ public:
+  explicit CallerScope(const Caller* caller);
+  ~CallerScope();
+  CallerScope(const CallerScope&) = delete;
+  CallerScope& operator=(const CallerScope&) = delete;
+  // The caller of the innermost live scope; an empty Caller when there is none.
+  static const Caller& Current();
+
+ private:
+  const Caller* previous_;
+};
+
+// The user the caller is: "" when it sent no identity or auth is disabled. kInvalidAuthToken.
+absl::StatusOr<std::string> UserOf(auth::AuthStore* auth, const Caller& caller);
+
+absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
+                       const etcdserverpb::RangeRequest& r);
+absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
+                       const etcdserverpb::PutRequest& r);
+absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
+                       const etcdserverpb::DeleteRangeRequest& r);
+absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
+                       const etcdserverpb::TxnRequest& r);
+// A watch over [key, range_end).
+absl::Status AuthorizeWatch(auth::AuthStore* auth, const Caller& caller, const std::string& key,
+                            const std::string& range_end);
+// LeaseRevoke: write on each of `keys` (the lease's attached keys).
+absl::Status AuthorizeLeaseRevoke(auth::AuthStore* auth, const Caller& caller,
+                                  const std::vector<std::string>& keys);
+// How etcd 3.4 words an auth refusal in a watch's cancel_reason: the Go gRPC error's string,
+// "rpc error: code = PermissionDenied desc = etcdserver: permission denied".
+std::string GoErrorString(const absl::Status& status);
+
+// Root only.
+absl::Status AuthorizeAdmin(auth::AuthStore* auth, const Caller& caller);
+
+}  // namespace cairn::api
