@@ -111,3 +111,32 @@ async def test_aio_lock_timeout_cleans_up(server) -> None:
             with pytest.raises(cairn.DeadlineExceededError):
                 await s2.election("TE").campaign("b", timeout=0.3)
             assert len(await c.get_prefix("TE/")) == 1
+
+
+@pytest.mark.asyncio
+async def test_aio_rwlock_and_semaphore(server) -> None:
+    async with cairn.aio.Client([server.endpoint]) as c:
+        async with c.session(ttl=10) as s1, c.session(ttl=10) as s2, \
+                c.session(ttl=10) as s3:
+            # Readers share; a writer waits for them and times out, leaving no key behind.
+            async with s1.rwlock("RW").read(), s2.rwlock("RW").read():
+                with pytest.raises(cairn.DeadlineExceededError):
+                    await s3.rwlock("RW").acquire(write=True, timeout=0.3)
+                assert len(await c.get_prefix("RW/")) == 2
+            async with s3.rwlock("RW") as w:
+                r = await c.txn(compare=[w.guard()], success=[cairn.Put("rw", "1")])
+                assert r.succeeded
+            # Two permits: a third holder waits until one is returned.
+            a, b = s1.semaphore("S", 2), s2.semaphore("S", 2)
+            await a.acquire()
+            await b.acquire()
+            third = asyncio.ensure_future(s3.semaphore("S", 2).acquire(timeout=20))
+            deadline = asyncio.get_running_loop().time() + 20
+            while len(await c.get_prefix("S/")) < 3:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.02)
+            assert not third.done()
+            await a.release()
+            g = await asyncio.wait_for(third, 20)
+            assert g.fencing_token > 0
+            await b.release()

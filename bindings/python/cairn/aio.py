@@ -9,16 +9,17 @@ Cancelling the awaiting task cancels the call. Lock waits and campaigns hold no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 from . import _cairn
 from . import _b, Event, Grant, KeyValue, LeaseNotFoundError, TxnResponse  # type: ignore[attr-defined]
-from . import CanceledError, DeadlineExceededError  # type: ignore[attr-defined]
+from . import CanceledError, DeadlineExceededError, _held  # type: ignore[attr-defined]
 
 Bytes = Union[str, bytes]
 
-__all__ = ["Client", "Watch", "Session", "Lock", "Election", "Lease"]
+__all__ = ["Client", "Watch", "Session", "Lock", "RWLock", "Semaphore", "Election", "Lease"]
 
 
 class _LoopWaker:
@@ -213,6 +214,78 @@ class Lock:
         await self.release()
 
 
+class RWLock:
+    """``async with session.rwlock(name).read():`` shares, ``.write()`` (or the lock itself)
+    excludes; fair (FIFO). Each wait runs on a native thread (the recipe's blocking form)."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native = _cairn.RWMutex(session._native, name)
+
+    async def acquire(self, write: bool = True, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.lock_async(write, timeout), timeout))
+
+    async def release(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._native.unlock)
+
+    @contextlib.asynccontextmanager
+    async def read(self, timeout: Optional[float] = None) -> AsyncIterator["RWLock"]:
+        await self.acquire(False, timeout)
+        try:
+            yield self
+        finally:
+            await self.release()
+
+    @contextlib.asynccontextmanager
+    async def write(self, timeout: Optional[float] = None) -> AsyncIterator["RWLock"]:
+        await self.acquire(True, timeout)
+        try:
+            yield self
+        finally:
+            await self.release()
+
+    @property
+    def fencing_token(self) -> int:
+        return int(_held(self._native.grant).fencing_token)
+
+    def guard(self) -> Any:
+        return _held(self._native.grant).guard()
+
+    async def __aenter__(self) -> "RWLock":
+        await self.acquire(True)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.release()
+
+
+class Semaphore:
+    """``async with session.semaphore(name, n):`` takes one of n permits, in FIFO order. The
+    wait runs on a native thread (the recipe's blocking form)."""
+
+    def __init__(self, session: "Session", name: str, permits: int) -> None:
+        self._native = _cairn.Semaphore(session._native, name, permits)
+
+    async def acquire(self, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.acquire_async(timeout), timeout))
+
+    async def release(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._native.release)
+
+    @property
+    def fencing_token(self) -> int:
+        return int(_held(self._native.grant).fencing_token)
+
+    def guard(self) -> Any:
+        return _held(self._native.grant).guard()
+
+    async def __aenter__(self) -> "Semaphore":
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.release()
+
+
 class Election:
     def __init__(self, session: "Session", name: str) -> None:
         self._native = _cairn.Election(session._native, name)
@@ -250,6 +323,12 @@ class Session:
 
     def election(self, name: str) -> Election:
         return Election(self, name)
+
+    def rwlock(self, name: str) -> RWLock:
+        return RWLock(self, name)
+
+    def semaphore(self, name: str, permits: int) -> Semaphore:
+        return Semaphore(self, name, permits)
 
 
 class Client:

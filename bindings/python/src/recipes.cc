@@ -235,7 +235,8 @@ void BindRecipes(py::module_& m) {
           [](std::shared_ptr<Mutex> self, std::optional<double> timeout) {
             // Thread-free: the wait runs on the client's callback threads. `timeout` bounds
             // each RPC and, through CancelAt, the whole wait.
-            Future<Grant> f = NoGil([&] { return self->LockAsync(Call(timeout)); });
+            CallOptions call = Call(timeout);
+            Future<Grant> f = NoGil([&] { return self->LockAsync(call); });
             PyFuture pf =
                 PyFuture::From(std::move(f), [self](const Grant& g) { return py::cast(g); });
             pf.CancelAt(DeadlineAfter(timeout));
@@ -274,7 +275,8 @@ void BindRecipes(py::module_& m) {
           [](std::shared_ptr<Election> self, py::object value, std::optional<double> timeout) {
             std::string v = ToBytes(value, "value");
             // Thread-free, as Mutex.lock_async.
-            Future<Grant> f = NoGil([&] { return self->CampaignAsync(v, Call(timeout)); });
+            CallOptions call = Call(timeout);
+            Future<Grant> f = NoGil([&] { return self->CampaignAsync(v, call); });
             PyFuture pf =
                 PyFuture::From(std::move(f), [self](const Grant& g) { return py::cast(g); });
             pf.CancelAt(DeadlineAfter(timeout));
