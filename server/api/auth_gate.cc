@@ -1,5 +1,7 @@
 #include "server/api/auth_gate.h"
 
+#include "server/api/tls.h"
+
 namespace cairn::api {
 namespace {
 
@@ -67,6 +69,7 @@ Caller CallerOf(const grpc::CallbackServerContext& ctx) {
   Caller c;
   c.token = Metadata(ctx, "token");
   if (c.token.empty()) c.token = Metadata(ctx, "authorization");
+  c.context = &ctx;
   return c;
 }
 
@@ -85,6 +88,10 @@ absl::StatusOr<std::string> UserOf(auth::AuthStore* auth, const Caller& caller) 
   if (auth == nullptr || !auth->enabled()) return std::string();
   if (!caller.token.empty()) return auth->UserOfToken(caller.token);
   if (caller.cert_common_name) return *caller.cert_common_name;
+  // As etcd with --client-cert-auth: a verified client certificate's CN is the user.
+  if (caller.context != nullptr) {
+    if (auto cn = AuthenticatedCommonName(*caller.context)) return *cn;
+  }
   return std::string();
 }
 

@@ -33,6 +33,9 @@ struct Caller {
   std::string token;  // "" when none was sent
   // The verified client certificate's CN, when the TLS layer has one (hook for --client-cert-auth).
   std::optional<std::string> cert_common_name;
+  // The call, whose verified client certificate CN (AuthenticatedCommonName, tls.h) is the user
+  // when no token is sent and auth is enabled; looked up only then. Outlives the Caller's use.
+  const grpc::ServerContextBase* context = nullptr;
 };
 
 // The Caller of a gRPC call: its `token` (or `authorization`) metadata. The CN is not set here.

@@ -39,7 +39,31 @@ GrpcName GrpcNameOf(Method m) {
       return {"etcdserverpb.Cluster", "unary"};
     case Method::kStatus:
     case Method::kMoveLeader:
+    case Method::kAlarm:
+    case Method::kDefragment:
+    case Method::kHash:
+    case Method::kHashKV:
       return {"etcdserverpb.Maintenance", "unary"};
+    case Method::kSnapshot:
+      return {"etcdserverpb.Maintenance", "server_stream"};
+    case Method::kAuthEnable:
+    case Method::kAuthDisable:
+    case Method::kAuthStatus:
+    case Method::kAuthenticate:
+    case Method::kUserAdd:
+    case Method::kUserGet:
+    case Method::kUserList:
+    case Method::kUserDelete:
+    case Method::kUserChangePassword:
+    case Method::kUserGrantRole:
+    case Method::kUserRevokeRole:
+    case Method::kRoleAdd:
+    case Method::kRoleGet:
+    case Method::kRoleList:
+    case Method::kRoleDelete:
+    case Method::kRoleGrantPermission:
+    case Method::kRoleRevokePermission:
+      return {"etcdserverpb.Auth", "unary"};
     case Method::kLock:
     case Method::kUnlock:
       return {"v3lockpb.Lock", "unary"};

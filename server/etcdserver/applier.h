@@ -27,8 +27,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "cairnpb/internal.pb.h"
-#include "server/etcdserver/alarms.h"
 #include "server/auth/auth_store.h"
+#include "server/etcdserver/alarms.h"
 #include "server/etcdserver/membership.h"
 #include "server/etcdserver/read_waits.h"
 #include "server/etcdserver/wait_registry.h"
@@ -53,7 +53,7 @@ class Applier {
     mvcc::WatchHub* watch_hub = nullptr;
     lease::Lessor* lessor = nullptr;
     Membership* membership = nullptr;
-    Alarms* alarms = nullptr;  // may be null (tests): alarm entries then change nothing
+    Alarms* alarms = nullptr;         // may be null (tests): alarm entries then change nothing
     auth::AuthStore* auth = nullptr;  // may be null (tests): auth entries then fail
     WaitRegistry* waits = nullptr;
     ReadWaits* reads = nullptr;  // may be null (tests)

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/api/client_server.h"
 #include "server/api/corrupt_check.h"
+#include "server/api/metrics_text.h"
 #include "server/base/logging.h"
 #include "server/main/flags.h"
 #include "server/main/restore.h"
@@ -101,6 +102,14 @@ int main(int argc, char** argv) {
   api::ClientServer clients(server->get());
   // As etcd: given HTTP-only URLs, the client URLs serve gRPC only.
   clients.set_http_on_client_urls(flags->listen_client_http_urls.empty());
+  etcdserver::Server* member = server->get();
+  clients.set_metrics_renderer(
+      [member, &clients] { return api::MetricsText(member, &clients.gate()); });
+  clients.set_alarm_source([member] {
+    std::vector<std::string> names;  // /health: "ALARM NOSPACE", as etcd
+    for (const auto& a : member->Alarms()) names.push_back(etcdserverpb::AlarmType_Name(a.alarm()));
+    return names;
+  });
   auto bound = clients.Start(flags->listen_client_urls);
   if (!bound.ok()) {
     CAIRN_LOG(kError, "main") << "cannot serve clients (--listen-client-urls): "
