@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 
-#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -189,54 +188,76 @@ absl::Status StreamClientSnapshot(storage::Backend* backend, const mvcc::ReadVie
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> VerifyClientSnapshot(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError("snapshot file " + path + " not found");
-  in.seekg(0, std::ios::end);
-  const uint64_t size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+namespace {
+
+constexpr size_t kReadChunkBytes = 1 << 20;  // a snapshot file is read in pieces of this size
+
+// Reads exactly `n` bytes into *out; false at a short read or an error.
+bool ReadExactly(base::SequentialFile* f, size_t n, std::string* out) {
+  return f->Read(n, out).ok() && out->size() == n;
+}
+
+// Reads and drops `n` bytes; false when the file ends first.
+bool Skip(base::SequentialFile* f, uint64_t n) {
+  std::string buf;
+  while (n > 0) {
+    size_t k = static_cast<size_t>(std::min<uint64_t>(n, kReadChunkBytes));
+    if (!ReadExactly(f, k, &buf)) return false;
+    n -= k;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> VerifyClientSnapshot(const std::string& path, base::Env* env) {
+  auto file_size = env->GetFileSize(path);
+  if (!file_size.ok()) return absl::NotFoundError("snapshot file " + path + " not found");
+  const uint64_t size = *file_size;
   if (size < kSnapshotHashBytes || size % kSnapshotAlign != kSnapshotHashBytes) {
     return absl::DataLossError("snapshot file " + path + " has no sha256 checksum (size " +
                                std::to_string(size) + " is not a multiple of 512 plus 32)");
   }
+  auto in = env->NewSequentialFile(path);
+  if (!in.ok()) return absl::NotFoundError("snapshot file " + path + " not found");
   Sha256 sha;
-  std::vector<char> buf(1 << 20);
-  uint64_t left = size - kSnapshotHashBytes;
-  while (left > 0) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-    if (!in.read(buf.data(), static_cast<std::streamsize>(n))) {
+  std::string buf;
+  for (uint64_t left = size - kSnapshotHashBytes; left > 0;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(left, kReadChunkBytes));
+    if (!ReadExactly(in->get(), n, &buf)) {
       return absl::DataLossError("snapshot file " + path + ": read error");
     }
-    sha.Update(std::string_view(buf.data(), n));
+    sha.Update(buf);
     left -= n;
   }
-  std::string want(kSnapshotHashBytes, '\0');
-  if (!in.read(want.data(), static_cast<std::streamsize>(want.size())) || sha.Final() != want) {
+  if (!ReadExactly(in->get(), kSnapshotHashBytes, &buf) || sha.Final() != buf) {
     return absl::DataLossError("snapshot file " + path + ": sha256 checksum mismatch");
   }
   // The dump ends with its trailer (0xFF, BE64 count, BE32 crc), then at most 511 bytes of
   // padding: find its end by walking the record framing (the restore verifies the dump itself).
-  std::ifstream walk(path, std::ios::binary);
-  char header[12];
-  if (!walk.read(header, sizeof(header))) return absl::DataLossError("snapshot file too short");
-  uint64_t pos = sizeof(header);
+  auto walk = env->NewSequentialFile(path);
+  if (!walk.ok()) return walk.status();
+  if (!ReadExactly(walk->get(), 12, &buf)) return absl::DataLossError("snapshot file too short");
+  uint64_t pos = 12;
   const uint64_t end = size - kSnapshotHashBytes;
   while (true) {
-    char tag;
-    if (pos >= end || !walk.read(&tag, 1)) return absl::DataLossError("snapshot dump truncated");
+    if (pos >= end || !ReadExactly(walk->get(), 1, &buf)) {
+      return absl::DataLossError("snapshot dump truncated");
+    }
     pos += 1;
-    if (static_cast<unsigned char>(tag) == 0xFF) {
+    if (static_cast<unsigned char>(buf[0]) == 0xFF) {
       pos += 12;
       break;
     }
-    char lens[8];
-    if (!walk.read(lens, 8)) return absl::DataLossError("snapshot dump truncated");
+    if (!ReadExactly(walk->get(), 8, &buf)) return absl::DataLossError("snapshot dump truncated");
     uint64_t kl = 0, vl = 0;
-    for (int i = 0; i < 4; ++i) kl = (kl << 8) | static_cast<unsigned char>(lens[i]);
-    for (int i = 4; i < 8; ++i) vl = (vl << 8) | static_cast<unsigned char>(lens[i]);
-    pos += 8 + kl + vl;
-    if (pos > end) return absl::DataLossError("snapshot dump truncated");
-    walk.seekg(static_cast<std::streamoff>(pos));
+    for (int i = 0; i < 4; ++i) kl = (kl << 8) | static_cast<unsigned char>(buf[i]);
+    for (int i = 4; i < 8; ++i) vl = (vl << 8) | static_cast<unsigned char>(buf[i]);
+    pos += 8;
+    if (kl + vl > end - std::min(end, pos) || !Skip(walk->get(), kl + vl)) {
+      return absl::DataLossError("snapshot dump truncated");
+    }
+    pos += kl + vl;
   }
   if (pos > end || end - pos >= kSnapshotAlign) {
     return absl::DataLossError("snapshot file " + path + ": bad padding after the dump");

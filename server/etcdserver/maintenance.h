@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/base/env.h"
 #include "server/mvcc/kv_store.h"
 #include "server/storage/backend.h"
 
@@ -58,7 +59,8 @@ absl::Status StreamClientSnapshot(
 // Checks a client snapshot file (length, SHA-256 trailer, then the dump inside) and returns the
 // length of the dump at its start (docs/maintenance.md). kDataLoss with a clear message on any
 // damage; kNotFound if missing.
-absl::StatusOr<uint64_t> VerifyClientSnapshot(const std::string& path);
+absl::StatusOr<uint64_t> VerifyClientSnapshot(const std::string& path,
+                                              base::Env* env = base::Env::Default());
 
 // One thread running maintenance tasks (defragment, hashes) in order, off the gRPC and applier
 // threads. A task gets `stopping` = true when it runs during or after Stop (it should then fail

@@ -1,14 +1,10 @@
-"""Cluster, maintenance and auth from Python. etcd serves all of them; cairn serves membership
-and status, and answers UNIMPLEMENTED for auth, HashKV, Defragment, Snapshot and alarms until
-the security and operations issues land (README, "What works today")."""
+"""Cluster, maintenance and auth from Python, with the same expectations of etcd and cairn."""
 
 import os
 
 import pytest
 
 import cairn
-
-UNIMPLEMENTED = 12
 
 
 def test_cluster_and_status(client: cairn.Client, server) -> None:
@@ -27,29 +23,14 @@ def test_cluster_and_status(client: cairn.Client, server) -> None:
 
 def test_maintenance(client: cairn.Client, server, tmp_path) -> None:
     client.put("k", "v")
-    calls = [lambda: client.maintenance.hash_kv(),
-             lambda: client.maintenance.defragment(),
-             lambda: client.maintenance.snapshot(str(tmp_path / "snap.db")),
-             lambda: client.maintenance.alarms()]
-    if server.kind == "etcd":
-        assert client.maintenance.hash_kv() == client.maintenance.hash_kv()
-        client.maintenance.defragment()
-        size = client.maintenance.snapshot(str(tmp_path / "snap.db"))
-        assert size == os.path.getsize(tmp_path / "snap.db") > 0
-        assert client.maintenance.alarms() == []
-    else:
-        for call in calls:
-            with pytest.raises(cairn.Error) as e:
-                call()
-            assert e.value.code == UNIMPLEMENTED
+    assert client.maintenance.hash_kv() == client.maintenance.hash_kv()
+    client.maintenance.defragment()
+    size = client.maintenance.snapshot(str(tmp_path / "snap.db"))
+    assert size == os.path.getsize(tmp_path / "snap.db") > 0
+    assert client.maintenance.alarms() == []
 
 
 def test_auth(client: cairn.Client, server) -> None:
-    if server.kind == "cairn":
-        with pytest.raises(cairn.Error) as e:
-            client.auth.add_user("alice", "pw")
-        assert e.value.code == UNIMPLEMENTED
-        return
     auth = client.auth
     auth.add_user("alice", "secret")
     auth.add_role("reader")
