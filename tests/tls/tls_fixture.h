@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "tests/harness/cluster_ops.h"
 #include "tests/harness/server_process.h"
 
 namespace cairn::tls_test {
@@ -23,9 +24,11 @@ std::string MakeTempDir(const std::string& prefix);
 // A loopback port that was free a moment ago.
 int FreePort();
 
-// Polls `pred` every 20 ms until it holds or `timeout` passes; returns its last value.
-bool PollUntil(const std::function<bool()>& pred,
-               std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));
+// The harness's bounded poll (cluster_ops.h) with this suite's default bound of 20 s.
+inline bool PollUntil(const std::function<bool()>& pred,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) {
+  return cairn::testing::PollUntil(pred, timeout);
+}
 
 // The file's contents ("" when unreadable).
 std::string ReadFileOrEmpty(const std::string& path);
