@@ -103,24 +103,27 @@ absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
   return auth->CheckRange(*user, r.key(), r.range_end(), Access::kRead);
 }
 
-absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
-                       const etcdserverpb::PutRequest& r) {
+// Checks the one-operation txn that `fill` writes into a RequestOp, as a txn's op is checked.
+template <typename Fill>
+absl::Status AuthorizeOne(auth::AuthStore* auth, const Caller& caller, Fill fill) {
   auto user = UserOf(auth, caller);
   if (!user.ok()) return user.status();
   if (auth == nullptr || !auth->enabled()) return absl::OkStatus();  // nothing to copy or check
   etcdserverpb::RequestOp op;
-  *op.mutable_request_put() = r;
+  fill(&op);
   return CheckOp(auth, *user, op);
 }
 
 absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
+                       const etcdserverpb::PutRequest& r) {
+  return AuthorizeOne(auth, caller,
+                      [&r](etcdserverpb::RequestOp* op) { *op->mutable_request_put() = r; });
+}
+
+absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
                        const etcdserverpb::DeleteRangeRequest& r) {
-  auto user = UserOf(auth, caller);
-  if (!user.ok()) return user.status();
-  if (auth == nullptr || !auth->enabled()) return absl::OkStatus();  // nothing to copy or check
-  etcdserverpb::RequestOp op;
-  *op.mutable_request_delete_range() = r;
-  return CheckOp(auth, *user, op);
+  return AuthorizeOne(
+      auth, caller, [&r](etcdserverpb::RequestOp* op) { *op->mutable_request_delete_range() = r; });
 }
 
 absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
