@@ -1,10 +1,12 @@
 // Failures in multi-member clusters: leader kill under concurrent load, a member down while the
 // others write and compact (catch-up by snapshot), linearizable reads across leader changes, and a
 // paused (SIGSTOP) leader that must never serve a stale linearizable read. Against etcd and cairn.
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "tests/cluster/cluster_test_util.h"
 
 namespace cairn::testing::cluster {
@@ -68,6 +70,8 @@ TEST_P(FailoverTest, DownMemberCatchesUpAfterManyWritesAndCompaction) {
   constexpr int kThreads = 16;
   constexpr int kPutsPerThread = 625;
   std::atomic<int> failed{0};
+  std::mutex failure_mu;
+  std::string first_failure;  // which writer, which put, which status: for the assertion
   std::vector<std::thread> writers;
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
@@ -79,12 +83,19 @@ TEST_P(FailoverTest, DownMemberCatchesUpAfterManyWritesAndCompaction) {
         etcdserverpb::PutResponse response;
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        if (!stub->Put(&context, request, &response).ok()) ++failed;
+        grpc::Status status = stub->Put(&context, request, &response);
+        if (status.ok()) continue;
+        ++failed;
+        std::lock_guard<std::mutex> lock(failure_mu);
+        if (first_failure.empty()) {
+          first_failure = absl::StrCat("writer ", t, " to ", up[t % up.size()], ", put ", i, ": ",
+                                       status.error_code(), " ", status.error_message());
+        }
       }
     });
   }
   for (auto& w : writers) w.join();
-  ASSERT_EQ(failed.load(), 0);
+  ASSERT_EQ(failed.load(), 0) << "first failure: " << first_failure;
   auto kv = etcdserverpb::KV::NewStub(MakeTestChannel(up[0]));
   int64_t mid_revision = 0;
   for (int batch = 0; batch < 20; ++batch) {

@@ -119,17 +119,20 @@ std::vector<std::string> QuotaScenario(ServerKind kind, int64_t quota) {
   Endpoint ep(c.ClientEndpoint(0));
   std::mt19937_64 rng(7);
   std::map<std::string, std::string> acked;
+  std::map<std::string, int64_t> acked_revision;  // for the failure message
   grpc::Status refused;
   int writes = 0;
   for (; writes < 20000; ++writes) {
     std::string key = "k" + std::to_string(writes % 5);
     std::string value = RandomValue(rng, 4096);
-    grpc::Status st = ep.Put(key, value);
+    etcdserverpb::PutResponse put;
+    grpc::Status st = ep.Put(key, value, &put);
     if (!st.ok()) {
       refused = st;
       break;
     }
     acked[key] = value;
+    acked_revision[key] = put.header().revision();
   }
   EXPECT_GT(writes, 0);
   t.push_back("refused: " + Outcome(refused));
@@ -155,8 +158,17 @@ std::vector<std::string> QuotaScenario(ServerKind kind, int64_t quota) {
   acked["x"] = "y";
   for (const auto& [k, v] : acked) {
     etcdserverpb::RangeResponse got;
-    EXPECT_TRUE(ep.Get(k, &got).ok());
-    EXPECT_TRUE(got.kvs_size() == 1 && got.kvs(0).value() == v) << k;
+    grpc::Status st = ep.Get(k, &got);
+    EXPECT_TRUE(st.ok()) << k << ": " << Outcome(st);
+    // On a mismatch, say which write the read saw: an older value (a lost write or a stale
+    // read) has a mod_revision below the acknowledged put's revision.
+    EXPECT_TRUE(got.kvs_size() == 1 && got.kvs(0).value() == v)
+        << k << " acknowledged at revision " << acked_revision[k] << "; read at revision "
+        << got.header().revision() << " found "
+        << (got.kvs_size() == 1 ? absl::StrCat("mod_revision ", got.kvs(0).mod_revision(),
+                                               " value size ", got.kvs(0).value().size())
+                                : absl::StrCat(got.kvs_size(), " keys"))
+        << " (" << writes << " writes, refused: " << Outcome(refused) << ")";
   }
   return t;
 }
