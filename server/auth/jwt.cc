@@ -9,8 +9,6 @@
 #include <openssl/rsa.h>
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -20,6 +18,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/auth/token.h"
+#include "server/base/env.h"
 
 namespace cairn::auth {
 namespace {
@@ -61,14 +60,13 @@ struct MdCtxFree {
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 
-absl::StatusOr<std::string> ReadKeyFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+absl::StatusOr<std::string> ReadKeyFile(base::Env* env, const std::string& path, const char* what) {
+  std::string contents;
+  if (!env->ReadFile(path, &contents).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--auth-token: cannot read ", what, " '", path, "'"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  }
+  return contents;
 }
 
 absl::StatusOr<Pkey> ParsePem(const std::string& pem, bool is_private, const std::string& path) {
@@ -228,6 +226,8 @@ JwtTokens::~JwtTokens() = default;
 absl::StatusOr<std::unique_ptr<JwtTokens>> JwtTokens::Create(const TokenSpec& spec,
                                                              base::Clock* clock,
                                                              int64_t default_ttl_ms) {
+  // Key files are read once, at start, through the process's Env (as the member's other files).
+  base::Env* env = base::Env::Default();
   auto keys = std::make_unique<Keys>();
   keys->method = FindMethod(spec.sign_method);
   if (keys->method == nullptr) {
@@ -239,7 +239,7 @@ absl::StatusOr<std::unique_ptr<JwtTokens>> JwtTokens::Create(const TokenSpec& sp
     if (spec.priv_key_path.empty())
       return absl::InvalidArgumentError("--auth-token: " + spec.sign_method +
                                         " needs priv-key (the secret)");
-    auto secret = ReadKeyFile(spec.priv_key_path, "priv-key");
+    auto secret = ReadKeyFile(env, spec.priv_key_path, "priv-key");
     if (!secret.ok()) return secret.status();
     if (secret->empty())
       return absl::InvalidArgumentError("--auth-token: priv-key '" + spec.priv_key_path +
@@ -249,7 +249,7 @@ absl::StatusOr<std::unique_ptr<JwtTokens>> JwtTokens::Create(const TokenSpec& sp
     for (bool is_private : {true, false}) {
       const std::string& path = is_private ? spec.priv_key_path : spec.pub_key_path;
       if (path.empty()) continue;
-      auto pem = ReadKeyFile(path, is_private ? "priv-key" : "pub-key");
+      auto pem = ReadKeyFile(env, path, is_private ? "priv-key" : "pub-key");
       if (!pem.ok()) return pem.status();
       auto key = ParsePem(*pem, is_private, path);
       if (!key.ok()) return key.status();

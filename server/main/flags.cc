@@ -6,7 +6,6 @@
 #include <functional>
 #include <sstream>
 
-#include "server/auth/jwt.h"
 #include "server/base/logging.h"
 
 namespace cairn::main {
