@@ -479,9 +479,12 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
       Finish(ToGrpc(admitted));
       return;
     }
-    if (absl::Status st = RecipeError(authorized()); !st.ok()) {
+    if (absl::Status st = authorized(); !st.ok()) {
       gate_->StreamDone(Method::kObserve, st);  // counted as refused; OnDone need not
-      Finish(ToGrpc(st));
+      // As etcd 3.4: a bad token fails the session it makes first (code Unknown); any other
+      // refusal fails its observer's first read, which closes the stream with nothing sent (OK).
+      Finish(ToGrpc(base::IsError(st, base::ErrorKind::kInvalidAuthToken) ? RecipeError(st)
+                                                                          : absl::OkStatus()));
       return;
     }
     admitted_ = true;
