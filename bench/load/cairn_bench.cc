@@ -30,6 +30,10 @@ ABSL_FLAG(double, rate, 0, "Target operations per second over all clients (0: un
 ABSL_FLAG(int, threads, 0, "Completion-queue threads (0: one per CPU).");
 ABSL_FLAG(double, timeout, 30, "Per-request deadline in seconds.");
 ABSL_FLAG(double, dial_timeout, 10, "Seconds to wait for the connections.");
+ABSL_FLAG(std::string, user, "",
+          "Authenticate as this user ('name:password', as etcd's benchmark; or with --password); "
+          "every request then carries the token (simple or JWT).");
+ABSL_FLAG(std::string, password, "", "The password of --user (when --user has no ':').");
 ABSL_FLAG(int, key_size, 8, "Key bytes (prefix + zero-padded key number).");
 ABSL_FLAG(int, val_size, 8, "Value bytes.");
 ABSL_FLAG(int64_t, key_space_size, 1, "Number of distinct keys.");
@@ -145,6 +149,13 @@ int Main(int argc, char** argv) {
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   o.engine.threads = threads > 0 ? threads : 1;
   o.engine.request_timeout_s = absl::GetFlag(FLAGS_timeout);
+  std::string user = absl::GetFlag(FLAGS_user);
+  o.engine.password = absl::GetFlag(FLAGS_password);
+  if (size_t colon = user.find(':'); colon != std::string::npos) {
+    o.engine.password = user.substr(colon + 1);
+    user.resize(colon);
+  }
+  o.engine.user = user;
   o.dial_timeout_s = absl::GetFlag(FLAGS_dial_timeout);
   o.clients = absl::GetFlag(FLAGS_clients);
   o.total = absl::GetFlag(FLAGS_total);

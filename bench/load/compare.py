@@ -114,8 +114,9 @@ def rss_bytes(pid):
 class Target:
     """One server under test: `kind` is cairn, etcd or noop; `members` 1 or 3."""
 
-    def __init__(self, kind, members, args, workdir):
+    def __init__(self, kind, members, args, workdir, auth="none"):
         self.kind, self.members, self.args = kind, members, args
+        self.auth = auth  # none, simple or jwt (see enable_auth)
         self.workdir = workdir
         self.procs = []
         self.endpoints = []
@@ -135,6 +136,8 @@ class Target:
                       "--listen-client-urls", client, "--advertise-client-urls", client,
                       "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
                       "--initial-cluster-state", "new", "--initial-cluster-token", token]
+            if self.auth == "jwt":
+                common += ["--auth-token", jwt_spec(self.args)]
             if self.kind == "etcd":
                 cmds.append([self.args.etcd] + common + [
                     "--listen-peer-urls", peer, "--logger", "zap", "--log-level", "error",
@@ -200,6 +203,24 @@ class Target:
             time.sleep(0.05)
         self.error = "%s not ready within %.0f s" % (self.kind, timeout)
         return False
+
+    def enable_auth(self):
+        """With auth (simple or jwt): users root and bench (read-write on every key from "0",
+        which covers the generated keys: a real permission check, not root's shortcut), then
+        auth enable. Returns cairn-bench's flags for bench, or None (self.error says why)."""
+        if self.auth == "none":
+            return []
+        for cmd in (["user", "add", "root:rootpw"], ["user", "grant-role", "root", "root"],
+                    ["role", "add", "bench"],
+                    ["role", "grant-permission", "bench", "readwrite", "0", "--from-key"],
+                    ["user", "add", "bench:benchpw"], ["user", "grant-role", "bench", "bench"],
+                    ["auth", "enable"]):
+            p = subprocess.run([self.args.etcdctl, "--endpoints=" + ",".join(self.endpoints)] + cmd,
+                               capture_output=True, text=True, timeout=60)
+            if p.returncode != 0:
+                self.error = "etcdctl %s: %s" % (" ".join(cmd), p.stderr.strip())
+                return None
+        return ["--user=bench:benchpw"]
 
     def stop(self):
         for p in self.procs:
@@ -350,15 +371,18 @@ def summarize_run(res):
             else 0}
 
 
-def measure(a, kind, members, workload, flags, preloads):
-    t = Target(kind, members, a, a.workdir_root)
+def measure(a, kind, members, workload, flags, preloads, auth="none"):
+    t = Target(kind, members, a, a.workdir_root, auth)
     try:
         if t.start() is None:
             return {"na": "n/a (%s)" % t.error}
+        user = t.enable_auth()
+        if user is None:
+            return {"na": "n/a (%s)" % t.error}
         if kind != "noop":
             for w, f in preloads:
-                run_bench(a, t.endpoints, w, f)
-        r = summarize_run(run_bench(a, t.endpoints, workload, flags))
+                run_bench(a, t.endpoints, w, f + user)
+        r = summarize_run(run_bench(a, t.endpoints, workload, flags + user))
         # Entries per WAL fsync over the members' lifetime: meaningful for the workloads that
         # preload nothing (the write workloads), where the measured run is nearly all of it.
         counts = t.metrics_wal_counts() if kind != "noop" and not preloads else None
@@ -391,6 +415,56 @@ def run_comparison(a, members, names, results):
                 brief = r.get("na") or "%.0f/s p99 %.2f ms" % (r["throughput"], r["p99"])
                 log("[%d members, round %d/%d] %-24s %-5s %s" % (members, rnd + 1, a.rounds, name,
                                                                   kind, brief))
+
+
+AUTH_WORKLOADS = ["put 1000 clients", "range l 1000 clients"]
+
+
+def jwt_spec(a):
+    """--auth-token for jwt runs: an RS256 key pair made once by openssl in the work dir."""
+    key = os.path.join(a.workdir_root, "jwt.key")
+    pub = os.path.join(a.workdir_root, "jwt.pub")
+    if not os.path.exists(pub):
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                        "rsa_keygen_bits:2048", "-out", key], check=True, capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True,
+                       capture_output=True)
+    return "jwt,pub-key=%s,priv-key=%s,sign-method=RS256" % (pub, key)
+
+
+def run_auth_cost(a, modes, names, results):
+    """The same workloads without auth and with each auth mode, both servers, alternating."""
+    table = workloads(a)
+    for rnd in range(a.rounds):
+        for name in names:
+            workload, flags, preloads = table[name]
+            for auth in ["none"] + modes:
+                for kind in (["cairn", "etcd"] if rnd % 2 == 0 else ["etcd", "cairn"]):
+                    r = measure(a, kind, 1, workload, flags, preloads, auth)
+                    results.setdefault(name, {}).setdefault("%s/%s" % (kind, auth), []).append(r)
+                    brief = r.get("na") or "%.0f/s p99 %.2f ms" % (r["throughput"], r["p99"])
+                    log("[auth %s, round %d/%d] %-24s %-5s %s" % (auth, rnd + 1, a.rounds, name,
+                                                                kind, brief))
+
+
+def auth_cost_table(results, modes):
+    lines = ["", "## Cost of auth (1 member, user with a key-range permission; medians; "
+             "throughput in ops/s and its ratio to no auth)", "",
+             "| workload | server | no auth | " + " | ".join(modes) + " |",
+             "|---|---|---:|" + "---:|" * len(modes)]
+    for name, by in results.items():
+        for kind in ("cairn", "etcd"):
+            base = medians({name: by}, name, kind + "/none")
+            cells = []
+            for m in modes:
+                r = medians({name: by}, name, "%s/%s" % (kind, m))
+                cells.append("n/a" if not r else "%.0f (%s)" % (
+                    r["throughput"], "%.2fx" % (r["throughput"] / base["throughput"])
+                    if base and base["throughput"] else "n/a"))
+            lines.append("| %s | %s | %s | %s |" % (name, kind,
+                                                    fmt(base and base["throughput"], 0),
+                                                    " | ".join(cells)))
+    return "\n".join(lines)
 
 
 def fmt(v, digits=1):
@@ -657,6 +731,9 @@ def main():
                     help="where data dirs go (default: a temp dir under /var/tmp; must be on the "
                          "disk being measured, not tmpfs)")
     ap.add_argument("--json", default=None, help="also write all results to this JSON file")
+    ap.add_argument("--auth", default="",
+                    help="also measure the cost of auth: comma-separated modes among simple,jwt "
+                         "(put and linearizable range, 1 member, each against no auth)")
     a = ap.parse_args()
     if a.list:
         for name, (w, f, _) in workloads(a).items():
@@ -689,6 +766,16 @@ def main():
                 run_comparison(a, members, sel, res)
                 report["compare"][str(members)] = res
                 out.append(comparison_table(res, members))
+        if a.auth:
+            modes = [m for m in a.auth.split(",") if m]
+            bad = [m for m in modes if m not in ("simple", "jwt")]
+            if bad:
+                sys.exit("unknown --auth modes: %s" % bad)
+            res = {}
+            run_auth_cost(a, modes, [n for n in names if n in AUTH_WORKLOADS] or AUTH_WORKLOADS,
+                          res)
+            report["auth_cost"] = res
+            out.append(auth_cost_table(res, modes))
         if "memory" not in skip:
             report["memory"] = {}
             for kind in ("cairn", "etcd"):

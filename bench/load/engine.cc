@@ -1,5 +1,7 @@
 #include "bench/load/engine.h"
 
+#include "etcdserverpb/rpc.grpc.pb.h"
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/channel_arguments.h>
 
@@ -74,6 +76,22 @@ std::string Engine::Connect(double timeout_s) {
       return "cannot connect to " + options_.endpoints[i % options_.endpoints.size()];
     }
   }
+  return options_.user.empty() ? "" : Authenticate(timeout_s);
+}
+
+std::string Engine::Authenticate(double timeout_s) {
+  auto stub = etcdserverpb::Auth::NewStub(channels_[0]);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                       std::chrono::duration<double>(timeout_s)));
+  etcdserverpb::AuthenticateRequest req;
+  req.set_name(options_.user);
+  req.set_password(options_.password);
+  etcdserverpb::AuthenticateResponse resp;
+  grpc::Status st = stub->Authenticate(&ctx, req, &resp);
+  if (!st.ok()) return "authenticate " + options_.user + ": " + st.error_message();
+  token_ = resp.token();
   return "";
 }
 
@@ -146,10 +164,16 @@ void Client::Kickoff(int group) {
 }
 
 std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
-  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto ctx = NewStreamContext();
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
                         std::chrono::duration<double>(engine_->request_timeout_s())));
+  return ctx;
+}
+
+std::unique_ptr<grpc::ClientContext> Client::NewStreamContext() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!engine_->token().empty()) ctx->AddMetadata("token", engine_->token());
   return ctx;
 }
 

@@ -60,6 +60,10 @@ struct EngineOptions {
   int conns = 1;
   int threads = 1;
   double request_timeout_s = 30;
+  // Auth: with a user, Connect authenticates once and every request carries the token (simple or
+  // JWT, whatever the server issues), as etcd's benchmark tool does with --user.
+  std::string user;
+  std::string password;
 };
 
 class Client;
@@ -70,7 +74,8 @@ class Engine {
   ~Engine();
 
   // Creates `conns` channels (each its own TCP connection, round-robin over the endpoints) and
-  // waits until each is connected. Returns an error message, or "" on success.
+  // waits until each is connected, then authenticates when a user is set. Returns an error
+  // message, or "" on success.
   std::string Connect(double timeout_s);
   // Starts the completion-queue threads.
   void StartThreads();
@@ -88,6 +93,8 @@ class Engine {
   int threads() const { return options_.threads; }
   int conns() const { return static_cast<int>(channels_.size()); }
   double request_timeout_s() const { return options_.request_timeout_s; }
+  // The auth token every request carries ("" without --user); set by Connect.
+  const std::string& token() const { return token_; }
   const std::shared_ptr<grpc::Channel>& channel(int i) const { return channels_[i]; }
   grpc::CompletionQueue* cq(int thread) { return cqs_[thread].get(); }
   Recorder& recorder(int thread, Metric m) { return recorders_[thread][m]; }
@@ -99,7 +106,10 @@ class Engine {
  private:
   void Loop(int thread);
 
+  std::string Authenticate(double timeout_s);
+
   EngineOptions options_;
+  std::string token_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<grpc::CompletionQueue>> cqs_;
   std::vector<std::array<Recorder, kMetricCount>> recorders_;
@@ -143,6 +153,8 @@ class Client {
   void* tag(int kind) { return &tags_[kind]; }
   Recorder& recorder(Metric m) { return engine_->recorder(thread_, m); }
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // A context with the auth token and no deadline, for a stream.
+  std::unique_ptr<grpc::ClientContext> NewStreamContext() const;
   // Reports this client finished; it must have no outstanding operation.
   void Done() { engine_->ClientDone(group_); }
 

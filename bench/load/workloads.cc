@@ -119,7 +119,7 @@ class KeepAliveClient : public ClosedLoopClient {
           Done();
           return;
         }
-        stream_ctx_ = std::make_unique<grpc::ClientContext>();
+        stream_ctx_ = NewStreamContext();
         stream_ = stub_->PrepareAsyncLeaseKeepAlive(stream_ctx_.get(), cq_);
         stream_->StartCall(tag(kStreamStarted));
         return;
@@ -298,7 +298,7 @@ class WatchStreamClient : public Client {
         keys_(std::move(keys)) {}
 
   void Start() override {
-    ctx_ = std::make_unique<grpc::ClientContext>();
+    ctx_ = NewStreamContext();
     stream_ = stub_->PrepareAsyncWatch(ctx_.get(), cq_);
     pending_ = 1;
     stream_->StartCall(tag(kStarted));

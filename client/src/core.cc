@@ -262,7 +262,8 @@ absl::StatusOr<std::shared_ptr<Core>> Core::Create(const ClientOptions& options)
 }
 
 absl::StatusOr<std::shared_ptr<Core>> Core::CreateInProcess(std::shared_ptr<grpc::Channel> channel,
-                                                            const ClientOptions& options) {
+                                                            const ClientOptions& options,
+                                                            const std::string& fixed_token) {
   if (channel == nullptr) return absl::InvalidArgumentError("no in-process channel");
   PinCallbackCompletionQueue();
   ClientOptions opts = options;
@@ -274,6 +275,7 @@ absl::StatusOr<std::shared_ptr<Core>> Core::CreateInProcess(std::shared_ptr<grpc
   {
     std::lock_guard<std::mutex> lock(core->mu_);
     core->endpoints_.push_back(core->MakeEndpoint(opts.endpoints[0]));
+    core->token_ = fixed_token;
   }
   if (core->has_credentials()) {
     absl::Status st = core->Authenticate(Clock::now() + opts.dial_timeout);

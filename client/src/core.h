@@ -84,9 +84,11 @@ class Core : public std::enable_shared_from_this<Core> {
  public:
   static absl::StatusOr<std::shared_ptr<Core>> Create(const ClientOptions& options);
   // A core whose one endpoint is `channel` (client/src/in_process.h): no dialing, no TLS, no
-  // auto-sync; every endpoint it would create uses `channel`.
+  // auto-sync; every endpoint it would create uses `channel`. A non-empty `fixed_token` is the
+  // token of every call (never refreshed).
   static absl::StatusOr<std::shared_ptr<Core>> CreateInProcess(
-      std::shared_ptr<grpc::Channel> channel, const ClientOptions& options);
+      std::shared_ptr<grpc::Channel> channel, const ClientOptions& options,
+      const std::string& fixed_token = "");
   ~Core();
 
   const ClientOptions& options() const { return options_; }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <grpcpp/channel.h>
 
@@ -21,9 +22,11 @@ struct ClientFactory {
   // serves fail with UNAVAILABLE and are retried per the retry policy). With options.username
   // set, authenticates at once (errors as Client::Connect). INVALID_ARGUMENT for a null channel.
   // The Client is destroyed as any other (before the channel's server is shut down, so that its
-  // streams end first).
+  // streams end first). A non-empty `fixed_token` is sent with every call as its auth token and
+  // never refreshed (the server's own identity for its recipe services; see server/api).
   static absl::StatusOr<std::unique_ptr<Client>> ConnectInProcess(
-      std::shared_ptr<grpc::Channel> channel, const ClientOptions& options = {});
+      std::shared_ptr<grpc::Channel> channel, const ClientOptions& options = {},
+      const std::string& fixed_token = "");
 };
 
 }  // namespace cairn::internal

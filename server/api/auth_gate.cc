@@ -1,5 +1,7 @@
 #include "server/api/auth_gate.h"
 
+#include <cstdio>
+
 #include "server/api/tls.h"
 
 namespace cairn::api {
@@ -84,20 +86,45 @@ const Caller& CallerScope::Current() {
   return current_caller ? *current_caller : kNobody;
 }
 
-absl::StatusOr<std::string> UserOf(auth::AuthStore* auth, const Caller& caller) {
-  if (auth == nullptr || !auth->enabled()) return std::string();
-  if (!caller.token.empty()) return auth->UserOfToken(caller.token);
-  if (caller.cert_common_name) return *caller.cert_common_name;
+namespace {
+
+// etcd's AuthInfoFromCtx: the token's user and revision, else the certificate CN at the current
+// revision, else nobody.
+absl::StatusOr<auth::TokenClaims> ClaimsOf(auth::AuthStore* auth, const Caller& caller) {
+  if (auth == nullptr || !auth->enabled()) return auth::TokenClaims{};
+  if (!caller.token.empty()) return auth->ClaimsOfToken(caller.token);
+  if (caller.cert_common_name) return auth::TokenClaims{*caller.cert_common_name, auth->revision()};
   // As etcd with --client-cert-auth: a verified client certificate's CN is the user.
   if (caller.context != nullptr) {
-    if (auto cn = AuthenticatedCommonName(*caller.context)) return *cn;
+    if (auto cn = AuthenticatedCommonName(*caller.context)) {
+      return auth::TokenClaims{*std::move(cn), auth->revision()};
+    }
   }
-  return std::string();
+  return auth::TokenClaims{};
+}
+
+// The user for a key-range check. As etcd's isOpPermitted, a token minted before the last auth
+// change (a JWT's revision claim) is refused: kAuthOldRevision.
+absl::StatusOr<std::string> RangeUserOf(auth::AuthStore* auth, const Caller& caller) {
+  auto claims = ClaimsOf(auth, caller);
+  if (!claims.ok()) return claims.status();
+  if (!claims->username.empty()) {
+    if (absl::Status st = auth->CheckTokenRevision(claims->revision); !st.ok()) return st;
+  }
+  return std::move(claims->username);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> UserOf(auth::AuthStore* auth, const Caller& caller) {
+  auto claims = ClaimsOf(auth, caller);
+  if (!claims.ok()) return claims.status();
+  return std::move(claims->username);
 }
 
 absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
                        const etcdserverpb::RangeRequest& r) {
-  auto user = UserOf(auth, caller);
+  auto user = RangeUserOf(auth, caller);
   if (!user.ok()) return user.status();
   if (auth == nullptr || !auth->enabled()) return absl::OkStatus();  // nothing to copy or check
   return auth->CheckRange(*user, r.key(), r.range_end(), Access::kRead);
@@ -106,7 +133,7 @@ absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
 // Checks the one-operation txn that `fill` writes into a RequestOp, as a txn's op is checked.
 template <typename Fill>
 absl::Status AuthorizeOne(auth::AuthStore* auth, const Caller& caller, Fill fill) {
-  auto user = UserOf(auth, caller);
+  auto user = RangeUserOf(auth, caller);
   if (!user.ok()) return user.status();
   if (auth == nullptr || !auth->enabled()) return absl::OkStatus();  // nothing to copy or check
   etcdserverpb::RequestOp op;
@@ -128,7 +155,7 @@ absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
 
 absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
                        const etcdserverpb::TxnRequest& r) {
-  auto user = UserOf(auth, caller);
+  auto user = RangeUserOf(auth, caller);
   if (!user.ok()) return user.status();
   if (auth == nullptr || !auth->enabled()) return absl::OkStatus();  // nothing to copy or check
   return CheckTxn(auth, *user, r);
@@ -136,7 +163,7 @@ absl::Status Authorize(auth::AuthStore* auth, const Caller& caller,
 
 absl::Status AuthorizeWatch(auth::AuthStore* auth, const Caller& caller, const std::string& key,
                             const std::string& range_end) {
-  auto user = UserOf(auth, caller);
+  auto user = RangeUserOf(auth, caller);
   if (!user.ok()) return user.status();
   if (auth == nullptr) return absl::OkStatus();
   return auth->CheckRange(*user, key, range_end, Access::kRead);
@@ -144,7 +171,7 @@ absl::Status AuthorizeWatch(auth::AuthStore* auth, const Caller& caller, const s
 
 absl::Status AuthorizeLeaseRevoke(auth::AuthStore* auth, const Caller& caller,
                                   const std::vector<std::string>& keys) {
-  auto user = UserOf(auth, caller);
+  auto user = RangeUserOf(auth, caller);
   if (!user.ok()) return user.status();
   if (auth == nullptr || !auth->enabled()) return absl::OkStatus();
   for (const auto& k : keys) {
@@ -164,6 +191,68 @@ std::string GoErrorString(const absl::Status& status) {
   size_t code = static_cast<size_t>(status.code());
   std::string name = code < std::size(kNames) ? kNames[code] : "Unknown";
   return "rpc error: code = " + name + " desc = " + std::string(status.message());
+}
+
+namespace {
+
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (prefix.empty()) return std::string(1, '\0');
+  prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
+std::string LeaseKey(const std::string& name, int64_t lease) {
+  char hex[32];
+  snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(lease));
+  return name + "/" + hex;
+}
+
+void AddRead(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>* ops,
+             const std::string& key, const std::string& range_end) {
+  auto* r = ops->Add()->mutable_request_range();
+  r->set_key(key);
+  r->set_range_end(range_end);
+}
+
+// etcd's `If(CreateRevision(key) = ..)` txn whose success branch writes `key` (put or delete,
+// the same write permission) and, with `prefix`, also reads it; the failure branch reads `key`.
+etcdserverpb::TxnRequest KeyTxn(const std::string& key, const std::string* prefix) {
+  etcdserverpb::TxnRequest t;
+  t.add_compare()->set_key(key);
+  t.add_success()->mutable_request_put()->set_key(key);
+  if (prefix) AddRead(t.mutable_success(), *prefix, PrefixEnd(*prefix));
+  AddRead(t.mutable_failure(), key, "");
+  return t;
+}
+
+}  // namespace
+
+absl::Status AuthorizeLock(auth::AuthStore* auth, const Caller& caller, const std::string& name,
+                           int64_t lease) {
+  std::string prefix = name + "/";
+  return Authorize(auth, caller, KeyTxn(LeaseKey(name, lease), &prefix));
+}
+
+absl::Status AuthorizeCampaign(auth::AuthStore* auth, const Caller& caller, const std::string& name,
+                               int64_t lease) {
+  if (absl::Status st = Authorize(auth, caller, KeyTxn(LeaseKey(name, lease), nullptr)); !st.ok()) {
+    return st;
+  }
+  return AuthorizeElectionRead(auth, caller, name);
+}
+
+absl::Status AuthorizeLeaderKey(auth::AuthStore* auth, const Caller& caller,
+                                const std::string& key) {
+  return Authorize(auth, caller, KeyTxn(key, nullptr));
+}
+
+absl::Status AuthorizeElectionRead(auth::AuthStore* auth, const Caller& caller,
+                                   const std::string& name) {
+  etcdserverpb::RangeRequest r;
+  r.set_key(name + "/");
+  r.set_range_end(PrefixEnd(name + "/"));
+  return Authorize(auth, caller, r);
 }
 
 absl::Status AuthorizeAdmin(auth::AuthStore* auth, const Caller& caller) {

@@ -12,7 +12,9 @@
 // nested txns too; Watch read at create; LeaseRevoke write on every attached key; Compaction,
 // MoveLeader, member changes and Auth administration root only. All pass when auth is disabled.
 // Errors: "invalid auth token" (a token that names nobody), "user name is empty" (no identity),
-// "permission denied", "user name not found" (admin calls of a deleted user).
+// "permission denied", "user name not found" (admin calls of a deleted user), and for key-range
+// checks only "revision of auth store is old" (a JWT minted before the last auth change, etcd's
+// isOpPermitted; simple tokens and certificate users are always at the current revision).
 //
 // Thread safety: thread-safe (CallerScope is per thread).
 #pragma once
@@ -78,5 +80,22 @@ std::string GoErrorString(const absl::Status& status);
 
 // Root only.
 absl::Status AuthorizeAdmin(auth::AuthStore* auth, const Caller& caller);
+
+// v3lock and v3election. etcd runs them as their caller over KV (an embedded client carrying the
+// caller's token), so the caller needs the key permissions of the recipe's requests; these check
+// the requests etcd's concurrency package sends first, as a Txn or Range would be checked. The
+// recipe then runs with the member's internal identity (AuthStore::internal_token).
+// Lock: the txn on "<name>/<lease hex>" (read + write) that also reads the prefix "<name>/".
+absl::Status AuthorizeLock(auth::AuthStore* auth, const Caller& caller, const std::string& name,
+                           int64_t lease);
+// Campaign: the txn on "<name>/<lease hex>" (read + write), then the read of "<name>/".
+absl::Status AuthorizeCampaign(auth::AuthStore* auth, const Caller& caller, const std::string& name,
+                               int64_t lease);
+// Proclaim and Resign: the txn that compares and writes (put or delete) the leader's key.
+absl::Status AuthorizeLeaderKey(auth::AuthStore* auth, const Caller& caller,
+                                const std::string& key);
+// Leader and Observe: the read of the prefix "<name>/".
+absl::Status AuthorizeElectionRead(auth::AuthStore* auth, const Caller& caller,
+                                   const std::string& name);
 
 }  // namespace cairn::api

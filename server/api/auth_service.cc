@@ -92,12 +92,20 @@ void AuthHandlers::Authenticate(const Caller&, const etcdserverpb::AuthenticateR
       !st.ok()) {
     return done(st);
   }
-  std::string token = auth::NewSimpleToken(server_->applied_index() + 1);
   cairnpb::InternalRequest ir;
   ir.mutable_authenticate()->set_name(req.name());
-  ir.mutable_authenticate()->set_simple_token(token);
   ir.mutable_authenticate()->set_auth_revision(checked_at);
-  resp->set_token(token);
+  if (const auth::JwtTokens* jwt = server_->auth()->jwt()) {
+    // A JWT at the checked revision; the entry only orders the call and fails if the auth store
+    // changed since (then the token would carry an old revision). Nothing to register.
+    auto token = jwt->Sign(req.name(), checked_at);
+    if (!token.ok()) return done(token.status());
+    resp->set_token(*std::move(token));
+  } else {
+    std::string token = auth::NewSimpleToken(server_->applied_index() + 1);
+    ir.mutable_authenticate()->set_simple_token(token);
+    resp->set_token(std::move(token));
+  }
   Propose(std::move(ir), resp->mutable_header(), std::move(done));
 }
 

@@ -34,8 +34,8 @@ ClientServer::ClientServer(etcdserver::Server* server)
       lease_(&handlers_),
       auth_handlers_(server, &gate_),
       auth_(&auth_handlers_),
-      lock_(&recipe_host_, &gate_),
-      election_(&recipe_host_, &gate_) {
+      lock_(&recipe_host_, &gate_, server->auth()),
+      election_(&recipe_host_, &gate_, server->auth()) {
   gate_.SetSpaceCheck([server] { return server->SpaceExceeded(); });  // quota, NOSPACE
 }
 
@@ -102,7 +102,9 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   // The recipe services' own client: its calls pass this server's services and gate.
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
-  if (absl::Status st = recipe_host_.Start(grpc_->InProcessChannel(args)); !st.ok()) {
+  if (absl::Status st =
+          recipe_host_.Start(grpc_->InProcessChannel(args), server_->auth()->internal_token());
+      !st.ok()) {
     recipe_host_.Stop();  // ends the calls that came meanwhile
     grpc_->Shutdown();
     grpc_.reset();

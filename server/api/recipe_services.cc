@@ -10,6 +10,7 @@
 #include "cairn/recipes/election.h"
 #include "cairn/recipes/mutex.h"
 #include "client/src/in_process.h"
+#include "server/api/auth_gate.h"
 #include "server/api/status.h"
 #include "server/base/errors.h"
 
@@ -17,8 +18,9 @@ namespace cairn::api {
 
 // ---- RecipeHost ---------------------------------------------------------------------------
 
-absl::Status RecipeHost::Start(std::shared_ptr<grpc::Channel> channel) {
-  auto client = internal::ClientFactory::ConnectInProcess(std::move(channel));
+absl::Status RecipeHost::Start(std::shared_ptr<grpc::Channel> channel,
+                               const std::string& internal_token) {
+  auto client = internal::ClientFactory::ConnectInProcess(std::move(channel), {}, internal_token);
   if (!client.ok()) return client.status();
   std::vector<std::function<void()>> deferred;
   {
@@ -168,13 +170,19 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   // has its client (at once, but for a call that came before the end of ClientServer::Start).
   // `body` may run after the call ended (canceled meanwhile): it holds a copy of the request and
   // writes the response only once it has claimed the call.
+  // `authorized` is the caller's permission check (auth_gate.h), run once admitted.
   static UnaryCall* Begin(RecipeHost* host, RequestGate* gate, Method method,
+                          const std::function<absl::Status()>& authorized,
                           std::function<void(std::shared_ptr<PendingCall>)> body) {
     auto* reactor = new UnaryCall(host);
     std::shared_ptr<PendingCall> call = reactor->call_;
     call->done = [reactor](absl::Status st) { reactor->Finish(ToGrpc(st)); };
     if (!gate->Admit(method, &call->done)) {
       call->claimed = true;  // the gate finished it
+      return reactor;
+    }
+    if (absl::Status st = authorized(); !st.ok()) {
+      call->End(RecipeError(st));  // as etcd passes on its embedded client's refusal
       return reactor;
     }
     auto id = host->Add([call] {
@@ -212,10 +220,11 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
 // ---- Lock -----------------------------------------------------------------------------------
 
-grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
                                             const v3lockpb::LockRequest* req,
                                             v3lockpb::LockResponse* resp) {
-  return UnaryCall::Begin(host_, gate_, Method::kLock,
+  auto authorized = [&] { return AuthorizeLock(auth_, CallerOf(*ctx), req->name(), req->lease()); };
+  return UnaryCall::Begin(host_, gate_, Method::kLock, authorized,
                           [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
                             auto session = host->AdoptLease(req.lease());
                             if (!session.ok()) {
@@ -234,10 +243,15 @@ grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext*,
                           });
 }
 
-grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
-  return UnaryCall::Begin(host_, gate_, Method::kUnlock,
+  auto authorized = [&] {
+    etcdserverpb::DeleteRangeRequest del;
+    del.set_key(req->key());
+    return Authorize(auth_, CallerOf(*ctx), del);
+  };
+  return UnaryCall::Begin(host_, gate_, Method::kUnlock, authorized,
                           [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
                             auto kv = host->kv();
                             if (!kv.ok()) {
@@ -256,11 +270,14 @@ grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext*,
 
 // ---- Election -------------------------------------------------------------------------------
 
-grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::CampaignRequest* req,
                                                     v3electionpb::CampaignResponse* resp) {
+  auto authorized = [&] {
+    return AuthorizeCampaign(auth_, CallerOf(*ctx), req->name(), req->lease());
+  };
   return UnaryCall::Begin(
-      host_, gate_, Method::kCampaign,
+      host_, gate_, Method::kCampaign, authorized,
       [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
         auto session = host->AdoptLease(req.lease());
         if (!session.ok()) {
@@ -299,11 +316,12 @@ absl::StatusOr<std::shared_ptr<recipes::Election>> Resume(RecipeHost* host,
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::ProclaimRequest* req,
                                                     v3electionpb::ProclaimResponse* resp) {
+  auto authorized = [&] { return AuthorizeLeaderKey(auth_, CallerOf(*ctx), req->leader().key()); };
   return UnaryCall::Begin(
-      host_, gate_, Method::kProclaim,
+      host_, gate_, Method::kProclaim, authorized,
       [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
         if (!req.has_leader()) {
           call->End(kNoLeaderField);
@@ -331,11 +349,12 @@ grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*
       });
 }
 
-grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::ResignRequest* req,
                                                   v3electionpb::ResignResponse* resp) {
+  auto authorized = [&] { return AuthorizeLeaderKey(auth_, CallerOf(*ctx), req->leader().key()); };
   return UnaryCall::Begin(
-      host_, gate_, Method::kResign,
+      host_, gate_, Method::kResign, authorized,
       [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
         if (!req.has_leader()) {
           call->End(kNoLeaderField);
@@ -357,10 +376,11 @@ grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext*,
       });
 }
 
-grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::LeaderRequest* req,
                                                   v3electionpb::LeaderResponse* resp) {
-  return UnaryCall::Begin(host_, gate_, Method::kLeader,
+  auto authorized = [&] { return AuthorizeElectionRead(auth_, CallerOf(*ctx), req->name()); };
+  return UnaryCall::Begin(host_, gate_, Method::kLeader, authorized,
                           [host = host_, req = *req, resp](std::shared_ptr<PendingCall> call) {
                             auto kv = host->kv();
                             if (!kv.ok()) {
@@ -453,9 +473,18 @@ class ObserveStream final : public grpc::ServerWriteReactor<v3electionpb::Leader
  public:
   ObserveStream(RecipeHost* host, RequestGate* gate) : host_(host), gate_(gate) {}
 
-  void Begin(const std::string& name) {
+  // `authorized`: the caller's permission check (auth_gate.h), run once admitted.
+  void Begin(const std::string& name, const std::function<absl::Status()>& authorized) {
     if (absl::Status admitted = gate_->AdmitStream(Method::kObserve); !admitted.ok()) {
       Finish(ToGrpc(admitted));
+      return;
+    }
+    if (absl::Status st = authorized(); !st.ok()) {
+      gate_->StreamDone(Method::kObserve, st);  // counted as refused; OnDone need not
+      // As etcd 3.4: a bad token fails the session it makes first (code Unknown); any other
+      // refusal fails its observer's first read, which closes the stream with nothing sent (OK).
+      Finish(ToGrpc(base::IsError(st, base::ErrorKind::kInvalidAuthToken) ? RecipeError(st)
+                                                                          : absl::OkStatus()));
       return;
     }
     admitted_ = true;
@@ -636,9 +665,10 @@ void Follower::Detach() {
 }  // namespace
 
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe(
-    grpc::CallbackServerContext*, const v3electionpb::LeaderRequest* req) {
+    grpc::CallbackServerContext* ctx, const v3electionpb::LeaderRequest* req) {
   auto* stream = new ObserveStream(host_, gate_);
-  stream->Begin(req->name());
+  stream->Begin(req->name(),
+                [&] { return AuthorizeElectionRead(auth_, CallerOf(*ctx), req->name()); });
   return stream;
 }
 

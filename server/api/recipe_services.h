@@ -18,6 +18,11 @@
 //    CANCELLED, and the key its call created is deleted;
 //  - election errors are etcd's (code Unknown): "election: not leader", "election: no leader",
 //    "\"leader\" field must be provided".
+//  - auth: etcd runs these calls as their caller over KV, so the caller needs the key permissions
+//    of the recipe's requests (write on "<name>/<lease hex>" and read on "<name>/" to lock or
+//    campaign; read on "<name>/" for Leader and Observe; write on the key for Unlock, Proclaim,
+//    Resign): checked once at the call's start (auth_gate.h), refusals passed on as code
+//    Unknown with etcd's message. The recipe's own steps then carry the member's internal token.
 // No thread blocks and none is started per call: each call is a chain of the recipes' async
 // steps on the in-process client's threads (docs/threading.md). Every call is admitted by the
 // gate first; at most kMaxRecipeCalls are pending at once; Stop() ends every pending call with
@@ -39,6 +44,7 @@
 #include "cairn/client.h"
 #include "cairn/recipes/session.h"
 #include "server/api/gate.h"
+#include "server/auth/auth_store.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -57,7 +63,10 @@ class RecipeHost {
   RecipeHost& operator=(const RecipeHost&) = delete;
 
   // Creates the in-process client on `channel` (the started gRPC server's InProcessChannel).
-  absl::Status Start(std::shared_ptr<grpc::Channel> channel) ABSL_LOCKS_EXCLUDED(mu_);
+  // Its calls carry `internal_token` (AuthStore::internal_token): the services check each
+  // caller's permissions themselves (auth_gate.h) before a recipe runs.
+  absl::Status Start(std::shared_ptr<grpc::Channel> channel, const std::string& internal_token)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Refuses new calls, ends every pending one (each call's `stop`), then destroys the client
   // (its streams end). Call before the gRPC server shuts down: a pending call left unfinished
   // would hold up the server's shutdown. Idempotent.
@@ -90,7 +99,8 @@ class RecipeHost {
 
 class LockService final : public v3lockpb::Lock::CallbackService {
  public:
-  LockService(RecipeHost* host, RequestGate* gate) : host_(host), gate_(gate) {}
+  LockService(RecipeHost* host, RequestGate* gate, auth::AuthStore* auth)
+      : host_(host), gate_(gate), auth_(auth) {}
   grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx, const v3lockpb::LockRequest* req,
                                  v3lockpb::LockResponse* resp) override;
   grpc::ServerUnaryReactor* Unlock(grpc::CallbackServerContext* ctx,
@@ -100,11 +110,13 @@ class LockService final : public v3lockpb::Lock::CallbackService {
  private:
   RecipeHost* host_;
   RequestGate* gate_;
+  auth::AuthStore* auth_;
 };
 
 class ElectionService final : public v3electionpb::Election::CallbackService {
  public:
-  ElectionService(RecipeHost* host, RequestGate* gate) : host_(host), gate_(gate) {}
+  ElectionService(RecipeHost* host, RequestGate* gate, auth::AuthStore* auth)
+      : host_(host), gate_(gate), auth_(auth) {}
   grpc::ServerUnaryReactor* Campaign(grpc::CallbackServerContext* ctx,
                                      const v3electionpb::CampaignRequest* req,
                                      v3electionpb::CampaignResponse* resp) override;
@@ -125,6 +137,7 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
  private:
   RecipeHost* host_;
   RequestGate* gate_;
+  auth::AuthStore* auth_;
 };
 
 }  // namespace cairn::api

@@ -1,5 +1,7 @@
 #include "server/auth/auth_store.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 
 #include "server/auth/password.h"
@@ -29,8 +31,12 @@ void ParseOrDie(Msg* m, const rocksdb::Slice& v, const rocksdb::Slice& key) {
 
 }  // namespace
 
-AuthStore::AuthStore(storage::Backend* backend, base::Clock* clock, int64_t token_ttl_ms)
-    : backend_(backend), tokens_(clock, token_ttl_ms) {}
+AuthStore::AuthStore(storage::Backend* backend, base::Clock* clock, int64_t token_ttl_ms,
+                     std::unique_ptr<JwtTokens> jwt)
+    : backend_(backend),
+      tokens_(clock, token_ttl_ms),
+      jwt_(std::move(jwt)),
+      internal_token_("internal." + NewSimpleToken(0) + NewSimpleToken(0)) {}
 
 void AuthStore::Load() {
   State s;
@@ -109,7 +115,8 @@ absl::Status AuthStore::ApplyLocked(const cairnpb::InternalRequest& r,
       if (!s.users.contains(a.name())) return MakeError(ErrorKind::kAuthFailed);
       // The password was checked at a revision since overtaken: the user may have changed.
       if (a.auth_revision() < s.revision) return MakeError(ErrorKind::kAuthOldRevision);
-      tokens_.Assign(a.simple_token(), a.name());
+      // A JWT needs no registration: every member verifies it with the key alone.
+      if (!jwt_) tokens_.Assign(a.simple_token(), a.name());
       return absl::OkStatus();
     }
     case R::kAuthUserAdd:
@@ -383,9 +390,30 @@ absl::Status AuthStore::CheckPassword(std::string_view name, std::string_view pa
 }
 
 absl::StatusOr<std::string> AuthStore::UserOfToken(std::string_view token) {
+  auto claims = ClaimsOfToken(token);
+  if (!claims.ok()) return claims.status();
+  return std::move(claims->username);
+}
+
+absl::StatusOr<TokenClaims> AuthStore::ClaimsOfToken(std::string_view token) {
+  if (token.size() == internal_token_.size() &&
+      CRYPTO_memcmp(token.data(), internal_token_.data(), token.size()) == 0) {
+    return TokenClaims{kRootUser, revision()};
+  }
+  if (jwt_) {
+    std::optional<TokenClaims> claims = jwt_->Verify(token);
+    if (!claims) return MakeError(ErrorKind::kInvalidAuthToken);
+    return *std::move(claims);
+  }
   std::optional<std::string> user = tokens_.Lookup(token);
   if (!user) return MakeError(ErrorKind::kInvalidAuthToken);
-  return *user;
+  return TokenClaims{*std::move(user), revision()};
+}
+
+absl::Status AuthStore::CheckTokenRevision(uint64_t token_revision) const {
+  absl::ReaderMutexLock l(&mu_);
+  if (!state_.enabled || token_revision >= state_.revision) return absl::OkStatus();
+  return MakeError(ErrorKind::kAuthOldRevision);
 }
 
 bool AuthStore::IsRootLocked(std::string_view user) const {

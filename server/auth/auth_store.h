@@ -25,6 +25,7 @@
 #include "authpb/auth.pb.h"
 #include "cairnpb/internal.pb.h"
 #include "rocksdb/write_batch_base.h"
+#include "server/auth/jwt.h"
 #include "server/auth/range_perms.h"
 #include "server/auth/token.h"
 #include "server/base/clock.h"
@@ -37,8 +38,10 @@ inline constexpr char kRootRole[] = "root";
 
 class AuthStore {
  public:
-  // `backend` and `clock` must outlive the store. `token_ttl_ms`: simple tokens' TTL.
-  AuthStore(storage::Backend* backend, base::Clock* clock, int64_t token_ttl_ms);
+  // `backend` and `clock` must outlive the store. `token_ttl_ms`: simple tokens' TTL. With `jwt`
+  // (--auth-token jwt,...) tokens are JWTs and simple tokens are never registered.
+  AuthStore(storage::Backend* backend, base::Clock* clock, int64_t token_ttl_ms,
+            std::unique_ptr<JwtTokens> jwt = nullptr);
 
   // Reads the persisted state (at open and after a snapshot install). Drops every simple token
   // after an install (the users they name may have changed).
@@ -67,6 +70,13 @@ class AuthStore {
 
   // The user a token names; kInvalidAuthToken when unknown, expired or malformed.
   absl::StatusOr<std::string> UserOfToken(std::string_view token);
+  // The user and auth revision a token carries (etcd's AuthInfo): a JWT's own claims, or for a
+  // simple token the current revision (simple tokens never go stale, as in etcd).
+  // kInvalidAuthToken when unknown, expired, malformed or badly signed.
+  absl::StatusOr<TokenClaims> ClaimsOfToken(std::string_view token);
+  // etcd's isOpPermitted revision rule: kAuthOldRevision when `token_revision` (a JWT minted
+  // before the last auth change) is older than the store's. OK while auth is disabled.
+  absl::Status CheckTokenRevision(uint64_t token_revision) const;
 
   // etcd's permission checks; `user` "" means the caller sent no identity. OK whenever auth is
   // disabled. Errors: kUserEmpty (no identity), kPermissionDenied.
@@ -77,6 +87,12 @@ class AuthStore {
   absl::Status CheckAdmin(std::string_view user) const;
 
   SimpleTokens& tokens() { return tokens_; }
+  // A random token, new at every start, that acts as root: the token of this member's own
+  // in-process client (the v3lock/v3election services, which check their caller's permissions
+  // themselves before their steps run). Never leaves the process.
+  const std::string& internal_token() const { return internal_token_; }
+  // The JWT signer/verifier; null with simple tokens.
+  const JwtTokens* jwt() const { return jwt_.get(); }
 
  private:
   struct State {
@@ -103,6 +119,8 @@ class AuthStore {
 
   storage::Backend* const backend_;
   SimpleTokens tokens_;
+  const std::unique_ptr<JwtTokens> jwt_;
+  const std::string internal_token_;
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);
 };

@@ -76,8 +76,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(const ServerConfig& config)
   s->membership_->Load();
   s->alarms_ = std::make_unique<etcdserver::Alarms>(s->backend_.get());
   s->alarms_->Load();
-  s->auth_ = std::make_unique<auth::AuthStore>(s->backend_.get(), s->clock_,
-                                               s->config_.auth_token_ttl_seconds * 1000);
+  std::unique_ptr<auth::JwtTokens> jwt;
+  if (s->config_.auth_token.type == auth::TokenSpec::Type::kJwt) {
+    auto made = auth::JwtTokens::Create(s->config_.auth_token, s->clock_,
+                                        s->config_.auth_token_ttl_seconds * 1000);
+    if (!made.ok()) return made.status();
+    jwt = *std::move(made);
+  }
+  s->auth_ = std::make_unique<auth::AuthStore>(
+      s->backend_.get(), s->clock_, s->config_.auth_token_ttl_seconds * 1000, std::move(jwt));
   s->auth_->Load();
 
   RaftDriver::Durable durable;

@@ -27,6 +27,7 @@
 #include "cairnpb/internal.pb.h"
 #include "cairnpb/peer.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/auth/jwt.h"
 #include "server/base/clock.h"
 #include "server/base/env.h"
 #include "server/base/errors.h"
@@ -89,6 +90,8 @@ struct ServerConfig {
   // Auth (docs/auth.md): etcd's --auth-token-ttl (simple tokens) and --bcrypt-cost.
   int64_t auth_token_ttl_seconds = 300;
   int bcrypt_cost = 10;
+  // etcd's --auth-token: simple, or jwt with its keys (read at Open; a bad key fails Open).
+  auth::TokenSpec auth_token;
   // Called once, from a member thread, when this member learns it was removed from the cluster
   // (main shuts the process down). Unset: the removal is only logged.
   std::function<void()> on_removed;

@@ -319,11 +319,13 @@ std::vector<FlagDef> BaseDefs() {
          return S();
        }},
       {"auth-token", false, "simple",
-       "Specify auth token type: 'simple' (JWT tokens are not supported yet; docs/auth.md).",
-       [](Flags*, const std::string& v) {
-         if (v == "simple") return S();
-         return absl::InvalidArgumentError("--auth-token: only 'simple' is supported, got '" +
-                                           v.substr(0, v.find(',')) + "'");
+       "Specify auth token type and options: 'simple', or "
+       "'jwt,pub-key=<path>,priv-key=<path>,sign-method=<RS256|PS256|ES256|HS256|...>[,ttl=5m]'.",
+       [](Flags* f, const std::string& v) {
+         auto spec = auth::ParseTokenSpec(v);
+         if (!spec.ok()) return spec.status();
+         f->server.auth_token = *std::move(spec);
+         return S();
        }},
       {"auth-token-ttl", false, std::to_string(d.server.auth_token_ttl_seconds),
        "The lifetime in seconds of the auth token.",

@@ -130,8 +130,9 @@ std::string Certs::Serial(const std::string& pem_name) const {
 Member::~Member() { Stop(); }
 
 absl::Status Member::Start(const std::vector<std::string>& args) {
-  std::vector<std::string> all = {cairn::testing::ServerBinary(cairn::testing::ServerKind::kCairn),
-                                  "--name", name_, "--data-dir", DataDir()};
+  std::vector<std::string> all = {
+      binary_.empty() ? cairn::testing::ServerBinary(cairn::testing::ServerKind::kCairn) : binary_,
+      "--name", name_, "--data-dir", DataDir()};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());

@@ -59,7 +59,9 @@ class Certs {
 // One cairn process. The destructor stops it (SIGTERM, bounded wait, SIGKILL).
 class Member {
  public:
-  Member(std::string name, std::string dir) : name_(std::move(name)), dir_(std::move(dir)) {}
+  // `binary`: the server to run; "" is cairn (ServerBinary(kCairn)).
+  Member(std::string name, std::string dir, std::string binary = "")
+      : name_(std::move(name)), dir_(std::move(dir)), binary_(std::move(binary)) {}
   ~Member();
   Member(const Member&) = delete;
   Member& operator=(const Member&) = delete;
@@ -75,6 +77,7 @@ class Member {
  private:
   std::string name_;
   std::string dir_;
+  std::string binary_;
   pid_t pid_ = -1;
 };
 
