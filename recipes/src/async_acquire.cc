@@ -78,9 +78,14 @@ class DeadlineTimer {
 // end comes first.
 class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
  public:
-  PredecessorWait(std::shared_ptr<Session> session, std::string prefix, Revision my_revision,
-                  const CallOptions& call, int64_t slots)
-      : session_(std::move(session)),
+  // `session` may be null (a wait that no session's end ends). With `exact`, `prefix` is one key
+  // and the wait is for its deletion (my_revision and slots unused).
+  PredecessorWait(Kv kv, WatchClient watch, std::shared_ptr<Session> session, std::string prefix,
+                  Revision my_revision, const CallOptions& call, int64_t slots, bool exact)
+      : kv_(std::move(kv)),
+        watch_(std::move(watch)),
+        session_(std::move(session)),
+        exact_(exact),
         prefix_(std::move(prefix)),
         my_revision_(my_revision),
         slots_(slots),
@@ -95,9 +100,12 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
     uint64_t cancel_id = call_.cancel.Register([weak] {
       if (auto self = weak.lock()) self->Finish(absl::CancelledError("recipe call canceled"));
     });
-    uint64_t end_id = session_->AddEndListener([weak](const absl::Status& why) {
-      if (auto self = weak.lock()) self->Finish(why);
-    });
+    uint64_t end_id = 0;
+    if (session_) {
+      end_id = session_->AddEndListener([weak](const absl::Status& why) {
+        if (auto self = weak.lock()) self->Finish(why);
+      });
+    }
     uint64_t timer_id = 0;
     if (deadline_ != Clock::time_point::max()) {
       timer_id = DeadlineTimer::Get().At(deadline_, [weak] {
@@ -116,7 +124,7 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
     }
     if (finished) {  // canceled or ended inline, before the ids were known
       call_.cancel.Unregister(cancel_id);
-      session_->RemoveEndListener(end_id);
+      if (session_) session_->RemoveEndListener(end_id);
       DeadlineTimer::Get().Cancel(timer_id);
       return;
     }
@@ -125,12 +133,17 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
 
  private:
   // The newest `slots_` keys older than ours (keys only): fewer than that lets us in.
+  // With exact_, the key itself.
   void Look() {
     GetOptions older = ByCreate(false, my_revision_ - 1);
     older.keys_only = true;
     older.limit = slots_;
+    if (exact_) {
+      older = GetOptions();
+      older.keys_only = true;
+    }
     auto self = shared_from_this();
-    session_->kv().GetAsync(prefix_, older, rpc_).Then([self](absl::StatusOr<GetResponse> r) {
+    kv_.GetAsync(prefix_, older, rpc_).Then([self](absl::StatusOr<GetResponse> r) {
       self->OnNewestOlder(std::move(r));
     });
   }
@@ -155,7 +168,7 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
       wo.prefix = true;
     }
     auto self = shared_from_this();
-    auto watcher = session_->watch().Watch(watched, wo, [self, generation](const WatchResponse& w) {
+    auto watcher = watch_.Watch(watched, wo, [self, generation](const WatchResponse& w) {
       if (!w.events.empty() || w.canceled) self->OnChange(generation);
     });
     if (!watcher.ok()) return Finish(watcher.status());
@@ -199,13 +212,16 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
       timer_id = timer_id_;
     }
     call_.cancel.Unregister(cancel_id);
-    session_->RemoveEndListener(end_id);
+    if (session_) session_->RemoveEndListener(end_id);
     DeadlineTimer::Get().Cancel(timer_id);
     if (watcher) watcher->Cancel();
     promise_.Set(status.ok() ? absl::StatusOr<bool>(true) : absl::StatusOr<bool>(status));
   }
 
+  const Kv kv_;
+  const WatchClient watch_;
   const std::shared_ptr<Session> session_;
+  const bool exact_;
   const std::string prefix_;
   const Revision my_revision_;
   const int64_t slots_;
@@ -368,8 +384,19 @@ Future<bool> WaitPredecessorsGoneAsync(std::shared_ptr<Session> session, std::st
                                        Revision my_revision, const CallOptions& call,
                                        int64_t slots) {
   if (slots <= 0) return MakeReadyFuture<bool>(absl::InvalidArgumentError("slots must be > 0"));
-  auto wait = std::make_shared<PredecessorWait>(std::move(session), std::move(prefix), my_revision,
-                                                call, slots);
+  Kv kv = session->kv();
+  WatchClient watch = session->watch();
+  auto wait = std::make_shared<PredecessorWait>(std::move(kv), std::move(watch), std::move(session),
+                                                std::move(prefix), my_revision, call, slots,
+                                                /*exact=*/false);
+  Future<bool> f = wait->future();
+  wait->Start();
+  return f;
+}
+
+Future<bool> WaitKeyGoneAsync(Kv kv, WatchClient watch, std::string key, const CallOptions& call) {
+  auto wait = std::make_shared<PredecessorWait>(std::move(kv), std::move(watch), nullptr,
+                                                std::move(key), 0, call, 1, /*exact=*/true);
   Future<bool> f = wait->future();
   wait->Start();
   return f;

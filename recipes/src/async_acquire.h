@@ -23,6 +23,10 @@ Future<bool> WaitPredecessorsGoneAsync(std::shared_ptr<Session> session, std::st
                                        Revision my_revision, const CallOptions& call,
                                        int64_t slots = 1);
 
+// Completes with OK once `key` does not exist (a barrier's wait): reads it, watches it until it
+// is deleted, looks again. Errors as WaitPredecessorsGoneAsync, with no session to end it.
+Future<bool> WaitKeyGoneAsync(Kv kv, WatchClient watch, std::string key, const CallOptions& call);
+
 // Puts `key` = `value` on the session's lease unless it exists (when it does and update_value is
 // set, sets its value if it differs, guarded by its create revision), waits as
 // WaitPredecessorsGoneAsync (for fewer than `slots` older keys under `prefix`), then re-checks that

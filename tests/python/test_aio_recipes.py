@@ -168,3 +168,42 @@ async def test_aio_administration(server) -> None:
         assert "bob" in await c.auth.users()
         await c.auth.delete_user("bob")
     assert c.closed
+
+
+def _os_threads() -> int:
+    import os
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.asyncio
+async def test_aio_rwlock_semaphore_and_barrier_waits_hold_no_thread(server) -> None:
+    """Five waiters each on a rwlock, a semaphore and a barrier park no thread per wait; all of
+    them get through once the holders let go."""
+    async with cairn.aio.Client([server.endpoint]) as c:
+        sessions = [await c.session(ttl=30).open() for _ in range(6)]
+        holder = sessions[0]
+        writer, permit, bar = holder.rwlock("NT"), holder.semaphore("NS", 1), holder.barrier("NB")
+        await writer.acquire(write=True)
+        await permit.acquire()
+        await bar.hold()
+        before = _os_threads()
+
+        async def take_and_give_back(sem: cairn.aio.Semaphore) -> None:
+            await sem.acquire(timeout=30)
+            await sem.release()
+
+        waits = []
+        for s in sessions[1:]:
+            waits.append(asyncio.ensure_future(s.rwlock("NT").acquire(write=False, timeout=30)))
+            waits.append(asyncio.ensure_future(take_and_give_back(s.semaphore("NS", 1))))
+            waits.append(asyncio.ensure_future(s.barrier("NB").wait(timeout=30)))
+        await _until(lambda: _count(c, "NT/", 6), "rwlock waiters did not queue")
+        await _until(lambda: _count(c, "NS/", 6), "semaphore waiters did not queue")
+        assert _os_threads() - before < 10
+        assert not any(w.done() for w in waits)
+        await writer.release()
+        await permit.release()
+        await bar.release()
+        await asyncio.wait_for(asyncio.gather(*waits), 30)
+        for s in sessions:
+            await s.close()

@@ -1,12 +1,13 @@
 // The recipes' thread-free async forms (Mutex::LockAsync, RWMutex::{R,}LockAsync,
-// Semaphore::AcquireAsync, Election::CampaignAsync/ProclaimAsync/ResignAsync, a resumed Election)
-// and sessions that adopt a lease without keeping it alive or revoking it (what the server's
-// v3lock/v3election services are built on), against etcd and cairn.
+// Semaphore::AcquireAsync, Barrier::WaitAsync, Election::CampaignAsync/ProclaimAsync/ResignAsync, a
+// resumed Election) and sessions that adopt a lease without keeping it alive or revoking it (what
+// the server's v3lock/v3election services are built on), against etcd and cairn.
 #include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "cairn/recipes/barrier.h"
 #include "cairn/recipes/election.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/rw_mutex.h"
@@ -183,6 +184,28 @@ TEST_P(AsyncRecipeTest, SemaphoreAsyncGrantsPermitsInOrder) {
   ASSERT_TRUE(a.Release().ok());
   ASSERT_TRUE(c.Release().ok());
   EXPECT_TRUE(KeysUnder("async/sem/").empty());
+}
+
+TEST_P(AsyncRecipeTest, BarrierWaitAsyncEndsOnReleaseDeadlineOrCancel) {
+  auto s0 = NewSession();
+  ASSERT_TRUE(s0);
+  recipes::Barrier held(s0, "async/bar");
+  recipes::Barrier waiter(*client_, "async/bar");
+  ASSERT_TRUE(waiter.WaitAsync(Within(20000)).Get().ok());  // not held: at once
+  ASSERT_TRUE(held.Hold().ok());
+  auto late = waiter.WaitAsync(Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  CallOptions canceled = Within(30000);
+  canceled.cancel = CancelToken::Make();
+  Future<recipes::Completed> gone = waiter.WaitAsync(canceled);
+  canceled.cancel.Cancel();
+  EXPECT_EQ(gone.Get().status().code(), absl::StatusCode::kCancelled);
+
+  Future<recipes::Completed> f = waiter.WaitAsync(Within(30000));
+  EXPECT_FALSE(f.Ready());
+  ASSERT_TRUE(held.Release().ok());
+  auto done = f.Get();
+  EXPECT_TRUE(done.ok()) << done.status();
 }
 
 TEST_P(AsyncRecipeTest, CampaignProclaimResignAsyncAndResume) {

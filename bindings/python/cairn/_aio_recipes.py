@@ -1,7 +1,7 @@
 """The recipes of ``cairn.aio``: locks, elections, barriers and queues under an asyncio session.
 
-Lock, RWLock, Semaphore and campaign waits hold no thread (the recipes' async forms complete on
-the client's threads); MultiLock, Barrier, DoubleBarrier and Queue waits still run the recipe's
+Lock, RWLock, Semaphore, Barrier and campaign waits hold no thread (the recipes' async forms
+complete on the client's threads); MultiLock, DoubleBarrier and Queue waits still run the recipe's
 blocking form on a native thread per wait. Releases and other short calls run through the loop's
 default executor. Cancelling the awaiting task (or its timeout) gives up and removes the
 waiting key."""

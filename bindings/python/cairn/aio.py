@@ -1,13 +1,13 @@
 """asyncio forms of the cairn API: ``await client.put(...)``, ``async for ev in client.watch(...)``.
 
-The same surface as the blocking API. KV, transactions, leases, watches, lock and semaphore waits
-and campaigns run on the client's own threads, which complete asyncio futures without taking the
-GIL: they post to an eventfd the loop reads (one ``_LoopWaker`` per loop), and the loop settles
-every completed future in one pass. No thread per call and no blocking of the event loop.
-Cancelling the awaiting task cancels the call. MultiLock, Barrier, DoubleBarrier and Queue waits
-still run on a native thread per wait; administration (``client.cluster``, ``client.maintenance``,
-``client.auth``), counters, STM, the resolver and the cache run their short blocking calls on the
-loop's default executor (see docs/python.md).
+The same surface as the blocking API. KV, transactions, leases, watches, lock, rwlock,
+semaphore and barrier waits and campaigns run on the client's own threads, which complete
+asyncio futures without taking the GIL: they post to an eventfd the loop reads (one
+``_LoopWaker`` per loop), and the loop settles every completed future in one pass. No thread per
+call and no blocking of the event loop. Cancelling the awaiting task cancels the call.
+MultiLock, DoubleBarrier and Queue waits still run on a native thread per wait; administration
+(``client.cluster``, ``client.maintenance``, ``client.auth``), counters, STM, the resolver and
+the cache run their short blocking calls on the loop's default executor (see docs/python.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 // Bindings of the lock-like recipes beyond Mutex: RWMutex, Semaphore, MultiLock, Barrier and
-// DoubleBarrier. RWMutex and Semaphore waits are thread-free (the recipes' async forms); the
-// others go through PyFuture::RunBlocking (a native thread per wait). Either way the GIL is
+// DoubleBarrier. RWMutex, Semaphore and Barrier waits are thread-free (the recipes' async forms);
+// the others go through PyFuture::RunBlocking (a native thread per wait). Either way the GIL is
 // released and Ctrl-C cancels.
 #include "bindings/python/src/common.h"
 #include "bindings/python/src/recipes_util.h"
@@ -119,9 +119,13 @@ void BindSync(py::module_& m) {
       .def(
           "wait_async",
           [](std::shared_ptr<Barrier> self, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<bool>(
-                AsBool([self](const CallOptions& c) { return self->Wait(c); }), None,
-                CallWithTimeout(timeout));
+            // Thread-free: a watch for the barrier key's deletion.
+            CallOptions call = CallWithTimeout(timeout);
+            Future<recipes::Completed> f = NoGil([&] { return self->WaitAsync(call); });
+            PyFuture pf = PyFuture::From(std::move(f),
+                                         [self](const recipes::Completed&) { return py::none(); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
           },
           py::arg("timeout") = py::none());
 

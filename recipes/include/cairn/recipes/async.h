@@ -12,11 +12,11 @@
 //     return counter.Add(1, c);
 //   });
 //
-// Mutex::LockAsync, RWMutex::{R,}LockAsync, Semaphore::AcquireAsync and Election::CampaignAsync
-// hold no thread while they wait: each step starts from the completion of the one before (client
-// threads, watch callbacks), and one process-wide timer thread ends waits at their deadlines. The
-// other *Async forms and RunAsync run the blocking call on a thread of its own, started for the
-// call. Either way, `call`'s deadline/timeout bounds the whole call.
+// Mutex::LockAsync, RWMutex::{R,}LockAsync, Semaphore::AcquireAsync, Election::CampaignAsync and
+// Barrier::WaitAsync hold no thread while they wait: each step starts from the completion of the
+// one before (client threads, watch callbacks), and one process-wide timer thread ends waits at
+// their deadlines. The other *Async forms and RunAsync run the blocking call on a thread of its
+// own, started for the call. Either way, `call`'s deadline/timeout bounds the whole call.
 //
 // RunAsync's blocking call runs on a thread of its own, started for the call, so waiting holds
 // neither the caller's thread nor its fiber. `call`'s deadline/timeout bound it (the timeout counts
