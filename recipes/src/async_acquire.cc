@@ -1,6 +1,10 @@
 #include "src/async_acquire.h"
 
+#include <condition_variable>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "src/internal.h"
@@ -8,18 +12,86 @@
 namespace cairn::recipes::internal {
 namespace {
 
+// Runs callbacks at their deadlines on one process-wide thread (started on first use, never
+// joined: it outlives every wait), so that an async wait's deadline needs no thread of its own.
+// Callbacks run without the timer's lock held; they must not block.
+class DeadlineTimer {
+ public:
+  static DeadlineTimer& Get() {
+    static DeadlineTimer* timer = new DeadlineTimer();  // leaked: its thread is detached
+    return *timer;
+  }
+
+  // Schedules fn at `when`; returns an id for Cancel.
+  uint64_t At(Clock::time_point when, std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    uint64_t id = ++next_id_;
+    due_.emplace(std::make_pair(when, id), std::move(fn));
+    cv_.notify_one();
+    return id;
+  }
+
+  // Drops the callback if it has not started (a no-op for id 0 or one already run).
+  void Cancel(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = due_.begin(); it != due_.end(); ++it) {
+      if (it->first.second == id) {
+        due_.erase(it);
+        return;
+      }
+    }
+  }
+
+ private:
+  DeadlineTimer() {
+    std::thread([this] { Run(); }).detach();
+  }
+
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      if (due_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      auto first = due_.begin();
+      if (Clock::now() < first->first.first) {
+        cv_.wait_until(lock, first->first.first);
+        continue;
+      }
+      std::function<void()> fn = std::move(first->second);
+      due_.erase(first);
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t next_id_ = 0;                                                         // guarded by mu_
+  std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> due_;  // guarded by mu_
+};
+
 // One waitDeletes loop. Kept alive by the callbacks of its pending step (an RPC or a watch);
 // finishes exactly once (Finish), from whichever of the step, the cancel token or the session's
 // end comes first.
 class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
  public:
-  PredecessorWait(std::shared_ptr<Session> session, std::string prefix, Revision my_revision,
-                  const CallOptions& call)
-      : session_(std::move(session)),
+  // `session` may be null (a wait that no session's end ends). With `exact`, `prefix` is one key
+  // and the wait is for its deletion (my_revision and slots unused).
+  PredecessorWait(Kv kv, WatchClient watch, std::shared_ptr<Session> session, std::string prefix,
+                  Revision my_revision, const CallOptions& call, int64_t slots, bool exact)
+      : kv_(std::move(kv)),
+        watch_(std::move(watch)),
+        session_(std::move(session)),
+        exact_(exact),
         prefix_(std::move(prefix)),
         my_revision_(my_revision),
+        slots_(slots),
         call_(call),
-        rpc_(RpcCall(call, DeadlineOf(call))) {}
+        deadline_(DeadlineOf(call)),
+        rpc_(RpcCall(call, deadline_)) {}
 
   Future<bool> future() const { return promise_.future(); }
 
@@ -28,35 +100,57 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
     uint64_t cancel_id = call_.cancel.Register([weak] {
       if (auto self = weak.lock()) self->Finish(absl::CancelledError("recipe call canceled"));
     });
-    uint64_t end_id = session_->AddEndListener([weak](const absl::Status& why) {
-      if (auto self = weak.lock()) self->Finish(why);
-    });
+    uint64_t end_id = 0;
+    if (session_) {
+      end_id = session_->AddEndListener([weak](const absl::Status& why) {
+        if (auto self = weak.lock()) self->Finish(why);
+      });
+    }
+    uint64_t timer_id = 0;
+    if (deadline_ != Clock::time_point::max()) {
+      timer_id = DeadlineTimer::Get().At(deadline_, [weak] {
+        if (auto self = weak.lock()) {
+          self->Finish(absl::DeadlineExceededError("recipe call deadline exceeded while waiting"));
+        }
+      });
+    }
     bool finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
       cancel_id_ = cancel_id;
       end_id_ = end_id;
+      timer_id_ = timer_id;
       finished = finished_;
     }
     if (finished) {  // canceled or ended inline, before the ids were known
       call_.cancel.Unregister(cancel_id);
-      session_->RemoveEndListener(end_id);
+      if (session_) session_->RemoveEndListener(end_id);
+      DeadlineTimer::Get().Cancel(timer_id);
       return;
     }
     Look();
   }
 
  private:
+  // The newest `slots_` keys older than ours (keys only): fewer than that lets us in.
+  // With exact_, the key itself.
   void Look() {
+    GetOptions older = ByCreate(false, my_revision_ - 1);
+    older.keys_only = true;
+    older.limit = slots_;
+    if (exact_) {
+      older = GetOptions();
+      older.keys_only = true;
+    }
     auto self = shared_from_this();
-    session_->kv()
-        .GetAsync(prefix_, ByCreate(false, my_revision_ - 1), rpc_)
-        .Then([self](absl::StatusOr<GetResponse> r) { self->OnNewestOlder(std::move(r)); });
+    kv_.GetAsync(prefix_, older, rpc_).Then([self](absl::StatusOr<GetResponse> r) {
+      self->OnNewestOlder(std::move(r));
+    });
   }
 
   void OnNewestOlder(absl::StatusOr<GetResponse> r) {
     if (!r.ok()) return Finish(r.status());
-    if (r->kvs.empty()) return Finish(absl::OkStatus());
+    if (static_cast<int64_t>(r->kvs.size()) < slots_) return Finish(absl::OkStatus());
     uint64_t generation;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -66,11 +160,17 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
     WatchOptions wo;
     wo.start_revision = r->header.revision + 1;
     wo.filter_put = true;
+    // One slot: only the newest older key can let us in. More: any deletion under the prefix
+    // may (each release wakes every waiter for one look).
+    std::string watched = r->kvs[0].key;
+    if (slots_ > 1) {
+      watched = prefix_;
+      wo.prefix = true;
+    }
     auto self = shared_from_this();
-    auto watcher =
-        session_->watch().Watch(r->kvs[0].key, wo, [self, generation](const WatchResponse& w) {
-          if (!w.events.empty() || w.canceled) self->OnChange(generation);
-        });
+    auto watcher = watch_.Watch(watched, wo, [self, generation](const WatchResponse& w) {
+      if (!w.events.empty() || w.canceled) self->OnChange(generation);
+    });
     if (!watcher.ok()) return Finish(watcher.status());
     std::unique_ptr<Watcher> drop;
     {
@@ -101,6 +201,7 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
     std::unique_ptr<Watcher> watcher;
     uint64_t cancel_id;
     uint64_t end_id;
+    uint64_t timer_id;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (finished_) return;
@@ -108,17 +209,24 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
       watcher = std::move(watcher_);
       cancel_id = cancel_id_;
       end_id = end_id_;
+      timer_id = timer_id_;
     }
     call_.cancel.Unregister(cancel_id);
-    session_->RemoveEndListener(end_id);
+    if (session_) session_->RemoveEndListener(end_id);
+    DeadlineTimer::Get().Cancel(timer_id);
     if (watcher) watcher->Cancel();
     promise_.Set(status.ok() ? absl::StatusOr<bool>(true) : absl::StatusOr<bool>(status));
   }
 
+  const Kv kv_;
+  const WatchClient watch_;
   const std::shared_ptr<Session> session_;
+  const bool exact_;
   const std::string prefix_;
   const Revision my_revision_;
+  const int64_t slots_;
   const CallOptions call_;
+  const Clock::time_point deadline_;
   const CallOptions rpc_;
   Promise<bool> promise_;
   std::mutex mu_;
@@ -126,6 +234,7 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
   uint64_t generation_ = 0;           // guarded by mu_: the current watch
   uint64_t cancel_id_ = 0;            // guarded by mu_
   uint64_t end_id_ = 0;               // guarded by mu_
+  uint64_t timer_id_ = 0;             // guarded by mu_
   std::unique_ptr<Watcher> watcher_;  // guarded by mu_
 };
 
@@ -133,12 +242,13 @@ class PredecessorWait : public std::enable_shared_from_this<PredecessorWait> {
 class Acquisition : public std::enable_shared_from_this<Acquisition> {
  public:
   Acquisition(std::shared_ptr<Session> session, std::string key, std::string prefix,
-              std::string value, bool update_value, const CallOptions& call)
+              std::string value, bool update_value, const CallOptions& call, int64_t slots)
       : session_(std::move(session)),
         key_(std::move(key)),
         prefix_(std::move(prefix)),
         value_(std::move(value)),
         update_value_(update_value),
+        slots_(slots),
         call_(call),
         deadline_(DeadlineOf(call)) {}
 
@@ -153,6 +263,7 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
   }
 
   void Start() {
+    if (call_.cancel.canceled()) return Done(absl::CancelledError("recipe call canceled"));
     if (absl::Status st = CheckSession(*session_); !st.ok()) return Done(st);
     PutOptions po;
     po.lease = session_->lease();
@@ -201,7 +312,10 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
 
   void Wait() {
     auto self = shared_from_this();
-    WaitPredecessorsGoneAsync(session_, prefix_, my_revision_, call_)
+    CallOptions wait = call_;  // the same overall deadline as the create (not a new timeout)
+    wait.deadline = deadline_;
+    wait.timeout = std::chrono::milliseconds(0);
+    WaitPredecessorsGoneAsync(session_, prefix_, my_revision_, wait, slots_)
         .Then([self](absl::StatusOr<bool> r) {
           if (!r.ok()) return self->Fail(r.status());
           self->Check();
@@ -253,6 +367,7 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
   const std::string prefix_;
   const std::string value_;
   const bool update_value_;
+  const int64_t slots_;
   const CallOptions call_;
   const Clock::time_point deadline_;
   Promise<Grant> promise_;
@@ -266,20 +381,35 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
 }  // namespace
 
 Future<bool> WaitPredecessorsGoneAsync(std::shared_ptr<Session> session, std::string prefix,
-                                       Revision my_revision, const CallOptions& call) {
-  auto wait =
-      std::make_shared<PredecessorWait>(std::move(session), std::move(prefix), my_revision, call);
+                                       Revision my_revision, const CallOptions& call,
+                                       int64_t slots) {
+  if (slots <= 0) return MakeReadyFuture<bool>(absl::InvalidArgumentError("slots must be > 0"));
+  Kv kv = session->kv();
+  WatchClient watch = session->watch();
+  auto wait = std::make_shared<PredecessorWait>(std::move(kv), std::move(watch), std::move(session),
+                                                std::move(prefix), my_revision, call, slots,
+                                                /*exact=*/false);
+  Future<bool> f = wait->future();
+  wait->Start();
+  return f;
+}
+
+Future<bool> WaitKeyGoneAsync(Kv kv, WatchClient watch, std::string key, const CallOptions& call) {
+  auto wait = std::make_shared<PredecessorWait>(std::move(kv), std::move(watch), nullptr,
+                                                std::move(key), 0, call, 1, /*exact=*/true);
   Future<bool> f = wait->future();
   wait->Start();
   return f;
 }
 
 Future<Grant> AcquireAsync(std::shared_ptr<Session> session, std::string key, std::string prefix,
-                           std::string value, bool update_value, const CallOptions& call) {
+                           std::string value, bool update_value, const CallOptions& call,
+                           int64_t slots) {
+  if (slots <= 0) return MakeReadyFuture<Grant>(absl::InvalidArgumentError("slots must be > 0"));
   CallOptions own = call;
   own.cancel = CancelToken::Make();
   auto a = std::make_shared<Acquisition>(std::move(session), std::move(key), std::move(prefix),
-                                         std::move(value), update_value, own);
+                                         std::move(value), update_value, own, slots);
   a->LinkCancel(own.cancel, call.cancel);
   Future<Grant> f = a->future();
   a->Start();

@@ -1,5 +1,6 @@
 #include "cairn/recipes/barrier.h"
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -165,7 +166,15 @@ absl::Status DoubleBarrier::Leave(const CallOptions& call) {
 }
 
 Future<Completed> Barrier::WaitAsync(const CallOptions& call) const {
-  return RunAsync(call, [this](const CallOptions& c) { return Wait(c); });
+  if (absl::Status st = internal::CheckName(name_, "barrier"); !st.ok()) {
+    return MakeReadyFuture<Completed>(st);
+  }
+  // Thread-free: a read, then a watch for the key's deletion (async_acquire.h).
+  return internal::Map<bool, Completed>(internal::WaitKeyGoneAsync(kv_, watch_, name_, call),
+                                        [](absl::StatusOr<bool> r) -> absl::StatusOr<Completed> {
+                                          if (!r.ok()) return r.status();
+                                          return Completed{};
+                                        });
 }
 
 Future<Completed> DoubleBarrier::EnterAsync(const CallOptions& call) {

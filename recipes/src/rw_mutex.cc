@@ -1,5 +1,6 @@
 #include "cairn/recipes/rw_mutex.h"
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -40,12 +41,34 @@ absl::StatusOr<Grant> RWMutex::Lock(const CallOptions& call) {
   return std::move(**r);
 }
 
-Future<Grant> RWMutex::RLockAsync(const CallOptions& call) {
-  return RunAsync<Grant>(call, [this](const CallOptions& c) { return RLock(c); });
-}
+Future<Grant> RWMutex::RLockAsync(const CallOptions& call) { return AcquireAsync(false, call); }
 
-Future<Grant> RWMutex::LockAsync(const CallOptions& call) {
-  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Lock(c); });
+Future<Grant> RWMutex::LockAsync(const CallOptions& call) { return AcquireAsync(true, call); }
+
+Future<Grant> RWMutex::AcquireAsync(bool write, const CallOptions& call) {
+  if (absl::Status st = internal::CheckName(name_, "rwmutex"); !st.ok()) {
+    return MakeReadyFuture<Grant>(st);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value()) {
+      return MakeReadyFuture<Grant>(
+          absl::FailedPreconditionError("rwmutex: already held by this object"));
+    }
+  }
+  // Thread-free, with the key layout and wait prefixes of Acquire.
+  std::string key = name_ + (write ? "/write/" : "/read/") + internal::LeaseHex(session_->lease());
+  std::string wait_prefix = write ? name_ + "/" : name_ + "/write/";
+  return internal::Map<Grant, Grant>(
+      internal::AcquireAsync(session_, std::move(key), std::move(wait_prefix), "",
+                             /*update_value=*/false, call),
+      [this](absl::StatusOr<Grant> g) -> absl::StatusOr<Grant> {
+        if (g.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          grant_ = *g;
+        }
+        return g;
+      });
 }
 
 absl::StatusOr<std::optional<Grant>> RWMutex::TryRLock(const CallOptions& call) {

@@ -1,5 +1,6 @@
 #include "cairn/recipes/semaphore.h"
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -18,7 +19,29 @@ absl::StatusOr<Grant> Semaphore::Acquire(const CallOptions& call) {
 }
 
 Future<Grant> Semaphore::AcquireAsync(const CallOptions& call) {
-  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Acquire(c); });
+  if (absl::Status st = internal::CheckName(name_, "semaphore"); !st.ok()) {
+    return MakeReadyFuture<Grant>(st);
+  }
+  if (permits_ <= 0) {
+    return MakeReadyFuture<Grant>(absl::InvalidArgumentError("semaphore: permits must be > 0"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value()) {
+      return MakeReadyFuture<Grant>(
+          absl::FailedPreconditionError("semaphore: this object already holds a permit"));
+    }
+  }
+  // Thread-free: each step starts from the completion of the one before (async_acquire.h).
+  return internal::Map<Grant, Grant>(
+      internal::AcquireAsync(session_, key_, prefix_, "", /*update_value=*/false, call, permits_),
+      [this](absl::StatusOr<Grant> g) -> absl::StatusOr<Grant> {
+        if (g.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          grant_ = *g;
+        }
+        return g;
+      });
 }
 
 absl::StatusOr<std::optional<Grant>> Semaphore::TryAcquire(const CallOptions& call) {

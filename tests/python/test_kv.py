@@ -105,3 +105,17 @@ def test_unreachable_endpoint() -> None:
     (port,) = free_ports(1)
     with pytest.raises((cairn.UnavailableError, cairn.DeadlineExceededError)):
         cairn.Client([f"127.0.0.1:{port}"], timeout=1.0)
+
+
+def test_every_error_kind_is_a_typed_public_class() -> None:
+    """cairn.errors (and the _cairn.pyi stubs mypy reads) name exactly the native error
+    classes, one per error kind, each a cairn.Error exported from cairn."""
+    import cairn.errors
+
+    native = {cls.__name__ for cls in cairn.ERRORS_BY_KIND.values()}
+    declared = set(cairn.errors.__all__) - {"Error", "ERRORS_BY_KIND"}
+    assert declared == native
+    for name in native:
+        cls = getattr(cairn, name)
+        assert issubclass(cls, cairn.Error) and name in cairn.__all__
+    assert cairn.LeaseNotFoundError is cairn.ERRORS_BY_KIND["lease_not_found"]

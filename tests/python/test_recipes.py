@@ -114,19 +114,27 @@ LOCKER = """
 import sys, time, cairn
 c = cairn.Client([sys.argv[1]])
 s = c.session(ttl=int(sys.argv[3]))
-lock = s.lock("X")
+kind = sys.argv[4]
+if kind == "lock":
+    acquire = s.lock("X").acquire
+elif kind == "rwlock":
+    acquire = lambda: s.rwlock("X").acquire(write=True)
+elif kind == "semaphore":
+    acquire = s.semaphore("X", 1).acquire
+else:
+    acquire = lambda: s.election("X").campaign("me")
 print("waiting", flush=True)
-lock.acquire()
-print("locked", lock.fencing_token, flush=True)
+grant = acquire()
+print("locked", grant.fencing_token, flush=True)
 if sys.argv[2] == "hold":
     sys.stdin.readline()          # wait (possibly while SIGSTOPped) until told to write
-    r = c.txn(compare=[lock.guard()], success=[cairn.Put("fenced", "stale")])
+    r = c.txn(compare=[grant.guard()], success=[cairn.Put("fenced", "stale")])
     print("wrote", r.succeeded, flush=True)
 """
 
 
-def spawn(endpoint: str, mode: str, ttl: int = 2) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", LOCKER, endpoint, mode, str(ttl)],
+def spawn(endpoint: str, mode: str, ttl: int = 2, kind: str = "lock") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", LOCKER, endpoint, mode, str(ttl), kind],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
@@ -158,11 +166,26 @@ def test_locks_exclude_between_processes_and_fence_a_paused_holder(server) -> No
                 p.wait()
 
 
-def test_ctrl_c_interrupts_a_lock_wait_and_removes_the_key(server) -> None:
+def _hold(s: cairn.Session, kind: str) -> None:
+    """Takes what the LOCKER of `kind` then waits for."""
+    if kind == "lock":
+        s.lock("X").acquire()
+    elif kind == "rwlock":
+        s.rwlock("X").acquire(write=False)  # a reader: the LOCKER's writer waits for it
+    elif kind == "semaphore":
+        s.semaphore("X", 1).acquire()
+    else:
+        s.election("X").campaign("a")
+
+
+@pytest.mark.parametrize("kind", ["lock", "rwlock", "semaphore", "election"])
+def test_ctrl_c_interrupts_a_wait_and_removes_the_key(server, kind: str) -> None:
+    """Ctrl-C in a blocked lock, rwlock, semaphore or campaign wait raises KeyboardInterrupt
+    and leaves no waiting key behind."""
     with cairn.Client([server.endpoint]) as c:
         s = c.session(ttl=30)
-        s.lock("X").acquire()
-        waiter = spawn(server.endpoint, "take", ttl=30)
+        _hold(s, kind)
+        waiter = spawn(server.endpoint, "take", ttl=30, kind=kind)
         try:
             assert waiter.stdout.readline().startswith("waiting")
             deadline = time.monotonic() + 30

@@ -1,13 +1,17 @@
-// The recipes' async forms (Mutex::LockAsync, Election::CampaignAsync/ProclaimAsync/ResignAsync,
-// a resumed Election) and sessions that adopt a lease without keeping it alive or revoking it
-// (what the server's v3lock/v3election services are built on), against etcd and cairn.
+// The recipes' thread-free async forms (Mutex::LockAsync, RWMutex::{R,}LockAsync,
+// Semaphore::AcquireAsync, Barrier::WaitAsync, Election::CampaignAsync/ProclaimAsync/ResignAsync, a
+// resumed Election) and sessions that adopt a lease without keeping it alive or revoking it (what
+// the server's v3lock/v3election services are built on), against etcd and cairn.
 #include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "cairn/recipes/barrier.h"
 #include "cairn/recipes/election.h"
 #include "cairn/recipes/mutex.h"
+#include "cairn/recipes/rw_mutex.h"
+#include "cairn/recipes/semaphore.h"
 #include "tests/recipes/recipes_test_util.h"
 
 namespace cairn::recipes_test {
@@ -16,6 +20,8 @@ namespace {
 using recipes::Election;
 using recipes::Grant;
 using recipes::Mutex;
+using recipes::RWMutex;
+using recipes::Semaphore;
 using recipes::Session;
 using recipes::SessionOptions;
 
@@ -96,6 +102,110 @@ TEST_P(AsyncRecipeTest, LockAsyncWaitsInOrderAndCancelRemovesItsKey) {
   EXPECT_TRUE(m2.grant().has_value());
   EXPECT_TRUE(m2.Unlock().ok());
   EXPECT_TRUE(KeysUnder("async/l/").empty());
+}
+
+// A deadline bounds the whole wait (not only each RPC), and the waiting key is gone by the time
+// the DEADLINE_EXCEEDED is reported.
+TEST_P(AsyncRecipeTest, DeadlineEndsTheWholeWaitAndRemovesTheKey) {
+  auto s0 = NewSession();
+  auto s1 = NewSession();
+  ASSERT_TRUE(s0 && s1);
+  Mutex m0(s0, "async/d");
+  Mutex m1(s1, "async/d");
+  ASSERT_TRUE(m0.LockAsync(Within(20000)).Get().ok());
+  auto late = m1.LockAsync(Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  EXPECT_EQ(KeysUnder("async/d/").size(), 1u);
+  EXPECT_FALSE(m1.grant().has_value());
+
+  // Already canceled: completes at once and creates nothing.
+  CallOptions canceled;
+  canceled.cancel = CancelToken::Make();
+  canceled.cancel.Cancel();
+  Mutex m2(s1, "async/d2");
+  EXPECT_EQ(m2.LockAsync(canceled).Get().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(KeysUnder("async/d2/").empty());
+}
+
+TEST_P(AsyncRecipeTest, RWMutexAsyncSharesReadersAndQueuesWriters) {
+  auto s0 = NewSession();
+  auto s1 = NewSession();
+  auto s2 = NewSession();
+  ASSERT_TRUE(s0 && s1 && s2);
+  RWMutex r0(s0, "async/rw");
+  RWMutex r1(s1, "async/rw");
+  RWMutex w2(s2, "async/rw");
+  ASSERT_TRUE(r0.RLockAsync(Within(20000)).Get().ok());
+  auto shared = r1.RLockAsync(Within(20000)).Get();  // readers share
+  ASSERT_TRUE(shared.ok()) << shared.status();
+
+  auto timed_out = w2.LockAsync(Within(300)).Get();
+  EXPECT_EQ(timed_out.status().code(), absl::StatusCode::kDeadlineExceeded) << timed_out.status();
+  EXPECT_EQ(KeysUnder("async/rw/").size(), 2u);
+
+  Future<Grant> writer = w2.LockAsync(Within(30000));
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("async/rw/").size() == 3; }));
+  ASSERT_TRUE(r0.Unlock().ok());
+  EXPECT_FALSE(writer.Ready());  // r1 still reads
+  ASSERT_TRUE(r1.Unlock().ok());
+  auto w = writer.Get();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_GT(w->fencing_token, shared->fencing_token);
+  EXPECT_TRUE(w2.grant().has_value());
+  EXPECT_EQ(w2.RLockAsync().Get().status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(w2.Unlock().ok());
+  EXPECT_TRUE(KeysUnder("async/rw/").empty());
+}
+
+TEST_P(AsyncRecipeTest, SemaphoreAsyncGrantsPermitsInOrder) {
+  auto s0 = NewSession();
+  auto s1 = NewSession();
+  auto s2 = NewSession();
+  ASSERT_TRUE(s0 && s1 && s2);
+  Semaphore a(s0, "async/sem", 2);
+  Semaphore b(s1, "async/sem", 2);
+  Semaphore c(s2, "async/sem", 2);
+  ASSERT_TRUE(a.AcquireAsync(Within(20000)).Get().ok());
+  ASSERT_TRUE(b.AcquireAsync(Within(20000)).Get().ok());
+
+  auto timed_out = c.AcquireAsync(Within(300)).Get();
+  EXPECT_EQ(timed_out.status().code(), absl::StatusCode::kDeadlineExceeded) << timed_out.status();
+  EXPECT_EQ(KeysUnder("async/sem/").size(), 2u);
+
+  Future<Grant> third = c.AcquireAsync(Within(30000));
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("async/sem/").size() == 3; }));
+  EXPECT_FALSE(third.Ready());
+  ASSERT_TRUE(b.Release().ok());
+  auto g = third.Get();
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_TRUE(c.grant().has_value());
+  Semaphore bad(s1, "async/sem0", 0);
+  EXPECT_EQ(bad.AcquireAsync().Get().status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(a.Release().ok());
+  ASSERT_TRUE(c.Release().ok());
+  EXPECT_TRUE(KeysUnder("async/sem/").empty());
+}
+
+TEST_P(AsyncRecipeTest, BarrierWaitAsyncEndsOnReleaseDeadlineOrCancel) {
+  auto s0 = NewSession();
+  ASSERT_TRUE(s0);
+  recipes::Barrier held(s0, "async/bar");
+  recipes::Barrier waiter(*client_, "async/bar");
+  ASSERT_TRUE(waiter.WaitAsync(Within(20000)).Get().ok());  // not held: at once
+  ASSERT_TRUE(held.Hold().ok());
+  auto late = waiter.WaitAsync(Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  CallOptions canceled = Within(30000);
+  canceled.cancel = CancelToken::Make();
+  Future<recipes::Completed> gone = waiter.WaitAsync(canceled);
+  canceled.cancel.Cancel();
+  EXPECT_EQ(gone.Get().status().code(), absl::StatusCode::kCancelled);
+
+  Future<recipes::Completed> f = waiter.WaitAsync(Within(30000));
+  EXPECT_FALSE(f.Ready());
+  ASSERT_TRUE(held.Release().ok());
+  auto done = f.Get();
+  EXPECT_TRUE(done.ok()) << done.status();
 }
 
 TEST_P(AsyncRecipeTest, CampaignProclaimResignAsyncAndResume) {

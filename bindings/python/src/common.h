@@ -116,7 +116,7 @@ class PyFuture {
     uint64_t token = 0;
     std::function<void()> cancel;
     // result() cancels the call at this time and raises DeadlineExceededError (a thread-free
-    // recipe wait whose per-RPC deadlines do not bound the wait itself).
+    // recipe wait: its own deadline ends it too, this bounds the Python side's wait).
     Clock::time_point cancel_at = Clock::time_point::max();
   };
 
@@ -175,6 +175,8 @@ class PyFuture {
     Complete(st, absl::OkStatus(), [v, conv] { return py::object(conv(*v)); });
   }
   static void Spawn(std::function<void()> fn);
+  // The result of a completed call (or its error raised).
+  py::object Settled() const;
   std::shared_ptr<State> st_;
 };
 

@@ -188,10 +188,14 @@ bool WaitInterruptibly(std::mutex& mu, std::condition_variable& cv,
 py::object PyFuture::Result(std::optional<double> timeout) const {
   std::shared_ptr<State> st = st_;
   Clock::time_point cancel_at;
+  bool done;
   {
     std::lock_guard<std::mutex> l(st->mu);
     cancel_at = st->cancel_at;
+    done = st->done;
   }
+  // Already complete (asyncio settles only completed futures): no GIL round trip, no wait.
+  if (done) return Settled();
   const Clock::time_point deadline = std::min(DeadlineAfter(timeout), cancel_at);
   // Cancels the call and gives it a moment to finish, so that its cleanup (a recipe removing its
   // waiting key) is done before the exception unwinds, possibly to the interpreter's exit.
@@ -211,12 +215,16 @@ py::object PyFuture::Result(std::optional<double> timeout) const {
       Raise(MakeError(ErrorKind::kDeadlineExceeded, "deadline exceeded while waiting"));
     }
   }
+  return Settled();
+}
+
+py::object PyFuture::Settled() const {
   absl::Status status;
   std::function<py::object()> value;
   {
-    std::lock_guard<std::mutex> l(st->mu);
-    status = st->status;
-    value = st->value;
+    std::lock_guard<std::mutex> l(st_->mu);
+    status = st_->status;
+    value = st_->value;
   }
   if (!status.ok()) Raise(status);
   return value ? value() : py::none();

@@ -30,9 +30,15 @@ class PyObserver {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<LeaderInfo> leaders;
+    std::shared_ptr<Notifier> notifier;  // posted `token` per leader (asyncio, no GIL)
+    uint64_t token = 0;
   };
-  PyObserver(const Election& e, std::optional<double> timeout) : q_(std::make_shared<Queue>()) {
+  PyObserver(const Election& e, std::optional<double> timeout, std::shared_ptr<Notifier> notifier,
+             uint64_t token)
+      : q_(std::make_shared<Queue>()) {
     std::shared_ptr<Queue> q = q_;
+    q->notifier = std::move(notifier);
+    q->token = token;
     CallOptions call = Call(timeout);
     auto o = NoGil([&] {
       return e.Observe(
@@ -42,6 +48,7 @@ class PyObserver {
               q->leaders.push_back(l);
             }
             q->cv.notify_all();
+            if (q->notifier) q->notifier->Post(q->token);
           },
           call);
     });
@@ -66,6 +73,14 @@ class PyObserver {
       return py::cast(l);
     }
     return py::none();
+  }
+  // The next leader if one is queued, else None (never waits: the asyncio form).
+  py::object Poll() {
+    std::lock_guard<std::mutex> lock(q_->mu);
+    if (q_->leaders.empty()) return py::none();
+    LeaderInfo l = std::move(q_->leaders.front());
+    q_->leaders.pop_front();
+    return py::cast(l);
   }
 
  private:
@@ -116,6 +131,7 @@ using Selector = OwnedRecipe<recipes::LeaderSelector>;
 void BindLeadership(py::module_& m) {
   py::class_<PyObserver>(m, "ElectionObserver")
       .def("next", &PyObserver::Next, py::arg("timeout") = py::none())
+      .def("poll", &PyObserver::Poll)
       .def("close", &PyObserver::Close);
   py::class_<PyLost>(m, "LeadershipLost", "Set when the selector's leadership is lost.")
       .def("is_set", &PyLost::is_set)
@@ -314,10 +330,11 @@ void BindRecipes(py::module_& m) {
                              })
       .def(
           "observe",
-          [](const Election& self, std::optional<double> timeout) {
-            return std::make_unique<PyObserver>(self, timeout);
+          [](const Election& self, std::optional<double> timeout,
+             std::shared_ptr<Notifier> notifier, uint64_t token) {
+            return std::make_unique<PyObserver>(self, timeout, std::move(notifier), token);
           },
-          py::arg("timeout") = py::none());
+          py::arg("timeout") = py::none(), py::arg("notifier") = py::none(), py::arg("token") = 0);
   BindLeadership(m);
   BindSync(m);
   BindData(m);

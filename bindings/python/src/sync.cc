@@ -1,5 +1,7 @@
 // Bindings of the lock-like recipes beyond Mutex: RWMutex, Semaphore, MultiLock, Barrier and
-// DoubleBarrier. Waits go through PyFuture::RunBlocking (GIL released, Ctrl-C cancels).
+// DoubleBarrier. RWMutex, Semaphore and Barrier waits are thread-free (the recipes' async forms);
+// the others go through PyFuture::RunBlocking (a native thread per wait). Either way the GIL is
+// released and Ctrl-C cancels.
 #include "bindings/python/src/common.h"
 #include "bindings/python/src/recipes_util.h"
 #include "cairn/recipes/barrier.h"
@@ -19,6 +21,16 @@ using recipes::Semaphore;
 using recipes::Session;
 
 py::object CastGrant(const Grant& g) { return py::cast(g); }
+
+// A thread-free recipe wait as a Python Future: `owner` (the recipe object) lives until it
+// completes, and the Python side's wait ends at the timeout too (the recipe's own deadline
+// also ends it, removing its waiting key first).
+template <typename Owner>
+PyFuture ThreadFree(Future<Grant> f, std::shared_ptr<Owner> owner, std::optional<double> timeout) {
+  PyFuture pf = PyFuture::From(std::move(f), [owner](const Grant& g) { return CastGrant(g); });
+  pf.CancelAt(DeadlineAfter(timeout));
+  return pf;
+}
 py::object None(const bool&) { return py::none(); }
 
 // Adapts a blocking call returning Status to RunBlocking's StatusOr<bool>.
@@ -43,11 +55,11 @@ void BindSync(py::module_& m) {
       .def(
           "lock_async",
           [](std::shared_ptr<RWMutex> self, bool write, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<Grant>(
-                [self, write](const CallOptions& c) {
-                  return write ? self->Lock(c) : self->RLock(c);
-                },
-                CastGrant, CallWithTimeout(timeout));
+            // Thread-free, as Mutex.lock_async.
+            CallOptions call = CallWithTimeout(timeout);
+            Future<Grant> f =
+                NoGil([&] { return write ? self->LockAsync(call) : self->RLockAsync(call); });
+            return ThreadFree(std::move(f), self, timeout);
           },
           py::arg("write"), py::arg("timeout") = py::none())
       .def("unlock", [](RWMutex& self) { Check(NoGil([&] { return self.Unlock(); })); })
@@ -66,9 +78,9 @@ void BindSync(py::module_& m) {
       .def(
           "acquire_async",
           [](std::shared_ptr<Semaphore> self, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<Grant>(
-                [self](const CallOptions& c) { return self->Acquire(c); }, CastGrant,
-                CallWithTimeout(timeout));
+            CallOptions call = CallWithTimeout(timeout);
+            Future<Grant> f = NoGil([&] { return self->AcquireAsync(call); });
+            return ThreadFree(std::move(f), self, timeout);
           },
           py::arg("timeout") = py::none())
       .def("release", [](Semaphore& self) { Check(NoGil([&] { return self.Release(); })); })
@@ -107,9 +119,13 @@ void BindSync(py::module_& m) {
       .def(
           "wait_async",
           [](std::shared_ptr<Barrier> self, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<bool>(
-                AsBool([self](const CallOptions& c) { return self->Wait(c); }), None,
-                CallWithTimeout(timeout));
+            // Thread-free: a watch for the barrier key's deletion.
+            CallOptions call = CallWithTimeout(timeout);
+            Future<recipes::Completed> f = NoGil([&] { return self->WaitAsync(call); });
+            PyFuture pf = PyFuture::From(std::move(f),
+                                         [self](const recipes::Completed&) { return py::none(); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
           },
           py::arg("timeout") = py::none());
 

@@ -12,9 +12,15 @@
 //     return counter.Add(1, c);
 //   });
 //
-// The blocking call runs on a thread of its own, started for the call, so waiting holds neither
-// the caller's thread nor its fiber. `call`'s deadline/timeout bound it (the timeout counts from
-// the *Async call); canceling the returned future or `call`'s token cancels it, with the same
+// Mutex::LockAsync, RWMutex::{R,}LockAsync, Semaphore::AcquireAsync, Election::CampaignAsync and
+// Barrier::WaitAsync hold no thread while they wait: each step starts from the completion of the
+// one before (client threads, watch callbacks), and one process-wide timer thread ends waits at
+// their deadlines. The other *Async forms and RunAsync run the blocking call on a thread of its
+// own, started for the call. Either way, `call`'s deadline/timeout bounds the whole call.
+//
+// RunAsync's blocking call runs on a thread of its own, started for the call, so waiting holds
+// neither the caller's thread nor its fiber. `call`'s deadline/timeout bound it (the timeout counts
+// from the *Async call); canceling the returned future or `call`'s token cancels it, with the same
 // outcome as canceling the blocking call (CANCELLED; a waiter key it created is removed). The
 // object the call is made on, its session and its client must outlive the future's completion.
 // Calls that return only a status complete with Completed{}.

@@ -49,6 +49,7 @@ class RWMutex {
 
  private:
   absl::StatusOr<std::optional<Grant>> Acquire(bool write, bool wait, const CallOptions& call);
+  Future<Grant> AcquireAsync(bool write, const CallOptions& call);
 
   std::shared_ptr<Session> session_;
   std::string name_;

@@ -1,0 +1,363 @@
+"""The recipes of ``cairn.aio``: locks, elections, barriers and queues under an asyncio session.
+
+Lock, RWLock, Semaphore, Barrier and campaign waits hold no thread (the recipes' async forms
+complete on the client's threads); MultiLock, DoubleBarrier and Queue waits still run the recipe's
+blocking form on a native thread per wait. Releases and other short calls run through the loop's
+default executor. Cancelling the awaiting task (or its timeout) gives up and removes the
+waiting key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, List, Optional, Sequence, cast
+
+from . import _cairn
+from ._aio_core import _await, _offload, _Offloaded, _waker
+from ._cairn import Grant, LeaderInfo
+from ._util import Bytes, _b, _held
+
+if TYPE_CHECKING:
+    from .aio import Client
+
+
+class _Held:
+    """What the lock-like recipes share: the grant, its fencing token and guard, and the async
+    context manager that acquires on entry and releases on exit."""
+
+    _native: Any
+
+    async def acquire(self) -> Any:
+        raise NotImplementedError
+
+    async def release(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def grant(self) -> Optional[Grant]:
+        return cast(Optional[Grant], self._native.grant)
+
+    @property
+    def fencing_token(self) -> int:
+        return int(_held(self._native.grant).fencing_token)
+
+    def guard(self) -> Any:
+        """A comparison that holds only while this is held: add it to ``txn(compare=...)``."""
+        return _held(self._native.grant).guard()
+
+    async def __aenter__(self) -> Any:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.release()
+
+
+class Lock(_Held):
+    """``async with session.lock(name) as lock:``; ``lock.guard()`` fences writes."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native = _cairn.Mutex(session._native, name)
+        self.name = name
+
+    async def acquire(self, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.lock_async(timeout), timeout))
+
+    async def try_acquire(self) -> Optional[Grant]:
+        """Takes the lock if free, else None (never waits)."""
+        return cast(Optional[Grant], await _offload(self._native.try_lock))
+
+    async def release(self) -> None:
+        await _offload(self._native.unlock)
+
+
+class RWLock(_Held):
+    """``async with session.rwlock(name).read():`` shares, ``.write()`` (or the lock itself)
+    excludes; fair (FIFO)."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native = _cairn.RWMutex(session._native, name)
+        self.name = name
+
+    async def acquire(self, write: bool = True, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.lock_async(write, timeout), timeout))
+
+    async def release(self) -> None:
+        await _offload(self._native.unlock)
+
+    @contextlib.asynccontextmanager
+    async def read(self, timeout: Optional[float] = None) -> AsyncIterator["RWLock"]:
+        await self.acquire(False, timeout)
+        try:
+            yield self
+        finally:
+            await self.release()
+
+    @contextlib.asynccontextmanager
+    async def write(self, timeout: Optional[float] = None) -> AsyncIterator["RWLock"]:
+        await self.acquire(True, timeout)
+        try:
+            yield self
+        finally:
+            await self.release()
+
+
+class Semaphore(_Held):
+    """``async with session.semaphore(name, n):`` takes one of n permits, in FIFO order."""
+
+    def __init__(self, session: "Session", name: str, permits: int) -> None:
+        self._native = _cairn.Semaphore(session._native, name, permits)
+        self.name = name
+
+    async def acquire(self, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.acquire_async(timeout), timeout))
+
+    async def release(self) -> None:
+        await _offload(self._native.release)
+
+
+class MultiLock:
+    """Several locks taken all or none, in a canonical order: ``async with
+    session.multi_lock(names):``."""
+
+    def __init__(self, session: "Session", names: Sequence[str]) -> None:
+        self._native = _cairn.MultiLock(session._native, list(names))
+        self.grants: List[Grant] = []
+
+    async def acquire(self, timeout: Optional[float] = None) -> List[Grant]:
+        self.grants = list(await _await(self._native.lock_async(timeout), timeout))
+        return self.grants
+
+    async def release(self) -> None:
+        await _offload(self._native.unlock)
+        self.grants = []
+
+    def guards(self) -> List[Any]:
+        """One comparison per lock: add them all to a txn to fence it."""
+        return list(self._native.guards())
+
+    async def __aenter__(self) -> "MultiLock":
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.release()
+
+
+class Barrier:
+    """``await hold()`` raises the barrier, ``await release()`` lowers it, ``await wait()``
+    waits while it is up."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native = _cairn.Barrier(session._native, name)
+
+    async def hold(self) -> None:
+        await _offload(self._native.hold)
+
+    async def release(self) -> None:
+        await _offload(self._native.release)
+
+    async def wait(self, timeout: Optional[float] = None) -> None:
+        await _await(self._native.wait_async(timeout), timeout)
+
+
+class DoubleBarrier:
+    """``await enter()`` waits until ``count`` participants are in; ``await leave()`` until all
+    are out. ``async with``: enter on entry, leave on exit."""
+
+    def __init__(self, session: "Session", name: str, count: int) -> None:
+        self._native = _cairn.DoubleBarrier(session._native, name, count)
+
+    async def enter(self, timeout: Optional[float] = None) -> None:
+        await _await(self._native.enter_async(timeout), timeout)
+
+    async def leave(self, timeout: Optional[float] = None) -> None:
+        await _await(self._native.leave_async(timeout), timeout)
+
+    async def __aenter__(self) -> "DoubleBarrier":
+        await self.enter()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.leave()
+
+
+class Queue:
+    """A FIFO (or priority) queue: ``await put(value)``, ``await get()`` waits for an item."""
+
+    def __init__(self, client: "Client", name: str, priority: bool = False) -> None:
+        self._native = _cairn.Queue(client._c, name)
+        self.priority = priority
+
+    async def put(self, value: Bytes, priority: int = 0) -> bytes:
+        """Adds an item (lower ``priority`` numbers are taken first); returns its key."""
+        if priority and not self.priority:
+            raise ValueError("priority needs a priority_queue")
+        return bytes(await _offload(self._native.enqueue, _b(value, "value"), priority))
+
+    async def get(self, timeout: Optional[float] = None) -> bytes:
+        """Takes the next item's value, waiting for one."""
+        return bytes((await _await(self._native.dequeue_async(timeout), timeout)).value)
+
+    async def get_nowait(self) -> Optional[bytes]:
+        item = await _offload(self._native.try_dequeue)
+        return None if item is None else bytes(item.value)
+
+    async def size(self) -> int:
+        return int(await _offload(self._native.size))
+
+
+class Observer:
+    """``async for leader in election.observe():`` the leaders as they change (it survives
+    reconnects). Woken by the loop's eventfd: no thread, no polling. ``close()`` ends it."""
+
+    def __init__(self, election: "Election") -> None:
+        self._event = asyncio.Event()
+        self._waker = _waker()
+        self._token = self._waker.register(self._event.set)
+        try:
+            self._native = election._native.observe(notifier=self._waker.notifier,
+                                                    token=self._token)
+        except BaseException:
+            self._waker.unregister(self._token)
+            raise
+        self._closed = False
+
+    def __aiter__(self) -> "Observer":
+        return self
+
+    async def __anext__(self) -> LeaderInfo:
+        while not self._closed:
+            leader = self._native.poll()
+            if leader is None:
+                self._event.clear()
+                leader = self._native.poll()  # re-check: one may have come meanwhile
+            if leader is not None:
+                return leader
+            await self._event.wait()
+        raise StopAsyncIteration
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._waker.unregister(self._token)
+            self._native.close()
+            self._event.set()
+
+    async def __aenter__(self) -> "Observer":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Election:
+    """A leader election: ``await campaign(value)`` (no thread while it waits), ``proclaim``,
+    ``resign``, ``leader``, and ``observe()`` (an async iterator)."""
+
+    def __init__(self, session: "Session", name: str) -> None:
+        self._native = _cairn.Election(session._native, name)
+        self.name = name
+
+    async def campaign(self, value: Bytes, timeout: Optional[float] = None) -> Grant:
+        return cast(Grant, await _await(self._native.campaign_async(_b(value, "value"), timeout),
+                                       timeout))
+
+    async def proclaim(self, value: Bytes) -> None:
+        await _offload(self._native.proclaim, _b(value, "value"))
+
+    async def resign(self) -> None:
+        await _offload(self._native.resign)
+
+    async def leader(self) -> LeaderInfo:
+        return cast(LeaderInfo, await _offload(self._native.leader))
+
+    @property
+    def leadership(self) -> Optional[Grant]:
+        return self._native.leadership
+
+    def observe(self) -> Observer:
+        return Observer(self)
+
+
+class Session:
+    """``async with client.session(ttl) as session:``; the recipes hang off it."""
+
+    def __init__(self, client: "Client", ttl: int) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._native: Any = None
+
+    async def open(self) -> "Session":
+        self._native = await _offload(_cairn.Session.create, self.client._c, self.ttl)
+        return self
+
+    async def close(self) -> None:
+        await _offload(self._native.close)
+
+    async def __aenter__(self) -> "Session":
+        return await self.open()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    @property
+    def lease(self) -> int:
+        return int(self._native.lease)
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._native.alive)
+
+    def lock(self, name: str) -> Lock:
+        return Lock(self, name)
+
+    def election(self, name: str) -> Election:
+        return Election(self, name)
+
+    def rwlock(self, name: str) -> RWLock:
+        return RWLock(self, name)
+
+    def semaphore(self, name: str, permits: int) -> Semaphore:
+        return Semaphore(self, name, permits)
+
+    def multi_lock(self, names: Sequence[str]) -> MultiLock:
+        return MultiLock(self, names)
+
+    def barrier(self, name: str) -> Barrier:
+        return Barrier(self, name)
+
+    def double_barrier(self, name: str, n: int) -> DoubleBarrier:
+        return DoubleBarrier(self, name, n)
+
+    def queue(self, name: str) -> Queue:
+        return Queue(self.client, name)
+
+    def priority_queue(self, name: str) -> Queue:
+        return Queue(self.client, name, priority=True)
+
+    async def latch(self, name: str, value: Bytes = b"",
+                    on_leader: Optional[Callable[[Grant], None]] = None,
+                    on_not_leader: Optional[Callable[[], None]] = None) -> Any:
+        """A leader latch (as ``cairn.Session.latch``): ``latch.is_leader``, ``await
+        latch.wait(timeout)``, ``await latch.close()``; the callbacks run on a client thread."""
+        native = await _offload(_cairn.LeaderLatch, self._native, name, _b(value, "value"),
+                                on_leader, on_not_leader)
+        return _Offloaded(native)
+
+    async def selector(self, name: str, fn: Callable[[Grant, Any], None], value: Bytes = b"",
+                       requeue: bool = True) -> Any:
+        """A leader selector (as ``cairn.Session.selector``): ``fn(grant, lost)``, a plain
+        function, runs on the selector's thread while this process leads; ``await close()``."""
+        native = await _offload(_cairn.LeaderSelector, self._native, name, fn,
+                                _b(value, "value"), requeue)
+        return _Offloaded(native)
+
+    async def register(self, service: str, id: str, address: str,
+                       metadata: Optional[Any] = None) -> None:
+        """Registers an instance under this session (it goes when the session ends)."""
+        if not id or "/" in id:
+            raise ValueError("id must be non-empty and without '/'")
+        await _offload(_cairn.register_endpoint, self._native, service, id, address,
+                       "" if metadata is None else json.dumps(metadata))

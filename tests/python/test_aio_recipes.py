@@ -1,0 +1,209 @@
+"""The asyncio forms of the rest of the surface, against etcd and cairn: every recipe, the
+resolver, the cache, counters, STM and administration."""
+
+import asyncio
+
+import pytest
+
+import cairn
+import cairn.aio
+
+
+async def _until(cond, what: str, seconds: float = 20) -> None:
+    """Awaits cond() (a coroutine function) becoming true; fails after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not await cond():
+        assert loop.time() < deadline, what
+        await asyncio.sleep(0.02)  # poll interval of a bounded wait
+
+
+@pytest.mark.asyncio
+async def test_aio_multi_lock_barriers_and_queues(server) -> None:
+    async with cairn.aio.Client([server.endpoint]) as c:
+        async with c.session(ttl=10) as s1, c.session(ttl=10) as s2:
+            async with s1.multi_lock(["m/a", "m/b"]) as ml:
+                assert len(ml.grants) == 2
+                r = await c.txn(compare=ml.guards(), success=[cairn.Put("m/out", "1")])
+                assert r.succeeded
+                with pytest.raises(cairn.DeadlineExceededError):
+                    await s2.multi_lock(["m/b"]).acquire(timeout=0.3)
+            assert await c.get_prefix("m/a/") == []
+
+            b = s1.barrier("bar")
+            await b.hold()
+            waiting = asyncio.ensure_future(s2.barrier("bar").wait(timeout=20))
+            with pytest.raises(cairn.DeadlineExceededError):
+                await s2.barrier("bar").wait(timeout=0.2)
+            assert not waiting.done()
+            await b.release()
+            await asyncio.wait_for(waiting, 20)
+
+            d1, d2 = s1.double_barrier("db", 2), s2.double_barrier("db", 2)
+            await asyncio.wait_for(asyncio.gather(d1.enter(timeout=20), d2.enter(timeout=20)), 30)
+            await asyncio.wait_for(asyncio.gather(d1.leave(timeout=20), d2.leave(timeout=20)), 30)
+
+            q = s1.queue("q")
+            got = asyncio.ensure_future(s2.queue("q").get(timeout=20))
+            await q.put("one")
+            assert await asyncio.wait_for(got, 20) == b"one"
+            assert await q.get_nowait() is None and await q.size() == 0
+            pq = s1.priority_queue("pq")
+            await pq.put("low", priority=5)
+            await pq.put("high", priority=1)
+            assert [await pq.get(timeout=10), await pq.get(timeout=10)] == [b"high", b"low"]
+            with pytest.raises(ValueError):
+                await q.put("x", priority=3)
+
+
+@pytest.mark.asyncio
+async def test_aio_election_observe_and_lock_forms(server) -> None:
+    async with cairn.aio.Client([server.endpoint]) as c:
+        async with c.session(ttl=10) as s1, c.session(ttl=10) as s2:
+            e1, e2 = s1.election("E"), s2.election("E")
+            async with e2.observe() as leaders:
+                it = leaders.__aiter__()
+                await e1.campaign("first")
+                assert (await asyncio.wait_for(it.__anext__(), 10)).value == b"first"
+                await e1.proclaim("second")
+                assert (await asyncio.wait_for(it.__anext__(), 10)).value == b"second"
+                assert e1.leadership is not None
+                waiting = asyncio.ensure_future(e2.campaign("next", timeout=20))
+                await _until(lambda: _count(c, "E/", 2), "campaign did not queue")
+                await e1.resign()
+                assert (await asyncio.wait_for(waiting, 20)).fencing_token > 0
+                assert (await asyncio.wait_for(it.__anext__(), 10)).value == b"next"
+                assert (await e1.leader()).value == b"next"
+
+            latch = await s1.latch("LA", "me")
+            await latch.wait(timeout=10)
+            assert latch.is_leader
+            await latch.close()
+            led = asyncio.Event()
+            loop = asyncio.get_running_loop()
+
+            def lead(grant: cairn.Grant, lost) -> None:
+                loop.call_soon_threadsafe(led.set)
+                lost.wait(30)
+
+            sel = await s2.selector("SE", lead, requeue=False)
+            await asyncio.wait_for(led.wait(), 10)
+            await sel.close()
+            assert sel.leaderships == 1
+
+            lock = s1.lock("TL")
+            assert await lock.try_acquire() is not None
+            assert await s2.lock("TL").try_acquire() is None
+            await lock.release()
+            assert s1.alive and s1.lease > 0
+
+            # A semaphore wait that times out leaves no key; the holder's permit stays.
+            sem = s1.semaphore("TS", 1)
+            await sem.acquire()
+            with pytest.raises(cairn.DeadlineExceededError):
+                await s2.semaphore("TS", 1).acquire(timeout=0.3)
+            assert len(await c.get_prefix("TS/")) == 1
+            await sem.release()
+
+
+async def _count(c: cairn.aio.Client, prefix: str, n: int) -> bool:
+    return len(await c.get_prefix(prefix)) >= n
+
+
+@pytest.mark.asyncio
+async def test_aio_counter_stm_resolver_and_cache(server) -> None:
+    async with cairn.aio.Client([server.endpoint]) as c:
+        hits = c.counter("hits")
+        await asyncio.gather(*(hits.add(1) for _ in range(10)))
+        assert await hits.get() == 10
+        assert await hits.compare_and_set(10, 20)
+
+        await c.put("acct/a", "100")
+        await c.put("acct/b", "0")
+
+        def transfer(stm: cairn.Stm) -> None:
+            stm.put("acct/a", str(int(stm.get("acct/a")) - 10))
+            stm.put("acct/b", str(int(stm.get("acct/b")) + 10))
+
+        await asyncio.gather(*(c.stm(transfer) for _ in range(3)))
+        assert (await c.get("acct/b")).value == b"30"
+
+        r = c.resolver("svc")
+        async with c.session(ttl=10) as s:
+            await s.register("svc", "a", "10.0.0.1:80", {"zone": "x"})
+            await r.wait_for(1, timeout=10)
+            assert (await r.pick()).address == "10.0.0.1:80"
+            assert [i.id for i in await r.instances()] == ["a"]
+
+        cache = c.cache("cfg/")
+        await c.put("cfg/a", "1")
+        rev = (await c.get("cfg/a")).mod_revision
+        await cache.wait_for_revision(rev, timeout=10)
+        assert (await cache.get("cfg/a")).value == b"1"
+        assert cache.revision >= rev
+
+        got = await c.get_range("acct/", "acct0", sort="descend")
+        assert [kv.key for kv in got.kvs] == [b"acct/b", b"acct/a"]
+
+        async with c.watch("f/", prefix=True, filters=["put"]) as w:
+            await c.put("f/1", "x")
+            await c.delete("f/1")
+            ev = await asyncio.wait_for(w.__anext__(), 10)
+            assert (ev.type, ev.kv.key) == ("delete", b"f/1")  # the put was filtered out
+        with pytest.raises(ValueError):
+            c.watch("f/", filters=["nope"])
+
+
+@pytest.mark.asyncio
+async def test_aio_administration(server) -> None:
+    async with cairn.aio.Client([server.endpoint]) as c:
+        members = await c.cluster.list()
+        assert len(members) == 1
+        st = await c.maintenance.status()
+        assert st.leader == members[0]["id"]
+        assert await c.maintenance.alarms() == []
+        with pytest.raises(cairn.MemberNotFoundError):
+            await c.cluster.remove(12345)
+        await c.auth.add_user("bob", "pw")
+        assert "bob" in await c.auth.users()
+        await c.auth.delete_user("bob")
+    assert c.closed
+
+
+def _os_threads() -> int:
+    import os
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.asyncio
+async def test_aio_rwlock_semaphore_and_barrier_waits_hold_no_thread(server) -> None:
+    """Five waiters each on a rwlock, a semaphore and a barrier park no thread per wait; all of
+    them get through once the holders let go."""
+    async with cairn.aio.Client([server.endpoint]) as c:
+        sessions = [await c.session(ttl=30).open() for _ in range(6)]
+        holder = sessions[0]
+        writer, permit, bar = holder.rwlock("NT"), holder.semaphore("NS", 1), holder.barrier("NB")
+        await writer.acquire(write=True)
+        await permit.acquire()
+        await bar.hold()
+        before = _os_threads()
+
+        async def take_and_give_back(sem: cairn.aio.Semaphore) -> None:
+            await sem.acquire(timeout=30)
+            await sem.release()
+
+        waits = []
+        for s in sessions[1:]:
+            waits.append(asyncio.ensure_future(s.rwlock("NT").acquire(write=False, timeout=30)))
+            waits.append(asyncio.ensure_future(take_and_give_back(s.semaphore("NS", 1))))
+            waits.append(asyncio.ensure_future(s.barrier("NB").wait(timeout=30)))
+        await _until(lambda: _count(c, "NT/", 6), "rwlock waiters did not queue")
+        await _until(lambda: _count(c, "NS/", 6), "semaphore waiters did not queue")
+        assert _os_threads() - before < 10
+        assert not any(w.done() for w in waits)
+        await writer.release()
+        await permit.release()
+        await bar.release()
+        await asyncio.wait_for(asyncio.gather(*waits), 30)
+        for s in sessions:
+            await s.close()
