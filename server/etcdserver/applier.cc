@@ -174,6 +174,7 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
     cairnpb::InternalRequest r;
     CAIRN_CHECK(r.ParseFromString(e.data)) << "corrupt entry at " << e.index;
     wrote = true;
+    if (r.proposer() == deps_.member_id && r.id() != 0) deps_.waits->Pin(r.id());
     if (r.has_member_attrs() || r.has_member_update()) {
       ApplyMemberEntry(e, r);
       results.push_back({r.proposer(), r.id(), mvcc::ApplyResult{}});
