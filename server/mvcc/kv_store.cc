@@ -195,6 +195,10 @@ class KvStore::TxnWriter {
       : store_(store), wb_(wb), src_(store->backend_, wb), begin_rev_(store->revision_) {}
 
   const Source& source() const { return src_; }
+  // The entry is one Put or one DeleteRange, which reads only before it writes: its writes skip
+  // the batch's read index too (nothing inside the entry reads them back; they are still in the
+  // one atomic batch). A large DeleteRange then indexes nothing.
+  void SkipReadIndex() { out_ = wb_->GetWriteBatch(); }
   int64_t begin_rev() const { return begin_rev_; }
   int64_t changes() const { return changes_; }
   // The revision a read inside this txn sees (etcd: beginRev, +1 once something changed).
@@ -223,17 +227,17 @@ class KvStore::TxnWriter {
       kv.set_create_revision(prev->create_revision());
       kv.set_version(prev->version() + 1);
       if (prev->lease() != 0 && prev->lease() != lease) {
-        CAIRN_CHECK(wb_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev->lease(), key)).ok());
+        CAIRN_CHECK(out_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev->lease(), key)).ok());
       }
       *ev.mutable_prev_kv() = std::move(*prev);
     } else {
       kv.set_create_revision(rev);
       kv.set_version(1);
     }
-    if (lease != 0) CAIRN_CHECK(wb_->Put(Cf(Cf::kLeaseKeys), LeaseKey(lease, key), "").ok());
+    if (lease != 0) CAIRN_CHECK(out_->Put(Cf(Cf::kLeaseKeys), LeaseKey(lease, key), "").ok());
     std::string serialized = kv.SerializeAsString();
     Record(key, kKindPut, serialized);
-    CAIRN_CHECK(wb_->Put(Cf(Cf::kLatest), key, serialized).ok());
+    CAIRN_CHECK(out_->Put(Cf(Cf::kLatest), key, serialized).ok());
     *ev.mutable_kv() = std::move(kv);
     events_.push_back(std::move(ev));
   }
@@ -254,9 +258,9 @@ class KvStore::TxnWriter {
       tomb->set_key(prev.key());
       tomb->set_mod_revision(begin_rev_ + 1);
       Record(prev.key(), kKindDelete, tomb->SerializeAsString());
-      CAIRN_CHECK(wb_->Delete(Cf(Cf::kLatest), prev.key()).ok());
+      CAIRN_CHECK(out_->Delete(Cf(Cf::kLatest), prev.key()).ok());
       if (prev.lease() != 0) {
-        CAIRN_CHECK(wb_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev.lease(), prev.key())).ok());
+        CAIRN_CHECK(out_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev.lease(), prev.key())).ok());
       }
       *ev.mutable_prev_kv() = std::move(prev);
       events_.push_back(std::move(ev));
@@ -287,6 +291,7 @@ class KvStore::TxnWriter {
 
   KvStore* store_;
   rocksdb::WriteBatchWithIndex* wb_;
+  rocksdb::WriteBatchBase* out_ = wb_;  // where latest and lease_keys changes go
   Source src_;
   int64_t begin_rev_;
   int64_t changes_ = 0;
@@ -694,6 +699,7 @@ ApplyResult KvStore::Put(EntryBatch& b, const etcdserverpb::PutRequest& p) {
     res.status = MakeError(ErrorKind::kLeaseNotFound);
     return res;
   }
+  b.impl_->writer.SkipReadIndex();
   return ApplyPut(b.impl_->writer, p);
 }
 
@@ -717,6 +723,7 @@ etcdserverpb::DeleteRangeResponse KvStore::DoDeleteRange(
 
 ApplyResult KvStore::DeleteRange(EntryBatch& b, const etcdserverpb::DeleteRangeRequest& d) {
   ApplyResult res;
+  b.impl_->writer.SkipReadIndex();
   res.delete_range = DoDeleteRange(b.impl_->writer, d);
   return res;
 }
