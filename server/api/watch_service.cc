@@ -62,7 +62,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   }
 
   // ---- mvcc::WatchSink (called under the hub lock) ----
-  bool Deliver(int64_t watch_id, int64_t revision, std::vector<mvccpb::Event>& events,
+  bool Deliver(int64_t watch_id, int64_t revision, const mvcc::EventView& events,
                bool fragment) override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock l(&mu_);
     if (finished_ || closing_) return false;
@@ -74,7 +74,9 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     WatchResponse resp = Header(revision);
     resp.set_watch_id(watch_id);
     size_t bytes = 0;
-    for (auto& ev : events) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      mvccpb::Event ev;  // the one copy of a shared event: into this stream's response
+      events.CopyTo(i, &ev);
       size_t ev_bytes = ev.ByteSizeLong();
       // etcd's fragment option: split a response larger than the request limit.
       if (fragment && bytes > 0 && bytes + ev_bytes > limit) {

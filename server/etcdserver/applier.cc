@@ -174,6 +174,7 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
     cairnpb::InternalRequest r;
     CAIRN_CHECK(r.ParseFromString(e.data)) << "corrupt entry at " << e.index;
     wrote = true;
+    if (r.proposer() == deps_.member_id && r.id() != 0) deps_.waits->Pin(r.id());
     if (r.has_member_attrs() || r.has_member_update()) {
       ApplyMemberEntry(e, r);
       results.push_back({r.proposer(), r.id(), mvcc::ApplyResult{}});
@@ -209,9 +210,10 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
 }
 
 void Applier::Notify(std::vector<Applied>& results) {
-  for (const Applied& a : results) {
-    const mvcc::ApplyResult& r = a.result;
-    if (r.revision > 0) deps_.watch_hub->Notify(r.revision, r.events);
+  for (Applied& a : results) {
+    mvcc::ApplyResult& r = a.result;
+    // The events go to the hub's shared batch; the waiter's answer does not read them.
+    if (r.revision > 0) deps_.watch_hub->Notify(r.revision, std::move(r.events));
     for (const auto& g : r.leases_granted) deps_.lessor->OnGranted(g);
     for (int64_t id : r.leases_revoked) deps_.lessor->OnRevoked(id);
     for (const auto& c : r.leases_checkpointed) deps_.lessor->OnCheckpointed(c);

@@ -2,7 +2,7 @@
 // answers it and its deadline (etcd's wait.Wait plus the request timeout).
 //
 //   client thread:  Register(id, waiter)            -> false when full ("too many requests")
-//   applier thread: Take(id) when the entry applies -> answer it
+//   applier thread: Pin(id) before the entry applies, Take(id) once applied -> answer it
 //   raft thread:    Expire(now) each tick           -> answer each with "request timed out"
 //   Stop:           FailAll(stopped)
 //
@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -46,6 +47,10 @@ class WaitRegistry {
   // Removes and returns the waiter of `id` (nullopt: answered, timed out, or never registered).
   std::optional<Waiter> Take(uint64_t id);
   bool Contains(uint64_t id) const;
+  // The entry of `id` is committed and being applied: from now on it is answered with its result,
+  // never with "request timed out" (a long apply, e.g. a DeleteRange of 400k keys, must not turn
+  // a write that succeeds into a timeout). No-op for an unknown id.
+  void Pin(uint64_t id);
   // Requests pending now (etcd_server_proposals_pending).
   size_t size() const;
   // Removes and returns every waiter whose deadline is at or before `now_ms`.
@@ -57,6 +62,7 @@ class WaitRegistry {
   const size_t capacity_;
   mutable absl::Mutex mu_;
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  std::set<uint64_t> pinned_ ABSL_GUARDED_BY(mu_);  // registered ids that Expire skips
   // (deadline, id) in registration order; deadlines grow with it (one timeout for all).
   std::deque<std::pair<int64_t, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
 };

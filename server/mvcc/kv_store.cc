@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "absl/time/time.h"
 #include "rocksdb/comparator.h"
 #include "server/base/check.h"
 #include "server/base/encoding.h"
@@ -31,6 +32,10 @@ constexpr char kKindDelete = 'd';
 // Physical compaction removes at most this many history entries per RocksDB batch, so it never
 // holds up the applier for long (etcd's --experimental-compaction-batch-limit, default 1000).
 constexpr int kCompactionBatchLimit = 1000;
+// Physical compaction pauses this long between two batches, so a compaction of millions of
+// revisions leaves the disk and the CPU to the applier in between (etcd's
+// --experimental-compaction-sleep-interval, default 10 ms).
+constexpr int kCompactionBatchPauseMs = 10;
 
 void PutMetaInt(rocksdb::WriteBatchBase* wb, rocksdb::ColumnFamilyHandle* cf, const char* name,
                 int64_t v) {
@@ -106,10 +111,11 @@ class KvStore::Source {
     if (rev < compact_rev) return MakeError(ErrorKind::kCompacted);
     auto want = [&]() { return !count_only && (limit <= 0 || out.count < limit); };
     if (rev == cur_rev) {
-      ScanLatest(key, end, [&](const std::string& value) {
+      ScanLatest(key, end, [&](std::string_view value) {
         if (want()) {
           out.kvs.emplace_back();
-          CAIRN_CHECK(out.kvs.back().ParseFromString(value)) << "corrupt latest record";
+          CAIRN_CHECK(out.kvs.back().ParseFromArray(value.data(), static_cast<int>(value.size())))
+              << "corrupt latest record";
         }
         ++out.count;
       });
@@ -130,19 +136,20 @@ class KvStore::Source {
     return out;
   }
 
-  // Calls fn(serialized KeyValue) for each live key of [key, end) in key order.
+  // Calls fn(serialized KeyValue) for each live key of [key, end) in key order (the view is
+  // valid during the call only).
   template <typename Fn>
   void ScanLatest(const std::string& key, const std::string& end, Fn fn) const {
     if (end.empty()) {
       std::string value;
-      if (Get(Cf::kLatest, key, &value)) fn(value);
+      if (Get(Cf::kLatest, key, &value)) fn(std::string_view(value));
       return;
     }
     if (!IsFromKey(end) && end <= key) return;
     auto it = Iter(Cf::kLatest);
     for (it->Seek(key); it->Valid(); it->Next()) {
       if (PastEnd(it->key().ToStringView(), end)) break;
-      fn(it->value().ToString());
+      fn(it->value().ToStringView());
     }
     CAIRN_CHECK(it->status().ok()) << it->status().ToString();
   }
@@ -188,6 +195,10 @@ class KvStore::TxnWriter {
       : store_(store), wb_(wb), src_(store->backend_, wb), begin_rev_(store->revision_) {}
 
   const Source& source() const { return src_; }
+  // The entry is one Put or one DeleteRange, which reads only before it writes: its writes skip
+  // the batch's read index too (nothing inside the entry reads them back; they are still in the
+  // one atomic batch). A large DeleteRange then indexes nothing.
+  void SkipReadIndex() { out_ = wb_->GetWriteBatch(); }
   int64_t begin_rev() const { return begin_rev_; }
   int64_t changes() const { return changes_; }
   // The revision a read inside this txn sees (etcd: beginRev, +1 once something changed).
@@ -216,17 +227,17 @@ class KvStore::TxnWriter {
       kv.set_create_revision(prev->create_revision());
       kv.set_version(prev->version() + 1);
       if (prev->lease() != 0 && prev->lease() != lease) {
-        CAIRN_CHECK(wb_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev->lease(), key)).ok());
+        CAIRN_CHECK(out_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev->lease(), key)).ok());
       }
       *ev.mutable_prev_kv() = std::move(*prev);
     } else {
       kv.set_create_revision(rev);
       kv.set_version(1);
     }
-    if (lease != 0) CAIRN_CHECK(wb_->Put(Cf(Cf::kLeaseKeys), LeaseKey(lease, key), "").ok());
+    if (lease != 0) CAIRN_CHECK(out_->Put(Cf(Cf::kLeaseKeys), LeaseKey(lease, key), "").ok());
     std::string serialized = kv.SerializeAsString();
     Record(key, kKindPut, serialized);
-    CAIRN_CHECK(wb_->Put(Cf(Cf::kLatest), key, serialized).ok());
+    CAIRN_CHECK(out_->Put(Cf(Cf::kLatest), key, serialized).ok());
     *ev.mutable_kv() = std::move(kv);
     events_.push_back(std::move(ev));
   }
@@ -234,10 +245,12 @@ class KvStore::TxnWriter {
   // Deletes every live key of [key, end); returns how many.
   int64_t DeleteRange(const std::string& key, const std::string& end) {
     std::vector<KeyValue> prevs;
-    src_.ScanLatest(key, end, [&](const std::string& value) {
+    src_.ScanLatest(key, end, [&](std::string_view value) {
       prevs.emplace_back();
-      CAIRN_CHECK(prevs.back().ParseFromString(value)) << "corrupt latest record";
+      CAIRN_CHECK(prevs.back().ParseFromArray(value.data(), static_cast<int>(value.size())))
+          << "corrupt latest record";
     });
+    events_.reserve(events_.size() + prevs.size());
     for (KeyValue& prev : prevs) {
       mvccpb::Event ev;
       ev.set_type(mvccpb::Event::DELETE);
@@ -245,9 +258,9 @@ class KvStore::TxnWriter {
       tomb->set_key(prev.key());
       tomb->set_mod_revision(begin_rev_ + 1);
       Record(prev.key(), kKindDelete, tomb->SerializeAsString());
-      CAIRN_CHECK(wb_->Delete(Cf(Cf::kLatest), prev.key()).ok());
+      CAIRN_CHECK(out_->Delete(Cf(Cf::kLatest), prev.key()).ok());
       if (prev.lease() != 0) {
-        CAIRN_CHECK(wb_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev.lease(), prev.key())).ok());
+        CAIRN_CHECK(out_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev.lease(), prev.key())).ok());
       }
       *ev.mutable_prev_kv() = std::move(prev);
       events_.push_back(std::move(ev));
@@ -258,20 +271,27 @@ class KvStore::TxnWriter {
  private:
   rocksdb::ColumnFamilyHandle* Cf(storage::Cf which) { return store_->backend_->cf(which); }
 
+  // Writes the history records of one change. They go to the batch's underlying WriteBatch, not
+  // through the batch's index: no read inside the entry can see them (history is read only at
+  // revisions <= begin_rev_, and these are at begin_rev_ + 1; docs/keyspace.md, "Atomicity"), so
+  // indexing them would only cost time (two thirds of a large DeleteRange's index inserts).
   void Record(const std::string& key, char kind, const std::string& kv) {
     int64_t rev = begin_rev_ + 1;
     int64_t sub = changes_++;
     std::string index_value;
     base::PutBE64(&index_value, static_cast<uint64_t>(sub));
     index_value.push_back(kind);
-    CAIRN_CHECK(wb_->Put(Cf(storage::Cf::kIndex), storage::IndexKey(key, rev), index_value).ok());
+    rocksdb::WriteBatch* history = wb_->GetWriteBatch();
+    CAIRN_CHECK(
+        history->Put(Cf(storage::Cf::kIndex), storage::IndexKey(key, rev), index_value).ok());
     std::string rev_value(1, kind);
     rev_value += kv;
-    CAIRN_CHECK(wb_->Put(Cf(storage::Cf::kRev), storage::RevKey(rev, sub), rev_value).ok());
+    CAIRN_CHECK(history->Put(Cf(storage::Cf::kRev), storage::RevKey(rev, sub), rev_value).ok());
   }
 
   KvStore* store_;
   rocksdb::WriteBatchWithIndex* wb_;
+  rocksdb::WriteBatchBase* out_ = wb_;  // where latest and lease_keys changes go
   Source src_;
   int64_t begin_rev_;
   int64_t changes_ = 0;
@@ -330,9 +350,9 @@ bool ApplyCompare(const KvStore::Source& src, int64_t cur_rev, const Compare& c)
   std::vector<KeyValue> kvs;
   bool found = false;
   bool all = true;
-  src.ScanLatest(c.key(), c.range_end(), [&](const std::string& value) {
+  src.ScanLatest(c.key(), c.range_end(), [&](std::string_view value) {
     KeyValue kv;
-    CAIRN_CHECK(kv.ParseFromString(value));
+    CAIRN_CHECK(kv.ParseFromArray(value.data(), static_cast<int>(value.size())));
     found = true;
     if (!CompareKV(c, kv)) all = false;
   });
@@ -679,6 +699,7 @@ ApplyResult KvStore::Put(EntryBatch& b, const etcdserverpb::PutRequest& p) {
     res.status = MakeError(ErrorKind::kLeaseNotFound);
     return res;
   }
+  b.impl_->writer.SkipReadIndex();
   return ApplyPut(b.impl_->writer, p);
 }
 
@@ -686,12 +707,14 @@ etcdserverpb::DeleteRangeResponse KvStore::DoDeleteRange(
     TxnWriter& w, const etcdserverpb::DeleteRangeRequest& d) {
   etcdserverpb::DeleteRangeResponse resp;
   resp.mutable_header();
-  if (d.prev_kv()) {
-    w.source().ScanLatest(d.key(), d.range_end(), [&](const std::string& value) {
-      CAIRN_CHECK(resp.add_prev_kvs()->ParseFromString(value));
-    });
-  }
+  const size_t first = w.events().size();
   int64_t n = w.DeleteRange(d.key(), d.range_end());
+  if (d.prev_kv()) {
+    // The deleted values are in the delete events already: no second scan.
+    const std::vector<mvccpb::Event>& events = w.events();
+    resp.mutable_prev_kvs()->Reserve(static_cast<int>(events.size() - first));
+    for (size_t i = first; i < events.size(); ++i) *resp.add_prev_kvs() = events[i].prev_kv();
+  }
   resp.set_deleted(n);
   resp.mutable_header()->set_revision(n != 0 || w.changes() > 0 ? w.begin_rev() + 1
                                                                 : w.begin_rev());
@@ -700,6 +723,7 @@ etcdserverpb::DeleteRangeResponse KvStore::DoDeleteRange(
 
 ApplyResult KvStore::DeleteRange(EntryBatch& b, const etcdserverpb::DeleteRangeRequest& d) {
   ApplyResult res;
+  b.impl_->writer.SkipReadIndex();
   res.delete_range = DoDeleteRange(b.impl_->writer, d);
   return res;
 }
@@ -882,6 +906,7 @@ void KvStore::BeginInstall() {
   installing_ = true;
   install_requested_ = true;
   compact_queue_.clear();
+  compact_cv_.SignalAll();  // cuts a running compaction's pause short
   // A running CompactRange writes to the live database: the install must not interleave with it
   // (it would delete installed history, or overwrite finished_compact_revision).
   while (compacting_) compact_cv_.Wait(&compact_mu_);
@@ -952,6 +977,7 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
   std::string end = storage::RevKey(to + 1, 0);
   // From `from` itself (not from+1): a delete kept at the previous compact revision is revisited.
   rev_it->Seek(storage::RevKey(std::max<int64_t>(from, 1), 0));
+  int batches = 0;
   while (true) {
     if (install_requested_) {
       CAIRN_LOG(kInfo, "mvcc") << "physical compaction up to revision=" << to
@@ -992,7 +1018,16 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
     bool done = !rev_it->Valid() || rev_it->key().ToStringView() >= end;
     if (done) PutMetaInt(&batch, backend_->cf(Cf::kMeta), "finished_compact_revision", to);
     backend_->Write(&batch);
+    ++batches;
+    if (compaction_batch_hook_) compaction_batch_hook_(batches);
     if (done) break;
+    // The pause: a condition wait that closing or an install cuts short. A store that closes
+    // leaves the rest to the next open (finished_compact_revision is not moved yet).
+    absl::MutexLock l(&compact_mu_);
+    if (!closing_ && !install_requested_) {
+      compact_cv_.WaitWithTimeout(&compact_mu_, absl::Milliseconds(kCompactionBatchPauseMs));
+    }
+    if (closing_) return false;
   }
   CAIRN_CHECK(rev_it->status().ok()) << rev_it->status().ToString();
   CAIRN_LOG(kInfo, "mvcc") << "compacted history up to revision=" << to;

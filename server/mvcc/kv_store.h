@@ -149,6 +149,13 @@ class KvStore {
   // the new state will never compact to) with false; the rest wait for the restarted compaction.
   void ReloadAfterInstall() ABSL_LOCKS_EXCLUDED(compact_mu_, view_mu_);
 
+  // Tests: `hook(batches)` runs on the compactor thread after each batch a physical compaction
+  // writes (batches: how many this compaction has written so far), outside every store lock.
+  // Set it before the compaction starts.
+  void SetCompactionBatchHook(std::function<void(int)> hook) {
+    compaction_batch_hook_ = std::move(hook);
+  }
+
   // Implementation details (defined in kv_store.cc).
   class Source;
   class TxnWriter;
@@ -161,8 +168,9 @@ class KvStore {
                       const std::vector<bool>& path, size_t* pos, etcdserverpb::TxnResponse* out);
   void StartCompaction(int64_t revision) ABSL_LOCKS_EXCLUDED(compact_mu_);
   void CompactorLoop() ABSL_LOCKS_EXCLUDED(compact_mu_);
-  // Physically compacts history in (from, to]; bounded batches. Returns false, leaving the work
-  // unfinished, when an install interrupts it (install_requested_).
+  // Physically compacts history in (from, to] in batches of kCompactionBatchLimit entries with a
+  // pause between them (writes go on meanwhile). Returns false, leaving the work unfinished, when
+  // an install interrupts it (install_requested_) or the store closes.
   bool CompactRange(int64_t from, int64_t to) ABSL_LOCKS_EXCLUDED(compact_mu_);
   // Reads the counters and lease ids from the backend (construction and after an install).
   void LoadFromBackend();
@@ -194,6 +202,7 @@ class KvStore {
   // CompactRange is running, outside compact_mu_.
   bool compacting_ ABSL_GUARDED_BY(compact_mu_) = false;
   std::atomic<bool> install_requested_{false};  // read by CompactRange between batches
+  std::function<void(int)> compaction_batch_hook_;
   std::thread compactor_;
 };
 

@@ -12,20 +12,40 @@ constexpr size_t kMaxCatchupEvents = 1000;
 // The syncer retries full streams and checks progress timers at this period.
 constexpr int kSyncerPeriodMs = 100;
 
-void Filter(const WatchSpec& spec, std::vector<mvccpb::Event>* events) {
-  if (!spec.no_put && !spec.no_delete && spec.prev_kv) return;
-  std::vector<mvccpb::Event> kept;
-  kept.reserve(events->size());
-  for (auto& ev : *events) {
-    if (spec.no_put && ev.type() == mvccpb::Event::PUT) continue;
-    if (spec.no_delete && ev.type() == mvccpb::Event::DELETE) continue;
-    if (!spec.prev_kv) ev.clear_prev_kv();
-    kept.push_back(std::move(ev));
+bool Wanted(const WatchSpec& spec, const mvccpb::Event& ev) {
+  if (spec.no_put && ev.type() == mvccpb::Event::PUT) return false;
+  if (spec.no_delete && ev.type() == mvccpb::Event::DELETE) return false;
+  return true;
+}
+
+// The view of a catch-up read: filters applied by position, the events shared, not copied.
+EventView ViewOf(const WatchSpec& spec, std::vector<mvccpb::Event> events) {
+  EventView view;
+  view.prev_kv = spec.prev_kv;
+  for (uint32_t i = 0; i < events.size(); ++i) {
+    if (Wanted(spec, events[i])) view.selected.push_back(i);
   }
-  events->swap(kept);
+  view.batch = std::make_shared<const std::vector<mvccpb::Event>>(std::move(events));
+  return view;
 }
 
 }  // namespace
+
+void EventView::CopyTo(size_t i, mvccpb::Event* out) const {
+  const mvccpb::Event& ev = event(i);
+  if (prev_kv) {
+    *out = ev;
+    return;
+  }
+  out->set_type(ev.type());
+  *out->mutable_kv() = ev.kv();
+}
+
+std::vector<mvccpb::Event> EventView::Materialize() const {
+  std::vector<mvccpb::Event> out(size());
+  for (size_t i = 0; i < size(); ++i) CopyTo(i, &out[i]);
+  return out;
+}
 
 WatchHub::WatchHub(KvStore* kv, int64_t progress_interval_ms, base::Clock* clock)
     : kv_(kv), progress_interval_ms_(progress_interval_ms), clock_(clock) {
@@ -49,9 +69,7 @@ int64_t WatchHub::notified_revision() const {
 
 size_t WatchHub::synced_count() const {
   absl::MutexLock l(&mu_);
-  size_t n = synced_ranges_.size();
-  for (const auto& [k, ws] : synced_keys_) n += ws.size();
-  return n;
+  return synced_.size();
 }
 
 size_t WatchHub::unsynced_count() const {
@@ -59,33 +77,16 @@ size_t WatchHub::unsynced_count() const {
   return unsynced_.size();
 }
 
-bool WatchHub::Matches(const Watcher& w, const std::string& key) const {
-  const std::string& end = w.spec.range_end;
-  if (end.empty()) return key == w.spec.key;
-  if (key < w.spec.key) return false;
-  if (end.size() == 1 && end[0] == '\0') return true;
-  return key < end;
-}
-
 void WatchHub::MakeSynced(const WatcherPtr& w) {
   unsynced_.erase(w);
   w->synced = true;
-  if (w->spec.range_end.empty()) {
-    synced_keys_[w->spec.key].insert(w.get());
-  } else {
-    synced_ranges_.insert(w.get());
-  }
+  synced_.Add(w->spec.key, w->spec.range_end, w.get());
 }
 
 void WatchHub::MakeUnsynced(const WatcherPtr& w) {
   if (w->synced) {
-    if (w->spec.range_end.empty()) {
-      auto it = synced_keys_.find(w->spec.key);
-      it->second.erase(w.get());
-      if (it->second.empty()) synced_keys_.erase(it);
-    } else {
-      synced_ranges_.erase(w.get());
-    }
+    CAIRN_CHECK(synced_.Remove(w->spec.key, w->spec.range_end, w.get()))
+        << "synced watcher missing from the index";
   }
   w->synced = false;
   unsynced_.insert(w);
@@ -162,33 +163,37 @@ void WatchHub::AnswerProgressIfSynced(WatchSink* sink) {
 
 void WatchHub::Kick() { cv_.SignalAll(); }
 
-void WatchHub::Notify(int64_t revision, const std::vector<mvccpb::Event>& events) {
+void WatchHub::Notify(int64_t revision, std::vector<mvccpb::Event> events) {
   absl::MutexLock l(&mu_);
   CAIRN_CHECK(revision > notified_rev_)
       << "notify out of order: " << revision << " after " << notified_rev_;
   notified_rev_ = revision;
-  std::map<Watcher*, std::vector<mvccpb::Event>> per;
-  for (const auto& ev : events) {
-    auto k = synced_keys_.find(ev.kv().key());
-    if (k != synced_keys_.end()) {
-      for (Watcher* w : k->second) per[w].push_back(ev);
-    }
-    for (Watcher* w : synced_ranges_) {
-      if (Matches(*w, ev.kv().key())) per[w].push_back(ev);
-    }
+  // Each reached watcher with the positions of its events, in the order first reached.
+  std::vector<std::pair<Watcher*, std::vector<uint32_t>>> hits;
+  std::unordered_map<Watcher*, size_t> slot;
+  for (uint32_t i = 0; i < events.size(); ++i) {
+    const mvccpb::Event& ev = events[i];
+    synced_.ForEachContaining(ev.kv().key(), [&](Watcher* w) {
+      if (revision < w->next_rev) return;  // starts in the future, or already caught up
+      if (!Wanted(w->spec, ev)) return;
+      auto [it, fresh] = slot.emplace(w, hits.size());
+      if (fresh) hits.emplace_back(w, std::vector<uint32_t>());
+      hits[it->second].second.push_back(i);
+    });
   }
-  for (auto& [raw, evs] : per) {
-    if (revision < raw->next_rev) continue;  // starts in the future, or already caught up
-    Filter(raw->spec, &evs);
-    if (evs.empty()) continue;
-    if (raw->sink->Deliver(raw->watch_id, revision, evs, raw->spec.fragment)) {
-      raw->next_rev = revision + 1;
-      raw->sent_since_progress = true;
-      continue;
+  if (!hits.empty()) {
+    auto batch = std::make_shared<const std::vector<mvccpb::Event>>(std::move(events));
+    for (auto& [raw, selected] : hits) {
+      EventView view{batch, std::move(selected), raw->spec.prev_kv};
+      if (raw->sink->Deliver(raw->watch_id, revision, view, raw->spec.fragment)) {
+        raw->next_rev = revision + 1;
+        raw->sent_since_progress = true;
+        continue;
+      }
+      // The stream is full: fall behind and catch up from history, never block the applier.
+      raw->next_rev = revision;
+      MakeUnsynced(by_sink_[raw->sink][raw->watch_id]);
     }
-    // The stream is full: fall behind and catch up from history, never block the applier.
-    raw->next_rev = revision;
-    MakeUnsynced(by_sink_[raw->sink][raw->watch_id]);
   }
   if (!unsynced_.empty()) cv_.SignalAll();
 }
@@ -236,9 +241,9 @@ bool WatchHub::SyncOnce() {
       progressed = true;
       continue;
     }
-    Filter(w->spec, &events);
-    if (!events.empty()) {
-      if (!w->sink->Deliver(w->watch_id, view.revision, events, w->spec.fragment)) continue;
+    EventView delivery = ViewOf(w->spec, std::move(events));
+    if (delivery.size() > 0) {
+      if (!w->sink->Deliver(w->watch_id, view.revision, delivery, w->spec.fragment)) continue;
       w->sent_since_progress = true;
     }
     if (next != w->next_rev) progressed = true;
@@ -260,10 +265,7 @@ void WatchHub::ProgressTick() {
       w->sink->Progress(w->watch_id, revision);
     w->sent_since_progress = false;
   };
-  for (auto& [k, ws] : synced_keys_) {
-    for (Watcher* w : ws) tick(w);
-  }
-  for (Watcher* w : synced_ranges_) tick(w);
+  synced_.ForEach(tick);
 }
 
 void WatchHub::SyncerLoop() {

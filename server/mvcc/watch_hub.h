@@ -3,6 +3,9 @@
 //   unsynced: behind (a start revision in the past, or its stream was full); the syncer thread
 //             reads its events from history (KvStore::ReadEvents) and, once it has everything up
 //             to the last notified revision, moves it to synced under the hub lock.
+// Synced watchers are indexed by key range (KeyRangeIndex: single keys hashed, ranges in an
+// interval treap), so Notify finds each event's watchers in about O(log watchers + matches), and
+// hands them positions in one shared, immutable batch per revision (EventView) instead of copies.
 // A stream whose buffer is full never blocks Notify (the applier) or other watchers: its watcher
 // simply drops to unsynced and catches up later from the store, so memory stays bounded by the
 // per-stream buffer. A watcher whose next revision falls below the compact revision is canceled
@@ -32,9 +35,26 @@
 #include "absl/synchronization/mutex.h"
 #include "mvccpb/kv.pb.h"
 #include "server/base/clock.h"
+#include "server/mvcc/key_range_index.h"
 #include "server/mvcc/kv_store.h"
 
 namespace cairn::mvcc {
+
+// The events of one delivery to one watcher, without copying them: positions in a shared,
+// immutable batch. Notify makes one batch per revision, shared by every watcher it reaches; a
+// catch-up read makes one per read. Filters are already applied to `selected`; prev_kv is left
+// in the batch and only `prev_kv` says whether the watcher wants it. A sink may keep `batch`.
+struct EventView {
+  std::shared_ptr<const std::vector<mvccpb::Event>> batch;
+  std::vector<uint32_t> selected;  // positions in *batch, ascending, never empty
+  bool prev_kv = false;
+
+  size_t size() const { return selected.size(); }
+  const mvccpb::Event& event(size_t i) const { return (*batch)[selected[i]]; }
+  // Event i as the watcher receives it (prev_kv dropped unless wanted).
+  void CopyTo(size_t i, mvccpb::Event* out) const;
+  std::vector<mvccpb::Event> Materialize() const;
+};
 
 // The receiving end of one watch stream (implemented by the gRPC Watch stream).
 class WatchSink {
@@ -42,7 +62,7 @@ class WatchSink {
   virtual ~WatchSink() = default;
   // Queues events of watch_id with header revision `revision`. Returns false (queuing nothing)
   // when the stream's buffer is full.
-  virtual bool Deliver(int64_t watch_id, int64_t revision, std::vector<mvccpb::Event>& events,
+  virtual bool Deliver(int64_t watch_id, int64_t revision, const EventView& events,
                        bool fragment) = 0;
   // Control messages: always queued (their number is bounded by watchers and requests).
   virtual void Compacted(int64_t watch_id, int64_t compact_revision) = 0;
@@ -85,8 +105,10 @@ class WatchHub {
   // The sink has room again: wake the syncer.
   void Kick();
 
-  // Applier thread: revision `revision` with its events is published.
-  void Notify(int64_t revision, const std::vector<mvccpb::Event>& events) ABSL_LOCKS_EXCLUDED(mu_);
+  // Applier thread: revision `revision` with its events is published. Cost: one index lookup per
+  // event (about O(log watchers + matches)); the events are moved into one shared batch, copied
+  // by no watcher here.
+  void Notify(int64_t revision, std::vector<mvccpb::Event> events) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Applier thread, after a snapshot install and KvStore::ReloadAfterInstall(): the store jumped
   // to a new revision without Notify() for the revisions in between. Every synced watcher becomes
@@ -112,7 +134,6 @@ class WatchHub {
   };
   using WatcherPtr = std::shared_ptr<Watcher>;
 
-  bool Matches(const Watcher& w, const std::string& key) const;
   void MakeSynced(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MakeUnsynced(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Detach(const WatcherPtr& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -130,9 +151,8 @@ class WatchHub {
   absl::CondVar cv_;  // wakes the syncer: unsynced watchers, room in a stream, closing
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   int64_t notified_rev_ ABSL_GUARDED_BY(mu_) = 0;
-  // Synced watchers indexed for Notify: single keys by key, ranges in a list.
-  std::unordered_map<std::string, std::set<Watcher*>> synced_keys_ ABSL_GUARDED_BY(mu_);
-  std::set<Watcher*> synced_ranges_ ABSL_GUARDED_BY(mu_);
+  // Synced watchers indexed by their key range for Notify.
+  KeyRangeIndex<Watcher> synced_ ABSL_GUARDED_BY(mu_);
   std::set<WatcherPtr> unsynced_ ABSL_GUARDED_BY(mu_);
   std::map<WatchSink*, std::map<int64_t, WatcherPtr>> by_sink_ ABSL_GUARDED_BY(mu_);
   std::set<WatchSink*> progress_pending_ ABSL_GUARDED_BY(mu_);

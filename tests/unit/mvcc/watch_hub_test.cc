@@ -24,11 +24,10 @@ class RecordingSink : public WatchSink {
     std::vector<mvccpb::Event> events;
     enum Kind { kEvents, kCompacted, kProgress } kind;
   };
-  bool Deliver(int64_t watch_id, int64_t revision, std::vector<mvccpb::Event>& events,
-               bool) override {
+  bool Deliver(int64_t watch_id, int64_t revision, const EventView& events, bool) override {
     std::lock_guard<std::mutex> l(mu_);
     if (stalled_) return false;
-    items_.push_back({watch_id, revision, events, Item::kEvents});
+    items_.push_back({watch_id, revision, events.Materialize(), Item::kEvents});
     return true;
   }
   void Compacted(int64_t watch_id, int64_t compact_revision) override {

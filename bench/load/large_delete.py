@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Times one DeleteRange of a large prefix on cairn and on etcd, as `etcdctl check perf
+--load=xl` does at its end (it deletes its prefix of about 400k keys in one request).
+
+For each target: start a 1-member server on loopback ports, load --keys keys of 256 B values
+under --prefix (txn-put of cairn-bench, 100 puts per txn), then time
+`etcdctl del --prefix <prefix>` (its own --command-timeout, default 30 s here) and check the
+count it reports. Prints one line per target: seconds and the deleted count, or the error.
+
+  python3 bench/load/large_delete.py --keys=400000          # the check perf xl size
+  python3 bench/load/large_delete.py --keys=20000 --targets=cairn   # a smoke run
+
+Measurements on a loaded machine mean nothing: compare only runs made side by side on an idle one.
+Uses the processes and targets of compare.py (same build paths and flags).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402
+
+
+def delete_prefix(a, t):
+    env = dict(os.environ, ETCDCTL_API="3")
+    cmd = [a.etcdctl, "--endpoints=" + ",".join(t.endpoints),
+           "--command-timeout=%ds" % a.command_timeout, "del", "--prefix", a.prefix]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                       timeout=a.command_timeout + 30)
+    elapsed = time.monotonic() - t0
+    out = (p.stdout + p.stderr).strip()
+    return elapsed, p.returncode, out
+
+
+def run_target(a, kind):
+    t = compare.Target(kind, 1, a, a.workdir_root)
+    try:
+        if t.start() is None:
+            return "%s: not started (%s)" % (kind, t.error)
+        for workload, flags in compare.preload_keys(a.keys, prefix=a.prefix, key_size=16):
+            r = compare.run_bench(a, t.endpoints, workload, flags)
+            ok = r and r.get("ops", {}).get("ok", 0)
+            if not ok:
+                return "%s: preload failed: %s" % (kind, r and r.get("error"))
+        elapsed, rc, out = delete_prefix(a, t)
+        if rc != 0:
+            return "%s: del failed after %.2f s: %s" % (kind, elapsed, out)
+        return "%s: deleted %s keys in %.2f s" % (kind, out.splitlines()[-1], elapsed)
+    finally:
+        t.cleanup()
+
+
+def main():
+    build = os.path.join(compare.REPO, "build-bench")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default=os.path.join(build, "bench/load/cairn-bench"))
+    ap.add_argument("--cairn", default=os.path.join(build, "server/main/cairn"))
+    ap.add_argument("--etcd", default="/usr/bin/etcd")
+    ap.add_argument("--etcdctl", default="/usr/bin/etcdctl")
+    ap.add_argument("--keys", type=int, default=400000)
+    ap.add_argument("--prefix", default="del/")
+    ap.add_argument("--targets", default="cairn,etcd")
+    ap.add_argument("--command-timeout", type=int, default=30)
+    ap.add_argument("--start-timeout", type=float, default=30)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cairn-large-delete-") as root:
+        a.workdir_root = root
+        try:
+            for kind in a.targets.split(","):
+                print(run_target(a, kind), flush=True)
+        finally:
+            compare.kill_all_children()
+
+
+if __name__ == "__main__":
+    main()
