@@ -7,7 +7,7 @@
 #include <grpcpp/server_builder.h>
 
 #include "server/api/decode_error_interceptor.h"
-#include "server/api/gate_metrics.h"
+#include "server/api/metrics_text.h"
 #include "server/api/tls.h"
 #include "server/base/logging.h"
 #include "server/base/url.h"
@@ -37,6 +37,7 @@ ClientServer::ClientServer(etcdserver::Server* server)
       lock_(&recipe_host_, &gate_, server->auth()),
       election_(&recipe_host_, &gate_, server->auth()) {
   gate_.SetSpaceCheck([server] { return server->SpaceExceeded(); });  // quota, NOSPACE
+  gate_.SetCorruptCheck([server] { return server->Corrupted(); });    // CORRUPT
 }
 
 ClientServer::~ClientServer() { Shutdown(0); }
@@ -120,7 +121,7 @@ gateway::HttpOptions ClientServer::HttpOptions(bool metrics_only) {
   gateway::HttpOptions options;
   options.body_bytes_max = gateway::HttpBodyBytesMax(server_->config().max_request_bytes);
   options.metrics_only = metrics_only;
-  options.metrics = metrics_ ? metrics_ : [this] { return RenderGateMetrics(gate_); };
+  options.metrics = metrics_ ? metrics_ : [this] { return GateMetricsText(gate_); };
   options.health = [this] {
     gateway::HealthState h;
     h.has_leader = server_->leader() != 0;

@@ -37,7 +37,7 @@ class ClientServer {
   void Shutdown(int deadline_ms);
 
   // Before Start: what /metrics prints (Prometheus text; by default the gate's counters,
-  // gate_metrics.h) and which alarms /health reports (by default none).
+  // GateMetricsText in metrics_text.h) and which alarms /health reports (by default none).
   void set_metrics_renderer(std::function<std::string()> render) { metrics_ = std::move(render); }
   void set_alarm_source(std::function<std::vector<std::string>()> alarms) {
     alarms_ = std::move(alarms);

@@ -7,8 +7,11 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/api/tls.h"
 #include "server/base/logging.h"
+#include "server/base/url.h"
 #include "server/etcdserver/member_id.h"
+#include "server/transport/tls.h"
 
 namespace cairn::api {
 namespace {
@@ -22,21 +25,18 @@ struct PeerHash {
   std::string error;
 };
 
-// "http://host:port" -> "host:port"; "" for a URL gRPC cannot reach without TLS here.
-std::string Target(const std::string& url) {
-  const std::string http = "http://";
-  if (url.rfind(http, 0) == 0) return url.substr(http.size());
-  if (url.find("://") == std::string::npos) return url;
-  return "";
-}
-
-PeerHash AskPeer(const cairnpb::Member& m, int64_t revision) {
+// Asks member `m` for its HashKV at `revision` through its client URLs in turn, over TLS for an
+// https URL (with this member's client TLS settings, `tls`).
+PeerHash AskPeer(const cairnpb::Member& m, int64_t revision, const transport::TlsConfig& tls) {
   PeerHash out;
   out.member_id = m.id();
   for (const std::string& url : m.client_urls()) {
-    std::string target = Target(url);
-    if (target.empty()) continue;
-    auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+    auto target = base::HostPortOfUrl(url);
+    if (!target.ok()) {
+      out.error = std::string(target.status().message());
+      continue;
+    }
+    auto channel = grpc::CreateChannel(*target, transport::ChannelCredentialsFor(url, tls));
     auto stub = etcdserverpb::Maintenance::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
@@ -48,9 +48,9 @@ PeerHash AskPeer(const cairnpb::Member& m, int64_t revision) {
       out.ok = true;
       return out;
     }
-    out.error = st.error_message();
+    out.error = url + ": " + st.error_message();
   }
-  if (out.error.empty()) out.error = "no reachable client URL";
+  if (out.error.empty()) out.error = "no client URL";
   return out;
 }
 
@@ -64,12 +64,14 @@ absl::StatusOr<etcdserver::HashKvResult> LocalHashKv(etcdserver::Server* server)
 // Compares this member's HashKV with every other member's at the same revision; returns the
 // members whose hash differs at the same compact revision.
 absl::StatusOr<std::vector<uint64_t>> Compare(etcdserver::Server* server) {
+  auto tls = ClientTls(server->config(), {});
+  if (!tls.ok()) return tls.status();
   auto mine = LocalHashKv(server);
   if (!mine.ok()) return mine.status();
   std::vector<uint64_t> mismatched;
   for (const auto& m : server->Members()) {
     if (m.id() == server->member_id() || m.client_urls().empty()) continue;
-    PeerHash p = AskPeer(m, mine->revision);
+    PeerHash p = AskPeer(m, mine->revision, *tls);
     if (!p.ok) {
       CAIRN_LOG(kInfo, "corrupt") << "skipped member " << IdToHex(m.id()) << " at revision "
                                   << mine->revision << ": " << p.error;

@@ -41,18 +41,40 @@ std::string_view MethodName(Method method) {
   return i < std::size(kNames) ? kNames[i] : kAuthNames[i - std::size(kNames)];
 }
 
+namespace {
+// etcd's applierV3Corrupt answers ErrCorrupt for Put, DeleteRange, Txn, Compaction, LeaseGrant and
+// LeaseRevoke. Its Range and a read-only Txn are served by the base applier (v3_server.go), so
+// reads still work on a corrupt cluster.
+bool RefusedWhenCorrupt(Method method, bool writes) {
+  switch (method) {
+    case Method::kPut:
+    case Method::kDeleteRange:
+    case Method::kCompact:
+    case Method::kLeaseGrant:
+    case Method::kLeaseRevoke:
+      return true;
+    case Method::kTxn:
+      return writes;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 bool RequestGate::Admit(Method method, Done* done, bool writes) {
   Counters& c = counters_[static_cast<size_t>(method)];
   if (closed_.load()) {
-    c.refused.fetch_add(1, std::memory_order_relaxed);
-    (*done)(base::MakeError(base::ErrorKind::kStopped));
+    Refuse(c, done, base::MakeError(base::ErrorKind::kStopped));
     return false;
   }
   const bool grows =
       method == Method::kPut || method == Method::kLeaseGrant || (method == Method::kTxn && writes);
   if (grows && space_exceeded_ && space_exceeded_()) {
-    c.refused.fetch_add(1, std::memory_order_relaxed);
-    (*done)(base::MakeError(base::ErrorKind::kNoSpace));
+    Refuse(c, done, base::MakeError(base::ErrorKind::kNoSpace));
+    return false;
+  }
+  if (corrupt_ && RefusedWhenCorrupt(method, writes) && corrupt_()) {
+    Refuse(c, done, base::MakeError(base::ErrorKind::kCorrupt));
     return false;
   }
   c.admitted.fetch_add(1, std::memory_order_relaxed);
@@ -61,6 +83,14 @@ bool RequestGate::Admit(Method method, Done* done, bool writes) {
     inner(std::move(status));
   };
   return true;
+}
+
+void RequestGate::Refuse(Counters& c, Done* done, absl::Status error) {
+  c.refused.fetch_add(1, std::memory_order_relaxed);
+  size_t code = static_cast<size_t>(error.code());
+  c.refused_codes[code < kCodes ? code : static_cast<size_t>(absl::StatusCode::kUnknown)].fetch_add(
+      1, std::memory_order_relaxed);
+  (*done)(std::move(error));
 }
 
 absl::Status RequestGate::AdmitStream(Method method) {
@@ -89,6 +119,8 @@ RequestGate::MethodStats RequestGate::Stats(Method method) const {
   for (size_t code = 0; code < kCodes; ++code) {
     uint64_t n = c.failed[code].load(std::memory_order_relaxed);
     if (n > 0) s.failed[static_cast<absl::StatusCode>(code)] = n;
+    uint64_t r = c.refused_codes[code].load(std::memory_order_relaxed);
+    if (r > 0) s.refused_by_code[static_cast<absl::StatusCode>(code)] = r;
   }
   return s;
 }

@@ -7,7 +7,7 @@
 // Today the gate refuses requests once the member is stopping ("etcdserver: server stopped")
 // and counts, per method: admitted, finished, in flight, and failures by gRPC code (what the
 // /metrics endpoint will export). It is where the auth token and permissions will be checked,
-// where alarms (NOSPACE) will refuse writes, and where per-connection limits will be enforced.
+// where alarms (NOSPACE, CORRUPT) refuse writes, and where per-connection limits will be enforced.
 //
 // Thread safety: thread-safe; Admit and the wrapped callbacks never block or lock.
 #pragma once
@@ -85,9 +85,10 @@ class RequestGate {
 
   struct MethodStats {
     uint64_t admitted = 0;
-    uint64_t finished = 0;                        // with any status
-    uint64_t refused = 0;                         // by the gate itself
-    std::map<absl::StatusCode, uint64_t> failed;  // finished with an error, by code
+    uint64_t finished = 0;                                 // with any status
+    uint64_t refused = 0;                                  // by the gate itself
+    std::map<absl::StatusCode, uint64_t> refused_by_code;  // the refusals, by their code
+    std::map<absl::StatusCode, uint64_t> failed;           // finished with an error, by code
     int64_t in_flight() const { return static_cast<int64_t>(admitted - finished); }
   };
 
@@ -98,6 +99,12 @@ class RequestGate {
   // Set once before serving: consulted for Put, a Txn that writes and LeaseGrant; true refuses
   // them with "etcdserver: mvcc: database space exceeded" (NOSPACE raised, or over the quota).
   void SetSpaceCheck(std::function<bool()> exceeded) { space_exceeded_ = std::move(exceeded); }
+  // Set once before serving: true while a CORRUPT alarm is raised on any member. Then Put,
+  // DeleteRange, a Txn that writes, Compact, LeaseGrant and LeaseRevoke are refused with
+  // DataLoss "etcdserver: corrupt cluster", as etcd's corrupt applier refuses them; reads
+  // (Range, a read-only Txn, Watch) and maintenance (Alarm disarm included) still pass. The space
+  // check comes first, as etcd's quota check runs before its applier.
+  void SetCorruptCheck(std::function<bool()> corrupt) { corrupt_ = std::move(corrupt); }
   // For a stream (Watch, Observe): admits it, or returns why not (counted as refused). The
   // transport calls StreamDone when the stream ends.
   absl::Status AdmitStream(Method method);
@@ -117,10 +124,14 @@ class RequestGate {
     std::atomic<uint64_t> finished{0};
     std::atomic<uint64_t> refused{0};
     std::array<std::atomic<uint64_t>, kCodes> failed{};
+    std::array<std::atomic<uint64_t>, kCodes> refused_codes{};
   };
+  // Counts a refusal with `error` and runs `*done` with it.
+  static void Refuse(Counters& c, Done* done, absl::Status error);
 
   std::atomic<bool> closed_{false};
   std::function<bool()> space_exceeded_;
+  std::function<bool()> corrupt_;
   std::array<Counters, static_cast<size_t>(Method::kCount)> counters_;
 };
 

@@ -108,7 +108,6 @@ void CollectStarted(const RequestGate& gate, std::vector<base::MetricsRegistry::
 }
 
 void CollectHandled(const RequestGate& gate, std::vector<base::MetricsRegistry::Sample>* out) {
-  const absl::StatusCode refused_code = base::MakeError(base::ErrorKind::kStopped).code();
   for (size_t i = 0; i < static_cast<size_t>(Method::kCount); ++i) {
     Method m = static_cast<Method>(i);
     RequestGate::MethodStats s = gate.Stats(m);
@@ -116,7 +115,8 @@ void CollectHandled(const RequestGate& gate, std::vector<base::MetricsRegistry::
     uint64_t failed = 0;
     for (const auto& [code, n] : s.failed) failed += n;
     by_code[absl::StatusCode::kOk] = s.finished - failed;
-    if (s.refused > 0) by_code[refused_code] += s.refused;
+    // A call the gate refused (server stopped, NOSPACE, CORRUPT) was handled with its code.
+    for (const auto& [code, n] : s.refused_by_code) by_code[code] += n;
     for (const auto& [code, n] : by_code) {
       if (n == 0 && code != absl::StatusCode::kOk) continue;
       base::MetricLabels labels = Labels(m);

@@ -1,13 +1,26 @@
 #include "server/api/snapshot_stream.h"
 
+#include <atomic>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "server/api/status.h"
+#include "server/base/errors.h"
 #include "server/etcdserver/maintenance.h"
 
 namespace cairn::api {
 namespace {
+
+std::atomic<int> running_streams{0};
+
+// Takes one of the kMaxSnapshotStreams places; false when all are taken.
+bool TakePlace() {
+  int n = running_streams.load();
+  do {
+    if (n >= kMaxSnapshotStreams) return false;
+  } while (!running_streams.compare_exchange_weak(n, n + 1));
+  return true;
+}
 
 class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
@@ -15,6 +28,12 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
     absl::Status admitted = gate_->AdmitStream(Method::kSnapshot);
     if (!admitted.ok()) {
       Finish(ToGrpc(admitted));
+      return;
+    }
+    if (!TakePlace()) {
+      absl::Status busy = base::MakeError(base::ErrorKind::kTooManyRequests);
+      gate_->StreamDone(Method::kSnapshot, busy);
+      Finish(ToGrpc(busy));
       return;
     }
     producer_ = std::thread([this] { Produce(); });
@@ -42,6 +61,7 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
                                          [this, &view](std::string_view chunk, uint64_t remaining) {
                                            return Send(view, chunk, remaining);
                                          });
+    running_streams.fetch_sub(1);
     gate_->StreamDone(Method::kSnapshot, st);
     Finish(ToGrpc(st));
   }
@@ -78,6 +98,8 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 };
 
 }  // namespace
+
+int SnapshotStreamsRunning() { return running_streams.load(); }
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* StartSnapshotStream(
     etcdserver::Server* server, RequestGate* gate) {

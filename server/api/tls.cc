@@ -6,13 +6,20 @@
 
 namespace cairn::api {
 
-absl::StatusOr<std::vector<std::shared_ptr<grpc::ServerCredentials>>> ClientListenerCredentials(
-    const etcdserver::ServerConfig& config, const std::vector<std::string>& listen_urls) {
+absl::StatusOr<transport::TlsConfig> ClientTls(const etcdserver::ServerConfig& config,
+                                               const std::vector<std::string>& urls) {
   transport::TlsConfig tls = config.client_tls;
   if (tls.auto_tls_dir.empty()) tls.auto_tls_dir = config.data_dir + "/fixtures/client";
-  if (absl::Status s = transport::PrepareTls(listen_urls, "", &tls); !s.ok()) return s;
+  if (absl::Status s = transport::PrepareTls(urls, "", &tls); !s.ok()) return s;
+  return tls;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<grpc::ServerCredentials>>> ClientListenerCredentials(
+    const etcdserver::ServerConfig& config, const std::vector<std::string>& listen_urls) {
+  auto tls = ClientTls(config, listen_urls);
+  if (!tls.ok()) return tls.status();
   std::vector<std::shared_ptr<grpc::ServerCredentials>> out;
-  for (const auto& url : listen_urls) out.push_back(transport::ServerCredentialsFor(url, tls));
+  for (const auto& url : listen_urls) out.push_back(transport::ServerCredentialsFor(url, *tls));
   return out;
 }
 

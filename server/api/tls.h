@@ -23,6 +23,13 @@ namespace cairn::api {
 absl::StatusOr<std::vector<std::shared_ptr<grpc::ServerCredentials>>> ClientListenerCredentials(
     const etcdserver::ServerConfig& config, const std::vector<std::string>& listen_urls);
 
+// The member's client TLS settings made ready for `urls` (transport::PrepareTls, with auto-tls's
+// directory <data_dir>/fixtures/client filled in). Also what the member dials other members'
+// client URLs with (the corruption check), as etcd dials with its client TLS info: its
+// certificate as client certificate, its trusted CA for the server's certificate.
+absl::StatusOr<transport::TlsConfig> ClientTls(const etcdserver::ServerConfig& config,
+                                               const std::vector<std::string>& urls);
+
 // The common name of the verified client certificate of the call's connection, or nullopt on a
 // plaintext connection or when the client sent no certificate. The listener verifies the chain
 // against --trusted-ca-file before any call, so a name returned here is authenticated: with

@@ -12,7 +12,9 @@ constexpr int64_t kRetentionWindows = 10;
 }  // namespace
 
 int64_t Compactor::TickMs() const {
-  if (deps_.mode == CompactionMode::kRevision) return std::min<int64_t>(kRevisionIntervalMs, 1000);
+  if (deps_.mode == CompactionMode::kRevision) {
+    return std::max<int64_t>(1, std::min<int64_t>(deps_.revision_interval_ms / 5, 1000));
+  }
   return std::max<int64_t>(1, std::min(deps_.retention, kHourMs) / kRetentionWindows);
 }
 
@@ -56,7 +58,7 @@ void Compactor::StepPeriodic(int64_t now_ms) {
 }
 
 void Compactor::StepRevision(int64_t now_ms) {
-  if (now_ms - since_ms_ < kRevisionIntervalMs) return;
+  if (now_ms - since_ms_ < deps_.revision_interval_ms) return;
   since_ms_ = now_ms;
   const int64_t rev = deps_.revision() - deps_.retention;
   if (rev <= 0 || rev == last_compacted_) return;

@@ -4,8 +4,8 @@
 //   periodic, retention P: the revision is sampled every min(P, 1h) / 10; the first compaction
 //     happens once P has passed since the start (or since this member became leader), at the
 //     oldest sample kept (about P ago); then every min(P, 1h), again at the sample about P old.
-//   revision, retention N: every 5 minutes, compacts at (current revision - N) when that is
-//     positive and differs from the last one.
+//   revision, retention N: every 5 minutes (Deps::revision_interval_ms), compacts at
+//     (current revision - N) when that is positive and differs from the last one.
 // Only the leader compacts, through raft (a Compaction entry, as a client's Compact). A compaction
 // that fails is retried at the next sample.
 //
@@ -30,18 +30,20 @@ enum class CompactionMode { kPeriodic, kRevision };
 
 class Compactor {
  public:
+  static constexpr int64_t kHourMs = 60 * 60 * 1000;
+  static constexpr int64_t kRevisionIntervalMs = 5 * 60 * 1000;  // etcd's revision-mode period
+
   struct Deps {
     CompactionMode mode = CompactionMode::kPeriodic;
     // periodic: milliseconds; revision: a revision count. > 0.
     int64_t retention = 0;
+    // revision: time between compactions (--auto-compaction-interval), > 0.
+    int64_t revision_interval_ms = kRevisionIntervalMs;
     std::function<bool()> is_leader;
     std::function<int64_t()> revision;
     // Proposes a compaction at `revision` and waits for it; true if done (or already compacted).
     std::function<bool(int64_t)> compact;
   };
-  static constexpr int64_t kHourMs = 60 * 60 * 1000;
-  static constexpr int64_t kRevisionIntervalMs = 5 * 60 * 1000;  // etcd's revision-mode period
-
   explicit Compactor(Deps deps) : deps_(std::move(deps)) {}
   ~Compactor() { Stop(); }
 

@@ -68,6 +68,8 @@ struct ServerConfig {
   // disables: milliseconds (periodic) or revisions (revision).
   CompactionMode auto_compaction_mode = CompactionMode::kPeriodic;
   int64_t auto_compaction_retention = 0;
+  // Revision mode: time between compactions (--auto-compaction-interval; etcd's fixed 5 min).
+  int64_t auto_compaction_interval_ms = 5 * 60 * 1000;
   // Limits (docs/limits.md).
   // etcd's --quota-backend-bytes: over it this member raises NOSPACE (2 GiB, etcd's default).
   int64_t quota_backend_bytes = int64_t{2} << 30;
@@ -203,6 +205,9 @@ class Server : private transport::Handler {
   // be refused with "database space exceeded": NOSPACE is raised, or this member's backend is
   // over --quota-backend-bytes (then NOSPACE is proposed for this member, as etcd does).
   bool SpaceExceeded();
+  // For the request gate: true while any member has the CORRUPT alarm (writes are refused with
+  // "etcdserver: corrupt cluster" until it is disarmed). Lock-free.
+  bool Corrupted() const { return alarms_->HasAny(etcdserverpb::CORRUPT); }
   // Proposes an alarm change (ACTIVATE / DEACTIVATE); GET is answered from the local list.
   void Alarm(const etcdserverpb::AlarmRequest& request,
              std::function<void(absl::StatusOr<etcdserverpb::AlarmResponse>)> done);

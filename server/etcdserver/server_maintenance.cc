@@ -96,6 +96,7 @@ void Server::StartAutoCompaction() {
   Compactor::Deps deps;
   deps.mode = config_.auto_compaction_mode;
   deps.retention = config_.auto_compaction_retention;
+  deps.revision_interval_ms = config_.auto_compaction_interval_ms;
   deps.is_leader = [this] { return is_leader(); };
   deps.revision = [this] { return revision(); };
   deps.compact = [this](int64_t rev) {

@@ -277,6 +277,17 @@ std::vector<FlagDef> BaseDefs() {
          f->auto_compaction_mode = v;
          return S();
        }},
+      {"auto-compaction-interval", false, "5m",
+       "Revision mode: time between auto-compactions (etcd's fixed 5m; etcd PR 18472's flag).",
+       [](Flags* f, const std::string& v) {
+         int64_t ms = 0;
+         absl::Status st = ParseDurationMs("auto-compaction-interval", v, &ms);
+         if (st.ok() && ms <= 0) {
+           st = absl::InvalidArgumentError("--auto-compaction-interval must be positive");
+         }
+         f->server.auto_compaction_interval_ms = ms;
+         return st;
+       }},
       {"auto-compaction-retention", false, "0",
        "Auto compaction retention length (periodic: a duration, hours if no unit; revision: a "
        "count). 0 means disable auto compaction.",

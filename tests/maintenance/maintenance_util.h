@@ -13,6 +13,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/storage/backend.h"
 #include "tests/harness/cluster_ops.h"
 #include "tests/harness/server_process.h"
 
@@ -171,6 +172,24 @@ inline std::string FlagValue(const std::vector<std::string>& argv, const std::st
     if (argv[i] == flag) return argv[i + 1];
   }
   return "";
+}
+
+// The offline edit of a stopped member's store: one value of the newest revision in the `rev`
+// column family changes, so its HashKV differs from its peers'.
+inline absl::Status DamageNewestRevision(const std::string& data_dir) {
+  auto backend = storage::Backend::Open(data_dir + "/member/db");
+  if (!backend.ok()) return backend.status();
+  rocksdb::DB* db = (*backend)->db();
+  auto* rev_cf = (*backend)->cf(storage::Cf::kRev);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), rev_cf));
+  it->SeekToLast();
+  if (!it->Valid()) return absl::NotFoundError("no revision in " + data_dir);
+  std::string value = it->value().ToString();
+  value.back() ^= 0x01;
+  rocksdb::Status put = db->Put(rocksdb::WriteOptions(), rev_cf, it->key(), value);
+  if (!put.ok()) return absl::InternalError(put.ToString());
+  (*backend)->Sync();
+  return absl::OkStatus();
 }
 
 }  // namespace cairn::testing::maintenance

@@ -34,48 +34,90 @@ Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Connection::ReadResult Connection::ReadRequest(size_t body_bytes_max, int idle_timeout_ms,
-                                               Request* out) {
-  http::request_parser<http::string_body> parser;
-  parser.eager(true);
-  parser.body_limit(body_bytes_max);
-  parser.header_limit(kHttpHeaderBytesMax);
+Connection::ReadResult Connection::Receive(int timeout_ms) {
+  for (;;) {
+    if (!PollFor(fd_, POLLIN, timeout_ms)) return ReadResult::kTimedOut;
+    auto space = buffer_.prepare(16 * 1024);
+    ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return ReadResult::kClosed;
+    buffer_.commit(static_cast<size_t>(n));
+    return ReadResult::kOk;
+  }
+}
+
+Connection::ReadResult Connection::ReadRequest(
+    size_t body_bytes_max, int idle_timeout_ms, Request* out,
+    const std::function<bool(const Request&)>& stream_body) {
+  auto parser = std::make_unique<http::request_parser<http::string_body>>();
+  parser->eager(true);
+  parser->body_limit(body_bytes_max);
+  parser->header_limit(kHttpHeaderBytesMax);
   bool got_bytes = buffer_.size() > 0;
-  bool continued = false;  // "100 Continue" considered
+  bool header_seen = false;
   for (;;) {
     if (buffer_.size() > 0) {
       boost::beast::error_code ec;
-      size_t used = parser.put(buffer_.data(), ec);
+      size_t used = parser->put(buffer_.data(), ec);
       buffer_.consume(used);
       if (ec == http::error::body_limit) return ReadResult::kTooLarge;
       if (ec && ec != http::error::need_more) return ReadResult::kMalformed;
-      if (parser.is_done()) {
-        *out = parser.release();
-        return ReadResult::kOk;
-      }
-      // curl asks before sending a body over 1 KiB and waits a second for the answer; Go's
-      // server (etcd's) answers at once, so cairn does too.
-      if (parser.is_header_done() && !continued) {
-        continued = true;
-        auto expect = parser.get().find(http::field::expect);
-        if (expect != parser.get().end() &&
+      if (parser->is_header_done() && !header_seen) {
+        header_seen = true;
+        // curl asks before sending a body over 1 KiB and waits a second for the answer; Go's
+        // server (etcd's) answers at once, so cairn does too.
+        auto expect = parser->get().find(http::field::expect);
+        if (expect != parser->get().end() &&
             boost::beast::iequals(expect->value(), "100-continue") &&
             !Write("HTTP/1.1 100 Continue\r\n\r\n", idle_timeout_ms)) {
           return ReadResult::kClosed;
         }
+        if (stream_body && stream_body(parser->get())) {
+          // The body is left to ReadBodySome. Each request object in it is bounded by the
+          // caller; the body as a whole is not (a watch may send creates and cancels for hours).
+          out->base() = parser->get().base();
+          parser->body_limit(boost::none);
+          body_parser_ = std::move(parser);
+          return ReadResult::kOk;
+        }
+      }
+      if (parser->is_done()) {
+        *out = parser->release();
+        return ReadResult::kOk;
       }
       if (!ec && used > 0) continue;  // the parser may take the rest in another call
     }
-    if (!PollFor(fd_, POLLIN, idle_timeout_ms)) return ReadResult::kTimedOut;
-    auto space = buffer_.prepare(16 * 1024);
-    ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) {
+    ReadResult r = Receive(idle_timeout_ms);
+    if (r == ReadResult::kClosed) {
       // A request cut short is malformed; a close between requests is the normal end.
       return got_bytes ? ReadResult::kMalformed : ReadResult::kClosed;
     }
-    buffer_.commit(static_cast<size_t>(n));
+    if (r != ReadResult::kOk) return r;
     got_bytes = true;
+  }
+}
+
+Connection::BodyResult Connection::ReadBodySome(int timeout_ms, std::string* out) {
+  auto& p = *body_parser_;
+  for (;;) {
+    // What the parser already holds (the body bytes that came with the header, say).
+    std::string& body = p.get().body();
+    if (!body.empty()) {
+      out->append(body);
+      body.clear();  // string_body appends at the current size: safe to empty between puts
+      return BodyResult::kData;
+    }
+    if (p.is_done()) return BodyResult::kEnd;
+    if (buffer_.size() > 0) {
+      boost::beast::error_code ec;
+      size_t used = p.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec && ec != http::error::need_more) return BodyResult::kMalformed;
+      if (used > 0 || !p.get().body().empty() || p.is_done()) continue;
+    }
+    ReadResult r = Receive(timeout_ms);
+    if (r == ReadResult::kTimedOut) return BodyResult::kTimedOut;
+    if (r != ReadResult::kOk) return BodyResult::kClosed;
   }
 }
 

@@ -8,8 +8,11 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -17,6 +20,9 @@ namespace cairn::api::gateway {
 
 // The request header's size limit (Beast's default, named); a larger header gets 400.
 inline constexpr size_t kHttpHeaderBytesMax = 8 * 1024;
+// A connection that sends no byte for this long while cairn awaits a request (or a streamed
+// body's first request object) is closed.
+inline constexpr int kHttpIdleTimeoutMs = 120 * 1000;
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -37,7 +43,23 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Reads the next request (header and whole body). Bytes after it stay buffered for the next.
-  ReadResult ReadRequest(size_t body_bytes_max, int idle_timeout_ms, Request* out);
+  // When `stream_body` is given and returns true for the request's header, only the header is
+  // read (`*out` has an empty body): the body is then read as it arrives with ReadBodySome, and
+  // no further request is read on this connection.
+  ReadResult ReadRequest(size_t body_bytes_max, int idle_timeout_ms, Request* out,
+                         const std::function<bool(const Request&)>& stream_body = nullptr);
+
+  enum class BodyResult {
+    kData,       // bytes were appended
+    kEnd,        // the body is complete (nothing more will come)
+    kTimedOut,   // nothing arrived within the timeout
+    kClosed,     // the peer closed or the connection was aborted before the body's end
+    kMalformed,  // the chunked encoding is broken
+  };
+  // After a ReadRequest that stopped at the header: appends the body bytes that arrived (the
+  // chunked encoding removed) to *out, waiting at most `timeout_ms` for some.
+  BodyResult ReadBodySome(int timeout_ms, std::string* out);
+  bool streaming_body() const { return body_parser_ != nullptr; }
 
   // Writes all of `data` within `timeout_ms`; false when the peer is gone or too slow.
   bool Write(std::string_view data, int timeout_ms);
@@ -51,8 +73,13 @@ class Connection {
   int fd() const { return fd_; }
 
  private:
+  // Receives what is available (waiting at most `timeout_ms`) into buffer_.
+  ReadResult Receive(int timeout_ms);
+
   int fd_;
   boost::beast::flat_buffer buffer_;
+  // The parser of a request whose body is read incrementally (ReadBodySome).
+  std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::string_body>> body_parser_;
 };
 
 }  // namespace cairn::api::gateway

@@ -56,7 +56,7 @@ bool HasAlarm(const HealthState& h, std::string_view name) {
 
 HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
   if (options_.channel) {
-    gateway_ = std::make_unique<JsonGateway>(options_.channel, &stopping_);
+    gateway_ = std::make_unique<JsonGateway>(options_.channel, options_.body_bytes_max, &stopping_);
   }
 }
 
@@ -111,7 +111,13 @@ void HttpServer::Stop() {
 void HttpServer::Serve(uint64_t id, Connection* conn) {
   while (!stopping_.load()) {
     Request request;
-    auto r = conn->ReadRequest(options_.body_bytes_max, kHttpIdleTimeoutMs, &request);
+    // Watch and LeaseKeepAlive bodies are read as they arrive (json_gateway.h).
+    auto r = conn->ReadRequest(options_.body_bytes_max, kHttpIdleTimeoutMs, &request,
+                               [this](const Request& header) {
+                                 if (!gateway_ || header.method() != http::verb::post) return false;
+                                 const Route* route = FindRoute(PathOf(header));
+                                 return route != nullptr && route->kind == CallKind::kBidiStream;
+                               });
     if (r == Connection::ReadResult::kTooLarge) {
       Reply(conn, 413, "application/json",
             ErrorJson(8, "request body larger than " + std::to_string(options_.body_bytes_max) +

@@ -33,8 +33,6 @@ namespace cairn::api::gateway {
 
 // Connections served at once, per HttpServer; more are answered 503 and closed.
 inline constexpr int kMaxHttpConnections = 256;
-// A connection that sends no byte for this long while cairn awaits a request is closed.
-inline constexpr int kHttpIdleTimeoutMs = 120 * 1000;
 
 // The request body limit for --max-request-bytes: twice it (base64 makes bytes 4/3 as long,
 // field names and escapes add more) plus the gRPC side's 512 KiB margin. The decoded request

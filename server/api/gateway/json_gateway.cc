@@ -11,10 +11,14 @@
 #include <boost/beast/http/write.hpp>
 #include <cctype>
 #include <cstdio>
+#include <deque>
+#include <functional>
+#include <iterator>
 #include <sstream>
 #include <vector>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "server/api/gateway/body_stream.h"
 #include "v3electionpb/v3election.pb.h"
 #include "v3lockpb/v3lock.pb.h"
 
@@ -69,59 +73,6 @@ std::string ToJson(const pb::Message& m) {
   return out;
 }
 
-// jsonpb, as etcd's gateway unmarshals: unknown fields are ignored, an empty body is {}.
-bool FromJson(std::string_view json, pb::Message* m, std::string* error) {
-  pb::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) return true;
-  auto st = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), m, options);
-  if (st.ok()) return true;
-  // protobuf's message goes on with a caret line under the input; the first line says it all.
-  std::string_view what(st.message().data(), st.message().size());
-  *error = "invalid JSON body: " + std::string(what.substr(0, what.find('\n')));
-  return false;
-}
-
-// Splits a stream of JSON objects ("{...}{...}" or one per line) into the objects, tracking
-// nesting and strings only; each object is then parsed by protobuf. False with `error` when the
-// text is not a sequence of objects.
-bool SplitObjects(std::string_view body, std::vector<std::string_view>* out, std::string* error) {
-  size_t i = 0;
-  while (true) {
-    while (i < body.size() && std::isspace(static_cast<unsigned char>(body[i]))) ++i;
-    if (i == body.size()) return true;
-    if (body[i] != '{') {
-      *error = std::string("invalid character '") + body[i] + "' looking for beginning of value";
-      return false;
-    }
-    size_t start = i;
-    int depth = 0;
-    bool in_string = false;
-    for (; i < body.size(); ++i) {
-      char c = body[i];
-      if (in_string) {
-        if (c == '\\') {
-          ++i;
-        } else if (c == '"') {
-          in_string = false;
-        }
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        if (--depth == 0) break;
-      }
-    }
-    if (i >= body.size()) {
-      *error = "unexpected EOF";
-      return false;
-    }
-    ++i;
-    out->push_back(body.substr(start, i - start));
-  }
-}
-
 std::string EscapeJson(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -153,18 +104,32 @@ class CallWaiter {
              const std::atomic<bool>* stopping)
       : cq_(cq), ctx_(ctx), conn_(conn), stopping_(stopping) {}
 
-  // Waits for the one outstanding operation; returns its `ok`.
-  bool Await() {
+  // Waits for the next event of the queue; false when the queue is shut down.
+  bool Next(void** tag, bool* ok) {
     for (;;) {
-      void* tag = nullptr;
-      bool ok = false;
       gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                            gpr_time_from_millis(kCancelCheckMs, GPR_TIMESPAN));
-      auto r = cq_->AsyncNext(&tag, &ok, deadline);
-      if (r == grpc::CompletionQueue::GOT_EVENT) return ok;
+      auto r = cq_->AsyncNext(tag, ok, deadline);
+      if (r == grpc::CompletionQueue::GOT_EVENT) return true;
       if (r == grpc::CompletionQueue::SHUTDOWN) return false;
       if (!canceled_ && (stopping_->load() || conn_->PeerClosed())) Cancel();
     }
+  }
+  // Waits for the one outstanding operation; returns its `ok`.
+  bool Await() {
+    void* tag = nullptr;
+    bool ok = false;
+    return Next(&tag, &ok) && ok;
+  }
+  // Waits for the operation of `want`, passing other events to `other`.
+  bool AwaitTag(void* want, const std::function<void(void*, bool)>& other) {
+    void* tag = nullptr;
+    bool ok = false;
+    while (Next(&tag, &ok)) {
+      if (tag == want) return ok;
+      other(tag, ok);
+    }
+    return false;
   }
   void Cancel() {
     canceled_ = true;
@@ -201,6 +166,10 @@ bool AddToken(const Request& request, grpc::ClientContext* ctx) {
 }
 
 void* Tag() { return reinterpret_cast<void*>(1); }
+// A bidi stream's operations, which may be outstanding together.
+void* const kReadTag = reinterpret_cast<void*>(2);
+void* const kWriteTag = reinterpret_cast<void*>(3);
+void* const kAlarmTag = reinterpret_cast<void*>(4);
 
 std::string GrpcPath(const Route& route) {
   return "/" + std::string(route.service) + "/" + std::string(route.method);
@@ -276,13 +245,12 @@ std::string HttpResponse(unsigned status, std::string_view content_type, std::st
   return os.str();
 }
 
-JsonGateway::JsonGateway(std::shared_ptr<grpc::Channel> channel, const std::atomic<bool>* stopping)
-    : channel_(std::move(channel)), stub_(channel_), stopping_(stopping) {}
-
-bool JsonGateway::Serve(const Route& route, const Request& request, Connection* conn) {
-  if (route.kind == CallKind::kUnary) return ServeUnary(route, request, conn);
-  return ServeStream(route, request, conn);
-}
+JsonGateway::JsonGateway(std::shared_ptr<grpc::Channel> channel, size_t body_bytes_max,
+                         const std::atomic<bool>* stopping)
+    : channel_(std::move(channel)),
+      stub_(channel_),
+      body_bytes_max_(body_bytes_max),
+      stopping_(stopping) {}
 
 bool JsonGateway::ServeUnary(const Route& route, const Request& request, Connection* conn) {
   bool keep_alive = request.keep_alive();
@@ -297,7 +265,7 @@ bool JsonGateway::ServeUnary(const Route& route, const Request& request, Connect
   std::string error;
   // As etcd's gateway (Go's json.Decoder), the body's first JSON value is the request and
   // whatever follows it is ignored.
-  std::vector<std::string_view> objects;
+  std::vector<std::string> objects;
   SplitObjects(request.body(), &objects, &error);
   std::string_view body = objects.empty() ? std::string_view(request.body()) : objects.front();
   if (!FromJson(body, req.get(), &error)) return reply(400, ErrorJson(3, error));
@@ -326,96 +294,220 @@ bool JsonGateway::ServeUnary(const Route& route, const Request& request, Connect
   return reply(200, ToJson(*resp));
 }
 
-bool JsonGateway::ServeStream(const Route& route, const Request& request, Connection* conn) {
-  auto fail_early = [&](unsigned status, const std::string& body) {
-    conn->Write(HttpResponse(status, "application/json", body, false), kWriteTimeoutMs);
-    return false;
-  };
-  const pb::MethodDescriptor* method = FindMethod(route);
-  if (method == nullptr) return fail_early(501, ErrorJson(12, "unknown service"));
-  // The body is a stream of request objects, read whole before the call starts. etcd's gateway
-  // answers a body it cannot decode with code 2 (Unknown) and HTTP 500; so does cairn.
-  std::vector<std::string_view> objects;
-  std::string error;
-  std::vector<std::unique_ptr<pb::Message>> requests;
-  // Past the first request, etcd's gateway stops at what it cannot decode and streams on with
-  // the requests before it; so does cairn.
-  bool split = SplitObjects(request.body(), &objects, &error);
-  if (!split && objects.empty()) return fail_early(500, ErrorJson(2, error));
-  if (route.kind == CallKind::kServerStream && objects.empty()) objects.push_back("{}");
-  for (std::string_view object : objects) {
-    auto message = NewMessage(method->input_type());
-    if (!FromJson(object, message.get(), &error)) {
-      if (requests.empty()) return fail_early(500, ErrorJson(2, error));
-      break;
+// The response side of a stream: newline-delimited {"result":...} objects in a chunked body whose
+// header is written with the first of them; the end as etcd's gateway writes it.
+class StreamOut {
+ public:
+  explicit StreamOut(Connection* conn) : conn_(conn) {}
+  // Writes one response; false when the peer is gone or too slow.
+  bool Deliver(const pb::Message& resp) {
+    if (!headers_sent_) {
+      headers_sent_ = true;
+      peer_ok_ = conn_->Write(StreamHeader(), kWriteTimeoutMs);
     }
-    requests.push_back(std::move(message));
+    if (peer_ok_) {
+      peer_ok_ = conn_->WriteChunk("{\"result\":" + ToJson(resp) + "}\n", kWriteTimeoutMs);
+    }
+    return peer_ok_;
   }
-  grpc::ClientContext ctx;
-  if (!AddToken(request, &ctx))
-    return fail_early(400, ErrorJson(3, "invalid Authorization header"));
+  void PeerGone() { peer_ok_ = false; }
+  // Ends the response with the call's `status`. Always false: the connection closes after it.
+  bool End(const grpc::Status& status) {
+    if (!headers_sent_) {
+      if (status.ok()) {
+        if (conn_->Write(StreamHeader(), kWriteTimeoutMs)) conn_->WriteLastChunk(kWriteTimeoutMs);
+        return false;
+      }
+      conn_->Write(HttpResponse(HttpStatusOfCode(status.error_code()), "application/json",
+                                ErrorJson(status.error_code(), status.error_message()), false),
+                   kWriteTimeoutMs);
+      return false;
+    }
+    if (!peer_ok_) return false;
+    if (!status.ok()) {
+      // grpc-gateway v1's error object inside a stream whose header is already sent.
+      unsigned http_code = HttpStatusOfCode(status.error_code());
+      std::string line = "{\"error\":{\"grpc_code\":" + std::to_string(status.error_code()) +
+                         ",\"http_code\":" + std::to_string(http_code) + ",\"message\":\"" +
+                         EscapeJson(status.error_message()) + "\",\"http_status\":\"" +
+                         StatusText(http_code) + "\"}}\n";
+      conn_->WriteChunk(line, kWriteTimeoutMs);
+    }
+    conn_->WriteLastChunk(kWriteTimeoutMs);
+    return false;
+  }
 
+ private:
+  Connection* const conn_;
+  bool headers_sent_ = false;
+  bool peer_ok_ = true;
+};
+
+namespace {
+
+grpc::Status TooLarge(size_t limit) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "request body larger than " + std::to_string(limit) + " bytes");
+}
+
+}  // namespace
+
+bool JsonGateway::Serve(const Route& route, const Request& request, Connection* conn) {
+  if (route.kind == CallKind::kUnary) return ServeUnary(route, request, conn);
+  const pb::MethodDescriptor* method = FindMethod(route);
+  StreamOut out(conn);
+  if (method == nullptr)
+    return out.End(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown service"));
+  auto prototype = NewMessage(method->input_type());
+  // The requests known before the call starts. etcd's gateway answers a first request it cannot
+  // decode with code 2 (Unknown) and HTTP 500; so does cairn. Past the first, it stops at what
+  // it cannot decode and streams on with the requests before it; so does cairn.
+  std::vector<std::unique_ptr<pb::Message>> requests;
+  ObjectStream objects(body_bytes_max_);
+  grpc::Status early;
+  if (conn->streaming_body()) {
+    early = ReadFirstRequest(conn, *prototype, &objects, &requests);
+  } else {
+    std::vector<std::string> texts;
+    std::string error;
+    bool split = SplitObjects(request.body(), &texts, &error);
+    if (!split && texts.empty()) early = grpc::Status(grpc::StatusCode::UNKNOWN, error);
+    if (route.kind == CallKind::kServerStream && texts.empty()) texts.push_back("{}");
+    for (size_t i = 0; early.ok() && i < texts.size(); ++i) {
+      std::unique_ptr<pb::Message> m(prototype->New());
+      if (!FromJson(texts[i], m.get(), &error)) {
+        if (requests.empty()) early = grpc::Status(grpc::StatusCode::UNKNOWN, error);
+        break;
+      }
+      requests.push_back(std::move(m));
+    }
+  }
+  if (early.error_code() == grpc::StatusCode::ABORTED) return false;  // the peer left
+  if (!early.ok()) return out.End(early);
+  grpc::ClientContext ctx;
+  if (!AddToken(request, &ctx)) {
+    return out.End(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "invalid Authorization header"));
+  }
+  return RunStream(route, *method, std::move(requests), conn->streaming_body() ? &objects : nullptr,
+                   &ctx, conn, &out);
+}
+
+grpc::Status JsonGateway::ReadFirstRequest(Connection* conn, const pb::Message& prototype,
+                                           ObjectStream* objects,
+                                           std::vector<std::unique_ptr<pb::Message>>* out) {
+  std::string object, error, bytes;
+  for (;;) {
+    switch (objects->Pop(&object, &error)) {
+      case ObjectStream::Next::kObject: {
+        std::unique_ptr<pb::Message> m(prototype.New());
+        if (!FromJson(object, m.get(), &error)) {
+          return grpc::Status(grpc::StatusCode::UNKNOWN, error);
+        }
+        out->push_back(std::move(m));
+        return grpc::Status::OK;
+      }
+      case ObjectStream::Next::kError:
+        return grpc::Status(grpc::StatusCode::UNKNOWN, error);
+      case ObjectStream::Next::kTooLarge:
+        return TooLarge(body_bytes_max_);
+      case ObjectStream::Next::kNeedMore:
+        break;
+    }
+    bytes.clear();
+    switch (conn->ReadBodySome(kHttpIdleTimeoutMs, &bytes)) {
+      case Connection::BodyResult::kData:
+        objects->Append(bytes);
+        break;
+      case Connection::BodyResult::kEnd:
+        if (objects->HasPartial()) return grpc::Status(grpc::StatusCode::UNKNOWN, "unexpected EOF");
+        return grpc::Status::OK;  // no request: the stream waits for the peer to leave
+      case Connection::BodyResult::kTimedOut:
+      case Connection::BodyResult::kClosed:
+      case Connection::BodyResult::kMalformed:
+        return grpc::Status(grpc::StatusCode::ABORTED, "");  // close without an answer
+    }
+  }
+}
+
+bool JsonGateway::RunStream(const Route& route, const pb::MethodDescriptor& method,
+                            std::vector<std::unique_ptr<pb::Message>> requests, ObjectStream* body,
+                            grpc::ClientContext* ctx, Connection* conn, StreamOut* out) {
   grpc::CompletionQueue cq;
-  bool headers_sent = false;
-  bool peer_ok = true;
   grpc::Status status;
+  bool too_large = false;
   {
-    CallWaiter waiter(&cq, &ctx, conn, stopping_);
-    auto call = stub_.PrepareCall(&ctx, GrpcPath(route), &cq);
+    CallWaiter waiter(&cq, ctx, conn, stopping_);
+    auto call = stub_.PrepareCall(ctx, GrpcPath(route), &cq);
     call->StartCall(Tag());
-    bool ok = waiter.Await();
-    for (size_t i = 0; ok && i < requests.size(); ++i) {
-      call->Write(Serialize(*requests[i]), Tag());
-      ok = waiter.Await();
+    bool started = waiter.Await();
+    std::deque<std::unique_ptr<pb::Message>> queued(std::make_move_iterator(requests.begin()),
+                                                    std::make_move_iterator(requests.end()));
+    // A bidi stream's later requests, read from the body as they arrive (body_stream.h).
+    auto prototype = NewMessage(method.input_type());
+    std::unique_ptr<BodyReader> reader;
+    if (body != nullptr) {
+      reader = std::make_unique<BodyReader>(conn, body, prototype.get(), &cq, kAlarmTag);
     }
-    // A server stream has its one request; a bidi stream stays open for the watch or keepalive
-    // to go on until the peer leaves.
-    if (ok && route.kind == CallKind::kServerStream) {
+    bool writing = false, write_broken = !started;
+    auto send_next = [&] {
+      if (writing || write_broken) return;
+      std::unique_ptr<pb::Message> next;
+      if (!queued.empty()) {
+        next = std::move(queued.front());
+        queued.pop_front();
+      } else if (reader) {
+        BodyReader::End end = BodyReader::End::kNone;
+        next = reader->Pop(&end);
+        if (end == BodyReader::End::kPeerGone && !waiter.canceled()) waiter.Cancel();
+        if (end == BodyReader::End::kTooLarge && !too_large) {
+          too_large = true;
+          waiter.Cancel();
+        }
+      }
+      if (next == nullptr) return;
+      call->Write(Serialize(*next), kWriteTag);
+      writing = true;
+    };
+    auto on_other = [&](void* tag, bool ok) {
+      if (tag == kAlarmTag) {
+        reader->AlarmDelivered();
+      } else if (tag == kWriteTag) {
+        writing = false;
+        write_broken = write_broken || !ok;
+      }
+      send_next();
+    };
+    send_next();
+    if (started && route.kind == CallKind::kServerStream) {
+      // A server stream has its one request, then the client's side is done.
+      if (writing && !waiter.AwaitTag(kWriteTag, on_other)) write_broken = true;
+      writing = false;
       call->WritesDone(Tag());
-      ok = waiter.Await();
+      waiter.AwaitTag(Tag(), on_other);
     }
-    auto resp = NewMessage(method->output_type());
-    while (true) {
-      grpc::ByteBuffer bb;
-      call->Read(&bb, Tag());
-      if (!waiter.Await()) break;
+    if (reader) reader->Start();
+    auto resp = NewMessage(method.output_type());
+    grpc::ByteBuffer bb;
+    while (started) {
+      call->Read(&bb, kReadTag);
+      if (!waiter.AwaitTag(kReadTag, on_other)) break;
       resp->Clear();
       if (!Deserialize(bb, resp.get())) {
         waiter.Cancel();
         continue;
       }
-      if (!headers_sent) {
-        headers_sent = true;
-        peer_ok = conn->Write(StreamHeader(), kWriteTimeoutMs);
-      }
-      if (peer_ok)
-        peer_ok = conn->WriteChunk("{\"result\":" + ToJson(*resp) + "}\n", kWriteTimeoutMs);
-      if (!peer_ok && !waiter.canceled()) waiter.Cancel();
+      if (!out->Deliver(*resp) && !waiter.canceled()) waiter.Cancel();
     }
+    write_broken = true;  // nothing more is sent
+    if (writing) waiter.AwaitTag(kWriteTag, on_other);
+    reader.reset();  // stops reading the body; its alarm's tag may still arrive
     call->Finish(&status, Tag());
-    waiter.Await();
-    if (waiter.canceled()) peer_ok = peer_ok && stopping_->load();
+    waiter.AwaitTag(Tag(), [&](void*, bool) {});
+    if (waiter.canceled() && !too_large && !stopping_->load()) out->PeerGone();
   }
-  if (!headers_sent) {
-    if (status.ok()) {
-      if (conn->Write(StreamHeader(), kWriteTimeoutMs)) conn->WriteLastChunk(kWriteTimeoutMs);
-      return false;
-    }
-    return fail_early(HttpStatusOfCode(status.error_code()),
-                      ErrorJson(status.error_code(), status.error_message()));
-  }
-  if (!peer_ok) return false;
-  if (!status.ok()) {
-    // grpc-gateway v1's error object inside a stream whose header is already sent.
-    unsigned http_code = HttpStatusOfCode(status.error_code());
-    std::string line = "{\"error\":{\"grpc_code\":" + std::to_string(status.error_code()) +
-                       ",\"http_code\":" + std::to_string(http_code) + ",\"message\":\"" +
-                       EscapeJson(status.error_message()) + "\",\"http_status\":\"" +
-                       StatusText(http_code) + "\"}}\n";
-    conn->WriteChunk(line, kWriteTimeoutMs);
-  }
-  conn->WriteLastChunk(kWriteTimeoutMs);
-  return false;
+  if (too_large) return out->End(TooLarge(body_bytes_max_));
+  return out->End(status);
 }
 
 }  // namespace cairn::api::gateway

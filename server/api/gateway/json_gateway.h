@@ -14,6 +14,10 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 
 #include <grpcpp/channel.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -23,21 +27,37 @@
 
 namespace cairn::api::gateway {
 
+class ObjectStream;
+class StreamOut;
+
 class JsonGateway {
  public:
   // `stopping` (outliving this object) set true makes every pending call cancel soon.
-  JsonGateway(std::shared_ptr<grpc::Channel> channel, const std::atomic<bool>* stopping);
+  // `body_bytes_max`: the largest request object of a streamed body (HttpBodyBytesMax).
+  JsonGateway(std::shared_ptr<grpc::Channel> channel, size_t body_bytes_max,
+              const std::atomic<bool>* stopping);
 
   // Answers `request` (a POST on `route`) on `conn`. Returns false when the connection must be
-  // closed afterwards (a stream ended, the peer left, or a write failed).
+  // closed afterwards (a stream ended, the peer left, or a write failed). For a bidi stream
+  // whose body `conn` streams (Connection::streaming_body), the requests are read as they come.
   bool Serve(const Route& route, const Request& request, Connection* conn);
 
  private:
   bool ServeUnary(const Route& route, const Request& request, Connection* conn);
-  bool ServeStream(const Route& route, const Request& request, Connection* conn);
+  // Waits for the streamed body's first request (or its end). ABORTED (empty message): the peer
+  // left or went silent; other errors are answered.
+  grpc::Status ReadFirstRequest(Connection* conn, const google::protobuf::Message& prototype,
+                                ObjectStream* objects,
+                                std::vector<std::unique_ptr<google::protobuf::Message>>* out);
+  // Runs a stream call: `requests` first, then (when `body` is given) the body's later requests
+  // as they arrive; the responses go to `out`. Returns whether the connection stays open.
+  bool RunStream(const Route& route, const google::protobuf::MethodDescriptor& method,
+                 std::vector<std::unique_ptr<google::protobuf::Message>> requests,
+                 ObjectStream* body, grpc::ClientContext* ctx, Connection* conn, StreamOut* out);
 
   std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
+  const size_t body_bytes_max_;
   const std::atomic<bool>* stopping_;
 };
 
