@@ -10,6 +10,7 @@ load --keys keys with cairn-bench (txn-put, --val-size bytes each), then
 Prints one table. Measure an idle machine, a Release build; see bench/README.md.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -53,14 +54,15 @@ class PeakRss:
 
 
 def key_count(a, endpoint):
+    """The number of keys (RangeResponse.count of the whole key space, one key returned)."""
     env = dict(os.environ, ETCDCTL_API="3")
-    out = subprocess.run([a.etcdctl, "--endpoints", endpoint, "get", "", "--prefix",
-                          "--count-only", "-w", "fields"], env=env, capture_output=True,
-                         text=True, timeout=300).stdout
-    for line in out.splitlines():
-        if line.startswith('"Count"'):
-            return int(line.split(":")[1])
-    return -1
+    out = subprocess.run([a.etcdctl, "--endpoints", endpoint, "get", "", "--prefix", "--limit=1",
+                          "-w", "json"], env=env, capture_output=True, text=True,
+                         timeout=300).stdout
+    try:
+        return int(json.loads(out).get("count", 0))
+    except ValueError:
+        return -1
 
 
 def measure(a, kind):

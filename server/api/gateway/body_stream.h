@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <google/protobuf/message.h>
 #include <grpcpp/alarm.h>
