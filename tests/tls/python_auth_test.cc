@@ -70,7 +70,9 @@ std::string RunScenario(ServerKind kind, const Certs& certs, const std::string& 
 TEST(PythonEtcd3AuthTest, UserAndPasswordOverTlsMatchEtcd) {
   std::string dir = MakeTempDir("cairn-py-auth");
   Certs certs;
-  ASSERT_TRUE(certs.Generate(dir + "/certs").ok());
+  std::filesystem::create_directories(dir + "/certs");
+  absl::Status made = certs.Generate(dir + "/certs");
+  ASSERT_TRUE(made.ok()) << made;
   std::string etcd = RunScenario(ServerKind::kEtcd, certs, dir);
   std::string cairn = RunScenario(ServerKind::kCairn, certs, dir);
   EXPECT_EQ(cairn, etcd);
