@@ -9,11 +9,13 @@
 #include <openssl/rsa.h>
 
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -210,7 +212,20 @@ absl::StatusOr<TokenSpec> ParseTokenSpec(std::string_view spec) {
   return out;
 }
 
+// Tokens already verified, so that a client reusing its token (every request carries it) pays for
+// the signature check once: the exact token bytes map to their claims and exp, which is checked
+// again on every hit. Bounded: emptied when full (docs/limits.md).
+constexpr size_t kVerifiedTokensMax = 4096;
+
+struct Verified {
+  TokenClaims claims;
+  std::optional<double> exp;
+  std::optional<double> nbf;
+};
+
 struct JwtTokens::Keys {
+  absl::Mutex cache_mu;
+  std::map<std::string, Verified, std::less<>> cache ABSL_GUARDED_BY(cache_mu);
   const Method* method = nullptr;
   Pkey sign_key;           // null: verify-only
   Pkey verify_key;         // the public key, or the private key when no public key was given
@@ -362,6 +377,20 @@ absl::StatusOr<std::string> JwtTokens::Sign(std::string_view username, uint64_t 
 
 std::optional<TokenClaims> JwtTokens::Verify(std::string_view token) const {
   if (token.size() > kMaxTokenBytes) return std::nullopt;
+  double now_s = static_cast<double>(clock_->WallMs()) / 1000;
+  // As jwt-go's MapClaims.Valid: exp and nbf are checked when present (on every use).
+  auto in_time = [now_s](const Verified& v) {
+    return !(v.exp && !(now_s <= *v.exp)) && !(v.nbf && !(now_s >= *v.nbf));
+  };
+  {
+    absl::MutexLock l(&keys_->cache_mu);
+    auto it = keys_->cache.find(token);
+    if (it != keys_->cache.end()) {
+      if (in_time(it->second)) return it->second.claims;
+      keys_->cache.erase(it);
+      return std::nullopt;
+    }
+  }
   size_t dot1 = token.find('.');
   if (dot1 == std::string_view::npos) return std::nullopt;
   size_t dot2 = token.find('.', dot1 + 1);
@@ -381,19 +410,20 @@ std::optional<TokenClaims> JwtTokens::Verify(std::string_view token) const {
   }
   auto claims = ParseObject(token.substr(dot1 + 1, dot2 - dot1 - 1));
   if (!claims) return std::nullopt;
-  // As jwt-go's MapClaims.Valid: exp and nbf are checked when present.
-  double now_s = static_cast<double>(clock_->WallMs()) / 1000;
-  std::optional<double> exp = NumberField(*claims, "exp");
-  std::optional<double> nbf = NumberField(*claims, "nbf");
-  if (exp && !(now_s <= *exp)) return std::nullopt;
-  if (nbf && !(now_s >= *nbf)) return std::nullopt;
+  Verified v;
+  v.exp = NumberField(*claims, "exp");
+  v.nbf = NumberField(*claims, "nbf");
   auto user = claims->fields().find("username");
   std::optional<double> rev = NumberField(*claims, "revision");
   if (user == claims->fields().end() || !user->second.has_string_value() || !rev ||
-      !(*rev >= 0 && *rev < 1.8e19)) {
+      !(*rev >= 0 && *rev < 1.8e19) || !in_time(v)) {
     return std::nullopt;
   }
-  return TokenClaims{user->second.string_value(), static_cast<uint64_t>(*rev)};
+  v.claims = TokenClaims{user->second.string_value(), static_cast<uint64_t>(*rev)};
+  absl::MutexLock l(&keys_->cache_mu);
+  if (keys_->cache.size() >= kVerifiedTokensMax) keys_->cache.clear();
+  keys_->cache.emplace(std::string(token), v);
+  return v.claims;
 }
 
 }  // namespace cairn::auth

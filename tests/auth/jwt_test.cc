@@ -190,6 +190,23 @@ TEST_F(JwtTest, VerifyOnlyMemberAndKeyMismatch) {
   EXPECT_FALSE(JwtTokens::Create(spec, &clock_, 1000).ok());  // not PEM
 }
 
+// Verified tokens are remembered (bounded): reuse is cheap, a full cache is emptied, and every
+// use still checks exp (ExpiryAndNotBefore checks a remembered token's expiry too).
+TEST_F(JwtTest, VerifiedTokensAreRememberedBounded) {
+  auto t = Make("HS256", "hmac.key", "", /*ttl_ms=*/60'000);
+  ASSERT_NE(t, nullptr);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 5000; ++i) tokens.push_back(*t->Sign("user" + std::to_string(i), 1));
+  for (const auto& tok : tokens) ASSERT_TRUE(t->Verify(tok).has_value());
+  for (int i : {0, 4095, 4096, 4999}) {
+    auto claims = t->Verify(tokens[i]);
+    ASSERT_TRUE(claims.has_value());
+    EXPECT_EQ(claims->username, "user" + std::to_string(i));
+  }
+  clock_.wall_ms += 61'000;
+  for (int i : {0, 4999}) EXPECT_FALSE(t->Verify(tokens[i]).has_value());
+}
+
 // Tokens signed by the openssl CLI, not by us, verify: the wire format is the standard one.
 TEST_F(JwtTest, AcceptsTokensSignedByOpensslCli) {
   std::string input = B64(R"({"alg":"RS256","typ":"JWT"})") + "." +

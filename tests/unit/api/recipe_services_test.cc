@@ -47,9 +47,8 @@ TEST(RecipeHostTest, CallsBeforeStartRunOnceStartedAndNoneAfterStop) {
   EXPECT_EQ(ran, 0);
   EXPECT_FALSE(host.kv().ok());
   // The in-process client does not dial: any channel will do here.
-  ASSERT_TRUE(host.Start(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
-                         /*internal_token=*/"")
-                  .ok());
+  ASSERT_TRUE(
+      host.Start(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()), "").ok());
   EXPECT_EQ(ran, 1);
   host.WhenStarted([&] { ++ran; });
   EXPECT_EQ(ran, 2);
