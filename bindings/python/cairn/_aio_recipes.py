@@ -319,8 +319,8 @@ class Session:
     def rwlock(self, name: str) -> RWLock:
         return RWLock(self, name)
 
-    def semaphore(self, name: str, permits: int) -> Semaphore:
-        return Semaphore(self, name, permits)
+    def semaphore(self, name: str, n: int) -> Semaphore:
+        return Semaphore(self, name, n)
 
     def multi_lock(self, names: Sequence[str]) -> MultiLock:
         return MultiLock(self, names)
