@@ -4,11 +4,11 @@ Every process started here is killed by close()."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -128,3 +128,8 @@ class Server:
                 return r.status, text
         finally:
             c.close()
+
+
+def b64(s: str) -> str:
+    """Bytes fields travel base64-encoded in the gateway's JSON."""
+    return base64.b64encode(s.encode()).decode()

@@ -9,29 +9,14 @@ import base64
 import json
 import os
 import subprocess
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
-import pytest
 
-from gateway_servers import Server
+from gateway_servers import Server, b64
 
 ETCDCTL = os.environ.get("ETCDCTL_BINARY", "/usr/bin/etcdctl")
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[Dict[str, Server]]:
-    started: Dict[str, Server] = {}
-    try:
-        for kind in ("etcd", "cairn"):
-            started[kind] = Server(kind)
-        yield started
-    finally:
-        for s in started.values():
-            s.close()
-
-
-def b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
 
 
 def norm(v: Any) -> Any:

@@ -9,29 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
-import pytest
 
-from gateway_servers import Server
+from gateway_servers import Server, b64
 
 SOCKET_TIMEOUT = 10.0  # bound of each read: a stream that stops answering fails the test
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[Dict[str, Server]]:
-    started: Dict[str, Server] = {}
-    try:
-        for kind in ("etcd", "cairn"):
-            started[kind] = Server(kind)
-        yield started
-    finally:
-        for s in started.values():
-            s.close()
-
-
-def b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
 
 
 def norm(v: Any) -> Any:
@@ -102,14 +87,16 @@ class ChunkedStream:
 
 
 def watch_lines(w: ChunkedStream, s: Server, key: str, kind: str, interleaved: bool) -> List[Any]:
-    """create, a put, cancel, a second create from the put's revision: five answers. Interleaved,
-    each request is sent after the answers to the previous one came back on the same request."""
+    """Interleaved: create, a put, cancel, a second create from the put's revision (five answers),
+    each request sent after the answers to the previous one came back on the same request. Not
+    interleaved: create and cancel in one body, ended before anything is read (two answers)."""
     w.send({"create_request": {"key": key}})
     if not interleaved:
+        # Only create and cancel: etcd 3.4's gateway sometimes loses the answer to a second
+        # create that follows them in the same ended body (3 runs in 20 here), cairn never does.
         w.send({"cancel_request": {"watch_id": "0"}})
-        w.send({"create_request": {"key": key, "start_revision": "2"}})
         w.end_body()
-        return [w.next(), w.next(), w.next()]
+        return [w.next(), w.next()]
     lines = [w.next()]  # created, while the request's body is still open
     s.post("/v3/kv/put", {"key": key, "value": b64(kind)})
     lines.append(w.next())  # the event
@@ -132,7 +119,7 @@ def test_chunked_watch_body_same_as_etcd(servers: Dict[str, Server]) -> None:
         got[kind] = watch_lines(w, s, key, kind, interleaved=False)
         w.close()
     assert norm(got["cairn"]) == norm(got["etcd"])
-    assert [bool(l["result"].get("canceled")) for l in got["cairn"]] == [False, True, False]
+    assert [bool(l["result"].get("canceled")) for l in got["cairn"]] == [False, True]
 
 
 def test_watch_cancel_after_first_answers(servers: Dict[str, Server]) -> None:
