@@ -305,6 +305,7 @@ void Server::CreateCore(RaftDriver::Durable durable) {
   rd.request_timeout_ms = RequestTimeoutMs();
   rd.leader_wait_ms = LeaderWaitMs();
   rd.snapshot_count = config_.snapshot_count;
+  rd.snapshot_catch_up_entries = config_.snapshot_catch_up_entries;
   rd.clock = clock_;
   rd.env = env_;
   rd.backend = backend_.get();

@@ -87,6 +87,9 @@ struct ServerConfig {
   int64_t election_timeout_ms = 1000;
   // etcd's --snapshot-count: applied entries between raft snapshots (WAL compaction).
   uint64_t snapshot_count = 100000;
+  // etcd 3.5's --experimental-snapshot-catchup-entries: entries kept in the log behind a raft
+  // snapshot for slow followers; a follower further behind gets the snapshot.
+  uint64_t snapshot_catch_up_entries = 5000;
   // Remaining-TTL checkpoints (etcd's --experimental-lease-checkpoint-interval); <= 0 disables.
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
   // Auth (docs/auth.md): etcd's --auth-token-ttl (simple tokens) and --bcrypt-cost.

@@ -253,6 +253,14 @@ std::vector<FlagDef> BaseDefs() {
        [](Flags* f, const std::string& v) {
          return ParseInt<uint64_t>("snapshot-count", v, 1, &f->server.snapshot_count);
        }},
+      {"experimental-snapshot-catchup-entries", false,
+       std::to_string(d.server.snapshot_catch_up_entries),
+       "Number of entries for a slow follower to catch up after compacting the raft storage "
+       "entries.",
+       [](Flags* f, const std::string& v) {
+         return ParseInt<uint64_t>("experimental-snapshot-catchup-entries", v, 1,
+                                   &f->server.snapshot_catch_up_entries);
+       }},
       {"max-request-bytes", false, std::to_string(d.server.max_request_bytes),
        "Maximum client request size in bytes the server will accept.",
        [](Flags* f, const std::string& v) {
