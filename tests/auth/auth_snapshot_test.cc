@@ -56,6 +56,7 @@ TEST_P(AuthSnapshotTest, NewMemberEnforcesTheSameAuth) {
                                    absl::StrCat("--snapshot-count=", kSnapshotCount)};
   if (GetParam().kind == ServerKind::kCairn) {
     args.push_back(absl::StrCat("--experimental-snapshot-catchup-entries=", kCatchUpEntries));
+    args.push_back("--log-level=info");  // after the harness's level: the install line is info
   }
   if (GetParam().jwt) {
     args.push_back("--auth-token");
