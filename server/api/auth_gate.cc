@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "server/api/tls.h"
 
 namespace cairn::api {
@@ -260,6 +262,15 @@ absl::Status AuthorizeAdmin(auth::AuthStore* auth, const Caller& caller) {
   if (!user.ok()) return user.status();
   if (auth == nullptr) return absl::OkStatus();
   return auth->CheckAdmin(*user);
+}
+
+absl::Status AuthorizeMaintenance(auth::AuthStore* auth, const Caller& caller) {
+  absl::Status st = AuthorizeAdmin(auth, caller);
+  if (st.ok()) return st;
+  constexpr absl::string_view kPrefix = "etcdserver: ";
+  absl::string_view message = st.message();
+  if (absl::StartsWith(message, kPrefix)) message.remove_prefix(kPrefix.size());
+  return absl::UnknownError(absl::StrCat("auth: ", message));
 }
 
 }  // namespace cairn::api

@@ -80,6 +80,10 @@ std::string GoErrorString(const absl::Status& status);
 
 // Root only.
 absl::Status AuthorizeAdmin(auth::AuthStore* auth, const Caller& caller);
+// Root only, answered as etcd 3.4's maintenance server answers Defragment, Hash, HashKV and
+// Snapshot: the auth package's own error, which gRPC sends as Unknown "auth: permission denied"
+// ("auth: user name is empty" without a token, "auth: invalid auth token" for a bad one).
+absl::Status AuthorizeMaintenance(auth::AuthStore* auth, const Caller& caller);
 
 // v3lock and v3election. etcd runs them as their caller over KV (an embedded client carrying the
 // caller's token), so the caller needs the key permissions of the recipe's requests; these check

@@ -219,6 +219,9 @@ void Handlers::Alarm(const etcdserverpb::AlarmRequest& req, etcdserverpb::AlarmR
 void Handlers::Defragment(const etcdserverpb::DefragmentRequest&,
                           etcdserverpb::DefragmentResponse* resp, Done done) {
   if (!gate_->Admit(Method::kDefragment, &done)) return;
+  if (absl::Status st = AuthorizeMaintenance(server_->auth(), CallerScope::Current()); !st.ok()) {
+    return done(st);
+  }
   server_->Defragment([this, resp, done = std::move(done)](absl::Status st) {
     if (st.ok()) FillHeader(resp->mutable_header());
     done(st);
@@ -227,6 +230,9 @@ void Handlers::Defragment(const etcdserverpb::DefragmentRequest&,
 
 void Handlers::Hash(const etcdserverpb::HashRequest&, etcdserverpb::HashResponse* resp, Done done) {
   if (!gate_->Admit(Method::kHash, &done)) return;
+  if (absl::Status st = AuthorizeMaintenance(server_->auth(), CallerScope::Current()); !st.ok()) {
+    return done(st);
+  }
   server_->Hash([this, resp, done = std::move(done)](absl::StatusOr<uint32_t> h) {
     if (!h.ok()) return done(h.status());
     resp->set_hash(*h);
@@ -238,6 +244,9 @@ void Handlers::Hash(const etcdserverpb::HashRequest&, etcdserverpb::HashResponse
 void Handlers::HashKV(const etcdserverpb::HashKVRequest& req, etcdserverpb::HashKVResponse* resp,
                       Done done) {
   if (!gate_->Admit(Method::kHashKV, &done)) return;
+  if (absl::Status st = AuthorizeMaintenance(server_->auth(), CallerScope::Current()); !st.ok()) {
+    return done(st);
+  }
   server_->HashKV(req.revision(),
                   [this, resp, done = std::move(done)](absl::StatusOr<etcdserver::HashKvResult> h) {
                     if (!h.ok()) return done(h.status());

@@ -79,8 +79,8 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
 }
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
-    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
-  return StartSnapshotStream(server_, gate_);
+    grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest*) {
+  return StartSnapshotStream(server_, gate_, CallerOf(*ctx));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,

@@ -24,10 +24,17 @@ bool TakePlace() {
 
 class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
-  SnapshotStream(etcdserver::Server* server, RequestGate* gate) : server_(server), gate_(gate) {
+  SnapshotStream(etcdserver::Server* server, RequestGate* gate, const Caller& caller)
+      : server_(server), gate_(gate) {
     absl::Status admitted = gate_->AdmitStream(Method::kSnapshot);
     if (!admitted.ok()) {
       Finish(ToGrpc(admitted));
+      return;
+    }
+    // The whole keyspace leaves in a snapshot: root only, as in etcd.
+    if (absl::Status allowed = AuthorizeMaintenance(server_->auth(), caller); !allowed.ok()) {
+      gate_->StreamDone(Method::kSnapshot, allowed);
+      Finish(ToGrpc(allowed));
       return;
     }
     if (!TakePlace()) {
@@ -102,8 +109,8 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 int SnapshotStreamsRunning() { return running_streams.load(); }
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* StartSnapshotStream(
-    etcdserver::Server* server, RequestGate* gate) {
-  return new SnapshotStream(server, gate);
+    etcdserver::Server* server, RequestGate* gate, const Caller& caller) {
+  return new SnapshotStream(server, gate, caller);
 }
 
 }  // namespace cairn::api

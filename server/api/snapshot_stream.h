@@ -13,6 +13,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "server/api/auth_gate.h"
 #include "server/api/gate.h"
 #include "server/etcdserver/server.h"
 
@@ -24,7 +25,8 @@ inline constexpr int kMaxSnapshotStreams = 4;
 // Snapshot streams running now (for tests and /metrics).
 int SnapshotStreamsRunning();
 
+// `caller` must be root when auth is enabled (AuthorizeMaintenance).
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* StartSnapshotStream(
-    etcdserver::Server* server, RequestGate* gate);
+    etcdserver::Server* server, RequestGate* gate, const Caller& caller);
 
 }  // namespace cairn::api
