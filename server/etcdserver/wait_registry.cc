@@ -25,7 +25,6 @@ std::optional<Waiter> WaitRegistry::Take(uint64_t id) {
   if (it == waiters_.end()) return std::nullopt;
   Waiter w = std::move(it->second);
   waiters_.erase(it);
-  pinned_.erase(id);
   return w;
 }
 
@@ -36,7 +35,8 @@ bool WaitRegistry::Contains(uint64_t id) const {
 
 void WaitRegistry::Pin(uint64_t id) {
   absl::MutexLock l(&mu_);
-  if (waiters_.count(id)) pinned_.insert(id);
+  auto it = waiters_.find(id);
+  if (it != waiters_.end()) it->second.pinned = true;
 }
 
 size_t WaitRegistry::size() const {
@@ -50,8 +50,8 @@ std::vector<Waiter> WaitRegistry::Expire(int64_t now_ms) {
   while (!deadlines_.empty() && deadlines_.front().first <= now_ms) {
     auto it = waiters_.find(deadlines_.front().second);
     deadlines_.pop_front();
-    if (it == waiters_.end()) continue;      // answered already
-    if (pinned_.count(it->first)) continue;  // being applied: Take answers it
+    if (it == waiters_.end()) continue;  // answered already
+    if (it->second.pinned) continue;     // being applied: Take answers it
     expired.push_back(std::move(it->second));
     waiters_.erase(it);
   }
@@ -63,7 +63,6 @@ std::vector<Waiter> WaitRegistry::TakeAll() {
   absl::MutexLock l(&mu_);
   for (auto& [id, w] : waiters_) all.push_back(std::move(w));
   waiters_.clear();
-  pinned_.clear();
   deadlines_.clear();
   return all;
 }

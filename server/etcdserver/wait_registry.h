@@ -15,7 +15,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -31,6 +30,8 @@ namespace cairn::etcdserver {
 struct Waiter {
   std::function<void(mvcc::ApplyResult)> done;
   std::function<void(absl::StatusOr<cairnpb::Member>)> member_done;
+  // Set by WaitRegistry::Pin once its entry is being applied: Expire skips it.
+  bool pinned = false;
 
   // Answers with `status` whichever callback is set.
   void Fail(const absl::Status& status);
@@ -62,7 +63,6 @@ class WaitRegistry {
   const size_t capacity_;
   mutable absl::Mutex mu_;
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
-  std::set<uint64_t> pinned_ ABSL_GUARDED_BY(mu_);  // registered ids that Expire skips
   // (deadline, id) in registration order; deadlines grow with it (one timeout for all).
   std::deque<std::pair<int64_t, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
 };
