@@ -121,6 +121,7 @@ std::vector<std::string> QuotaScenario(ServerKind kind, int64_t quota) {
   std::map<std::string, std::string> acked;
   std::map<std::string, int64_t> acked_revision;  // for the failure message
   grpc::Status refused;
+  std::string refused_key, refused_value;
   int writes = 0;
   for (; writes < 20000; ++writes) {
     std::string key = "k" + std::to_string(writes % 5);
@@ -129,6 +130,8 @@ std::vector<std::string> QuotaScenario(ServerKind kind, int64_t quota) {
     grpc::Status st = ep.Put(key, value, &put);
     if (!st.ok()) {
       refused = st;
+      refused_key = key;
+      refused_value = value;
       break;
     }
     acked[key] = value;
@@ -160,6 +163,14 @@ std::vector<std::string> QuotaScenario(ServerKind kind, int64_t quota) {
     etcdserverpb::RangeResponse got;
     grpc::Status st = ep.Get(k, &got);
     EXPECT_TRUE(st.ok()) << k << ": " << Outcome(st);
+    // etcd applies the put that crosses the quota and still answers NOSPACE (its quotaApplierV3
+    // checks the quota before the put and reports the check after applying it), so on etcd the
+    // refused put may be what the key holds. Cairn refuses at the gate, before proposing: a put
+    // answered NOSPACE was never applied.
+    if (kind == ServerKind::kEtcd && k == refused_key && got.kvs_size() == 1 &&
+        got.kvs(0).value() == refused_value) {
+      continue;
+    }
     // On a mismatch, say which write the read saw: an older value (a lost write or a stale
     // read) has a mod_revision below the acknowledged put's revision.
     EXPECT_TRUE(got.kvs_size() == 1 && got.kvs(0).value() == v)
