@@ -75,7 +75,14 @@ TEST_P(FailoverTest, DownMemberCatchesUpAfterManyWritesAndCompaction) {
   std::vector<std::thread> writers;
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
-      auto stub = etcdserverpb::KV::NewStub(MakeTestChannel(up[t % up.size()]));
+      auto channel = MakeConnectedTestChannel(up[t % up.size()]);
+      if (channel == nullptr) {
+        ++failed;
+        std::lock_guard<std::mutex> lock(failure_mu);
+        if (first_failure.empty()) first_failure = absl::StrCat("writer ", t, ": no connection");
+        return;
+      }
+      auto stub = etcdserverpb::KV::NewStub(channel);
       for (int i = 0; i < kPutsPerThread; ++i) {
         etcdserverpb::PutRequest request;
         request.set_key(absl::StrCat("lag/k", (t * kPutsPerThread + i) % 2000));

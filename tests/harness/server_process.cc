@@ -231,6 +231,16 @@ std::shared_ptr<grpc::Channel> MakeTestChannel(const std::string& endpoint) {
   return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
 }
 
+std::shared_ptr<grpc::Channel> MakeConnectedTestChannel(const std::string& endpoint,
+                                                        int timeout_ms) {
+  auto channel = MakeTestChannel(endpoint);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() +
+                                 std::chrono::milliseconds(timeout_ms))) {
+    return nullptr;
+  }
+  return channel;
+}
+
 ServerCluster::ServerCluster(const ClusterOptions& options) : options_(options) {}
 
 absl::StatusOr<std::unique_ptr<ServerCluster>> ServerCluster::Start(const ClusterOptions& options) {

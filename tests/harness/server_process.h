@@ -179,4 +179,14 @@ std::string EtcdctlPath();
 // tests).
 std::shared_ptr<grpc::Channel> MakeTestChannel(const std::string& endpoint);
 
+// MakeTestChannel, waited on until it is connected (READY), or nullptr after `timeout_ms`. For
+// load writers that assert no write fails: Debian's gRPC 1.51 client now and then fails a first
+// connect attempt that never left the client ("UNKNOWN: ipv4:...: No such file or directory": its
+// tcp_client_posix reads connect(2)'s errno after calls that may overwrite it; fixed upstream by
+// grpc PR #35064), and an RPC that is not wait-for-ready fails at once on a channel in
+// TRANSIENT_FAILURE. The channel reconnects by itself; this waits for that instead of counting it
+// as a failed write.
+std::shared_ptr<grpc::Channel> MakeConnectedTestChannel(const std::string& endpoint,
+                                                        int timeout_ms = 30000);
+
 }  // namespace cairn::testing

@@ -23,6 +23,12 @@ TEST(MaintenanceDefragTest, OnlineUnderConcurrentWrites) {
   for (int w = 0; w < 3; ++w) {
     writers.emplace_back([&, w] {
       Endpoint ep(endpoint);
+      if (!ep.WaitConnected()) {
+        failed.fetch_add(1);
+        std::lock_guard<std::mutex> l(mu);
+        if (first_error.empty()) first_error = absl::StrCat("writer ", w, ": no connection");
+        return;
+      }
       for (int i = 0; !stop.load(); ++i) {
         grpc::Status st = ep.Put(absl::StrCat("w", w, "/", i % 50), std::string(512, 'a' + w));
         if (st.ok()) {

@@ -53,6 +53,13 @@ class Endpoint {
         lease_(etcdserverpb::Lease::NewStub(channel_)),
         maint_(etcdserverpb::Maintenance::NewStub(channel_)) {}
 
+  // Waits until the channel is connected: for writers that assert no write fails (see
+  // MakeConnectedTestChannel on a spurious first-connect failure of gRPC 1.51's client).
+  bool WaitConnected(int timeout_ms = kBoundMs) {
+    return channel_->WaitForConnected(std::chrono::system_clock::now() +
+                                      std::chrono::milliseconds(timeout_ms));
+  }
+
   grpc::Status Put(const std::string& key, const std::string& value,
                    etcdserverpb::PutResponse* out = nullptr) {
     etcdserverpb::PutRequest req;
