@@ -1,0 +1,34 @@
+// Internals shared by the files of KvStore (kv_store.cc: reads and the apply path;
+// kv_compactor.cc: physical compaction and snapshot install). Not part of the mvcc API.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "rocksdb/write_batch_base.h"
+#include "server/base/check.h"
+#include "server/base/encoding.h"
+
+namespace cairn::mvcc::internal {
+
+// The first byte of a history (rev) record's value: a put or a delete (docs/storage.md).
+inline constexpr char kKindPut = 'p';
+inline constexpr char kKindDelete = 'd';
+
+// Physical compaction removes at most this many history entries per RocksDB batch, so it never
+// holds up the applier for long (etcd's --experimental-compaction-batch-limit, default 1000).
+inline constexpr int kCompactionBatchLimit = 1000;
+// Physical compaction pauses this long between two batches, so a compaction of millions of
+// revisions leaves the disk and the CPU to the applier in between (etcd's
+// --experimental-compaction-sleep-interval, default 10 ms).
+inline constexpr int kCompactionBatchPauseMs = 10;
+
+// Writes a meta integer (big-endian) into `wb`.
+inline void PutMetaInt(rocksdb::WriteBatchBase* wb, rocksdb::ColumnFamilyHandle* cf,
+                       const char* name, int64_t v) {
+  std::string value;
+  base::PutBE64(&value, static_cast<uint64_t>(v));
+  CAIRN_CHECK(wb->Put(cf, name, value).ok());
+}
+
+}  // namespace cairn::mvcc::internal
