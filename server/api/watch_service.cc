@@ -44,8 +44,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       if (!ok) {
         FinishLocked();
       } else if (!out_.empty() && !finished_) {
-        writing_ = true;
-        StartWrite(&out_.front().first);
+        StartNextWriteLocked();
       } else if (closing_ && out_.empty()) {
         FinishLocked();
       }
@@ -123,10 +122,18 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     size_t bytes = resp.ByteSizeLong();
     queued_bytes_ += bytes;
     out_.emplace_back(std::move(resp), bytes);
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&out_.front().first);
-    }
+    if (!writing_) StartNextWriteLocked();
+  }
+
+  // Writes the queue's front. A response with more queued behind it is written with gRPC's
+  // buffer hint: the transport may hold it and send it with the ones that follow instead of
+  // flushing a frame per response (one put seen by N watchers of a stream is N responses). The
+  // queue's last response is written without the hint, so nothing waits for a later event.
+  void StartNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    writing_ = true;
+    grpc::WriteOptions options;
+    if (out_.size() > 1) options.set_buffer_hint();
+    StartWrite(&out_.front().first, options);
   }
 
   void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
