@@ -3,6 +3,7 @@
 #include "server/base/check.h"
 #include "server/base/errors.h"
 #include "server/base/logging.h"
+#include "server/base/thread_name.h"
 #include "server/storage/snapshot.h"
 
 namespace cairn::etcdserver {
@@ -58,7 +59,10 @@ Applier::~Applier() { Stop(); }
 
 void Applier::Start() {
   CAIRN_CHECK(!thread_.joinable());
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    base::SetThreadName("cairn-apply");
+    Loop();
+  });
 }
 
 void Applier::Stop() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/base/logging.h"
+#include "server/base/thread_name.h"
 
 namespace cairn::etcdserver {
 
@@ -68,6 +69,7 @@ void Compactor::StepRevision(int64_t now_ms) {
 
 void Compactor::Start(base::Clock* clock) {
   thread_ = std::thread([this, clock] {
+    base::SetThreadName("cairn-autocomp");
     const int64_t tick = TickMs();
     while (true) {
       {

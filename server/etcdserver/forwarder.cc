@@ -2,10 +2,15 @@
 
 #include <vector>
 
+#include "server/base/thread_name.h"
+
 namespace cairn::etcdserver {
 
 Forwarder::Forwarder(Options options) : options_(std::move(options)) {
-  timer_thread_ = std::thread([this] { TimerLoop(); });
+  timer_thread_ = std::thread([this] {
+    base::SetThreadName("cairn-forward");
+    TimerLoop();
+  });
 }
 
 void Forwarder::Stop() {

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "server/base/errors.h"
+#include "server/base/thread_name.h"
 
 namespace cairn::etcdserver {
 
@@ -24,7 +25,10 @@ constexpr size_t kLeaseCheckpointBatch = 1000;
 
 void LeaseDriver::Start() {
   next_checkpoint_ms_ = deps_.clock->NowMs() + deps_.checkpoint_interval_ms;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    base::SetThreadName("cairn-lease");
+    Loop();
+  });
 }
 
 void LeaseDriver::Stop() {

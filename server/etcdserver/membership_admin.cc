@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/base/errors.h"
+#include "server/base/thread_name.h"
 #include "server/base/url.h"
 #include "server/etcdserver/member_id.h"
 
@@ -50,7 +51,10 @@ int Quorum(int voters) { return voters / 2 + 1; }
 }  // namespace
 
 MembershipAdmin::MembershipAdmin(Deps deps) : deps_(std::move(deps)) {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    base::SetThreadName("cairn-members");
+    Loop();
+  });
 }
 
 // ---- the admin executor ----

@@ -7,6 +7,7 @@
 #include "server/base/check.h"
 #include "server/base/errors.h"
 #include "server/base/logging.h"
+#include "server/base/thread_name.h"
 #include "server/etcdserver/member_id.h"
 
 namespace cairn::etcdserver {
@@ -125,7 +126,10 @@ void RaftDriver::AttachSender(Sender send) {
 
 void RaftDriver::Start() {
   Prepare();
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    base::SetThreadName("cairn-raft");
+    Loop();
+  });
 }
 
 void RaftDriver::StartStepped() {

@@ -1,9 +1,15 @@
 #include "server/etcdserver/read_waits.h"
 
+#include "server/base/thread_name.h"
+
 namespace cairn::etcdserver {
 
 ReadWaits::ReadWaits(int threads, uint64_t applied) : applied_(applied) {
-  for (int i = 0; i < threads; ++i) pool_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < threads; ++i)
+    pool_.emplace_back([this] {
+      base::SetThreadName("cairn-readwait");
+      Loop();
+    });
 }
 
 void ReadWaits::WaitFor(uint64_t index, Done done) {

@@ -11,6 +11,7 @@
 #include "server/base/encoding.h"
 #include "server/base/errors.h"
 #include "server/base/logging.h"
+#include "server/base/thread_name.h"
 #include "server/mvcc/kv_store_internal.h"
 #include "server/storage/encoding.h"
 
@@ -515,7 +516,10 @@ KvStore::KvStore(storage::Backend* backend) : backend_(backend) {
   LoadFromBackend();
   finished_compact_revision_ = backend_->ReadMetaInt("finished_compact_revision", 0);
   Publish();
-  compactor_ = std::thread([this] { CompactorLoop(); });
+  compactor_ = std::thread([this] {
+    base::SetThreadName("cairn-compact");
+    CompactorLoop();
+  });
   if (compact_revision_ > finished_compact_revision_) StartCompaction(compact_revision_);
 }
 

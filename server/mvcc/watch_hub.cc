@@ -2,6 +2,7 @@
 
 #include "absl/time/time.h"
 #include "server/base/check.h"
+#include "server/base/thread_name.h"
 
 namespace cairn::mvcc {
 namespace {
@@ -50,7 +51,10 @@ std::vector<mvccpb::Event> EventView::Materialize() const {
 WatchHub::WatchHub(KvStore* kv, int64_t progress_interval_ms, base::Clock* clock)
     : kv_(kv), progress_interval_ms_(progress_interval_ms), clock_(clock) {
   notified_rev_ = kv_->View().revision;
-  syncer_ = std::thread([this] { SyncerLoop(); });
+  syncer_ = std::thread([this] {
+    base::SetThreadName("cairn-watchsync");
+    SyncerLoop();
+  });
 }
 
 WatchHub::~WatchHub() {
