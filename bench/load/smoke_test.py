@@ -10,6 +10,38 @@ import sys
 import tempfile
 
 
+# `perf script -F comm,tid,ip,sym` output of two samples (the format perf_profile.py reads).
+PERF_SCRIPT = """cairn-apply  4242
+	    7f01 rocksdb::MemTable::Add+0x12 (/usr/lib/x86_64-linux-gnu/librocksdb.so.7.8)
+	    5501 cairn::mvcc::KvStore::Commit+0x40 (/work/build/server/main/cairn)
+
+nexting_thread  4250
+	    7f02 malloc+0x5 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+	    7f03 grpc_chttp2_stream_ref+0x1 (/usr/lib/x86_64-linux-gnu/libgrpc.so.29)
+"""
+
+
+def check_profile_parser():
+    """bench/load/perf_profile.py's parsing and summing, on a canned perf script (no perf needed)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import perf_profile as prof
+    samples = list(prof.parse_perf_script(PERF_SCRIPT))
+    want = [("cairn-apply", ["rocksdb::MemTable::Add", "cairn::mvcc::KvStore::Commit"]),
+            ("nexting_thread", ["malloc", "grpc_chttp2_stream_ref"])]
+    if samples != want:
+        return ["perf_profile.py parsed %r, expected %r" % (samples, want)]
+    total, threads, components, leaves, folded = prof.summarize(samples)
+    failures = []
+    if total != 2 or threads["cairn-apply"] != 1 or leaves["malloc"] != 1:
+        failures.append("perf_profile.py summary: %r %r %r" % (total, threads, leaves))
+    if components.get("RocksDB (memtable, WAL, flush, compaction)") != 1 or components.get(
+            "apply (mvcc, lessor, watch hub)") != 1 or components.get("gRPC and HTTP/2") != 1:
+        failures.append("perf_profile.py components: %r" % components)
+    if folded.get("cairn-apply;cairn::mvcc::KvStore::Commit;rocksdb::MemTable::Add") != 1:
+        failures.append("perf_profile.py folded stacks: %r" % folded)
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
@@ -57,6 +89,7 @@ def main():
                                capture_output=True, text=True, timeout=60)
             if p.returncode != 0 or json.loads(p.stdout)["ops"]["ok"] != 10:
                 failures.append("fsync-probe: rc=%d %s%s" % (p.returncode, p.stdout, p.stderr))
+        failures += check_profile_parser()
         for f in failures:
             print("FAIL", f)
         return 1 if failures else 0

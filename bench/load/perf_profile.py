@@ -10,7 +10,7 @@ hardware counters) for --seconds in the middle of the run, then:
     component (a sample counts for every component with a frame in its stack), and the top leaf
     functions.
 
-    python3 bench/load/profile.py --workload put --clients 1000 --conns 100
+    python3 bench/load/perf_profile.py --workload put --clients 1000 --conns 100
 
 Measure an idle machine: samples count CPU time, and a busy machine adds waiting that is not
 cairn's. See bench/README.md, "Reading a profile of the put path".
