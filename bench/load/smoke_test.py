@@ -22,7 +22,7 @@ nexting_thread  4250
 
 
 def check_profile_parser():
-    """bench/load/perf_profile.py's parsing and summing, on a canned perf script (no perf needed)."""
+    """perf_profile.py's parsing and sums, on a canned perf script (no perf needed)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import perf_profile as prof
     samples = list(prof.parse_perf_script(PERF_SCRIPT))
