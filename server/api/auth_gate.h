@@ -80,9 +80,8 @@ std::string GoErrorString(const absl::Status& status);
 
 // Root only.
 absl::Status AuthorizeAdmin(auth::AuthStore* auth, const Caller& caller);
-// Root only, answered as etcd 3.4's maintenance server answers Defragment, Hash and Snapshot
-// (and HashKV, which cairn leaves open: see Handlers::HashKV): the auth package's own error, which
-// gRPC sends as Unknown "auth: permission denied"
+// Root only, answered as etcd 3.4's maintenance server answers Defragment, Hash, HashKV and
+// Snapshot: the auth package's own error, which gRPC sends as Unknown "auth: permission denied"
 // ("auth: user name is empty" without a token, "auth: invalid auth token" for a bad one).
 absl::Status AuthorizeMaintenance(auth::AuthStore* auth, const Caller& caller);
 

@@ -28,6 +28,16 @@ bool AuthHandlers::AdmitAdmin(Method method, const Caller& caller, Done* done) {
   return true;
 }
 
+template <typename Req>
+void AuthHandlers::ProposeAdmin(Method method, const Caller& caller,
+                                Req* (cairnpb::InternalRequest::*field)(), const Req& req,
+                                etcdserverpb::ResponseHeader* header, Done done) {
+  if (!AdmitAdmin(method, caller, &done)) return;
+  cairnpb::InternalRequest ir;
+  *(ir.*field)() = req;
+  Propose(std::move(ir), header, std::move(done));
+}
+
 void AuthHandlers::FillHeader(etcdserverpb::ResponseHeader* header) {
   header->set_revision(server_->revision());
   server_->FillHeader(header);
@@ -56,18 +66,14 @@ void AuthHandlers::AuthEnable(const Caller& caller, const etcdserverpb::AuthEnab
                               etcdserverpb::AuthEnableResponse* resp, Done done) {
   // etcd's needAdminPermission: root once enabled (while disabled anyone may enable, which needs
   // a root user holding the root role, checked at apply).
-  if (!AdmitAdmin(Method::kAuthEnable, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_enable() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kAuthEnable, caller, &cairnpb::InternalRequest::mutable_auth_enable, req,
+               resp->mutable_header(), std::move(done));
 }
 
 void AuthHandlers::AuthDisable(const Caller& caller, const etcdserverpb::AuthDisableRequest& req,
                                etcdserverpb::AuthDisableResponse* resp, Done done) {
-  if (!AdmitAdmin(Method::kAuthDisable, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_disable() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kAuthDisable, caller, &cairnpb::InternalRequest::mutable_auth_disable, req,
+               resp->mutable_header(), std::move(done));
 }
 
 void AuthHandlers::AuthStatus(const Caller& caller, const etcdserverpb::AuthStatusRequest&,
@@ -163,10 +169,8 @@ void AuthHandlers::UserList(const Caller& caller, const etcdserverpb::AuthUserLi
 
 void AuthHandlers::UserDelete(const Caller& caller, const etcdserverpb::AuthUserDeleteRequest& req,
                               etcdserverpb::AuthUserDeleteResponse* resp, Done done) {
-  if (!AdmitAdmin(Method::kUserDelete, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_user_delete() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kUserDelete, caller, &cairnpb::InternalRequest::mutable_auth_user_delete,
+               req, resp->mutable_header(), std::move(done));
 }
 
 void AuthHandlers::UserChangePassword(const Caller& caller,
@@ -190,27 +194,23 @@ void AuthHandlers::UserChangePassword(const Caller& caller,
 void AuthHandlers::UserGrantRole(const Caller& caller,
                                  const etcdserverpb::AuthUserGrantRoleRequest& req,
                                  etcdserverpb::AuthUserGrantRoleResponse* resp, Done done) {
-  if (!AdmitAdmin(Method::kUserGrantRole, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_user_grant_role() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kUserGrantRole, caller,
+               &cairnpb::InternalRequest::mutable_auth_user_grant_role, req, resp->mutable_header(),
+               std::move(done));
 }
 
 void AuthHandlers::UserRevokeRole(const Caller& caller,
                                   const etcdserverpb::AuthUserRevokeRoleRequest& req,
                                   etcdserverpb::AuthUserRevokeRoleResponse* resp, Done done) {
-  if (!AdmitAdmin(Method::kUserRevokeRole, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_user_revoke_role() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kUserRevokeRole, caller,
+               &cairnpb::InternalRequest::mutable_auth_user_revoke_role, req,
+               resp->mutable_header(), std::move(done));
 }
 
 void AuthHandlers::RoleAdd(const Caller& caller, const etcdserverpb::AuthRoleAddRequest& req,
                            etcdserverpb::AuthRoleAddResponse* resp, Done done) {
-  if (!AdmitAdmin(Method::kRoleAdd, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_role_add() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kRoleAdd, caller, &cairnpb::InternalRequest::mutable_auth_role_add, req,
+               resp->mutable_header(), std::move(done));
 }
 
 void AuthHandlers::RoleGet(const Caller& caller, const etcdserverpb::AuthRoleGetRequest& req,
@@ -247,30 +247,26 @@ void AuthHandlers::RoleList(const Caller& caller, const etcdserverpb::AuthRoleLi
 
 void AuthHandlers::RoleDelete(const Caller& caller, const etcdserverpb::AuthRoleDeleteRequest& req,
                               etcdserverpb::AuthRoleDeleteResponse* resp, Done done) {
-  if (!AdmitAdmin(Method::kRoleDelete, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_role_delete() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kRoleDelete, caller, &cairnpb::InternalRequest::mutable_auth_role_delete,
+               req, resp->mutable_header(), std::move(done));
 }
 
 void AuthHandlers::RoleGrantPermission(const Caller& caller,
                                        const etcdserverpb::AuthRoleGrantPermissionRequest& req,
                                        etcdserverpb::AuthRoleGrantPermissionResponse* resp,
                                        Done done) {
-  if (!AdmitAdmin(Method::kRoleGrantPermission, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_role_grant_permission() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kRoleGrantPermission, caller,
+               &cairnpb::InternalRequest::mutable_auth_role_grant_permission, req,
+               resp->mutable_header(), std::move(done));
 }
 
 void AuthHandlers::RoleRevokePermission(const Caller& caller,
                                         const etcdserverpb::AuthRoleRevokePermissionRequest& req,
                                         etcdserverpb::AuthRoleRevokePermissionResponse* resp,
                                         Done done) {
-  if (!AdmitAdmin(Method::kRoleRevokePermission, caller, &done)) return;
-  cairnpb::InternalRequest ir;
-  *ir.mutable_auth_role_revoke_permission() = req;
-  Propose(std::move(ir), resp->mutable_header(), std::move(done));
+  ProposeAdmin(Method::kRoleRevokePermission, caller,
+               &cairnpb::InternalRequest::mutable_auth_role_revoke_permission, req,
+               resp->mutable_header(), std::move(done));
 }
 
 // ---- gRPC ----

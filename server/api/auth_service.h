@@ -56,6 +56,11 @@ class AuthHandlers {
   bool AdmitAdmin(Method method, const Caller& caller, Done* done);
   // Proposes `ir`; once applied, fills `header` and runs `done` with the entry's status.
   void Propose(cairnpb::InternalRequest ir, etcdserverpb::ResponseHeader* header, Done done);
+  // The shape of most changes: AdmitAdmin, then `req` copied as is into the InternalRequest
+  // field that `field` (its mutable_ accessor) names, then Propose.
+  template <typename Req>
+  void ProposeAdmin(Method method, const Caller& caller, Req* (cairnpb::InternalRequest::*field)(),
+                    const Req& req, etcdserverpb::ResponseHeader* header, Done done);
   // Runs `read` after a ReadIndex barrier, then fills `header`.
   void Read(std::function<absl::Status()> read, etcdserverpb::ResponseHeader* header, Done done);
   void FillHeader(etcdserverpb::ResponseHeader* header);

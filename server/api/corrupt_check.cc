@@ -1,57 +1,27 @@
 #include "server/api/corrupt_check.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <future>
 #include <memory>
+#include <string>
 #include <vector>
 
-#include "etcdserverpb/rpc.grpc.pb.h"
-#include "server/api/tls.h"
 #include "server/base/logging.h"
-#include "server/base/url.h"
 #include "server/etcdserver/member_id.h"
-#include "server/transport/tls.h"
 
 namespace cairn::api {
 namespace {
 
 using etcdserver::IdToHex;
 
-struct PeerHash {
-  uint64_t member_id = 0;
-  bool ok = false;
-  etcdserverpb::HashKVResponse resp;
-  std::string error;
-};
-
-// Asks member `m` for its HashKV at `revision` through its client URLs in turn, over TLS for an
-// https URL (with this member's client TLS settings, `tls`).
-PeerHash AskPeer(const cairnpb::Member& m, int64_t revision, const transport::TlsConfig& tls) {
-  PeerHash out;
-  out.member_id = m.id();
-  for (const std::string& url : m.client_urls()) {
-    auto target = base::HostPortOfUrl(url);
-    if (!target.ok()) {
-      out.error = std::string(target.status().message());
-      continue;
-    }
-    auto channel = grpc::CreateChannel(*target, transport::ChannelCredentialsFor(url, tls));
-    auto stub = etcdserverpb::Maintenance::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(kPeerHashKvTimeoutMs));
-    etcdserverpb::HashKVRequest req;
-    req.set_revision(revision);
-    grpc::Status st = stub->HashKV(&ctx, req, &out.resp);
-    if (st.ok()) {
-      out.ok = true;
-      return out;
-    }
-    out.error = url + ": " + st.error_message();
-  }
-  if (out.error.empty()) out.error = "no client URL";
-  return out;
+// Asks member `id` for its HashKV at `revision` over the peer transport (cairnpb.Peer HashKV,
+// with the peer TLS settings; no client URL, no auth token), as etcd asks on its peer URLs.
+absl::StatusOr<etcdserverpb::HashKVResponse> AskPeer(etcdserver::Server* server, uint64_t id,
+                                                     int64_t revision) {
+  auto p = std::make_shared<std::promise<absl::StatusOr<etcdserverpb::HashKVResponse>>>();
+  auto f = p->get_future();
+  server->PeerHashKV(id, revision, kPeerHashKvTimeoutMs,
+                     [p](absl::StatusOr<etcdserverpb::HashKVResponse> r) { p->set_value(r); });
+  return f.get();
 }
 
 absl::StatusOr<etcdserver::HashKvResult> LocalHashKv(etcdserver::Server* server) {
@@ -64,26 +34,24 @@ absl::StatusOr<etcdserver::HashKvResult> LocalHashKv(etcdserver::Server* server)
 // Compares this member's HashKV with every other member's at the same revision; returns the
 // members whose hash differs at the same compact revision.
 absl::StatusOr<std::vector<uint64_t>> Compare(etcdserver::Server* server) {
-  auto tls = ClientTls(server->config(), {});
-  if (!tls.ok()) return tls.status();
   auto mine = LocalHashKv(server);
   if (!mine.ok()) return mine.status();
   std::vector<uint64_t> mismatched;
   for (const auto& m : server->Members()) {
-    if (m.id() == server->member_id() || m.client_urls().empty()) continue;
-    PeerHash p = AskPeer(m, mine->revision, *tls);
-    if (!p.ok) {
+    if (m.id() == server->member_id()) continue;
+    auto theirs = AskPeer(server, m.id(), mine->revision);
+    if (!theirs.ok()) {
       CAIRN_LOG(kInfo, "corrupt") << "skipped member " << IdToHex(m.id()) << " at revision "
-                                  << mine->revision << ": " << p.error;
+                                  << mine->revision << ": " << theirs.status();
       continue;
     }
-    if (p.resp.hash() == mine->hash) continue;
-    if (p.resp.compact_revision() != mine->compact_revision) {
+    if (theirs->hash() == mine->hash) continue;
+    if (theirs->compact_revision() != mine->compact_revision) {
       CAIRN_LOG(kInfo, "corrupt") << "skipped member " << IdToHex(m.id())
                                   << ": compact revisions differ";
       continue;
     }
-    CAIRN_LOG(kError, "corrupt") << "member " << IdToHex(m.id()) << " has hash " << p.resp.hash()
+    CAIRN_LOG(kError, "corrupt") << "member " << IdToHex(m.id()) << " has hash " << theirs->hash()
                                  << " at revision " << mine->revision << ", this member "
                                  << IdToHex(server->member_id()) << " has " << mine->hash
                                  << " (compact revision " << mine->compact_revision << ")";

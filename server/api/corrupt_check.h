@@ -1,8 +1,9 @@
 // Corruption detection across members (etcd's --experimental-initial-corrupt-check and
 // --experimental-corrupt-check-time; docs/maintenance.md "Corruption checks").
 //
-// Members compare HashKV (docs/maintenance.md: equal on every member at one revision) through
-// the other members' client URLs, with the etcd API's own Maintenance.HashKV (no new peer RPC).
+// Members compare HashKV (docs/maintenance.md: equal on every member at one revision) over the
+// peer transport (the peer RPC cairnpb.Peer HashKV, Server::PeerHashKV), as etcd asks on its peer
+// URLs: with the peer TLS settings and outside client auth, so the check works with auth enabled.
 //   InitialCheck: before serving, this member's HashKV at its revision against each peer's at the
 //     same revision; a mismatch at the same compact revision refuses to start.
 //   periodic (leader only): the same comparison every interval; a mismatching member gets the
@@ -23,7 +24,7 @@
 
 namespace cairn::api {
 
-// Deadline of one peer's HashKV.
+// Deadline of one peer's HashKV (docs/limits.md; the transport caps it at its forward deadline).
 inline constexpr int64_t kPeerHashKvTimeoutMs = 5000;
 
 class CorruptChecker {

@@ -244,8 +244,11 @@ void Handlers::Hash(const etcdserverpb::HashRequest&, etcdserverpb::HashResponse
 void Handlers::HashKV(const etcdserverpb::HashKVRequest& req, etcdserverpb::HashKVResponse* resp,
                       Done done) {
   if (!gate_->Admit(Method::kHashKV, &done)) return;
-  // Not root only, unlike etcd: the members' corruption check asks each other for HashKV on the
-  // client URLs with no token (etcd asks on its peer URLs); docs/auth.md "Maintenance".
+  // Root only, as etcd; the members' corruption check asks on the peer transport instead
+  // (docs/auth.md "Maintenance").
+  if (absl::Status st = AuthorizeMaintenance(server_->auth(), CallerScope::Current()); !st.ok()) {
+    return done(st);
+  }
   server_->HashKV(req.revision(),
                   [this, resp, done = std::move(done)](absl::StatusOr<etcdserver::HashKvResult> h) {
                     if (!h.ok()) return done(h.status());

@@ -219,6 +219,12 @@ class Server : private transport::Handler {
   // definitions); `done` runs there. Errors: server stopped; HashKV: compacted, future revision.
   void Hash(std::function<void(absl::StatusOr<uint32_t>)> done);
   void HashKV(int64_t revision, std::function<void(absl::StatusOr<HashKvResult>)> done);
+  // The corruption check's question to member `peer`, over the peer transport (cairnpb.Peer
+  // HashKV, outside client auth): its HashKV at `revision`. `done` runs once, on a transport
+  // thread or the caller's, and must not block. Errors: Unavailable (unknown or unreachable peer,
+  // stopped), DeadlineExceeded after `timeout_ms`, the peer's (future revision, compacted).
+  void PeerHashKV(uint64_t peer, int64_t revision, int64_t timeout_ms,
+                  std::function<void(absl::StatusOr<etcdserverpb::HashKVResponse>)> done);
   void Defragment(StatusDone done);
   // Starts / stops the auto-compactor (when configured); from Open and Stop.
   void StartAutoCompaction();
@@ -282,6 +288,8 @@ class Server : private transport::Handler {
       std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) override;
   cairnpb::MembersResponse OnMembers() override;
   void OnMemberPromote(uint64_t id, std::function<void(absl::Status)> done) override;
+  void OnHashKV(int64_t revision,
+                std::function<void(absl::StatusOr<etcdserverpb::HashKVResponse>)> done) override;
   bool IsRemovedMember(uint64_t id) override;
   void OnRemovedFromCluster() override;
   // Logs that this member was removed and calls config_.on_removed (main shuts down), once.

@@ -73,6 +73,25 @@ void Server::HashKV(int64_t revision, std::function<void(absl::StatusOr<HashKvRe
   });
 }
 
+void Server::PeerHashKV(uint64_t peer, int64_t revision, int64_t timeout_ms,
+                        std::function<void(absl::StatusOr<etcdserverpb::HashKVResponse>)> done) {
+  if (!transport_) return done(absl::UnavailableError("no peer transport"));
+  transport_->HashKV(peer, revision, timeout_ms, std::move(done));
+}
+
+void Server::OnHashKV(int64_t revision,
+                      std::function<void(absl::StatusOr<etcdserverpb::HashKVResponse>)> done) {
+  HashKV(revision, [this, done = std::move(done)](absl::StatusOr<HashKvResult> h) {
+    if (!h.ok()) return done(h.status());
+    etcdserverpb::HashKVResponse resp;
+    resp.set_hash(h->hash);
+    resp.set_compact_revision(h->compact_revision);
+    FillHeader(resp.mutable_header());
+    resp.mutable_header()->set_revision(h->revision);
+    done(std::move(resp));
+  });
+}
+
 void Server::Defragment(StatusDone done) {
   maintenance_.Run([this, done = std::move(done)](bool stopping) {
     if (stopping) return done(MakeError(ErrorKind::kStopped));

@@ -1,5 +1,6 @@
 // The receiving side of the peer transport: the cairnpb.Peer service (raft streams, snapshot
-// streams, membership and forwarded lease and promote calls). See transport_impl.h.
+// streams, membership, forwarded lease and promote calls, and HashKV for the corruption check). See
+// transport_impl.h.
 #include "server/transport/transport_impl.h"
 
 namespace cairn::transport {
@@ -220,6 +221,18 @@ grpc::ServerUnaryReactor* Transport::Impl::MemberPromote(
         });
       },
       [](bool) {});
+}
+
+grpc::ServerUnaryReactor* Transport::Impl::HashKV(grpc::CallbackServerContext* context,
+                                                  const cairnpb::HashKVRequest* request,
+                                                  etcdserverpb::HashKVResponse* response) {
+  using Resp = etcdserverpb::HashKVResponse;
+  return Answer<Resp>(
+      context, request->header(),
+      [this, revision = request->revision()](std::function<void(absl::StatusOr<Resp>)> done) {
+        handler_->OnHashKV(revision, std::move(done));
+      },
+      [response](Resp r) { *response = std::move(r); });
 }
 
 template <typename T>

@@ -633,6 +633,14 @@ void Transport::Members(uint64_t peer, int64_t timeout_ms, Reply<cairnpb::Member
       std::move(done));
 }
 
+void Transport::HashKV(uint64_t peer, int64_t revision, int64_t timeout_ms,
+                       Reply<etcdserverpb::HashKVResponse> done) {
+  cairnpb::HashKVRequest request;
+  request.set_revision(revision);
+  impl_->CallPeer<cairnpb::HashKVRequest, etcdserverpb::HashKVResponse>(
+      peer, &cairnpb::Peer::Stub::async::HashKV, std::move(request), timeout_ms, std::move(done));
+}
+
 absl::StatusOr<cairnpb::MembersResponse> Transport::FetchMembers(
     const std::vector<std::string>& peer_urls, int timeout_ms, TlsConfig tls) {
   if (absl::Status s = PrepareTls(peer_urls, "peer-", &tls); !s.ok()) return s;

@@ -15,7 +15,8 @@
 // checksum deletes the file and nothing reaches raft.
 //
 // Forwarding (followers to the leader): LeaseRenew, LeaseTimeToLive, MemberPromote and Members
-// are asynchronous unary calls to a peer: they return at once and report to a callback on a gRPC
+// (and HashKV, the corruption check's question to any member) are asynchronous unary calls to a
+// peer: they return at once and report to a callback on a gRPC
 // thread. Calls in flight are cancelled when the transport stops, and the destructor waits for
 // their callbacks. FetchMembers (blocking) is for a member joining an existing cluster.
 //
@@ -90,6 +91,13 @@ class Handler {
   virtual void OnMemberPromote(uint64_t /*id*/, std::function<void(absl::Status)> done) {
     done(absl::UnimplementedError("member promote is not served here"));
   }
+  // A peer's corruption check asks for this member's HashKV at `revision` (0: the current one).
+  // `done` gets the response (header revision: the revision hashed) or Maintenance.HashKV's error
+  // (future revision, compacted); called exactly once, possibly later from another thread.
+  virtual void OnHashKV(int64_t /*revision*/,
+                        std::function<void(absl::StatusOr<etcdserverpb::HashKVResponse>)> done) {
+    done(absl::UnimplementedError("hash kv is not served here"));
+  }
   // True if `id` was removed from the cluster: its raft streams are refused with
   // kMemberRemovedMessage, which is how a removed member learns of its removal (the leader stops
   // replicating to it as soon as the removal is in its log, so it may never see the entry).
@@ -140,6 +148,9 @@ class Transport {
                      std::function<void(absl::Status)> done);
   // The peer's MembersResponse (members, leader, the members it counts as active).
   void Members(uint64_t peer, int64_t timeout_ms, Reply<cairnpb::MembersResponse> done);
+  // The peer's HashKV at `revision` (Handler::OnHashKV on its side), for the corruption check.
+  void HashKV(uint64_t peer, int64_t revision, int64_t timeout_ms,
+              Reply<etcdserverpb::HashKVResponse> done);
 
   // Asks the first reachable of `peer_urls` for the cluster's members (a member joining with
   // --initial-cluster-state existing).

@@ -47,7 +47,8 @@ inline std::string IdHex(uint64_t id) { return absl::StrCat(absl::Hex(id)); }
 class Transport::Impl final
     : public cairnpb::Peer::WithCallbackMethod_LeaseRenew<
           cairnpb::Peer::WithCallbackMethod_LeaseTimeToLive<
-              cairnpb::Peer::WithCallbackMethod_MemberPromote<cairnpb::Peer::Service>>> {
+              cairnpb::Peer::WithCallbackMethod_MemberPromote<
+                  cairnpb::Peer::WithCallbackMethod_HashKV<cairnpb::Peer::Service>>>> {
  public:
   Impl(uint64_t cluster_id, uint64_t member_id, std::string snap_dir, Handler* handler,
        TransportOptions options)
@@ -114,6 +115,10 @@ class Transport::Impl final
   grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* context,
                                           const cairnpb::MemberPromoteRequest* request,
                                           cairnpb::MemberPromoteResponse* response) override;
+  // A callback method: the hash is computed on the member's maintenance thread.
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,
+                                   const cairnpb::HashKVRequest* request,
+                                   etcdserverpb::HashKVResponse* response) override;
 
  private:
   // One remote member: its URLs, its bounded queue and its sender thread.

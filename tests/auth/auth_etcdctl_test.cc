@@ -112,11 +112,12 @@ TEST(AuthEtcdctlTest, SameAnswersAsEtcd) {
       as(root, {"role", "delete", "root"}),
       as(root, {"user", "revoke-role", "root", "root"}),
       as(root, {"role", "revoke-permission", "r1", "k1"}),
-      // Maintenance that reads or rewrites the whole keyspace is root only (index 54..56).
-      // (HashKV is not: cairn's corruption check asks for it without a token; docs/auth.md.)
+      // Maintenance that reads or rewrites the whole keyspace is root only (index 54..58).
       as(alice, {"defrag"}),
+      as(alice, {"endpoint", "hashkv"}),
       as(alice, {"snapshot", "save", snapshot_path}),
       {"snapshot", "save", snapshot_path},
+      {"endpoint", "hashkv"},
       as(alice, {"put", "k1", "denied-now"}),
       as(root, {"user", "passwd", "alice", "--interactive=false"}),
       as(root, {"user", "add", "bob", "--no-password"}),
@@ -148,7 +149,9 @@ TEST(AuthEtcdctlTest, SameAnswersAsEtcd) {
   EXPECT_EQ(etcd_out[50].error, "Error: etcdserver: invalid auth management");
   EXPECT_NE(etcd_out[54].exit_code, 0);  // defrag prints no "Error:" line
   EXPECT_EQ(etcd_out[55].error, "Error: rpc error: code = Unknown desc = auth: permission denied");
-  EXPECT_EQ(etcd_out[56].error, "Error: rpc error: code = Unknown desc = auth: user name is empty");
+  EXPECT_EQ(etcd_out[56].error, "Error: rpc error: code = Unknown desc = auth: permission denied");
+  EXPECT_EQ(etcd_out[57].error, "Error: rpc error: code = Unknown desc = auth: user name is empty");
+  EXPECT_EQ(etcd_out[58].error, "Error: rpc error: code = Unknown desc = auth: user name is empty");
 }
 
 class AuthRestartTest : public ::testing::TestWithParam<ServerKind> {};

@@ -60,8 +60,6 @@ ALLOWED = {
     # recursive removal, and RocksDB's files are not behind it anyway.
     ("server/etcdserver/snapshot_restore.cc", "std::filesystem::remove"):
         "cleanup of a half-made data dir (RocksDB files included) after a failed restore",
-    ("server/api/corrupt_check.cc", "system_clock::now"):
-        "HashKV call deadline to a peer (absolute, on gRPC's clock)",
 }
 
 SOURCE_EXTENSIONS = (".h", ".cc", ".inc")

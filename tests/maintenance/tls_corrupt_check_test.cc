@@ -1,7 +1,8 @@
 // The corruption check on a cluster whose client and peer URLs are https (with client
-// certificates required): the leader dials the other members' client URLs over TLS with its
-// client TLS settings, so a member damaged offline still gets the CORRUPT alarm
-// (docs/maintenance.md "Corruption checks"). Certificates come from the TLS tests' fixture.
+// certificates required on both): the leader asks the other members for HashKV over the peer
+// transport, with its peer TLS settings (peer mTLS), so a member damaged offline still gets the
+// CORRUPT alarm (docs/maintenance.md "Corruption checks"). Certificates come from the TLS tests'
+// fixture.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -92,9 +93,9 @@ TEST(MaintenanceTlsCorruptTest, HttpsMembersDetectADamagedMember) {
   members[victim]->Stop();
   ASSERT_TRUE(cairn::testing::maintenance::DamageNewestRevision(members[victim]->DataDir()).ok());
   ASSERT_TRUE(members[victim]->Start(args(victim)).ok());
-  // Whichever member leads compares its HashKV with the others' over TLS: a damaged follower, or
-  // (when the damaged member leads) the healthy ones, get the alarm. Skipping the peers (no TLS)
-  // would raise none.
+  // Whichever member leads compares its HashKV with the others' over peer mTLS: a damaged
+  // follower, or (when the damaged member leads) the healthy ones, get the alarm. Skipping the
+  // peers (no TLS) would raise none.
   CommandResult list;
   EXPECT_TRUE(PollUntil(
       [&] {

@@ -1,4 +1,5 @@
-// Tests of server/transport: forwarded lease and promote calls, and stopping with calls in flight.
+// Tests of server/transport: forwarded lease and promote calls, the HashKV peer call, and stopping
+// with calls in flight.
 #include "tests/transport/transport_test_util.h"
 
 namespace cairn::transport::test {
@@ -69,6 +70,47 @@ TEST(TransportTest, LeaseCallsAreForwardedWithEtcdErrors) {
   EXPECT_TRUE(down.status().code() == absl::StatusCode::kUnavailable ||
               down.status().code() == absl::StatusCode::kDeadlineExceeded)
       << down.status();
+}
+
+absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(Transport* t, uint64_t peer, int64_t revision) {
+  Answer<absl::StatusOr<etcdserverpb::HashKVResponse>> answer;
+  t->HashKV(peer, revision, kForwardMs, answer.callback());
+  return answer.get();
+}
+
+// The corruption check's peer RPC: the peer's HashKV, or Maintenance.HashKV's errors verbatim.
+TEST(TransportTest, HashKvIsAnsweredByThePeerWithEtcdErrors) {
+  auto a = StartMember(1);
+  auto b = StartMember(2);
+  ASSERT_TRUE(a && b);
+  a->transport->AddPeer(2, {b->url()});
+
+  for (int64_t revision : {int64_t{0}, int64_t{7}}) {
+    auto hash = HashKV(a->transport.get(), 2, revision);
+    ASSERT_TRUE(hash.ok()) << hash.status();
+    const int64_t hashed = revision == 0 ? FakeHandler::kHashRevision : revision;
+    EXPECT_EQ(hash->hash(), static_cast<uint32_t>(1000 + hashed));
+    EXPECT_EQ(hash->compact_revision(), FakeHandler::kHashCompacted);
+    EXPECT_EQ(hash->header().revision(), hashed);
+  }
+  auto future = HashKV(a->transport.get(), 2, 11);
+  EXPECT_EQ(future.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(future.status().message(), "etcdserver: mvcc: required revision is a future revision");
+  auto compacted = HashKV(a->transport.get(), 2, 2);
+  EXPECT_EQ(compacted.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(compacted.status().message(), "etcdserver: mvcc: required revision has been compacted");
+  EXPECT_EQ(HashKV(a->transport.get(), 9, 0).status().code(), absl::StatusCode::kUnavailable);
+
+  // A member of another cluster is refused, as every peer call.
+  cairnpb::HashKVRequest request;
+  request.mutable_header()->set_cluster_id(kCluster + 1);
+  request.mutable_header()->set_from(1);
+  etcdserverpb::HashKVResponse response;
+  grpc::ClientContext context;
+  RawPeer raw(b->port);
+  grpc::Status refused = raw.stub()->HashKV(&context, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(refused.error_message(), "cluster ID mismatch");
 }
 
 TEST(TransportTest, ForwardedPromoteCompletesWhenTheLeaderAnswersWithoutHoldingAThread) {

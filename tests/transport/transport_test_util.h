@@ -224,6 +224,25 @@ class FakeHandler : public Handler {
     if (request.keys()) response.add_keys("k1");
     return response;
   }
+  // A store at revision kHashRevision compacted at kHashCompacted, answering as Maintenance.HashKV.
+  static constexpr int64_t kHashRevision = 10;
+  static constexpr int64_t kHashCompacted = 3;
+  void OnHashKV(int64_t revision,
+                std::function<void(absl::StatusOr<etcdserverpb::HashKVResponse>)> done) override {
+    if (revision > kHashRevision) {
+      return done(
+          absl::OutOfRangeError("etcdserver: mvcc: required revision is a future revision"));
+    }
+    if (revision != 0 && revision < kHashCompacted) {
+      return done(absl::OutOfRangeError("etcdserver: mvcc: required revision has been compacted"));
+    }
+    etcdserverpb::HashKVResponse response;
+    const int64_t hashed = revision == 0 ? kHashRevision : revision;
+    response.set_hash(static_cast<uint32_t>(1000 + hashed));
+    response.set_compact_revision(kHashCompacted);
+    response.mutable_header()->set_revision(hashed);
+    done(std::move(response));
+  }
   cairnpb::MembersResponse OnMembers() override {
     std::lock_guard<std::mutex> lock(mu_);
     return members_;
