@@ -15,6 +15,7 @@
 
 #include "server/api/gateway/tls_context.h"
 #include "server/base/clock.h"
+#include "server/base/logging.h"
 
 namespace cairn::api::gateway {
 
@@ -69,15 +70,21 @@ bool Connection::Handshake() {
     if (r == 1) break;
     int err = SSL_get_error(ssl_, r);
     int64_t left = deadline - clock->NowMs();
-    if (left <= 0) return false;
-    if (err == SSL_ERROR_WANT_READ) {
-      if (!PollFor(fd_, POLLIN, static_cast<int>(left))) return false;
-    } else if (err == SSL_ERROR_WANT_WRITE) {
-      if (!PollFor(fd_, POLLOUT, static_cast<int>(left))) return false;
-    } else {
-      ERR_clear_error();  // a plaintext client, an untrusted certificate, no shared cipher...
-      return false;
+    bool ready = false;
+    if (left > 0 && err == SSL_ERROR_WANT_READ) {
+      ready = PollFor(fd_, POLLIN, static_cast<int>(left));
+    } else if (left > 0 && err == SSL_ERROR_WANT_WRITE) {
+      ready = PollFor(fd_, POLLOUT, static_cast<int>(left));
     }
+    if (ready) continue;
+    // An untrusted or missing client certificate, no shared cipher or version, a silent client.
+    // Logged as gRPC logs its own refused handshakes.
+    unsigned long e = ERR_get_error();
+    char reason[256] = "timed out or closed";
+    if (e != 0) ERR_error_string_n(e, reason, sizeof(reason));
+    ERR_clear_error();
+    CAIRN_LOG(kWarn, "tls") << "Handshake failed (HTTPS gateway): " << reason;
+    return false;
   }
   peer_common_name_ = VerifiedPeerCommonName(ssl_);
   return true;

@@ -169,6 +169,12 @@ void Listener::Impl::PeekHello(std::shared_ptr<Pending> p) {
 }
 
 void Listener::Impl::RefusePlaintext(tcp::socket* socket) {
+  // Logged as gRPC logs its own refused handshakes.
+  error_code ec;
+  tcp::endpoint peer = socket->remote_endpoint(ec);
+  CAIRN_LOG(kWarn, "tls") << "Handshake failed with "
+                          << (ec ? std::string("?") : peer.address().to_string())
+                          << ": not a TLS ClientHello (a plaintext client on an https client URL)";
   // Closed without an answer, as etcd 3.4 does. What arrived is read first, so the close sends
   // a FIN rather than a reset.
   while (::recv(socket->native_handle(), peek_buffer.data(), peek_buffer.size(), MSG_DONTWAIT) >
