@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -28,7 +29,8 @@ def openssl(*args: str) -> None:
 
 
 class Certs:
-    """ca.pem (trusted), other-ca.pem (not), server (CN=server, SAN 127.0.0.1), client
+    """ca.pem (trusted), other-ca.pem (not), server and server2 (CN=server, SAN 127.0.0.1; two
+    keys and serials, for rotation), client
     (CN=client-user), root (CN=root), stranger (CN=client-user, signed by other-ca)."""
 
     def __init__(self) -> None:
@@ -38,6 +40,7 @@ class Certs:
             openssl("req", "-x509", *key, "-days", "2", "-subj", f"/CN=cairn-test-{ca}",
                     "-keyout", self.path(ca + ".key"), "-out", self.path(ca + ".pem"))
         for name, cn, ca, server in [("server", "server", "ca", True),
+                                     ("server2", "server", "ca", True),
                                      ("client", "client-user", "ca", False),
                                      ("root", "root", "ca", False),
                                      ("stranger", "client-user", "other-ca", False)]:
@@ -62,14 +65,15 @@ class TlsServer(Server):
     """A member whose client URL is https; its HTTP client trusts ca.pem and, with mTLS,
     presents `client_cert` (a name in Certs)."""
 
-    def __init__(self, kind: str, certs: Certs, mtls: bool) -> None:
+    def __init__(self, kind: str, certs: Certs, mtls: bool, extra: Optional[List[str]] = None,
+                 cert: str = "server") -> None:
         self.certs = certs
         self.mtls = mtls
         self.client_cert: Optional[str] = "root" if mtls else None
-        args = ["--cert-file", certs.path("server.pem"), "--key-file", certs.path("server.key")]
+        args = ["--cert-file", certs.path(cert + ".pem"), "--key-file", certs.path(cert + ".key")]
         if mtls:
             args += ["--client-cert-auth", "--trusted-ca-file", certs.path("ca.pem")]
-        super().__init__(kind, args)
+        super().__init__(kind, args + (extra or []))
 
     @property
     def url(self) -> str:
@@ -280,3 +284,55 @@ def test_mtls_common_name_is_the_user(mtls_servers: Dict[str, TlsServer]) -> Non
     # Over gRPC, client-user still may not read "bar".
     rc, out = s.etcdctl("get", "bar", cert="client")
     assert rc != 0 and "permission denied" in out, out
+
+
+def served(s: TlsServer, ctx: ssl.SSLContext) -> Tuple[bytes, str, str]:
+    """The gateway side's certificate (DER), TLS version and cipher for a client `ctx`."""
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            cipher = tls.cipher()
+            return tls.getpeercert(binary_form=True), tls.version() or "", cipher[0] if cipher else ""
+
+
+def test_gateway_tls_follows_the_flags_and_rotates(certs: Certs) -> None:
+    """cairn only (etcd 3.4 has no --tls-max-version): the gateway side honours --tls-max-version
+    and --cipher-suites as gRPC's side does, and serves a rotated certificate to new
+    connections."""
+    live = os.path.join(certs.dir, "live")
+    os.makedirs(live, exist_ok=True)
+    for ext in ("pem", "key"):
+        shutil.copy(certs.path("server." + ext), os.path.join(live, "server." + ext))
+    s = TlsServer("cairn", certs, mtls=False,
+                  extra=["--tls-max-version", "TLS1.2",
+                         "--cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"],
+                  cert="live/server")
+    try:
+        ctx = s.context(None)
+        der, version, cipher = served(s, ctx)
+        assert (version, cipher) == ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384")
+        with open(certs.path("server.pem")) as f:
+            assert der == ssl.PEM_cert_to_DER_cert(f.read())
+        tls13 = s.context(None)
+        tls13.minimum_version = ssl.TLSVersion.TLSv1_3
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            served(s, tls13)
+        other_cipher = s.context(None)
+        other_cipher.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            served(s, other_cipher)
+        assert s.etcdctl("put", "r", "1") == (0, "OK")  # gRPC's side under the same flags
+        # Rotation: new files in place (key first, then certificate, each by rename).
+        for ext in ("key", "pem"):
+            tmp = os.path.join(live, "next." + ext)
+            shutil.copy(certs.path("server2." + ext), tmp)
+            os.replace(tmp, os.path.join(live, "server." + ext))
+        with open(certs.path("server2.pem")) as f:
+            want = ssl.PEM_cert_to_DER_cert(f.read())
+        deadline = time.monotonic() + 20
+        while served(s, ctx)[0] != want:
+            assert time.monotonic() < deadline, "the rotated certificate is not served"
+            time.sleep(0.1)  # poll interval of a bounded wait for the reload
+        assert s.post("/v3/kv/range", {"key": b64("r")})[0] == 200
+        assert s.etcdctl("get", "r") == (0, "r\n1")
+    finally:
+        s.close()
