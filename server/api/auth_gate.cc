@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/api/gateway/json_gateway.h"
 #include "server/api/tls.h"
 
 namespace cairn::api {
@@ -73,6 +74,10 @@ Caller CallerOf(const grpc::CallbackServerContext& ctx) {
   Caller c;
   c.token = Metadata(ctx, "token");
   if (c.token.empty()) c.token = Metadata(ctx, "authorization");
+  if (std::string cn = Metadata(ctx, gateway::kGatewayCommonNameMetadata); !cn.empty()) {
+    c.cert_common_name = std::move(cn);
+    c.gateway_key = Metadata(ctx, gateway::kGatewayKeyMetadata);
+  }
   c.context = &ctx;
   return c;
 }
@@ -95,7 +100,11 @@ namespace {
 absl::StatusOr<auth::TokenClaims> ClaimsOf(auth::AuthStore* auth, const Caller& caller) {
   if (auth == nullptr || !auth->enabled()) return auth::TokenClaims{};
   if (!caller.token.empty()) return auth->ClaimsOfToken(caller.token);
-  if (caller.cert_common_name) return auth::TokenClaims{*caller.cert_common_name, auth->revision()};
+  // The HTTP gateway's TLS client (vouched for by the member's internal token, so a gRPC client
+  // cannot claim a name by sending the metadata itself).
+  if (caller.cert_common_name && auth->IsInternalToken(caller.gateway_key)) {
+    return auth::TokenClaims{*caller.cert_common_name, auth->revision()};
+  }
   // As etcd with --client-cert-auth: a verified client certificate's CN is the user.
   if (caller.context != nullptr) {
     if (auto cn = AuthenticatedCommonName(*caller.context)) {

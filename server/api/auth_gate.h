@@ -33,14 +33,17 @@ namespace cairn::api {
 
 struct Caller {
   std::string token;  // "" when none was sent
-  // The verified client certificate's CN, when the TLS layer has one (hook for --client-cert-auth).
+  // The verified client certificate's CN that the HTTP gateway (which terminates TLS itself)
+  // sent with the call, honoured only with `gateway_key` equal to the member's internal token.
   std::optional<std::string> cert_common_name;
+  std::string gateway_key;
   // The call, whose verified client certificate CN (AuthenticatedCommonName, tls.h) is the user
   // when no token is sent and auth is enabled; looked up only then. Outlives the Caller's use.
   const grpc::ServerContextBase* context = nullptr;
 };
 
-// The Caller of a gRPC call: its `token` (or `authorization`) metadata. The CN is not set here.
+// The Caller of a gRPC call: its `token` (or `authorization`) metadata, and the gateway's CN
+// metadata (gateway::kGatewayCommonNameMetadata) with its key, checked in UserOf.
 Caller CallerOf(const grpc::CallbackServerContext& ctx);
 
 // Makes `caller` the current thread's caller while it lives (nests; restores the previous one).

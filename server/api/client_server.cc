@@ -1,5 +1,6 @@
 #include "server/api/client_server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 
@@ -19,8 +20,7 @@ namespace {
 // with "request is too large" (so the client sees etcd's error, not gRPC's).
 constexpr int kGrpcOverheadBytes = 512 * 1024;
 
-// TLS URLs stay with gRPC's own listener (no HTTP/1.1 on them); plain ones share their port
-// between gRPC and HTTP (gateway/listener.h).
+// Both kinds of URL share their port between gRPC and HTTP (gateway/listener.h).
 bool IsTlsUrl(const std::string& url) { return url.rfind("https://", 0) == 0; }
 }  // namespace
 
@@ -45,26 +45,21 @@ ClientServer::~ClientServer() { Shutdown(0); }
 absl::StatusOr<std::vector<std::string>> ClientServer::Start(
     const std::vector<std::string>& listen_urls) {
   grpc::ServerBuilder builder;
-  std::vector<std::string> hostports;  // of the TLS URLs, which gRPC listens on itself
-  std::vector<std::unique_ptr<int>> ports;
-  std::vector<std::string> plain_urls;
-  // https:// URLs: gRPC listens itself, with TLS per --cert-file and friends (server/api/tls.h).
+  // https:// URLs: TLS per --cert-file and friends (server/api/tls.h). The Listener owns every
+  // client port; on https ports it relays gRPC's TLS connections to gRPC's own TLS listener on
+  // an internal loopback port and terminates the HTTP gateway's TLS itself (listener.h).
   auto credentials = ClientListenerCredentials(server_->config(), listen_urls);
   if (!credentials.ok()) return credentials.status();
-  for (size_t i = 0; i < listen_urls.size(); ++i) {
-    if (!IsTlsUrl(listen_urls[i])) {
-      plain_urls.push_back(listen_urls[i]);
-      continue;
-    }
-    auto hp = base::HostPortOfUrl(listen_urls[i]);
-    if (!hp.ok()) return hp.status();
-    hostports.push_back(*hp);
-    ports.push_back(std::make_unique<int>(0));
-    builder.AddListeningPort(*hp, (*credentials)[i], ports.back().get());
+  int grpc_tls_port = 0;
+  bool any_tls = false;
+  for (size_t i = 0; i < listen_urls.size() && !any_tls; ++i) {
+    if (!IsTlsUrl(listen_urls[i])) continue;
+    any_tls = true;
+    builder.AddListeningPort("127.0.0.1:0", (*credentials)[i], &grpc_tls_port);
   }
   auto listener = std::make_unique<gateway::Listener>();
-  auto plain_bound = listener->Bind(plain_urls);
-  if (!plain_bound.ok()) return plain_bound.status();
+  auto bound = listener->Bind(listen_urls);
+  if (!bound.ok()) return bound.status();
   // gRPC sets SO_REUSEPORT by default: a second member on the same port would start silently and
   // take half the connections. Refuse instead, as etcd does.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -84,22 +79,24 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   builder.RegisterService(&election_);
   grpc_ = builder.BuildAndStart();
   if (!grpc_) return absl::UnavailableError("cannot listen on the client URLs");
-  std::vector<std::string> tls_bound;
-  for (size_t i = 0; i < hostports.size(); ++i) {
-    if (*ports[i] == 0) {
-      grpc_->Shutdown();
-      grpc_.reset();
-      return absl::UnavailableError("cannot listen on " + hostports[i]);
+  absl::Status tls_status;
+  if (any_tls && grpc_tls_port == 0) {
+    tls_status = absl::UnavailableError("cannot listen on gRPC's internal TLS port 127.0.0.1:0");
+  } else if (any_tls) {
+    auto context = GatewayTlsContext(server_->config(), listen_urls);
+    if (context.ok()) {
+      tls_ = *std::move(context);
+      listener->SetTls(tls_, grpc_tls_port);
+    } else {
+      tls_status = context.status();
     }
-    std::string host = hostports[i].substr(0, hostports[i].rfind(':'));
-    tls_bound.push_back(host + ":" + std::to_string(*ports[i]));
   }
-  std::vector<std::string> bound;
-  for (size_t plain = 0, tls = 0; plain + tls < listen_urls.size();) {
-    bound.push_back(IsTlsUrl(listen_urls[plain + tls]) ? tls_bound[tls++]
-                                                       : (*plain_bound)[plain++]);
-    CAIRN_LOG(kInfo, "api") << "serving client requests on " << bound.back();
+  if (!tls_status.ok()) {
+    grpc_->Shutdown();
+    grpc_.reset();
+    return tls_status;
   }
+  for (const auto& b : *bound) CAIRN_LOG(kInfo, "api") << "serving client requests on " << b;
   // The recipe services' own client: its calls pass this server's services and gate.
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
@@ -114,7 +111,7 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   http_ = std::make_unique<gateway::HttpServer>(HttpOptions(/*metrics_only=*/false));
   listener->Start(grpc_.get(), http_on_client_urls_ ? http_.get() : nullptr);
   listeners_.push_back(std::move(listener));
-  return bound;
+  return *bound;
 }
 
 gateway::HttpOptions ClientServer::HttpOptions(bool metrics_only) {
@@ -128,6 +125,7 @@ gateway::HttpOptions ClientServer::HttpOptions(bool metrics_only) {
     if (alarms_) h.alarms = alarms_();
     return h;
   };
+  options.identity_key = server_->auth()->internal_token();
   options.version_json = std::string("{\"etcdserver\":\"") + kEtcdApiVersion +
                          "\",\"etcdcluster\":\"" + kEtcdApiVersion + "\"}";
   if (!metrics_only) {
@@ -144,6 +142,14 @@ absl::StatusOr<std::vector<std::string>> ClientServer::ServeHttpOnly(
   auto listener = std::make_unique<gateway::Listener>();
   auto bound = listener->Bind(urls);
   if (!bound.ok()) return bound.status();
+  if (std::any_of(urls.begin(), urls.end(), IsTlsUrl)) {
+    if (!tls_) {
+      auto context = GatewayTlsContext(server_->config(), urls);
+      if (!context.ok()) return context.status();
+      tls_ = *std::move(context);
+    }
+    listener->SetTls(tls_, /*grpc_tls_port=*/0);  // HTTP only: nothing is relayed
+  }
   gateway::HttpServer* http = http_.get();
   if (metrics_only) {
     if (!metrics_http_) {

@@ -1,6 +1,6 @@
-// ClientServer: the listeners for client URLs (http://host:port; port 0 picks a free port), each
-// serving gRPC and HTTP/1.1 (the JSON gateway, /health, /version, /metrics: gateway/) on one
-// port, and the in-process client (on the server's InProcessChannel) the lock and election
+// ClientServer: the listeners for client URLs (http:// or https://host:port; port 0 picks a free
+// port), each serving gRPC and HTTP/1.1 (the JSON gateway, /health, /version, /metrics: gateway/)
+// on one port, and the in-process client (on the server's InProcessChannel) the lock and election
 // services run their recipes on.
 // Not thread-safe: Start and Shutdown from one thread.
 #pragma once
@@ -78,6 +78,7 @@ class ClientServer {
   bool http_on_client_urls_ = true;
   std::unique_ptr<gateway::HttpServer> http_;
   std::unique_ptr<gateway::HttpServer> metrics_http_;
+  std::shared_ptr<gateway::TlsContext> tls_;  // https client URLs' gateway side
   std::vector<std::unique_ptr<gateway::Listener>> listeners_;
 };
 

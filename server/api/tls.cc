@@ -2,6 +2,8 @@
 
 #include <grpcpp/security/auth_context.h>
 
+#include "server/base/clock.h"
+#include "server/base/env.h"
 #include "server/transport/tls.h"
 
 namespace cairn::api {
@@ -21,6 +23,18 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::ServerCredentials>>> ClientList
   std::vector<std::shared_ptr<grpc::ServerCredentials>> out;
   for (const auto& url : listen_urls) out.push_back(transport::ServerCredentialsFor(url, *tls));
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<gateway::TlsContext>> GatewayTlsContext(
+    const etcdserver::ServerConfig& config, const std::vector<std::string>& urls) {
+  auto tls = ClientTls(config, urls);
+  if (!tls.ok()) return tls.status();
+  gateway::TlsFiles files;
+  files.cert_file = tls->cert_file;
+  files.key_file = tls->key_file;
+  files.trusted_ca_file = tls->trusted_ca_file;
+  files.cipher_list = transport::OpenSslCipherList(tls->cipher_suites);
+  return gateway::TlsContext::Create(std::move(files), base::Env::Default(), base::Clock::Real());
 }
 
 std::optional<std::string> AuthenticatedCommonName(const grpc::ServerContextBase& context) {

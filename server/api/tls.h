@@ -13,6 +13,7 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
+#include "server/api/gateway/tls_context.h"
 #include "server/etcdserver/server.h"
 
 namespace cairn::api {
@@ -29,6 +30,11 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::ServerCredentials>>> ClientList
 // certificate as client certificate, its trusted CA for the server's certificate.
 absl::StatusOr<transport::TlsConfig> ClientTls(const etcdserver::ServerConfig& config,
                                                const std::vector<std::string>& urls);
+
+// The HTTP gateway's TLS context on https client URLs: the files and cipher suites of
+// ClientTls(config, urls), so both sides of an https port serve the same certificate.
+absl::StatusOr<std::unique_ptr<gateway::TlsContext>> GatewayTlsContext(
+    const etcdserver::ServerConfig& config, const std::vector<std::string>& urls);
 
 // The common name of the verified client certificate of the call's connection, or nullopt on a
 // plaintext connection or when the client sent no certificate. The listener verifies the chain

@@ -395,9 +395,13 @@ absl::StatusOr<std::string> AuthStore::UserOfToken(std::string_view token) {
   return std::move(claims->username);
 }
 
+bool AuthStore::IsInternalToken(std::string_view token) const {
+  return token.size() == internal_token_.size() &&
+         CRYPTO_memcmp(token.data(), internal_token_.data(), token.size()) == 0;
+}
+
 absl::StatusOr<TokenClaims> AuthStore::ClaimsOfToken(std::string_view token) {
-  if (token.size() == internal_token_.size() &&
-      CRYPTO_memcmp(token.data(), internal_token_.data(), token.size()) == 0) {
+  if (IsInternalToken(token)) {
     return TokenClaims{kRootUser, revision()};
   }
   if (jwt_) {

@@ -91,6 +91,8 @@ class AuthStore {
   // in-process client (the v3lock/v3election services, which check their caller's permissions
   // themselves before their steps run). Never leaves the process.
   const std::string& internal_token() const { return internal_token_; }
+  // Whether `token` is internal_token() (compared in constant time).
+  bool IsInternalToken(std::string_view token) const;
   // The JWT signer/verifier; null with simple tokens.
   const JwtTokens* jwt() const { return jwt_.get(); }
 

@@ -17,6 +17,25 @@ std::vector<std::string> Urls(const google::protobuf::RepeatedPtrField<std::stri
   return std::vector<std::string>(urls.begin(), urls.end());
 }
 
+// etcd's applierV3Corrupt: while a CORRUPT alarm is raised, the requests that change the
+// keyspace or the leases are refused at apply, on every member alike (the alarm list is
+// replicated state, changed only by earlier entries of the log).
+bool RefusedWhenCorrupt(const cairnpb::InternalRequest& r) {
+  using R = cairnpb::InternalRequest;
+  switch (r.request_case()) {
+    case R::kPut:
+    case R::kDeleteRange:
+    case R::kCompaction:
+    case R::kLeaseGrant:
+    case R::kLeaseRevoke:
+      return true;
+    case R::kTxn:
+      return !mvcc::IsTxnReadOnly(r.txn());
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 mvcc::ApplyResult ApplyKvRequest(mvcc::KvStore* kv, mvcc::KvStore::EntryBatch& b,
@@ -198,6 +217,9 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
       // writes nothing (Commit clears the batch on an error).
       res.status =
           deps_.auth ? deps_.auth->Apply(r, b->batch()) : MakeError(ErrorKind::kAuthNotEnabled);
+    } else if (deps_.alarms && deps_.alarms->HasAny(etcdserverpb::CORRUPT) &&
+               RefusedWhenCorrupt(r)) {
+      res.status = MakeError(ErrorKind::kCorrupt);  // only the applied index moves
     } else {
       res = ApplyKvRequest(kv, *b, r);
     }

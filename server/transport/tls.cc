@@ -86,10 +86,8 @@ absl::Status ApplyProcessPolicy(const TlsConfig& c) {
   if (applied) return absl::OkStatus();
   applied = true;
   if (!c.cipher_suites.empty()) {
-    std::vector<std::string> names;
-    for (const auto& s : c.cipher_suites) names.push_back(CipherSuiteNames().at(s));
     // Set before any thread of ours reads the environment; gRPC reads it once, later.
-    setenv("GRPC_SSL_CIPHER_SUITES", absl::StrJoin(names, ":").c_str(), 1);
+    setenv("GRPC_SSL_CIPHER_SUITES", OpenSslCipherList(c.cipher_suites).c_str(), 1);
   }
   std::string protocol;
   if (c.max_version == "TLS1.2") protocol = "-TLSv1.3";
@@ -281,6 +279,12 @@ class AllowedCommonNameVerifier : public grpc::experimental::ExternalCertificate
 }  // namespace
 
 bool IsHttpsUrl(std::string_view url) { return url.starts_with(kHttps); }
+
+std::string OpenSslCipherList(const std::vector<std::string>& cipher_suites) {
+  std::vector<std::string> names;
+  for (const auto& s : cipher_suites) names.push_back(CipherSuiteNames().at(s));
+  return absl::StrJoin(names, ":");
+}
 
 absl::Status PrepareTls(const std::vector<std::string>& urls, const std::string& prefix,
                         TlsConfig* config) {

@@ -1,14 +1,21 @@
 #include "server/api/gateway/connection.h"
 
+#include <fcntl.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cerrno>
 #include <cstdio>
+
+#include "server/api/gateway/tls_context.h"
+#include "server/base/clock.h"
+#include "server/base/logging.h"
 
 namespace cairn::api::gateway {
 
@@ -30,11 +37,82 @@ bool PollFor(int fd, short events, int timeout_ms) {
 
 Connection::Connection(int fd) : fd_(fd) {}
 
+Connection::Connection(int fd, std::shared_ptr<SSL_CTX> tls) : fd_(fd), tls_ctx_(std::move(tls)) {
+  // OpenSSL reads and writes the socket itself: non-blocking, waits are this class's polls.
+  int flags = ::fcntl(fd_, F_GETFL, 0);
+  if (flags >= 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  ssl_ = SSL_new(tls_ctx_.get());
+  if (ssl_ != nullptr && SSL_set_fd(ssl_, fd_) != 1) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  if (ssl_ != nullptr) SSL_set_accept_state(ssl_);
+  ERR_clear_error();
+}
+
 Connection::~Connection() {
+  if (ssl_ != nullptr) {
+    // close_notify, best effort: the socket is non-blocking, so this never waits.
+    if (SSL_is_init_finished(ssl_)) SSL_shutdown(ssl_);
+    SSL_free(ssl_);
+    ERR_clear_error();
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
+bool Connection::Handshake() {
+  if (ssl_ == nullptr) return false;
+  base::Clock* clock = base::Clock::Real();
+  const int64_t deadline = clock->NowMs() + kTlsHandshakeTimeoutMs;
+  for (;;) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) break;
+    int err = SSL_get_error(ssl_, r);
+    int64_t left = deadline - clock->NowMs();
+    bool ready = false;
+    if (left > 0 && err == SSL_ERROR_WANT_READ) {
+      ready = PollFor(fd_, POLLIN, static_cast<int>(left));
+    } else if (left > 0 && err == SSL_ERROR_WANT_WRITE) {
+      ready = PollFor(fd_, POLLOUT, static_cast<int>(left));
+    }
+    if (ready) continue;
+    // An untrusted or missing client certificate, no shared cipher or version, a silent client.
+    // Logged as gRPC logs its own refused handshakes.
+    unsigned long e = ERR_get_error();
+    char reason[256] = "timed out or closed";
+    if (e != 0) ERR_error_string_n(e, reason, sizeof(reason));
+    ERR_clear_error();
+    CAIRN_LOG(kWarn, "tls") << "Handshake failed (HTTPS gateway): " << reason;
+    return false;
+  }
+  peer_common_name_ = VerifiedPeerCommonName(ssl_);
+  return true;
+}
+
+Connection::ReadResult Connection::ReceiveTls(int timeout_ms) {
+  for (;;) {
+    auto space = buffer_.prepare(16 * 1024);
+    ERR_clear_error();
+    int n = SSL_read(ssl_, space.data(), static_cast<int>(space.size()));
+    if (n > 0) {
+      buffer_.commit(static_cast<size_t>(n));
+      return ReadResult::kOk;
+    }
+    int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ) {
+      if (!PollFor(fd_, POLLIN, timeout_ms)) return ReadResult::kTimedOut;
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+      if (!PollFor(fd_, POLLOUT, timeout_ms)) return ReadResult::kTimedOut;
+    } else {
+      ERR_clear_error();
+      return ReadResult::kClosed;  // close_notify, a reset or a TLS error
+    }
+  }
+}
+
 Connection::ReadResult Connection::Receive(int timeout_ms) {
+  if (ssl_ != nullptr) return ReceiveTls(timeout_ms);
   for (;;) {
     if (!PollFor(fd_, POLLIN, timeout_ms)) return ReadResult::kTimedOut;
     auto space = buffer_.prepare(16 * 1024);
@@ -122,6 +200,23 @@ Connection::BodyResult Connection::ReadBodySome(int timeout_ms, std::string* out
 }
 
 bool Connection::Write(std::string_view data, int timeout_ms) {
+  while (ssl_ != nullptr && !data.empty()) {
+    ERR_clear_error();
+    int n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), 1 << 30)));
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_WRITE) {
+      if (!PollFor(fd_, POLLOUT, timeout_ms)) return false;
+    } else if (err == SSL_ERROR_WANT_READ) {
+      if (!PollFor(fd_, POLLIN, timeout_ms)) return false;
+    } else {
+      ERR_clear_error();
+      return false;
+    }
+  }
   while (!data.empty()) {
     ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
@@ -151,6 +246,7 @@ bool Connection::WriteChunk(std::string_view data, int timeout_ms) {
 bool Connection::WriteLastChunk(int timeout_ms) { return Write("0\r\n\r\n", timeout_ms); }
 
 bool Connection::PeerClosed() {
+  if (ssl_ != nullptr && SSL_pending(ssl_) > 0) return false;
   pollfd p{fd_, POLLIN | POLLRDHUP, 0};
   if (::poll(&p, 1, 0) <= 0) return false;
   if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;

@@ -2,9 +2,14 @@
 // serves it (HttpServer runs one thread per connection). Requests are parsed by Boost.Beast's
 // parser from the bytes this class receives; responses are written whole or as chunks.
 //
-// Thread safety: Read*/Write*/PeerClosed from the serving thread only; Abort from any thread
-// (it shuts the socket down, which wakes a blocked read or write with an error).
+// A connection adopted from an https port carries TLS (terminated here with OpenSSL): Handshake
+// first, then the same reads and writes go through the SSL object.
+//
+// Thread safety: Handshake/Read*/Write*/PeerClosed from the serving thread only; Abort from any
+// thread (it shuts the socket down, which wakes a blocked read or write with an error).
 #pragma once
+
+#include <openssl/ssl.h>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -13,6 +18,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +29,8 @@ inline constexpr size_t kHttpHeaderBytesMax = 8 * 1024;
 // A connection that sends no byte for this long while cairn awaits a request (or a streamed
 // body's first request object) is closed.
 inline constexpr int kHttpIdleTimeoutMs = 120 * 1000;
+// A TLS connection whose handshake is not done within this long is closed.
+inline constexpr int kTlsHandshakeTimeoutMs = 10 * 1000;
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -38,9 +46,17 @@ class Connection {
 
   // Takes ownership of `fd` (a connected stream socket); closes it on destruction.
   explicit Connection(int fd);
+  // A TLS connection (server side) with a context of TlsContext (tls_context.h).
+  Connection(int fd, std::shared_ptr<SSL_CTX> tls);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  bool tls() const { return ssl_ != nullptr; }
+  // The TLS handshake, within kTlsHandshakeTimeoutMs; false when it failed (the connection is
+  // to be closed). Afterwards peer_common_name() is the verified client certificate's CN.
+  bool Handshake();
+  const std::optional<std::string>& peer_common_name() const { return peer_common_name_; }
 
   // Reads the next request (header and whole body). Bytes after it stay buffered for the next.
   // When `stream_body` is given and returns true for the request's header, only the header is
@@ -76,7 +92,13 @@ class Connection {
   // Receives what is available (waiting at most `timeout_ms`) into buffer_.
   ReadResult Receive(int timeout_ms);
 
+  // One SSL_read into buffer_ (TLS connections).
+  ReadResult ReceiveTls(int timeout_ms);
+
   int fd_;
+  std::shared_ptr<SSL_CTX> tls_ctx_;
+  SSL* ssl_ = nullptr;
+  std::optional<std::string> peer_common_name_;
   boost::beast::flat_buffer buffer_;
   // The parser of a request whose body is read incrementally (ReadBodySome).
   std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::string_body>> body_parser_;

@@ -1,5 +1,8 @@
 #include "server/api/gateway/http_server.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <boost/beast/http/verb.hpp>
 #include <string_view>
 
@@ -56,7 +59,8 @@ bool HasAlarm(const HealthState& h, std::string_view name) {
 
 HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
   if (options_.channel) {
-    gateway_ = std::make_unique<JsonGateway>(options_.channel, options_.body_bytes_max, &stopping_);
+    gateway_ = std::make_unique<JsonGateway>(options_.channel, options_.body_bytes_max, &stopping_,
+                                             options_.identity_key);
   }
 }
 
@@ -67,11 +71,15 @@ int HttpServer::connections() const {
   return static_cast<int>(slots_.size());
 }
 
-void HttpServer::Adopt(int fd) {
+void HttpServer::Adopt(int fd) { Adopt(fd, nullptr); }
+
+void HttpServer::Adopt(int fd, std::shared_ptr<SSL_CTX> tls) {
   ReapFinished();
-  auto conn = std::make_unique<Connection>(fd);
+  auto conn =
+      tls ? std::make_unique<Connection>(fd, std::move(tls)) : std::make_unique<Connection>(fd);
   absl::MutexLock lock(&mu_);
   if (stopping_.load() || static_cast<int>(slots_.size()) >= kMaxHttpConnections) {
+    if (conn->tls()) return;  // no plaintext answer inside a TLS connection; closed
     // Best effort: the socket is new, so this small write does not block for long.
     conn->Write(
         HttpResponse(503, "application/json", ErrorJson(14, "too many HTTP connections"), false),
@@ -109,7 +117,14 @@ void HttpServer::Stop() {
 }
 
 void HttpServer::Serve(uint64_t id, Connection* conn) {
-  while (!stopping_.load()) {
+  // OpenSSL writes a TLS connection's socket with write(), which raises SIGPIPE when the peer
+  // has gone; blocked in this thread, the write fails with EPIPE instead of ending the process.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  bool ready = !conn->tls() || conn->Handshake();
+  while (ready && !stopping_.load()) {
     Request request;
     // Watch and LeaseKeepAlive bodies are read as they arrive (json_gateway.h).
     auto r = conn->ReadRequest(options_.body_bytes_max, kHttpIdleTimeoutMs, &request,

@@ -54,6 +54,9 @@ struct HttpOptions {
   std::function<HealthState()> health;
   std::string version_json;                // {"etcdserver":"...","etcdcluster":"..."}
   std::shared_ptr<grpc::Channel> channel;  // to the gRPC services; null when metrics_only
+  // Sent with a TLS client's verified certificate CN to the gRPC services, which take the CN
+  // as the caller's identity only with this key (AuthStore::internal_token; docs/gateway.md).
+  std::string identity_key;
 };
 
 class HttpServer {
@@ -66,6 +69,9 @@ class HttpServer {
   // Serves the accepted connection `fd` (ownership passes) on a thread of its own; at the
   // connection limit or once stopping, answers 503 and closes it.
   void Adopt(int fd);
+  // The same for a connection on an https port: TLS with `tls` (tls_context.h), the handshake
+  // done on the connection's thread (kTlsHandshakeTimeoutMs). At the limit it is closed.
+  void Adopt(int fd, std::shared_ptr<SSL_CTX> tls);
   // Cancels pending calls, closes every connection and joins their threads.
   void Stop();
 

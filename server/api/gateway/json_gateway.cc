@@ -165,6 +165,22 @@ bool AddToken(const Request& request, grpc::ClientContext* ctx) {
   return true;
 }
 
+bool Printable(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// A TLS client's verified certificate CN, which the gate takes as the user when no token is
+// sent (etcd's --client-cert-auth), as gRPC's side reads it from the connection's auth context.
+void AddCommonName(const Connection& conn, const std::string& key, grpc::ClientContext* ctx) {
+  const auto& cn = conn.peer_common_name();
+  if (!cn || cn->empty() || key.empty() || !Printable(*cn)) return;
+  ctx->AddMetadata(kGatewayCommonNameMetadata, *cn);
+  ctx->AddMetadata(kGatewayKeyMetadata, key);
+}
+
 void* Tag() { return reinterpret_cast<void*>(1); }
 // A bidi stream's operations, which may be outstanding together.
 void* const kReadTag = reinterpret_cast<void*>(2);
@@ -246,11 +262,12 @@ std::string HttpResponse(unsigned status, std::string_view content_type, std::st
 }
 
 JsonGateway::JsonGateway(std::shared_ptr<grpc::Channel> channel, size_t body_bytes_max,
-                         const std::atomic<bool>* stopping)
+                         const std::atomic<bool>* stopping, std::string identity_key)
     : channel_(std::move(channel)),
       stub_(channel_),
       body_bytes_max_(body_bytes_max),
-      stopping_(stopping) {}
+      stopping_(stopping),
+      identity_key_(std::move(identity_key)) {}
 
 bool JsonGateway::ServeUnary(const Route& route, const Request& request, Connection* conn) {
   bool keep_alive = request.keep_alive();
@@ -272,6 +289,7 @@ bool JsonGateway::ServeUnary(const Route& route, const Request& request, Connect
 
   grpc::ClientContext ctx;
   if (!AddToken(request, &ctx)) return reply(400, ErrorJson(3, "invalid Authorization header"));
+  AddCommonName(*conn, identity_key_, &ctx);
   grpc::CompletionQueue cq;
   grpc::ByteBuffer response;
   grpc::Status status;
@@ -389,6 +407,7 @@ bool JsonGateway::Serve(const Route& route, const Request& request, Connection* 
     return out.End(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "invalid Authorization header"));
   }
+  AddCommonName(*conn, identity_key_, &ctx);
   return RunStream(route, *method, std::move(requests), conn->streaming_body() ? &objects : nullptr,
                    &ctx, conn, &out);
 }

@@ -34,8 +34,9 @@ class JsonGateway {
  public:
   // `stopping` (outliving this object) set true makes every pending call cancel soon.
   // `body_bytes_max`: the largest request object of a streamed body (HttpBodyBytesMax).
+  // `identity_key` goes with a TLS client's verified certificate CN (HttpOptions::identity_key).
   JsonGateway(std::shared_ptr<grpc::Channel> channel, size_t body_bytes_max,
-              const std::atomic<bool>* stopping);
+              const std::atomic<bool>* stopping, std::string identity_key = "");
 
   // Answers `request` (a POST on `route`) on `conn`. Returns false when the connection must be
   // closed afterwards (a stream ended, the peer left, or a write failed). For a bidi stream
@@ -59,7 +60,13 @@ class JsonGateway {
   grpc::GenericStub stub_;
   const size_t body_bytes_max_;
   const std::atomic<bool>* stopping_;
+  const std::string identity_key_;
 };
+
+// The metadata that carries a TLS client's verified certificate CN from the gateway to the gRPC
+// services over the in-process channel, and the key that vouches for it (auth_gate.cc).
+inline constexpr char kGatewayCommonNameMetadata[] = "cairn-gateway-cn";
+inline constexpr char kGatewayKeyMetadata[] = "cairn-gateway-key";
 
 // An HTTP/1.1 response with a complete body, as bytes to write.
 std::string HttpResponse(unsigned status, std::string_view content_type, std::string_view body,

@@ -2,6 +2,8 @@
 // of the KV, Lease, Cluster and Maintenance services passes it (a real member, real gRPC).
 #include "server/api/gate.h"
 
+#include <stdlib.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -11,9 +13,13 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "rocksdb/write_batch.h"
+#include "server/api/auth_gate.h"
 #include "server/api/client_server.h"
+#include "server/base/clock.h"
 #include "server/base/errors.h"
 #include "server/etcdserver/server.h"
+#include "server/storage/backend.h"
 #include "tests/harness/cluster_ops.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
@@ -265,6 +271,51 @@ TEST_F(GateCoverageTest, EveryUnaryMethodPassesTheGate) {
   EXPECT_EQ(gate.Stats(Method::kPut).admitted, 2u);
   EXPECT_EQ(gate.Stats(Method::kPut).failed.at(absl::StatusCode::kInvalidArgument), 1u);
   EXPECT_EQ(gate.Stats(Method::kMemberAdd).failed.size(), 1u);
+}
+
+// The HTTP gateway's TLS client CN (metadata cairn-gateway-cn) is the user only when vouched for
+// by the member's internal token (cairn-gateway-key): a remote gRPC client cannot claim a name.
+TEST(AuthGateTest, GatewayCommonNameNeedsTheMembersKey) {
+  char tmpl[] = "/tmp/cairn-gate-auth-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    auto backend = storage::Backend::Open(dir + "/db");
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    auth::AuthStore store(backend->get(), base::Clock::Real(), 10000);
+    store.Load();
+    cairnpb::InternalRequest r;
+    auto apply = [&] {
+      rocksdb::WriteBatch wb;
+      absl::Status st = store.Apply(r, &wb);
+      (*backend)->Write(&wb);
+      return st;
+    };
+    r.mutable_auth_user_add()->set_name("root");
+    r.mutable_auth_user_add()->set_hashedpassword("h");
+    ASSERT_TRUE(apply().ok());
+    r.Clear();
+    r.mutable_auth_role_add()->set_name("root");
+    ASSERT_TRUE(apply().ok());
+    r.Clear();
+    r.mutable_auth_user_grant_role()->set_user("root");
+    r.mutable_auth_user_grant_role()->set_role("root");
+    ASSERT_TRUE(apply().ok());
+    r.Clear();
+    r.mutable_auth_enable();
+    ASSERT_TRUE(apply().ok());
+    Caller forged;
+    forged.cert_common_name = "root";
+    forged.gateway_key = "guessed";
+    auto user = UserOf(&store, forged);
+    ASSERT_TRUE(user.ok()) << user.status();
+    EXPECT_EQ(*user, "");  // nobody
+    Caller gateway = forged;
+    gateway.gateway_key = store.internal_token();
+    user = UserOf(&store, gateway);
+    ASSERT_TRUE(user.ok()) << user.status();
+    EXPECT_EQ(*user, "root");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

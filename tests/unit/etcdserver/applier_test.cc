@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ struct Member {
     deps.membership = membership.get();
     deps.waits = waits.get();
     deps.member_id = kSelf;
+    alarms = std::make_unique<Alarms>(backend.get());
+    alarms->Load();
+    deps.alarms = alarms.get();
     applier = std::make_unique<Applier>(deps, std::move(hooks));
   }
   std::unique_ptr<storage::Backend> backend;
@@ -48,6 +52,7 @@ struct Member {
   std::unique_ptr<mvcc::WatchHub> hub;
   std::unique_ptr<lease::Lessor> lessor;
   std::unique_ptr<WaitRegistry> waits;
+  std::unique_ptr<Alarms> alarms;
   std::unique_ptr<Applier> applier;  // last: destroyed first
 };
 
@@ -150,6 +155,86 @@ TEST_F(ApplierTest, CrashAtAnyWriteOfAMembershipEntryNeverLosesTheRemoval) {
     EXPECT_EQ(m.membership->Members().size(), 2u);
     EXPECT_EQ(reported, applied_before < 4) << "applied before replay: " << applied_before;
   }
+}
+
+// etcd's applierV3Corrupt: with a CORRUPT alarm raised (by an earlier entry), the entries that
+// write are refused at apply with "etcdserver: corrupt cluster" and change nothing but the
+// applied index; read-only txns and the alarm's own deactivation still apply.
+TEST_F(ApplierTest, CorruptAlarmRefusesWritesAtApply) {
+  Member m(dir_);
+  uint64_t index = 0;
+  auto entry = [&](cairnpb::InternalRequest r) {
+    r.set_proposer(kSelf);
+    r.set_id(++index);
+    raft::Entry e;
+    e.term = 1;
+    e.index = index;
+    e.data = r.SerializeAsString();
+    return e;
+  };
+  auto alarm = [](etcdserverpb::AlarmRequest::AlarmAction action) {
+    cairnpb::InternalRequest r;
+    r.mutable_alarm()->set_action(action);
+    r.mutable_alarm()->set_memberid(1);
+    r.mutable_alarm()->set_alarm(etcdserverpb::CORRUPT);
+    return r;
+  };
+  auto put = [](const std::string& key) {
+    cairnpb::InternalRequest r;
+    r.mutable_put()->set_key(key);
+    r.mutable_put()->set_value("v");
+    return r;
+  };
+  cairnpb::InternalRequest del;
+  del.mutable_delete_range()->set_key("a");
+  cairnpb::InternalRequest write_txn;
+  write_txn.mutable_txn()->add_success()->mutable_request_put()->set_key("t");
+  cairnpb::InternalRequest read_txn;
+  read_txn.mutable_txn()->add_success()->mutable_request_range()->set_key("a");
+  cairnpb::InternalRequest compaction;
+  compaction.mutable_compaction()->set_revision(1);
+  cairnpb::InternalRequest grant;
+  grant.mutable_lease_grant()->set_id(7);
+  grant.mutable_lease_grant()->set_ttl(60);
+  cairnpb::InternalRequest revoke;
+  revoke.mutable_lease_revoke()->set_id(7);
+
+  std::vector<raft::Entry> log = {
+      entry(put("a")),  // 1: before the alarm
+      entry(alarm(etcdserverpb::AlarmRequest::ACTIVATE)),
+      entry(put("b")),  // 3..8: refused
+      entry(del),
+      entry(write_txn),
+      entry(compaction),
+      entry(grant),
+      entry(revoke),
+      entry(read_txn),  // 9: applies
+      entry(alarm(etcdserverpb::AlarmRequest::DEACTIVATE)),
+      entry(put("c")),  // 11: applies again
+  };
+  std::map<uint64_t, absl::Status> results;
+  for (uint64_t id = 1; id <= index; ++id) {
+    Waiter w;
+    w.done = [&results, id](mvcc::ApplyResult r) { results[id] = r.status; };
+    ASSERT_TRUE(m.waits->Register(id, base::Clock::Real()->NowMs() + 60000, w));
+  }
+  m.applier->ApplyEntries(log);
+  ASSERT_EQ(results.size(), index);
+  for (uint64_t id : {1, 2, 9, 10, 11}) EXPECT_TRUE(results[id].ok()) << id << results[id];
+  for (uint64_t id = 3; id <= 8; ++id) {
+    EXPECT_EQ(results[id].code(), absl::StatusCode::kDataLoss) << id;
+    EXPECT_EQ(results[id].message(), "etcdserver: corrupt cluster") << id;
+  }
+  EXPECT_EQ(m.kv->applied_index(), index);
+  etcdserverpb::RangeRequest all;
+  all.set_key(std::string(1, '\0'));
+  all.set_range_end(std::string(1, '\0'));
+  auto got = m.kv->Range(m.kv->View(), all);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<std::string> keys;
+  for (const auto& kv : got->kvs()) keys.push_back(kv.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "c"}));  // no b, t; a not deleted
+  EXPECT_FALSE(m.alarms->HasAny(etcdserverpb::CORRUPT));
 }
 
 }  // namespace
