@@ -73,6 +73,92 @@ class DeadlineTimer {
   std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> due_;  // guarded by mu_
 };
 
+// One wait for a change of a watched key (WaitForChangeAsync). Kept alive by the watch's
+// callback, the cancel token, the timer and the session's listener until Finish.
+class ChangeWait : public std::enable_shared_from_this<ChangeWait> {
+ public:
+  ChangeWait(std::shared_ptr<Session> session, const CallOptions& call, Clock::time_point deadline)
+      : session_(std::move(session)), call_(call), deadline_(deadline) {}
+
+  Future<bool> future() const { return promise_.future(); }
+
+  void Start(const WatchClient& watch, const std::string& key, const WatchOptions& opts) {
+    std::weak_ptr<ChangeWait> weak = weak_from_this();
+    auto self = shared_from_this();
+    // The watch callback holds the wait until it is canceled (Finish).
+    auto watcher = watch.Watch(key, opts, [self](const WatchResponse& w) {
+      if (!w.events.empty() || w.canceled) self->Finish(absl::OkStatus());
+    });
+    if (!watcher.ok()) return Finish(watcher.status());
+    uint64_t cancel_id = call_.cancel.Register([weak] {
+      if (auto s = weak.lock()) s->Finish(absl::CancelledError("recipe call canceled"));
+    });
+    uint64_t end_id = 0;
+    if (session_) {
+      end_id = session_->AddEndListener([weak](const absl::Status& why) {
+        if (auto s = weak.lock()) s->Finish(why);
+      });
+    }
+    uint64_t timer_id = 0;
+    if (deadline_ != Clock::time_point::max()) {
+      timer_id = DeadlineTimer::Get().At(deadline_, [weak] {
+        if (auto s = weak.lock()) {
+          s->Finish(absl::DeadlineExceededError("recipe call deadline exceeded while waiting"));
+        }
+      });
+    }
+    bool finished;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      watcher_ = std::move(*watcher);
+      cancel_id_ = cancel_id;
+      end_id_ = end_id;
+      timer_id_ = timer_id;
+      finished = finished_;
+    }
+    if (finished) Release();  // finished before the ids were known
+  }
+
+ private:
+  void Finish(absl::Status status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Release();
+    promise_.Set(status.ok() ? absl::StatusOr<bool>(true) : absl::StatusOr<bool>(status));
+  }
+
+  // Drops the watch and the registrations known so far (each exactly once).
+  void Release() {
+    std::unique_ptr<Watcher> watcher;
+    uint64_t cancel_id, end_id, timer_id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      watcher = std::move(watcher_);
+      cancel_id = std::exchange(cancel_id_, 0);
+      end_id = std::exchange(end_id_, 0);
+      timer_id = std::exchange(timer_id_, 0);
+    }
+    if (cancel_id != 0) call_.cancel.Unregister(cancel_id);
+    if (session_ && end_id != 0) session_->RemoveEndListener(end_id);
+    if (timer_id != 0) DeadlineTimer::Get().Cancel(timer_id);
+    if (watcher) watcher->Cancel();  // from its own callback too: does not wait
+  }
+
+  const std::shared_ptr<Session> session_;
+  const CallOptions call_;
+  const Clock::time_point deadline_;
+  Promise<bool> promise_;
+  std::mutex mu_;
+  bool finished_ = false;             // guarded by mu_
+  uint64_t cancel_id_ = 0;            // guarded by mu_
+  uint64_t end_id_ = 0;               // guarded by mu_
+  uint64_t timer_id_ = 0;             // guarded by mu_
+  std::unique_ptr<Watcher> watcher_;  // guarded by mu_
+};
+
 // One waitDeletes loop. Kept alive by the callbacks of its pending step (an RPC or a watch);
 // finishes exactly once (Finish), from whichever of the step, the cancel token or the session's
 // end comes first.
@@ -379,6 +465,47 @@ class Acquisition : public std::enable_shared_from_this<Acquisition> {
 };
 
 }  // namespace
+
+uint64_t RunAt(Clock::time_point when, std::function<void()> fn) {
+  return DeadlineTimer::Get().At(when, std::move(fn));
+}
+
+void CancelTimer(uint64_t id) {
+  if (id != 0) DeadlineTimer::Get().Cancel(id);
+}
+
+Future<bool> Bounded(Promise<bool> p, const CallOptions& call, std::string deadline_message) {
+  CancelToken cancel = call.cancel;
+  uint64_t cancel_id =
+      cancel.Register([p] { p.Set(absl::CancelledError("recipe call canceled")); });
+  Clock::time_point deadline = DeadlineOf(call);
+  uint64_t timer_id = 0;
+  if (deadline != Clock::time_point::max()) {
+    timer_id = DeadlineTimer::Get().At(deadline, [p, msg = std::move(deadline_message)] {
+      p.Set(absl::DeadlineExceededError(msg));
+    });
+  }
+  // Completing `p` drops this (FutureState::Complete), so the cycle through `p` ends there.
+  p.SetCancel([p] { p.Set(absl::CancelledError("recipe call canceled")); });
+  return Map<bool, bool>(
+      p.future(), [cancel, cancel_id, timer_id](absl::StatusOr<bool> r) -> absl::StatusOr<bool> {
+        cancel.Unregister(cancel_id);
+        if (timer_id != 0) DeadlineTimer::Get().Cancel(timer_id);
+        return r;
+      });
+}
+
+Future<bool> WaitForChangeAsync(WatchClient watch, std::string key, WatchOptions opts,
+                                const CallOptions& call, Clock::time_point deadline,
+                                std::shared_ptr<Session> session) {
+  if (call.cancel.canceled()) {
+    return MakeReadyFuture<bool>(absl::CancelledError("recipe call canceled"));
+  }
+  auto wait = std::make_shared<ChangeWait>(std::move(session), call, deadline);
+  Future<bool> f = wait->future();
+  wait->Start(watch, key, opts);
+  return f;
+}
 
 Future<bool> WaitPredecessorsGoneAsync(std::shared_ptr<Session> session, std::string prefix,
                                        Revision my_revision, const CallOptions& call,

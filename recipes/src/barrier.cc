@@ -1,5 +1,9 @@
 #include "cairn/recipes/barrier.h"
 
+#include <functional>
+#include <memory>
+#include <utility>
+
 #include "src/async_acquire.h"
 #include "src/internal.h"
 
@@ -46,123 +50,204 @@ DoubleBarrier::DoubleBarrier(std::shared_ptr<Session> session, std::string name,
   key_ = name_ + "/waiters/" + internal::LeaseHex(session_->lease());
 }
 
-absl::Status DoubleBarrier::Enter(const CallOptions& call) {
-  if (absl::Status st = internal::CheckName(name_, "double barrier"); !st.ok()) return st;
-  if (count_ <= 0) return absl::InvalidArgumentError("double barrier: count must be > 0");
-  if (my_rev_ != 0) return absl::FailedPreconditionError("double barrier: already entered");
-  if (absl::Status st = internal::CheckSession(*session_); !st.ok()) return st;
-  const Kv& kv = session_->kv();
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
-  const std::string waiters = name_ + "/waiters/";
-  const std::string ready = name_ + "/ready";
-  PutOptions po;
-  po.lease = session_->lease();
-  GetOptions count_opts;
-  count_opts.prefix = true;
-  count_opts.count_only = true;
-  Txn t;
-  t.If({Cmp::CreateRevision(key_) == 0})
-      .Then({Op::Put(key_, "", po), Op::Get(waiters, count_opts)})
-      .Else({Op::Get(key_)});
-  auto r = kv.Commit(t, internal::CreateCall(call, deadline));
-  if (!r.ok()) return r.status();
-  if (!r->succeeded) {
-    return absl::FailedPreconditionError("double barrier: this session already entered");
-  }
-  Revision rev = r->header.revision;
-  int64_t n = r->responses[1].get.count;
-  if (n > count_) {
-    internal::DeleteIfCreated(kv, key_, rev);
-    return absl::ResourceExhaustedError("double barrier: more than count participants");
-  }
-  if (n == count_) {
-    auto p = kv.Put(ready, "", {}, rpc);
-    if (!p.ok()) {
-      internal::DeleteIfCreated(kv, key_, rev);
-      return p.status();
+namespace {
+
+// One DoubleBarrier::EnterAsync: put our waiter key (counting the others in the same txn); the
+// one completing the group puts "<name>/ready"; the others read the ready key and wait for its
+// put (a watch), looking again after each change. A failure after our key was put deletes it
+// before the failure is reported.
+class Entering : public std::enable_shared_from_this<Entering> {
+ public:
+  Entering(std::shared_ptr<Session> session, std::string name, int64_t count, std::string key)
+      : session_(std::move(session)),
+        kv_(session_->kv()),
+        count_(count),
+        key_(std::move(key)),
+        waiters_(name + "/waiters/"),
+        ready_(name + "/ready") {}
+
+  Future<Revision> Start(const CallOptions& call) {
+    Future<Revision> f = promise_.future();
+    call_ = internal::OwnCall(call, promise_, &unlink_);
+    rpc_ = internal::RpcCall(call_, call_.deadline);
+    if (absl::Status st = internal::CheckSession(*session_); !st.ok()) {
+      Done(st);
+      return f;
     }
-    my_rev_ = rev;
-    return absl::OkStatus();
+    PutOptions po;
+    po.lease = session_->lease();
+    GetOptions count_opts;
+    count_opts.prefix = true;
+    count_opts.count_only = true;
+    Txn t;
+    t.If({Cmp::CreateRevision(key_) == 0})
+        .Then({Op::Put(key_, "", po), Op::Get(waiters_, count_opts)})
+        .Else({Op::Get(key_)});
+    auto self = shared_from_this();
+    kv_.CommitAsync(t, internal::CreateCall(call_, call_.deadline))
+        .Then([self](absl::StatusOr<TxnResponse> r) { self->OnCreated(std::move(r)); });
+    return f;
   }
-  // Wait for the ready key to be put (at or after our own put).
-  while (true) {
-    auto g = kv.Get(ready, {}, rpc);
-    if (!g.ok()) {
-      internal::DeleteIfCreated(kv, key_, rev);
-      return g.status();
+
+ private:
+  void OnCreated(absl::StatusOr<TxnResponse> r) {
+    if (!r.ok()) return Done(r.status());
+    if (!r->succeeded) {
+      return Done(absl::FailedPreconditionError("double barrier: this session already entered"));
     }
-    if (!g->kvs.empty() && g->kvs[0].mod_revision > rev) break;
+    rev_ = r->header.revision;
+    int64_t n = r->responses[1].get.count;
+    if (n > count_) {
+      return Fail(absl::ResourceExhaustedError("double barrier: more than count participants"));
+    }
+    if (n < count_) return Look();
+    auto self = shared_from_this();
+    kv_.PutAsync(ready_, "", {}, rpc_).Then([self](absl::StatusOr<PutResponse> p) {
+      if (!p.ok()) return self->Fail(p.status());
+      self->Done(self->rev_);
+    });
+  }
+
+  // Is the ready key put at or after our own put? If not, wait for a put of it.
+  void Look() {
+    auto self = shared_from_this();
+    kv_.GetAsync(ready_, {}, rpc_).Then([self](absl::StatusOr<GetResponse> g) {
+      if (!g.ok()) return self->Fail(g.status());
+      if (!g->kvs.empty() && g->kvs[0].mod_revision > self->rev_) return self->Done(self->rev_);
+      WatchOptions wo;
+      wo.start_revision = g->header.revision + 1;
+      wo.filter_delete = true;
+      internal::WaitForChangeAsync(self->session_->watch(), self->ready_, wo, self->call_,
+                                   self->call_.deadline, self->session_)
+          .Then([self](absl::StatusOr<bool> w) {
+            if (!w.ok()) return self->Fail(w.status());
+            self->Look();
+          });
+    });
+  }
+
+  // Deletes our waiter key (guarded by its create revision; the client's default deadline),
+  // then reports `why`.
+  void Fail(absl::Status why) {
+    Txn t;
+    t.If({Cmp::CreateRevision(key_) == rev_}).Then({Op::Delete(key_)});
+    auto self = shared_from_this();
+    kv_.CommitAsync(t).Then([self, why](const absl::StatusOr<TxnResponse>&) { self->Done(why); });
+  }
+
+  void Done(absl::StatusOr<Revision> r) {
+    unlink_();
+    promise_.Set(std::move(r));
+  }
+
+  const std::shared_ptr<Session> session_;
+  const Kv kv_;
+  const int64_t count_;
+  const std::string key_;
+  const std::string waiters_;
+  const std::string ready_;
+  Promise<Revision> promise_;
+  std::function<void()> unlink_ = [] {};
+  CallOptions call_;
+  CallOptions rpc_;
+  Revision rev_ = 0;  // our key's create revision (written once, before the steps that read it)
+};
+
+// One DoubleBarrier::LeaveAsync, etcd's algorithm: the lowest key leaves last; everyone else
+// deletes its key and waits for the lowest to go; the lowest waits for the highest remaining
+// key to go; the last one deletes the ready key with its own.
+class Leaving : public std::enable_shared_from_this<Leaving> {
+ public:
+  Leaving(std::shared_ptr<Session> session, std::string name, std::string key)
+      : session_(std::move(session)),
+        kv_(session_->kv()),
+        key_(std::move(key)),
+        waiters_(name + "/waiters/"),
+        ready_(name + "/ready") {}
+
+  Future<bool> Start(const CallOptions& call) {
+    Future<bool> f = promise_.future();
+    call_ = internal::OwnCall(call, promise_, &unlink_);
+    rpc_ = internal::RpcCall(call_, call_.deadline);
+    Look();
+    return f;
+  }
+
+ private:
+  void Look() {
+    GetOptions all;
+    all.prefix = true;
+    all.sort_target = SortTarget::kKey;
+    all.sort_order = SortOrder::kAscend;
+    all.keys_only = true;
+    auto self = shared_from_this();
+    kv_.GetAsync(waiters_, all, rpc_).Then([self](absl::StatusOr<GetResponse> r) {
+      self->OnWaiters(std::move(r));
+    });
+  }
+
+  void OnWaiters(absl::StatusOr<GetResponse> r) {
+    if (!r.ok()) return Done(r.status());
+    if (r->kvs.empty()) return Done(true);
+    bool present = false;
+    for (const auto& k : r->kvs) present = present || k.key == key_;
+    const Revision rev = r->header.revision;
+    if (!present) return WaitGone(r->kvs.front().key, rev);  // we left: wait for the lowest
+    const std::string lowest = r->kvs.front().key;
+    const std::string highest = r->kvs.back().key;
+    auto self = shared_from_this();
+    if (r->kvs.size() == 1) {
+      Txn t;
+      t.Then({Op::Delete(ready_), Op::Delete(key_)});
+      kv_.CommitAsync(t, rpc_).Then([self](absl::StatusOr<TxnResponse> d) {
+        if (!d.ok()) return self->Done(d.status());
+        self->Done(true);
+      });
+      return;
+    }
+    if (lowest == key_) return WaitGone(highest, rev);
+    kv_.DeleteAsync(key_, {}, rpc_).Then([self, lowest, rev](absl::StatusOr<DeleteResponse> d) {
+      if (!d.ok()) return self->Done(d.status());
+      self->WaitGone(lowest, rev);
+    });
+  }
+
+  void WaitGone(const std::string& key, Revision rev) {
     WatchOptions wo;
-    wo.start_revision = g->header.revision + 1;
-    wo.filter_delete = true;
-    absl::Status st =
-        internal::WaitForChange(session_->watch(), ready, wo, call, deadline, session_.get());
-    if (!st.ok()) {
-      internal::DeleteIfCreated(kv, key_, rev);
-      return st;
-    }
+    wo.start_revision = rev + 1;
+    wo.filter_put = true;
+    auto self = shared_from_this();
+    internal::WaitForChangeAsync(session_->watch(), key, wo, call_, call_.deadline, nullptr)
+        .Then([self](absl::StatusOr<bool> w) {
+          if (!w.ok()) return self->Done(w.status());
+          self->Look();
+        });
   }
-  my_rev_ = rev;
-  return absl::OkStatus();
+
+  void Done(absl::StatusOr<bool> r) {
+    unlink_();
+    promise_.Set(std::move(r));
+  }
+
+  const std::shared_ptr<Session> session_;
+  const Kv kv_;
+  const std::string key_;
+  const std::string waiters_;
+  const std::string ready_;
+  Promise<bool> promise_;
+  std::function<void()> unlink_ = [] {};
+  CallOptions call_;
+  CallOptions rpc_;
+};
+
+}  // namespace
+
+absl::Status DoubleBarrier::Enter(const CallOptions& call) {
+  return EnterAsync(call).Get().status();
 }
 
 absl::Status DoubleBarrier::Leave(const CallOptions& call) {
-  if (my_rev_ == 0) return absl::FailedPreconditionError("double barrier: not entered");
-  const Kv& kv = session_->kv();
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
-  const std::string waiters = name_ + "/waiters/";
-  const std::string ready = name_ + "/ready";
-  GetOptions all;
-  all.prefix = true;
-  all.sort_target = SortTarget::kKey;
-  all.sort_order = SortOrder::kAscend;
-  all.keys_only = true;
-  // etcd's algorithm: the lowest key leaves last; everyone else deletes its key and waits for
-  // the lowest to go; the lowest waits for the highest remaining key to go.
-  while (true) {
-    auto r = kv.Get(waiters, all, rpc);
-    if (!r.ok()) return r.status();
-    bool present = false;
-    for (const auto& k : r->kvs) present = present || k.key == key_;
-    if (r->kvs.empty()) break;
-    if (!present) {
-      // We already left; wait for the lowest to go.
-      WatchOptions wo;
-      wo.start_revision = r->header.revision + 1;
-      wo.filter_put = true;
-      absl::Status st = internal::WaitForChange(session_->watch(), r->kvs.front().key, wo, call,
-                                                deadline, nullptr);
-      if (!st.ok()) return st;
-      continue;
-    }
-    const std::string& lowest = r->kvs.front().key;
-    const std::string& highest = r->kvs.back().key;
-    if (r->kvs.size() == 1) {
-      Txn t;
-      t.Then({Op::Delete(ready), Op::Delete(key_)});
-      auto d = kv.Commit(t, rpc);
-      if (!d.ok()) return d.status();
-      break;
-    }
-    std::string to_watch;
-    if (lowest == key_) {
-      to_watch = highest;
-    } else {
-      auto d = kv.Delete(key_, {}, rpc);
-      if (!d.ok()) return d.status();
-      to_watch = lowest;
-    }
-    WatchOptions wo;
-    wo.start_revision = r->header.revision + 1;
-    wo.filter_put = true;
-    absl::Status st =
-        internal::WaitForChange(session_->watch(), to_watch, wo, call, deadline, nullptr);
-    if (!st.ok()) return st;
-  }
-  my_rev_ = 0;
-  return absl::OkStatus();
+  return LeaveAsync(call).Get().status();
 }
 
 Future<Completed> Barrier::WaitAsync(const CallOptions& call) const {
@@ -178,11 +263,37 @@ Future<Completed> Barrier::WaitAsync(const CallOptions& call) const {
 }
 
 Future<Completed> DoubleBarrier::EnterAsync(const CallOptions& call) {
-  return RunAsync(call, [this](const CallOptions& c) { return Enter(c); });
+  if (absl::Status st = internal::CheckName(name_, "double barrier"); !st.ok()) {
+    return MakeReadyFuture<Completed>(st);
+  }
+  if (count_ <= 0) {
+    return MakeReadyFuture<Completed>(
+        absl::InvalidArgumentError("double barrier: count must be > 0"));
+  }
+  if (my_rev_ != 0) {
+    return MakeReadyFuture<Completed>(
+        absl::FailedPreconditionError("double barrier: already entered"));
+  }
+  auto e = std::make_shared<Entering>(session_, name_, count_, key_);
+  return internal::Map<Revision, Completed>(
+      e->Start(call), [this](absl::StatusOr<Revision> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        my_rev_ = *r;
+        return Completed{};
+      });
 }
 
 Future<Completed> DoubleBarrier::LeaveAsync(const CallOptions& call) {
-  return RunAsync(call, [this](const CallOptions& c) { return Leave(c); });
+  if (my_rev_ == 0) {
+    return MakeReadyFuture<Completed>(absl::FailedPreconditionError("double barrier: not entered"));
+  }
+  auto l = std::make_shared<Leaving>(session_, name_, key_);
+  return internal::Map<bool, Completed>(
+      l->Start(call), [this](absl::StatusOr<bool> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        my_rev_ = 0;
+        return Completed{};
+      });
 }
 
 }  // namespace cairn::recipes

@@ -1,9 +1,12 @@
 #include "cairn/recipes/leader_latch.h"
 
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -19,17 +22,18 @@ struct LeaderLatch::State {
   std::optional<Grant> grant;
   absl::Status status;
   bool done = false;
-  std::vector<Promise<Grant>> waiters;
+  std::map<uint64_t, Promise<Grant>> waiters;  // AwaitAsync's, by id
+  uint64_t next_waiter = 0;
 
   void Finish(const absl::Status& why) {
-    std::vector<Promise<Grant>> w;
+    std::map<uint64_t, Promise<Grant>> w;
     {
       std::lock_guard<std::mutex> lock(mu);
       done = true;
       if (status.ok()) status = why;
       w.swap(waiters);
     }
-    for (auto& p : w) p.Set(why);
+    for (auto& entry : w) entry.second.Set(why);
   }
 
   void Run() {
@@ -40,13 +44,13 @@ struct LeaderLatch::State {
       Finish(stop.canceled() ? absl::CancelledError("leader latch closed") : g.status());
       return;
     }
-    std::vector<Promise<Grant>> w;
+    std::map<uint64_t, Promise<Grant>> w;
     {
       std::lock_guard<std::mutex> lock(mu);
       grant = *g;
       w.swap(waiters);
     }
-    for (auto& p : w) p.Set(*g);
+    for (auto& entry : w) entry.second.Set(*g);
     if (options.on_leader) options.on_leader(*g);
     // Leader until the session ends or Close().
     absl::Status ended = session->Wait(call);
@@ -99,23 +103,49 @@ absl::Status LeaderLatch::status() const {
 }
 
 absl::StatusOr<Grant> LeaderLatch::Await(const CallOptions& call) const {
-  Promise<Grant> p;
-  {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    if (state_->grant.has_value()) return *state_->grant;
-    if (state_->done) return state_->status;
-    state_->waiters.push_back(p);
-  }
-  uint64_t id = call.cancel.Register([p] { p.Set(absl::CancelledError("await canceled")); });
-  Future<Grant> f = p.future();
-  bool ready = f.WaitUntil(internal::DeadlineOf(call));
-  call.cancel.Unregister(id);
-  if (!ready) p.Set(absl::DeadlineExceededError("leader latch: await deadline exceeded"));
-  return f.Get();
+  return AwaitAsync(call).Get();
 }
 
 Future<Grant> LeaderLatch::AwaitAsync(const CallOptions& call) const {
-  return RunAsync<Grant>(call, [this](const CallOptions& c) { return Await(c); });
+  // Thread-free: a promise the latch's thread completes, ended early by the cancel token or the
+  // recipes' timer at the deadline (either takes it out of the waiters).
+  std::shared_ptr<State> st = state_;
+  Promise<Grant> p;
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->grant.has_value()) return MakeReadyFuture<Grant>(*st->grant);
+    if (st->done) return MakeReadyFuture<Grant>(st->status);
+    id = ++st->next_waiter;
+    st->waiters.emplace(id, p);
+  }
+  auto end = [st, id](absl::Status why) {
+    std::optional<Promise<Grant>> mine;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      auto it = st->waiters.find(id);
+      if (it == st->waiters.end()) return;  // completed meanwhile
+      mine = it->second;
+      st->waiters.erase(it);
+    }
+    mine->Set(std::move(why));
+  };
+  CancelToken cancel = call.cancel;
+  uint64_t cancel_id = cancel.Register([end] { end(absl::CancelledError("await canceled")); });
+  Clock::time_point deadline = internal::DeadlineOf(call);
+  uint64_t timer_id = 0;
+  if (deadline != Clock::time_point::max()) {
+    timer_id = internal::RunAt(deadline, [end] {
+      end(absl::DeadlineExceededError("leader latch: await deadline exceeded"));
+    });
+  }
+  p.SetCancel([end] { end(absl::CancelledError("await canceled")); });
+  return internal::Map<Grant, Grant>(
+      p.future(), [cancel, cancel_id, timer_id](absl::StatusOr<Grant> g) -> absl::StatusOr<Grant> {
+        cancel.Unregister(cancel_id);
+        internal::CancelTimer(timer_id);
+        return g;
+      });
 }
 
 }  // namespace cairn::recipes

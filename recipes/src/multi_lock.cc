@@ -1,7 +1,10 @@
 #include "cairn/recipes/multi_lock.h"
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -13,31 +16,81 @@ MultiLock::MultiLock(std::shared_ptr<Session> session, std::vector<std::string> 
   for (const auto& n : names_) mutexes_.push_back(std::make_unique<Mutex>(session, n));
 }
 
-absl::StatusOr<std::vector<Grant>> MultiLock::Lock(const CallOptions& call) {
-  if (names_.empty()) return absl::InvalidArgumentError("multilock: no lock names");
-  for (const auto& n : names_) {
-    if (absl::Status st = internal::CheckName(n, "multilock"); !st.ok()) return st;
+namespace {
+
+// One LockAsync: the mutexes one after another, each from the completion of the one before;
+// on an error the ones taken are unlocked (newest first) before the error is reported.
+class MultiAcquire : public std::enable_shared_from_this<MultiAcquire> {
+ public:
+  MultiAcquire(std::vector<Mutex*> mutexes, std::function<void()> on_held)
+      : mutexes_(std::move(mutexes)), on_held_(std::move(on_held)) {}
+
+  Future<std::vector<Grant>> Start(const CallOptions& call) {
+    Future<std::vector<Grant>> f = promise_.future();
+    call_ = internal::OwnCall(call, promise_, &unlink_);
+    Next();
+    return f;
   }
-  if (held_) return absl::FailedPreconditionError("multilock: already held");
-  // One overall deadline for all the locks.
-  CallOptions bounded = call;
-  bounded.deadline = internal::DeadlineOf(call);
-  bounded.timeout = std::chrono::milliseconds(0);
-  std::vector<Grant> grants;
-  for (size_t i = 0; i < mutexes_.size(); ++i) {
-    auto g = mutexes_[i]->Lock(bounded);
-    if (!g.ok()) {
-      for (size_t j = 0; j < i; ++j) (void)mutexes_[j]->Unlock();
-      return g.status();
+
+ private:
+  void Next() {
+    if (grants_.size() == mutexes_.size()) {
+      on_held_();
+      return Done(std::move(grants_));
     }
-    grants.push_back(std::move(*g));
+    auto self = shared_from_this();
+    mutexes_[grants_.size()]->LockAsync(call_).Then([self](absl::StatusOr<Grant> g) {
+      if (!g.ok()) return self->Undo(g.status());
+      self->grants_.push_back(std::move(*g));
+      self->Next();
+    });
   }
-  held_ = true;
-  return grants;
+
+  // Releases the taken locks, newest first (best effort, the client's default deadline).
+  void Undo(absl::Status why) {
+    if (grants_.empty()) return Done(why);
+    grants_.pop_back();
+    auto self = shared_from_this();
+    mutexes_[grants_.size()]->UnlockAsync().Then(
+        [self, why](const absl::StatusOr<recipes::Completed>&) { self->Undo(why); });
+  }
+
+  void Done(absl::StatusOr<std::vector<Grant>> r) {
+    unlink_();
+    promise_.Set(std::move(r));
+  }
+
+  const std::vector<Mutex*> mutexes_;
+  const std::function<void()> on_held_;
+  Promise<std::vector<Grant>> promise_;
+  std::function<void()> unlink_;
+  CallOptions call_;
+  // Written by one step, read by the next (each started from the one before).
+  std::vector<Grant> grants_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<Grant>> MultiLock::Lock(const CallOptions& call) {
+  return LockAsync(call).Get();
 }
 
 Future<std::vector<Grant>> MultiLock::LockAsync(const CallOptions& call) {
-  return RunAsync<std::vector<Grant>>(call, [this](const CallOptions& c) { return Lock(c); });
+  using Result = std::vector<Grant>;
+  if (names_.empty()) {
+    return MakeReadyFuture<Result>(absl::InvalidArgumentError("multilock: no lock names"));
+  }
+  for (const auto& n : names_) {
+    if (absl::Status st = internal::CheckName(n, "multilock"); !st.ok()) {
+      return MakeReadyFuture<Result>(st);
+    }
+  }
+  if (held_)
+    return MakeReadyFuture<Result>(absl::FailedPreconditionError("multilock: already held"));
+  std::vector<Mutex*> mutexes;
+  for (const auto& m : mutexes_) mutexes.push_back(m.get());
+  auto a = std::make_shared<MultiAcquire>(std::move(mutexes), [this] { held_ = true; });
+  return a->Start(call);
 }
 
 absl::Status MultiLock::Unlock(const CallOptions& call) {

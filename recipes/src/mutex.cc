@@ -73,6 +73,25 @@ absl::Status Mutex::Unlock(const CallOptions& call) {
   return absl::OkStatus();
 }
 
+Future<Completed> Mutex::UnlockAsync(const CallOptions& call) {
+  std::optional<Grant> g = grant();
+  if (!g.has_value()) {
+    return MakeReadyFuture<Completed>(
+        absl::FailedPreconditionError("mutex: not held by this Mutex object"));
+  }
+  Txn t;
+  t.If({g->Guard()}).Then({Op::Delete(g->key)});
+  Revision token = g->fencing_token;
+  return internal::Map<TxnResponse, Completed>(
+      session_->kv().CommitAsync(t, call),
+      [this, token](absl::StatusOr<TxnResponse> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        std::lock_guard<std::mutex> lock(mu_);
+        if (grant_.has_value() && grant_->fencing_token == token) grant_.reset();
+        return Completed{};
+      });
+}
+
 std::optional<Grant> Mutex::grant() const {
   std::lock_guard<std::mutex> lock(mu_);
   return grant_;

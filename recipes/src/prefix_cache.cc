@@ -6,6 +6,7 @@
 #include <thread>
 #include <utility>
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -45,6 +46,7 @@ struct PrefixCache::State {
   // With mu held: completes the waiters whose revision was reached (after the listeners saw it).
   void WakeWaitersLocked() {
     auto it = std::remove_if(rev_waiters.begin(), rev_waiters.end(), [&](auto& w) {
+      if (w.second.future().Ready()) return true;  // ended by its deadline or cancel
       if (w.first > revision) return false;
       w.second.Set(true);
       return true;
@@ -292,23 +294,26 @@ void PrefixCache::RemoveListener(uint64_t id) {
 }
 
 absl::Status PrefixCache::WaitForRevision(Revision rev, const CallOptions& call) const {
-  Promise<bool> p;
-  {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    if (state_->revision >= rev) return absl::OkStatus();
-    if (state_->stopping) return absl::CancelledError("cache destroyed");
-    state_->rev_waiters.emplace_back(rev, p);
-  }
-  uint64_t cancel_id = call.cancel.Register([p] { p.Set(absl::CancelledError("canceled")); });
-  Future<bool> f = p.future();
-  bool ready = f.WaitUntil(internal::DeadlineOf(call));
-  call.cancel.Unregister(cancel_id);
-  if (!ready) return absl::DeadlineExceededError("cache: revision not reached before deadline");
-  return f.Get().status();
+  return WaitForRevisionAsync(rev, call).Get().status();
 }
 
 Future<Completed> PrefixCache::WaitForRevisionAsync(Revision rev, const CallOptions& call) const {
-  return RunAsync(call, [this, rev](const CallOptions& c) { return WaitForRevision(rev, c); });
+  // Thread-free: a promise the cache's watch completes, ended early by the cancel token or the
+  // recipes' timer at the deadline.
+  Promise<bool> p;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->revision >= rev) return MakeReadyFuture<Completed>(Completed{});
+    if (state_->stopping)
+      return MakeReadyFuture<Completed>(absl::CancelledError("cache destroyed"));
+    state_->rev_waiters.emplace_back(rev, p);
+  }
+  return internal::Map<bool, Completed>(
+      internal::Bounded(p, call, "cache: revision not reached before deadline"),
+      [](absl::StatusOr<bool> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        return Completed{};
+      });
 }
 
 }  // namespace cairn::recipes

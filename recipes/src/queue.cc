@@ -1,11 +1,14 @@
 #include "cairn/recipes/queue.h"
 
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -52,73 +55,121 @@ absl::StatusOr<std::string> Queue::Enqueue(const std::string& value, int priorit
   return absl::AbortedError("queue: could not find a free item key");
 }
 
-absl::StatusOr<std::optional<QueueItem>> Queue::TakeOnce(const CallOptions& rpc,
-                                                         Revision* revision) const {
-  const std::string prefix = name_ + "/";
-  while (true) {
+namespace {
+
+// One Dequeue (wait) or TryDequeue (!wait), without a blocked thread: read the lowest key, then
+// the oldest item of its priority, take it with a Txn guarded by its create revision (another
+// consumer may win: look again); with `wait`, an empty queue is watched for the next put.
+class Taking : public std::enable_shared_from_this<Taking> {
+ public:
+  using Result = std::optional<QueueItem>;
+
+  Taking(Kv kv, WatchClient watch, const std::string& name, bool wait)
+      : kv_(std::move(kv)), watch_(std::move(watch)), prefix_(name + "/"), wait_(wait) {}
+
+  Future<Result> Start(const CallOptions& call) {
+    Future<Result> f = promise_.future();
+    call_ = internal::OwnCall(call, promise_, &unlink_);
+    rpc_ = internal::RpcCall(call_, call_.deadline);
+    Look();
+    return f;
+  }
+
+ private:
+  void Look() {
     GetOptions lowest;
     lowest.prefix = true;
     lowest.sort_target = SortTarget::kKey;
     lowest.sort_order = SortOrder::kAscend;
     lowest.limit = 1;
     lowest.keys_only = true;
-    auto first = kv_.Get(prefix, lowest, rpc);
-    if (!first.ok()) return first.status();
-    *revision = first->header.revision;
-    if (first->kvs.empty()) return std::optional<QueueItem>();
+    auto self = shared_from_this();
+    kv_.GetAsync(prefix_, lowest, rpc_).Then([self](absl::StatusOr<GetResponse> r) {
+      self->OnLowest(std::move(r));
+    });
+  }
+
+  void OnLowest(absl::StatusOr<GetResponse> first) {
+    if (!first.ok()) return Done(first.status());
+    if (first->kvs.empty()) {
+      if (!wait_) return Done(Result());
+      return Wait(first->header.revision);
+    }
     // "<name>/<ppppp>/...": the oldest item of the lowest priority present.
     const std::string& k = first->kvs[0].key;
-    size_t slash = k.find('/', prefix.size());
+    size_t slash = k.find('/', prefix_.size());
     if (slash == std::string::npos) {
-      return absl::FailedPreconditionError("queue: foreign key under the queue prefix: " + k);
+      return Done(absl::FailedPreconditionError("queue: foreign key under the queue prefix: " + k));
     }
-    std::string bucket = k.substr(0, slash + 1);
     int priority = 0;
-    (void)absl::SimpleAtoi(k.substr(prefix.size(), slash - prefix.size()), &priority);
-    auto oldest = kv_.Get(bucket, internal::ByCreate(true), rpc);
-    if (!oldest.ok()) return oldest.status();
-    if (oldest->kvs.empty()) continue;  // taken meanwhile
-    const KeyValue& item = oldest->kvs[0];
+    (void)absl::SimpleAtoi(k.substr(prefix_.size(), slash - prefix_.size()), &priority);
+    auto self = shared_from_this();
+    kv_.GetAsync(k.substr(0, slash + 1), internal::ByCreate(true), rpc_)
+        .Then([self, priority](absl::StatusOr<GetResponse> r) {
+          self->OnOldest(std::move(r), priority);
+        });
+  }
+
+  void OnOldest(absl::StatusOr<GetResponse> oldest, int priority) {
+    if (!oldest.ok()) return Done(oldest.status());
+    if (oldest->kvs.empty()) return Look();  // taken meanwhile
+    auto item = std::make_shared<QueueItem>();
+    item->key = oldest->kvs[0].key;
+    item->value = oldest->kvs[0].value;
+    item->priority = priority;
+    item->create_revision = oldest->kvs[0].create_revision;
     Txn t;
-    t.If({Cmp::CreateRevision(item.key) == item.create_revision}).Then({Op::Delete(item.key)});
+    t.If({Cmp::CreateRevision(item->key) == item->create_revision}).Then({Op::Delete(item->key)});
     // Not interrupted by the cancel token (only by the deadline): a take canceled after it
     // reached the server would delete the item without handing it to anyone.
-    CallOptions take = rpc;
+    CallOptions take = rpc_;
     take.cancel = CancelToken();
-    auto r = kv_.Commit(t, take);
-    if (!r.ok()) return r.status();
-    if (!r->succeeded) continue;  // another consumer took it
-    QueueItem out;
-    out.key = item.key;
-    out.value = item.value;
-    out.priority = priority;
-    out.create_revision = item.create_revision;
-    return std::optional<QueueItem>(std::move(out));
+    auto self = shared_from_this();
+    kv_.CommitAsync(t, take).Then([self, item](absl::StatusOr<TxnResponse> r) {
+      if (!r.ok()) return self->Done(r.status());
+      if (!r->succeeded) return self->Look();  // another consumer took it
+      self->Done(Result(std::move(*item)));
+    });
   }
-}
+
+  // Empty at `revision`: wait for a put under the prefix after it, then look again.
+  void Wait(Revision revision) {
+    WatchOptions wo;
+    wo.prefix = true;
+    wo.start_revision = revision + 1;
+    wo.filter_delete = true;
+    auto self = shared_from_this();
+    internal::WaitForChangeAsync(watch_, prefix_, wo, call_, call_.deadline, nullptr)
+        .Then([self](absl::StatusOr<bool> w) {
+          if (!w.ok()) return self->Done(w.status());
+          self->Look();
+        });
+  }
+
+  void Done(absl::StatusOr<Result> r) {
+    unlink_();
+    promise_.Set(std::move(r));
+  }
+
+  const Kv kv_;
+  const WatchClient watch_;
+  const std::string prefix_;
+  const bool wait_;
+  Promise<Result> promise_;
+  std::function<void()> unlink_ = [] {};
+  CallOptions call_;
+  CallOptions rpc_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::optional<QueueItem>> Queue::TryDequeue(const CallOptions& call) const {
   if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) return st;
-  Revision rev = 0;
-  return TakeOnce(internal::RpcCall(call, internal::DeadlineOf(call)), &rev);
+  return std::make_shared<Taking>(kv_, watch_, name_, /*wait=*/false)->Start(call).Get();
 }
 
 absl::StatusOr<QueueItem> Queue::Dequeue(const CallOptions& call) const {
-  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) return st;
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
-  while (true) {
-    Revision rev = 0;
-    auto got = TakeOnce(rpc, &rev);
-    if (!got.ok()) return got.status();
-    if (got->has_value()) return std::move(**got);
-    WatchOptions wo;
-    wo.prefix = true;
-    wo.start_revision = rev + 1;
-    wo.filter_delete = true;
-    absl::Status st = internal::WaitForChange(watch_, name_ + "/", wo, call, deadline, nullptr);
-    if (!st.ok()) return st;
-  }
+  return DequeueAsync(call).Get();
 }
 
 absl::StatusOr<int64_t> Queue::Size(const CallOptions& call) const { return SizeAsync(call).Get(); }
@@ -264,7 +315,16 @@ absl::Status Queue::Release(const ClaimedItem& claimed, const CallOptions& call)
 }
 
 Future<QueueItem> Queue::DequeueAsync(const CallOptions& call) const {
-  return RunAsync<QueueItem>(call, [this](const CallOptions& c) { return Dequeue(c); });
+  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) {
+    return MakeReadyFuture<QueueItem>(st);
+  }
+  auto t = std::make_shared<Taking>(kv_, watch_, name_, /*wait=*/true);
+  return internal::Map<std::optional<QueueItem>, QueueItem>(
+      t->Start(call), [](absl::StatusOr<std::optional<QueueItem>> r) -> absl::StatusOr<QueueItem> {
+        if (!r.ok()) return r.status();
+        if (!r->has_value()) return absl::InternalError("queue: wait ended without an item");
+        return std::move(**r);
+      });
 }
 
 Future<ClaimedItem> Queue::ClaimAsync(const Session& session, const CallOptions& call) const {

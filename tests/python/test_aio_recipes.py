@@ -207,3 +207,85 @@ async def test_aio_rwlock_semaphore_and_barrier_waits_hold_no_thread(server) -> 
         await asyncio.wait_for(asyncio.gather(*waits), 30)
         for s in sessions:
             await s.close()
+
+
+@pytest.mark.asyncio
+async def test_aio_multi_lock_double_barrier_queue_and_latch_waits_hold_no_thread(server) -> None:
+    """Five waiters each on a multi-lock, a double barrier, a queue and a latch park no thread
+    per wait; all of them get through once the holder lets go, the group is complete, items
+    come and the latch leads."""
+    async with cairn.aio.Client([server.endpoint]) as c:
+        sessions = [await c.session(ttl=30).open() for _ in range(6)]
+        holder = sessions[0]
+        held = holder.multi_lock(["NM"])
+        await held.acquire()
+        leader = holder.election("NL")
+        await leader.campaign("holder")
+        latch = await sessions[1].latch("NL", "next")
+        await _until(lambda: _count(c, "NL/", 2), "latch did not campaign")
+        before = _os_threads()
+
+        async def lock_and_give_back(ml: cairn.aio.MultiLock) -> None:
+            await ml.acquire(timeout=30)
+            await ml.release()
+
+        waits = []
+        for i, s in enumerate(sessions[1:]):
+            waits.append(asyncio.ensure_future(
+                lock_and_give_back(s.multi_lock(["NM", f"NM{i}"]))))
+            waits.append(asyncio.ensure_future(s.double_barrier("ND", 6).enter(timeout=30)))
+            waits.append(asyncio.ensure_future(s.queue("NQ").get(timeout=30)))
+            waits.append(asyncio.ensure_future(latch.wait(timeout=30)))
+        await _until(lambda: _count(c, "NM/", 6), "multi-lock waiters did not queue")
+        await _until(lambda: _count(c, "ND/waiters/", 5), "double barrier waiters did not enter")
+        assert _os_threads() - before < 10
+        assert not any(w.done() for w in waits)
+        await held.release()
+        await holder.double_barrier("ND", 6).enter(timeout=30)
+        for i in range(5):
+            await holder.queue("NQ").put(f"job{i}")
+        await leader.resign()
+        results = await asyncio.wait_for(asyncio.gather(*waits), 30)
+        assert sorted(r for r in results if isinstance(r, bytes)) == [
+            f"job{i}".encode() for i in range(5)]
+        assert latch.is_leader
+        await latch.close()
+        for s in sessions:
+            await s.close()
+
+
+@pytest.mark.asyncio
+async def test_aio_admin_counter_and_cache_complete_without_the_executor(server) -> None:
+    """Membership, maintenance, counters and the cache's wait are native futures: a loop whose
+    default executor is broken still runs them (auth and the snapshot still use it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class NoExecutor(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError("ran on the executor")
+
+    asyncio.get_running_loop().set_default_executor(NoExecutor())
+    c = cairn.aio.Client([server.endpoint])
+    try:
+        members = await c.cluster.list()
+        assert len(members) == 1
+        assert (await c.maintenance.status()).leader == members[0]["id"]
+        assert await c.maintenance.alarms() == []
+        assert await c.maintenance.hash_kv() == await c.maintenance.hash_kv()
+        await c.maintenance.defragment()
+        with pytest.raises(cairn.MemberNotFoundError):
+            await c.cluster.remove(12345)
+        hits = c.counter("nx/hits")
+        assert sorted(await asyncio.gather(*(hits.add(1) for _ in range(5)))) == [1, 2, 3, 4, 5]
+        assert await hits.compare_and_set(5, 7) and not await hits.compare_and_set(5, 8)
+        await hits.set(3)
+        assert await hits.get() == 3
+        cache = c.cache("nx/cfg/")
+        pending = asyncio.ensure_future(cache.wait_for_revision(cache.revision + 1, timeout=20))
+        await c.put("nx/cfg/a", "1")
+        await asyncio.wait_for(pending, 20)
+        assert (await cache.get("nx/cfg/a")).value == b"1"
+        with pytest.raises(cairn.DeadlineExceededError):
+            await cache.wait_for_revision(cache.revision + 1000, timeout=0.2)
+    finally:
+        c._sync.close()

@@ -121,6 +121,14 @@ elif kind == "rwlock":
     acquire = lambda: s.rwlock("X").acquire(write=True)
 elif kind == "semaphore":
     acquire = s.semaphore("X", 1).acquire
+elif kind == "multi_lock":  # takes W, then waits for X
+    acquire = lambda: s.multi_lock(["X", "W"]).acquire()
+elif kind == "double_barrier":  # the only one in, of two
+    acquire = lambda: s.double_barrier("X", 2).enter()
+elif kind == "queue":  # an empty queue
+    acquire = lambda: s.queue("X").get()
+elif kind == "latch":  # the holder leads
+    acquire = s.latch("X", "me").wait
 else:
     acquire = lambda: s.election("X").campaign("me")
 print("waiting", flush=True)
@@ -168,7 +176,9 @@ def test_locks_exclude_between_processes_and_fence_a_paused_holder(server) -> No
 
 def _hold(s: cairn.Session, kind: str) -> None:
     """Takes what the LOCKER of `kind` then waits for."""
-    if kind == "lock":
+    if kind in ("double_barrier", "queue"):
+        return  # the waiter waits for a second participant / an item
+    if kind in ("lock", "multi_lock"):
         s.lock("X").acquire()
     elif kind == "rwlock":
         s.rwlock("X").acquire(write=False)  # a reader: the LOCKER's writer waits for it
@@ -178,10 +188,18 @@ def _hold(s: cairn.Session, kind: str) -> None:
         s.election("X").campaign("a")
 
 
-@pytest.mark.parametrize("kind", ["lock", "rwlock", "semaphore", "election"])
+# Keys under "X/" while the LOCKER of each kind waits (the holder's and the waiter's), and after
+# Ctrl-C ended its wait. A latch's wait is not its campaign: its key stays with its session.
+KEYS_WHILE_WAITING = {"lock": (2, 1), "rwlock": (2, 1), "semaphore": (2, 1), "election": (2, 1),
+                      "multi_lock": (2, 1), "double_barrier": (1, 0), "queue": (0, 0),
+                      "latch": (2, None)}
+
+
+@pytest.mark.parametrize("kind", list(KEYS_WHILE_WAITING))
 def test_ctrl_c_interrupts_a_wait_and_removes_the_key(server, kind: str) -> None:
-    """Ctrl-C in a blocked lock, rwlock, semaphore or campaign wait raises KeyboardInterrupt
-    and leaves no waiting key behind."""
+    """Ctrl-C in a blocked lock, rwlock, semaphore, multi-lock, double barrier, queue, campaign
+    or latch wait raises KeyboardInterrupt and leaves no waiting key behind."""
+    waiting, after = KEYS_WHILE_WAITING[kind]
     with cairn.Client([server.endpoint]) as c:
         s = c.session(ttl=30)
         _hold(s, kind)
@@ -189,14 +207,16 @@ def test_ctrl_c_interrupts_a_wait_and_removes_the_key(server, kind: str) -> None
         try:
             assert waiter.stdout.readline().startswith("waiting")
             deadline = time.monotonic() + 30
-            while len(c.get_prefix("X/", keys_only=True)) < 2 and time.monotonic() < deadline:
+            while len(c.get_prefix("X/", keys_only=True)) < waiting and time.monotonic() < deadline:
                 time.sleep(0.05)  # poll interval: the waiter's key appears
-            assert len(c.get_prefix("X/", keys_only=True)) == 2
+            assert len(c.get_prefix("X/", keys_only=True)) == waiting
             waiter.send_signal(signal.SIGINT)
             _, err = waiter.communicate(timeout=30)
             assert waiter.returncode != 0
             assert "KeyboardInterrupt" in err
-            assert len(c.get_prefix("X/", keys_only=True)) == 1  # only the holder's key is left
+            if after is not None:
+                assert len(c.get_prefix("X/", keys_only=True)) == after  # the holder's, if any
+            assert c.get_prefix("W/", keys_only=True) == []  # a multi-lock gave back what it took
         finally:
             waiter.kill()
             waiter.wait()

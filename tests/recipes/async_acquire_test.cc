@@ -1,15 +1,25 @@
 // The recipes' thread-free async forms (Mutex::LockAsync, RWMutex::{R,}LockAsync,
 // Semaphore::AcquireAsync, Barrier::WaitAsync, Election::CampaignAsync/ProclaimAsync/ResignAsync, a
-// resumed Election) and sessions that adopt a lease without keeping it alive or revoking it (what
-// the server's v3lock/v3election services are built on), against etcd and cairn.
+// resumed Election, MultiLock::LockAsync, DoubleBarrier::{Enter,Leave}Async, Queue::DequeueAsync,
+// LeaderLatch::AwaitAsync, Counter's and PrefixCache::WaitForRevisionAsync) and sessions that adopt
+// a lease without keeping it alive or revoking it (what the server's v3lock/v3election services are
+// built on), against etcd and cairn.
+#include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "cairn/recipes/barrier.h"
+#include "cairn/recipes/counter.h"
 #include "cairn/recipes/election.h"
+#include "cairn/recipes/leader_latch.h"
+#include "cairn/recipes/multi_lock.h"
 #include "cairn/recipes/mutex.h"
+#include "cairn/recipes/prefix_cache.h"
+#include "cairn/recipes/queue.h"
 #include "cairn/recipes/rw_mutex.h"
 #include "cairn/recipes/semaphore.h"
 #include "tests/recipes/recipes_test_util.h"
@@ -245,6 +255,203 @@ TEST_P(AsyncRecipeTest, CampaignProclaimResignAsyncAndResume) {
   auto r = e1.ResignAsync(Within(20000)).Get();
   EXPECT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(KeysUnder("async/e/").empty());
+}
+
+// The threads of this process (a thread-free wait adds none).
+size_t ThreadCount() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    ++n;
+  }
+  return n;
+}
+
+// Fewer new threads than this while many waits are pending means no thread per wait.
+constexpr size_t kWaiters = 8;
+constexpr size_t kThreadSlack = 4;
+
+TEST_P(AsyncRecipeTest, MultiLockAsyncTakesAllOrNoneWithoutAThreadPerWait) {
+  auto s0 = NewSession();
+  ASSERT_TRUE(s0);
+  Mutex held(s0, "async/m/b");
+  ASSERT_TRUE(held.LockAsync(Within(20000)).Get().ok());
+
+  // A deadline while waiting for b releases a (taken first, sorted order) before it reports.
+  auto s1 = NewSession();
+  ASSERT_TRUE(s1);
+  recipes::MultiLock late(s1, {"async/m/b", "async/m/a"});
+  auto timed_out = late.LockAsync(Within(300)).Get();
+  EXPECT_EQ(timed_out.status().code(), absl::StatusCode::kDeadlineExceeded) << timed_out.status();
+  EXPECT_TRUE(KeysUnder("async/m/a/").empty());
+  EXPECT_EQ(KeysUnder("async/m/b/").size(), 1u);
+
+  // Canceling the future does the same.
+  Future<std::vector<Grant>> canceled = late.LockAsync();
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("async/m/b/").size() == 2; }));
+  canceled.Cancel();
+  EXPECT_EQ(canceled.Get().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(KeysUnder("async/m/a/").empty());
+  EXPECT_EQ(KeysUnder("async/m/b/").size(), 1u);
+
+  // Many waiters park no thread; each gets both locks in turn once b is free.
+  std::vector<std::shared_ptr<Session>> sessions;
+  std::vector<std::unique_ptr<recipes::MultiLock>> locks;
+  std::vector<Future<std::vector<Grant>>> waits;
+  const size_t before = ThreadCount();
+  for (size_t i = 0; i < kWaiters; ++i) {
+    sessions.push_back(NewSession());
+    ASSERT_TRUE(sessions.back());
+    locks.push_back(std::make_unique<recipes::MultiLock>(
+        sessions.back(), std::vector<std::string>{"async/m/a", "async/m/b"}));
+    waits.push_back(locks.back()->LockAsync(Within(60000)));
+  }
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("async/m/a/").size() == kWaiters; }));
+  EXPECT_LT(ThreadCount(), before + kThreadSlack);
+  ASSERT_TRUE(held.Unlock().ok());
+  for (size_t i = 0; i < kWaiters; ++i) {
+    size_t owner = kWaiters;
+    ASSERT_TRUE(PollUntil([&] {
+      for (size_t j = 0; j < kWaiters; ++j) {
+        if (waits[j].valid() && waits[j].Ready()) owner = j;
+      }
+      return owner != kWaiters;
+    }));
+    auto g = waits[owner].Get();
+    ASSERT_TRUE(g.ok()) << g.status();
+    ASSERT_EQ(g->size(), 2u);
+    auto fenced = client_->kv().Commit(Txn().If(locks[owner]->Guards()));
+    ASSERT_TRUE(fenced.ok() && fenced->succeeded);
+    waits[owner] = Future<std::vector<Grant>>();
+    ASSERT_TRUE(locks[owner]->Unlock().ok());
+  }
+  EXPECT_TRUE(KeysUnder("async/m/").empty());
+}
+
+TEST_P(AsyncRecipeTest, DoubleBarrierAsyncEntersAndLeavesTogether) {
+  auto s0 = NewSession();
+  auto s1 = NewSession();
+  ASSERT_TRUE(s0 && s1);
+  recipes::DoubleBarrier d0(s0, "async/db", 2);
+  recipes::DoubleBarrier d1(s1, "async/db", 2);
+  auto alone = d0.EnterAsync(Within(300)).Get();
+  EXPECT_EQ(alone.status().code(), absl::StatusCode::kDeadlineExceeded) << alone.status();
+  EXPECT_TRUE(KeysUnder("async/db/waiters/").empty());  // removed before it reported
+
+  CallOptions canceled;
+  canceled.cancel = CancelToken::Make();
+  Future<recipes::Completed> gone = d0.EnterAsync(canceled);
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("async/db/waiters/").size() == 1; }));
+  canceled.cancel.Cancel();
+  EXPECT_EQ(gone.Get().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(KeysUnder("async/db/waiters/").empty());
+
+  Future<recipes::Completed> first = d0.EnterAsync(Within(30000));
+  ASSERT_TRUE(PollUntil([&] { return KeysUnder("async/db/waiters/").size() == 1; }));
+  EXPECT_FALSE(first.Ready());
+  auto second = d1.EnterAsync(Within(30000)).Get();
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto in = first.Get();
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_EQ(d0.EnterAsync().Get().status().code(), absl::StatusCode::kFailedPrecondition);
+
+  Future<recipes::Completed> l0 = d0.LeaveAsync(Within(30000));
+  Future<recipes::Completed> l1 = d1.LeaveAsync(Within(30000));
+  auto out0 = l0.Get();
+  auto out1 = l1.Get();
+  EXPECT_TRUE(out0.ok()) << out0.status();
+  EXPECT_TRUE(out1.ok()) << out1.status();
+  EXPECT_TRUE(KeysUnder("async/db/").empty());
+  EXPECT_EQ(d0.LeaveAsync().Get().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(AsyncRecipeTest, QueueDequeueAsyncWaitsWithoutAThreadAndLosesNoItem) {
+  recipes::Queue q(*client_, "async/q");
+  auto late = q.DequeueAsync(Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  CallOptions canceled;
+  canceled.cancel = CancelToken::Make();
+  Future<recipes::QueueItem> gone = q.DequeueAsync(canceled);
+  canceled.cancel.Cancel();
+  EXPECT_EQ(gone.Get().status().code(), absl::StatusCode::kCancelled);
+
+  const size_t before = ThreadCount();
+  std::vector<Future<recipes::QueueItem>> waits;
+  for (size_t i = 0; i < kWaiters; ++i) waits.push_back(q.DequeueAsync(Within(60000)));
+  EXPECT_LT(ThreadCount(), before + kThreadSlack);
+  for (auto& w : waits) EXPECT_FALSE(w.Ready());
+  std::set<std::string> put;
+  for (size_t i = 0; i < kWaiters; ++i) {
+    put.insert("item" + std::to_string(i));
+    ASSERT_TRUE(q.Enqueue("item" + std::to_string(i), static_cast<int>(i % 3)).ok());
+  }
+  std::set<std::string> got;
+  for (auto& w : waits) {
+    auto item = w.Get();
+    ASSERT_TRUE(item.ok()) << item.status();
+    got.insert(item->value);
+  }
+  EXPECT_EQ(got, put);  // each item taken exactly once, none by the canceled waits
+  auto size = q.Size();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 0);
+  auto none = q.TryDequeue();
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_P(AsyncRecipeTest, LeaderLatchAwaitAsyncEndsOnLeadershipDeadlineOrCancel) {
+  auto s0 = NewSession();
+  auto s1 = NewSession();
+  ASSERT_TRUE(s0 && s1);
+  Election e0(s0, "async/latch");
+  ASSERT_TRUE(e0.CampaignAsync("first", Within(20000)).Get().ok());
+  auto latch = recipes::LeaderLatch::Start(s1, "async/latch");
+  ASSERT_TRUE(latch.ok()) << latch.status();
+  auto late = (*latch)->AwaitAsync(Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  Future<Grant> canceled = (*latch)->AwaitAsync();
+  canceled.Cancel();
+  EXPECT_EQ(canceled.Get().status().code(), absl::StatusCode::kCancelled);
+
+  Future<Grant> lead = (*latch)->AwaitAsync(Within(30000));
+  Future<Grant> also = (*latch)->AwaitAsync();
+  EXPECT_FALSE(lead.Ready());
+  ASSERT_TRUE(e0.Resign().ok());
+  auto g = lead.Get();
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_TRUE((*latch)->has_leadership());
+  EXPECT_TRUE(also.Get().ok());
+  (*latch)->Close();
+  EXPECT_EQ((*latch)->AwaitAsync().Get().status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST_P(AsyncRecipeTest, CounterAndCacheAsyncForms) {
+  recipes::Counter hits(*client_, "async/hits");
+  std::vector<Future<int64_t>> adds;
+  for (int i = 0; i < 10; ++i) adds.push_back(hits.AddAsync(1, Within(30000)));
+  std::set<int64_t> seen;
+  for (auto& a : adds) {
+    auto v = a.Get();
+    ASSERT_TRUE(v.ok()) << v.status();
+    seen.insert(*v);
+  }
+  EXPECT_EQ(seen.size(), 10u);  // every add saw its own value: none lost to a conflict
+  EXPECT_EQ(*hits.GetAsync().Get(), 10);
+  EXPECT_FALSE(*hits.CompareAndSetAsync(9, 1).Get());
+  EXPECT_TRUE(*hits.CompareAndSetAsync(10, 20).Get());
+  ASSERT_TRUE(hits.SetAsync(5).Get().ok());
+  EXPECT_EQ(*hits.Get(), 5);
+
+  auto cache = recipes::PrefixCache::Start(*client_, "async/cache/");
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  Revision now = (*cache)->revision();
+  auto late = (*cache)->WaitForRevisionAsync(now + 1000, Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  Future<recipes::Completed> next = (*cache)->WaitForRevisionAsync(now + 1, Within(30000));
+  auto put = client_->kv().Put("async/cache/a", "1");
+  ASSERT_TRUE(put.ok());
+  EXPECT_TRUE(next.Get().ok());
+  EXPECT_TRUE((*cache)->Get("async/cache/a").has_value());
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, AsyncRecipeTest,

@@ -1,9 +1,8 @@
 """The recipes of ``cairn.aio``: locks, elections, barriers and queues under an asyncio session.
 
-Lock, RWLock, Semaphore, Barrier and campaign waits hold no thread (the recipes' async forms
-complete on the client's threads); MultiLock, DoubleBarrier and Queue waits still run the recipe's
-blocking form on a native thread per wait. Releases and other short calls run through the loop's
-default executor. Cancelling the awaiting task (or its timeout) gives up and removes the
+Every wait (Lock, RWLock, Semaphore, MultiLock, Barrier, DoubleBarrier, Queue, campaign, latch)
+holds no thread: the recipes' async forms complete on the client's threads. Releases and the
+other short calls listed in docs/python.md run through the loop's default executor. Cancelling the awaiting task (or its timeout) gives up and removes the
 waiting key."""
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, List, Optional, 
 
 from . import _cairn
 from ._aio_core import _await, _offload, _Offloaded, _waker
-from ._cairn import Grant, LeaderInfo
+from ._cairn import Event, Grant, KeyValue, LeaderInfo
 from ._util import Bytes, _b, _held
+from .recipes import Instance
 
 if TYPE_CHECKING:
     from .aio import Client
@@ -208,6 +208,106 @@ class Queue:
         return int(await _offload(self._native.size))
 
 
+class Latch:
+    """A leader latch under an asyncio session: ``is_leader``, ``await wait(timeout)`` (the
+    latch's own thread completes it: no thread per wait), ``await close()``."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    @property
+    def is_leader(self) -> bool:
+        return bool(self._native.is_leader)
+
+    async def wait(self, timeout: Optional[float] = None) -> Grant:
+        """The grant once this participant leads."""
+        return cast(Grant, await _await(self._native.wait_async(timeout), timeout))
+
+    async def close(self) -> None:
+        """Leaves the election (joins the latch's thread: on the executor)."""
+        await _offload(self._native.close)
+
+
+class Counter:
+    """An atomic counter: ``await c.add(1)``, ``get()``, ``compare_and_set(e, d)``, ``set(v)``;
+    each a native future (no executor thread)."""
+
+    def __init__(self, client: "Client", name: Bytes) -> None:
+        self._native = _cairn.Counter(client._c, _b(name))
+
+    async def get(self) -> int:
+        return int(await _await(self._native.get_async()))
+
+    async def add(self, delta: int = 1) -> int:
+        """Adds ``delta``; returns the new value."""
+        return int(await _await(self._native.add_async(delta)))
+
+    async def compare_and_set(self, expected: int, desired: int) -> bool:
+        return bool(await _await(self._native.compare_and_set_async(expected, desired)))
+
+    async def set(self, value: int) -> None:
+        await _await(self._native.set_async(value))
+
+
+class Cache:
+    """A prefix cache: ``get(key)``, ``list()``, ``revision`` and ``len()`` read the local copy
+    (no I/O); ``await wait_for_revision(rev)`` is woken by the cache's watch (no thread)."""
+
+    def __init__(self, client: "Client", prefix: Bytes) -> None:
+        from .recipes import Cache as _Cache
+        self._sync = _Cache(client._sync, prefix)
+        self._native = self._sync._native
+
+    async def get(self, key: Bytes) -> Optional[KeyValue]:
+        return self._sync.get(key)
+
+    async def list(self) -> List[KeyValue]:
+        return self._sync.list()
+
+    @property
+    def revision(self) -> int:
+        return self._sync.revision
+
+    def __len__(self) -> int:
+        return len(self._sync)
+
+    @property
+    def resyncs(self) -> int:
+        return int(self._native.resyncs)
+
+    async def add_listener(self, fn: Callable[[List[Event], int, bool], None]) -> int:
+        """fn(events, revision, resync) on a client thread (a plain function)."""
+        return self._sync.add_listener(fn)
+
+    async def remove_listener(self, id: int) -> None:
+        self._native.remove_listener(id)
+
+    async def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> None:
+        await _await(self._native.wait_for_revision_async(revision, timeout), timeout)
+
+
+class Resolver:
+    """A live view of a service's instances: ``pick()`` and ``instances()`` read the local copy
+    (no I/O); ``await wait_for(n)`` runs on the loop's default executor (see docs/python.md)."""
+
+    def __init__(self, client: "Client", service: str, strategy: str = "round_robin") -> None:
+        from .recipes import Resolver as _Resolver
+        self._sync = _Resolver(client._sync, service, strategy)
+
+    async def pick(self) -> Instance:
+        return self._sync.pick()
+
+    async def instances(self) -> List[Instance]:
+        return self._sync.instances()
+
+    async def mark_down(self, address: str, seconds: float) -> None:
+        """Leaves ``address`` out of pick() for ``seconds``."""
+        self._sync.mark_down(address, seconds)
+
+    async def wait_for(self, count: int, timeout: Optional[float] = None) -> None:
+        await _offload(self._sync.wait_for, count, timeout)
+
+
 class Observer:
     """``async for leader in election.observe():`` the leaders as they change (it survives
     reconnects). Woken by the loop's eventfd: no thread, no polling. ``close()`` ends it."""
@@ -341,10 +441,11 @@ class Session:
                     on_leader: Optional[Callable[[Grant], None]] = None,
                     on_not_leader: Optional[Callable[[], None]] = None) -> Any:
         """A leader latch (as ``cairn.Session.latch``): ``latch.is_leader``, ``await
-        latch.wait(timeout)``, ``await latch.close()``; the callbacks run on a client thread."""
+        latch.wait(timeout)`` (no thread while it waits), ``await latch.close()``; the callbacks
+        run on a client thread."""
         native = await _offload(_cairn.LeaderLatch, self._native, name, _b(value, "value"),
                                 on_leader, on_not_leader)
-        return _Offloaded(native)
+        return Latch(native)
 
     async def selector(self, name: str, fn: Callable[[Grant, Any], None], value: Bytes = b"",
                        requeue: bool = True) -> Any:

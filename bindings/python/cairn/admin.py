@@ -20,21 +20,21 @@ class ClusterAPI:
         self._c = client._c
 
     def list(self) -> List[dict]:  # type: ignore[type-arg]
-        return list(_cairn.member_list(self._c))
+        return list(_cairn.member_list(self._c).result())
 
     def add(self, peer_urls: Sequence[str], learner: bool = False) -> dict:  # type: ignore[type-arg]
         """Adds a member; returns it (its id is what the new member must start with)."""
-        member, _ = _cairn.member_add(self._c, list(peer_urls), learner)
+        member, _ = _cairn.member_add(self._c, list(peer_urls), learner).result()
         return dict(member)
 
     def remove(self, id: int) -> None:
-        _cairn.member_remove(self._c, id)
+        _cairn.member_remove(self._c, id).result()
 
     def update(self, id: int, peer_urls: Sequence[str]) -> None:
-        _cairn.member_update(self._c, id, list(peer_urls))
+        _cairn.member_update(self._c, id, list(peer_urls)).result()
 
     def promote(self, id: int) -> None:
-        _cairn.member_promote(self._c, id)
+        _cairn.member_promote(self._c, id).result()
 
 
 class MaintenanceAPI:
@@ -48,11 +48,11 @@ class MaintenanceAPI:
         return self._c.status(endpoint).result()
 
     def defragment(self, endpoint: str = "") -> None:
-        _cairn.defragment(self._c, endpoint)
+        _cairn.defragment(self._c, endpoint).result()
 
     def hash_kv(self, endpoint: str = "", revision: int = 0) -> int:
         """The member's KV hash up to ``revision`` (0: latest)."""
-        return int(_cairn.hash_kv(self._c, endpoint, revision)[0])
+        return int(_cairn.hash_kv(self._c, endpoint, revision).result()[0])
 
     def snapshot(self, path: str, endpoint: str = "", timeout: Optional[float] = None) -> int:
         """Streams a verified snapshot of the database into ``path``; returns its size."""
@@ -60,13 +60,13 @@ class MaintenanceAPI:
 
     def alarms(self) -> List[Any]:
         """The raised alarms, as (member id, alarm) pairs (1: NOSPACE, 2: CORRUPT)."""
-        return list(_cairn.alarms(self._c, 0))
+        return list(_cairn.alarms(self._c, 0).result())
 
     def disarm(self, member: int, alarm: int) -> None:
-        _cairn.alarms(self._c, 2, member, alarm)
+        _cairn.alarms(self._c, 2, member, alarm).result()
 
     def move_leader(self, target: int) -> None:
-        _cairn.move_leader(self._c, target)
+        _cairn.move_leader(self._c, target).result()
 
 
 class AuthAPI:

@@ -1,30 +1,33 @@
 """asyncio forms of the cairn API: ``await client.put(...)``, ``async for ev in client.watch(...)``.
 
-The same surface as the blocking API. KV, transactions, leases, watches, lock, rwlock,
-semaphore and barrier waits and campaigns run on the client's own threads, which complete
-asyncio futures without taking the GIL: they post to an eventfd the loop reads (one
+The same surface as the blocking API. KV, transactions, leases, watches, every recipe wait
+(locks, rwlocks, semaphores, multi-locks, barriers, double barriers, queues, campaigns, latches),
+counters, the cache's wait, membership and maintenance run on the client's own threads, which
+complete asyncio futures without taking the GIL: they post to an eventfd the loop reads (one
 ``_LoopWaker`` per loop), and the loop settles every completed future in one pass. No thread per
-call and no blocking of the event loop. Cancelling the awaiting task cancels the call.
-MultiLock, DoubleBarrier and Queue waits still run on a native thread per wait; administration
-(``client.cluster``, ``client.maintenance``, ``client.auth``), counters, STM, the resolver and
-the cache run their short blocking calls on the loop's default executor (see docs/python.md).
+call and no blocking of the event loop. Cancelling the awaiting task cancels the call. What
+remains on the loop's default executor (auth, the snapshot, STM, releases, ...) is listed in
+docs/python.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, List, Optional, Sequence, Union, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union, cast
+
+from . import _cairn
 
 from ._aio_core import _await, _offload, _Offloaded, _waker
-from ._aio_recipes import (Barrier, DoubleBarrier, Election, Lock, MultiLock, Observer, Queue,
-                           RWLock, Semaphore, Session)
+from ._aio_recipes import (Barrier, Cache, Counter, DoubleBarrier, Election, Latch, Lock,
+                           MultiLock, Observer, Queue, Resolver, RWLock, Semaphore, Session)
 from ._cairn import Event, GetResponse, KeyValue, TxnResponse
 from ._util import Bytes, _b
 from .errors import LeaseNotFoundError
-from .recipes import Cache as _Cache, Counter as _Counter, Resolver as _Resolver, Stm
+from .recipes import Stm
 
 __all__ = ["Client", "Watch", "Session", "Lock", "RWLock", "Semaphore", "MultiLock", "Barrier",
-           "DoubleBarrier", "Queue", "Election", "Observer", "Lease"]
+           "DoubleBarrier", "Queue", "Election", "Observer", "Lease", "Latch", "Counter", "Cache",
+           "Resolver", "ClusterAPI", "MaintenanceAPI"]
 
 
 class Watch:
@@ -102,6 +105,62 @@ class Lease:
         await self.revoke()
 
 
+class ClusterAPI:
+    """``await client.cluster.list()``, ``add(peer_urls, learner=False)``, ``remove(id)``,
+    ``update(id, peer_urls)``, ``promote(id)``: native futures, as the blocking API returns."""
+
+    def __init__(self, client: "Client") -> None:
+        self._c = client._c
+
+    async def list(self) -> List[Dict[str, Any]]:
+        return list(await _await(_cairn.member_list(self._c)))
+
+    async def add(self, peer_urls: Sequence[str], learner: bool = False) -> Dict[str, Any]:
+        member, _ = await _await(_cairn.member_add(self._c, list(peer_urls), learner))
+        return dict(member)
+
+    async def remove(self, id: int) -> None:
+        await _await(_cairn.member_remove(self._c, id))
+
+    async def update(self, id: int, peer_urls: Sequence[str]) -> None:
+        await _await(_cairn.member_update(self._c, id, list(peer_urls)))
+
+    async def promote(self, id: int) -> None:
+        await _await(_cairn.member_promote(self._c, id))
+
+
+class MaintenanceAPI:
+    """``await client.maintenance.status()``, ``defragment()``, ``hash_kv()``, ``alarms()``,
+    ``disarm(member, alarm)``, ``move_leader(id)``: native futures; ``snapshot(path)`` streams
+    into a file with the SDK's blocking call, on the loop's default executor."""
+
+    def __init__(self, client: "Client") -> None:
+        self._client = client
+        self._c = client._c
+
+    async def status(self, endpoint: str = "") -> Any:
+        return await _await(self._c.status(endpoint))
+
+    async def defragment(self, endpoint: str = "") -> None:
+        await _await(_cairn.defragment(self._c, endpoint))
+
+    async def hash_kv(self, endpoint: str = "", revision: int = 0) -> int:
+        return int((await _await(_cairn.hash_kv(self._c, endpoint, revision)))[0])
+
+    async def snapshot(self, path: str, endpoint: str = "", timeout: Optional[float] = None) -> int:
+        return int(await _offload(self._client._sync.maintenance.snapshot, path, endpoint,
+                                  timeout))
+
+    async def alarms(self) -> List[Any]:
+        return list(await _await(_cairn.alarms(self._c, 0)))
+
+    async def disarm(self, member: int, alarm: int) -> None:
+        await _await(_cairn.alarms(self._c, 2, member, alarm))
+
+    async def move_leader(self, target: int) -> None:
+        await _await(_cairn.move_leader(self._c, target))
+
+
 class Client:
     """The asyncio client: the same calls as ``cairn.Client``, awaitable."""
 
@@ -112,11 +171,12 @@ class Client:
         from .client import Client as _Sync
         self._sync = _Sync(endpoints, timeout, user, password, ca_cert, cert, key, namespace)
         self._c = self._sync._c
-        #: Membership (``await client.cluster.list()``...): the blocking API's methods, awaitable.
-        self.cluster: Any = _Offloaded(self._sync.cluster)
-        #: ``await client.maintenance.status()``...
-        self.maintenance: Any = _Offloaded(self._sync.maintenance)
-        #: ``await client.auth.add_user(...)``...
+        #: Membership (``await client.cluster.list()``...): native futures.
+        self.cluster = ClusterAPI(self)
+        #: ``await client.maintenance.status()``...: native futures (the snapshot: executor).
+        self.maintenance = MaintenanceAPI(self)
+        #: ``await client.auth.add_user(...)``...: the blocking API's methods on the loop's
+        #: default executor (the C++ SDK has no async auth calls).
         self.auth: Any = _Offloaded(self._sync.auth)
 
     async def close(self) -> None:
@@ -187,19 +247,19 @@ class Client:
     def session(self, ttl: int = 60) -> Session:
         return Session(self, ttl)
 
-    def counter(self, name: Bytes) -> Any:
+    def counter(self, name: Bytes) -> Counter:
         """An atomic counter: ``await c.add(1)``, ``await c.get()``, ``compare_and_set``, ``set``."""
-        return _Offloaded(_Counter(self._sync, name))
+        return Counter(self, name)
 
-    def resolver(self, service: str, strategy: str = "round_robin") -> Any:
+    def resolver(self, service: str, strategy: str = "round_robin") -> Resolver:
         """A live view of a service's instances: ``await r.pick()``, ``await r.instances()``,
         ``await r.wait_for(n)``."""
-        return _Offloaded(_Resolver(self._sync, service, strategy))
+        return Resolver(self, service, strategy)
 
-    def cache(self, prefix: Bytes) -> Any:
+    def cache(self, prefix: Bytes) -> Cache:
         """A prefix cache: ``await c.get(key)``, ``await c.list()``, ``await
         c.wait_for_revision(rev)``; ``c.revision`` as the blocking one."""
-        return _Offloaded(_Cache(self._sync, prefix))
+        return Cache(self, prefix)
 
     async def stm(self, fn: Callable[[Stm], None], isolation: str = "serializable_snapshot",
                   max_attempts: int = 64) -> TxnResponse:

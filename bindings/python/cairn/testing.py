@@ -49,6 +49,23 @@ def free_ports(n: int) -> List[int]:
             s.close()
 
 
+def _stopped(pid: int) -> bool:
+    """Whether every thread of process `pid` is stopped (state T in /proc)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # gone: nothing runs
+        return True
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:  # that thread exited
+            continue
+        if state not in ("T", "t"):
+            return False
+    return True
+
+
 class Cluster:
     """1 to 5 real cairn members in temporary data directories; cleaned up on ``close()``."""
 
@@ -161,10 +178,15 @@ class Cluster:
         self._start(i)
 
     def pause(self, i: int) -> None:
+        """SIGSTOP member i; returns once every thread of it is stopped (kill() returns before
+        the signal is delivered, and a member still running for a moment may answer a call)."""
         p = self._procs[i]
         if p is not None:
             p.send_signal(signal.SIGSTOP)
             self._paused[i] = True
+            deadline = time.monotonic() + self.ready_timeout
+            while not _stopped(p.pid) and time.monotonic() < deadline:
+                time.sleep(0.001)  # poll interval of a bounded wait for the stop
 
     def resume(self, i: int) -> None:
         p = self._procs[i]

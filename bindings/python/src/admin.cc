@@ -1,5 +1,6 @@
 // Bindings of the SDK's administration clients: cluster membership, maintenance and auth.
-// These calls are short: each runs with the GIL released on the calling thread.
+// Membership and maintenance calls (but the snapshot) return a Future; auth calls and the
+// snapshot are short blocking calls run with the GIL released (the SDK has no async form of them).
 #include "bindings/python/src/common.h"
 #include "bindings/python/src/recipes_util.h"
 
@@ -28,50 +29,64 @@ py::list Members(const std::vector<Member>& ms) {
   return out;
 }
 
+// Membership and maintenance calls return a Future (the SDK's async forms complete it on a
+// client thread): blocking Python calls result(), cairn.aio awaits it through the loop's eventfd.
+py::object MembersOf(const std::vector<Member>& ms) { return Members(ms); }
+
 void BindCluster(py::module_& m) {
   m.def("member_list", [](py::object client) {
     ClusterClient c = ClientOf(client)->cluster();
-    return Members(Value(NoGil([&] { return c.MemberList(); })).members);
+    return PyFuture::From(NoGil([&] { return c.MemberListAsync(); }),
+                          [](const MemberListResponse& r) { return MembersOf(r.members); });
   });
   m.def(
       "member_add",
       [](py::object client, std::vector<std::string> urls, bool learner) {
         if (urls.empty()) throw py::value_error("peer_urls must not be empty");
         ClusterClient c = ClientOf(client)->cluster();
-        auto r = Value(NoGil([&] { return c.MemberAdd(urls, learner); }));
-        return py::make_tuple(MemberDict(r.member), Members(r.members));
+        return PyFuture::From(NoGil([&] { return c.MemberAddAsync(urls, learner); }),
+                              [](const MemberAddResponse& r) -> py::object {
+                                return py::make_tuple(MemberDict(r.member), Members(r.members));
+                              });
       },
       py::arg("client"), py::arg("peer_urls"), py::arg("learner") = false);
-  m.def("member_remove", [](py::object client, uint64_t id) {
+  auto changed = [](const MemberChangeResponse& r) { return MembersOf(r.members); };
+  m.def("member_remove", [changed](py::object client, uint64_t id) {
     ClusterClient c = ClientOf(client)->cluster();
-    return Members(Value(NoGil([&] { return c.MemberRemove(id); })).members);
+    return PyFuture::From(NoGil([&] { return c.MemberRemoveAsync(id); }), changed);
   });
-  m.def("member_update", [](py::object client, uint64_t id, std::vector<std::string> urls) {
+  m.def("member_update", [changed](py::object client, uint64_t id, std::vector<std::string> urls) {
     ClusterClient c = ClientOf(client)->cluster();
-    return Members(Value(NoGil([&] { return c.MemberUpdate(id, urls); })).members);
+    return PyFuture::From(NoGil([&] { return c.MemberUpdateAsync(id, urls); }), changed);
   });
-  m.def("member_promote", [](py::object client, uint64_t id) {
+  m.def("member_promote", [changed](py::object client, uint64_t id) {
     ClusterClient c = ClientOf(client)->cluster();
-    return Members(Value(NoGil([&] { return c.MemberPromote(id); })).members);
+    return PyFuture::From(NoGil([&] { return c.MemberPromoteAsync(id); }), changed);
   });
 }
+
+py::object NoneOf(const EmptyResponse&) { return py::none(); }
 
 void BindMaintenance(py::module_& m) {
   m.def(
       "defragment",
       [](py::object client, const std::string& endpoint) {
         MaintenanceClient c = ClientOf(client)->maintenance();
-        Value(NoGil([&] { return c.Defragment(endpoint); }));
+        return PyFuture::From(NoGil([&] { return c.DefragmentAsync(endpoint); }), NoneOf);
       },
       py::arg("client"), py::arg("endpoint") = "");
   m.def(
       "hash_kv",
       [](py::object client, const std::string& endpoint, int64_t revision) {
         MaintenanceClient c = ClientOf(client)->maintenance();
-        auto r = Value(NoGil([&] { return c.HashKv(endpoint, revision); }));
-        return py::make_tuple(r.hash, r.compact_revision, r.header.revision);
+        return PyFuture::From(NoGil([&] { return c.HashKvAsync(endpoint, revision); }),
+                              [](const HashKvResponse& r) -> py::object {
+                                return py::make_tuple(r.hash, r.compact_revision,
+                                                      r.header.revision);
+                              });
       },
       py::arg("client"), py::arg("endpoint") = "", py::arg("revision") = 0);
+  // Streams into a file: the SDK's Snapshot is blocking (cairn.aio runs it on the executor).
   m.def(
       "snapshot",
       [](py::object client, const std::string& path, const std::string& endpoint,
@@ -91,19 +106,23 @@ void BindMaintenance(py::module_& m) {
           throw py::value_error("bad alarm action or type");
         }
         MaintenanceClient c = ClientOf(client)->maintenance();
-        auto r = Value(NoGil([&] {
-          return c.Alarm(static_cast<AlarmAction>(action), member, static_cast<AlarmType>(alarm));
-        }));
-        py::list out;
-        for (const auto& a : r.alarms) {
-          out.append(py::make_tuple(a.member_id, static_cast<int>(a.alarm)));
-        }
-        return out;
+        return PyFuture::From(
+            NoGil([&] {
+              return c.AlarmAsync(static_cast<AlarmAction>(action), member,
+                                  static_cast<AlarmType>(alarm));
+            }),
+            [](const AlarmResponse& r) -> py::object {
+              py::list out;
+              for (const auto& a : r.alarms) {
+                out.append(py::make_tuple(a.member_id, static_cast<int>(a.alarm)));
+              }
+              return out;
+            });
       },
       py::arg("client"), py::arg("action") = 0, py::arg("member") = 0, py::arg("alarm") = 0);
   m.def("move_leader", [](py::object client, uint64_t target) {
     MaintenanceClient c = ClientOf(client)->maintenance();
-    Value(NoGil([&] { return c.MoveLeader(target); }));
+    return PyFuture::From(NoGil([&] { return c.MoveLeaderAsync(target); }), NoneOf);
   });
 }
 

@@ -136,23 +136,6 @@ class PyFuture {
     return pf;
   }
 
-  // Runs a blocking call on its own thread (the recipes' waits); `fn` gets the call options
-  // whose cancel token cancel() and Ctrl-C trigger.
-  template <typename T, typename Conv>
-  static PyFuture RunBlocking(std::function<absl::StatusOr<T>(const CallOptions&)> fn, Conv conv,
-                              CallOptions call = {}) {
-    PyFuture pf;
-    CancelToken token = CancelToken::Make();
-    call.cancel = token;
-    {
-      std::lock_guard<std::mutex> l(pf.st_->mu);
-      pf.st_->cancel = [token] { token.Cancel(); };
-    }
-    std::shared_ptr<State> st = pf.st_;
-    Spawn([st, fn = std::move(fn), conv, call] { CompleteWith(st, fn(call), conv); });
-    return pf;
-  }
-
   // Blocks (GIL released) until done or `timeout` seconds; Ctrl-C cancels the call and raises
   // KeyboardInterrupt. Raises the call's error, or DeadlineExceededError on timeout.
   py::object Result(std::optional<double> timeout) const;
@@ -174,7 +157,6 @@ class PyFuture {
     auto v = std::make_shared<T>(std::move(*r));
     Complete(st, absl::OkStatus(), [v, conv] { return py::object(conv(*v)); });
   }
-  static void Spawn(std::function<void()> fn);
   // The result of a completed call (or its error raised).
   py::object Settled() const;
   std::shared_ptr<State> st_;

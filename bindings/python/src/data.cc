@@ -71,9 +71,13 @@ void BindQueueCounter(py::module_& m) {
       .def(
           "dequeue_async",
           [](std::shared_ptr<Queue> self, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<QueueItem>(
-                [self](const CallOptions& c) { return self->Dequeue(c); },
-                [](const QueueItem& i) { return py::cast(i); }, CallWithTimeout(timeout));
+            // Thread-free: reads and a take, and a watch while the queue is empty.
+            CallOptions call = CallWithTimeout(timeout);
+            Future<QueueItem> f = NoGil([&] { return self->DequeueAsync(call); });
+            PyFuture pf =
+                PyFuture::From(std::move(f), [self](const QueueItem& i) { return py::cast(i); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
           },
           py::arg("timeout") = py::none())
       .def("try_dequeue",
@@ -119,6 +123,34 @@ void BindQueueCounter(py::module_& m) {
           py::arg("expected"), py::arg("desired"))
       .def(
           "set", [](const Counter& self, int64_t v) { Check(NoGil([&] { return self.Set(v); })); },
+          py::arg("value"))
+      // The async forms (cairn.aio): thread-free, completed on the client's threads.
+      .def("get_async",
+           [](std::shared_ptr<Counter> self) {
+             return PyFuture::From(NoGil([&] { return self->GetAsync(); }),
+                                   [self](const int64_t& v) { return py::int_(v); });
+           })
+      .def(
+          "add_async",
+          [](std::shared_ptr<Counter> self, int64_t delta) {
+            return PyFuture::From(NoGil([&] { return self->AddAsync(delta); }),
+                                  [self](const int64_t& v) { return py::int_(v); });
+          },
+          py::arg("delta") = 1)
+      .def(
+          "compare_and_set_async",
+          [](std::shared_ptr<Counter> self, int64_t expected, int64_t desired) {
+            return PyFuture::From(
+                NoGil([&] { return self->CompareAndSetAsync(expected, desired); }),
+                [self](const bool& b) { return py::bool_(b); });
+          },
+          py::arg("expected"), py::arg("desired"))
+      .def(
+          "set_async",
+          [](std::shared_ptr<Counter> self, int64_t v) {
+            return PyFuture::From(NoGil([&] { return self->SetAsync(v); }),
+                                  [self](const bool&) { return py::none(); });
+          },
           py::arg("value"));
 }
 
@@ -290,6 +322,20 @@ void BindCache(py::module_& m) {
           [](const Cache& self, int64_t rev, std::optional<double> timeout) {
             CallOptions call = CallWithTimeout(timeout);
             Check(NoGil([&] { return (*self).WaitForRevision(rev, call); }));
+          },
+          py::arg("revision"), py::arg("timeout") = py::none())
+      .def(
+          "wait_for_revision_async",
+          [](const Cache& self, int64_t rev, std::optional<double> timeout) {
+            // Thread-free: the cache's watch completes it (cairn.aio). A cache destroyed first
+            // ends it (CANCELLED); the future does not keep the cache (its owner needs the GIL).
+            CallOptions call = CallWithTimeout(timeout);
+            Future<recipes::Completed> f =
+                NoGil([&] { return (*self).WaitForRevisionAsync(rev, call); });
+            PyFuture pf =
+                PyFuture::From(std::move(f), [](const recipes::Completed&) { return py::none(); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
           },
           py::arg("revision"), py::arg("timeout") = py::none());
 }

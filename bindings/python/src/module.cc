@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include <map>
-#include <thread>
 
 #include "bindings/python/src/common.h"
 #include "cairn/errors.h"
@@ -155,8 +154,6 @@ void PyFuture::NotifyTo(std::shared_ptr<Notifier> notifier, uint64_t token) cons
   }
   notifier->Post(token);
 }
-
-void PyFuture::Spawn(std::function<void()> fn) { std::thread(std::move(fn)).detach(); }
 
 Clock::time_point DeadlineAfter(std::optional<double> timeout) {
   if (!timeout) return Clock::time_point::max();

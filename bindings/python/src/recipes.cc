@@ -1,6 +1,6 @@
-// Bindings of the recipes (recipes/): sessions, locks and elections. Their waits run on a thread
-// of their own and complete a Future, so the blocking Python call releases the GIL and Ctrl-C
-// cancels the wait (the recipe then removes its key).
+// Bindings of the recipes (recipes/): sessions, locks and elections. Their waits are the recipes'
+// thread-free async forms completing a Future, so the blocking Python call releases the GIL and
+// Ctrl-C cancels the wait (the recipe then removes its key).
 #include <deque>
 #include "bindings/python/src/common.h"
 #include "bindings/python/src/recipes_util.h"
@@ -128,6 +128,17 @@ struct OwnedRecipe {
 using Latch = OwnedRecipe<recipes::LeaderLatch>;
 using Selector = OwnedRecipe<recipes::LeaderSelector>;
 
+// A latch's wait: thread-free (the latch's thread completes it; its timeout is the recipes'
+// timer), so neither a blocking nor an asyncio wait holds a thread.
+PyFuture LatchWait(const Latch& l, std::optional<double> timeout) {
+  if (!l.ptr) Raise(MakeError(ErrorKind::kCanceled, "latch closed"));
+  CallOptions call = Call(timeout);
+  Future<Grant> f = NoGil([&] { return l.ptr->AwaitAsync(call); });
+  PyFuture pf = PyFuture::From(std::move(f), [](const Grant& g) { return py::cast(g); });
+  pf.CancelAt(DeadlineAfter(timeout));
+  return pf;
+}
+
 void BindLeadership(py::module_& m) {
   py::class_<PyObserver>(m, "ElectionObserver")
       .def("next", &PyObserver::Next, py::arg("timeout") = py::none())
@@ -161,14 +172,14 @@ void BindLeadership(py::module_& m) {
       .def_property_readonly("is_leader",
                              [](const Latch& l) { return l.ptr && l.ptr->has_leadership(); })
       .def(
+          "wait_async",
+          [](const Latch& l, std::optional<double> timeout) { return LatchWait(l, timeout); },
+          py::arg("timeout") = py::none(),
+          "A Future of the grant once this participant leads (thread-free).")
+      .def(
           "wait",
           [](const Latch& l, std::optional<double> timeout) {
-            if (!l.ptr) Raise(MakeError(ErrorKind::kCanceled, "latch closed"));
-            recipes::LeaderLatch* latch = l.ptr.get();
-            PyFuture f = PyFuture::RunBlocking<Grant>(
-                [latch](const CallOptions& c) { return latch->Await(c); },
-                [](const Grant& g) { return py::cast(g); }, Call(timeout));
-            return f.Result(std::nullopt);
+            return LatchWait(l, timeout).Result(std::nullopt);
           },
           py::arg("timeout") = py::none())
       .def("close", &Latch::Close);

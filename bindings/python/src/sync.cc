@@ -1,7 +1,6 @@
 // Bindings of the lock-like recipes beyond Mutex: RWMutex, Semaphore, MultiLock, Barrier and
-// DoubleBarrier. RWMutex, Semaphore and Barrier waits are thread-free (the recipes' async forms);
-// the others go through PyFuture::RunBlocking (a native thread per wait). Either way the GIL is
-// released and Ctrl-C cancels.
+// DoubleBarrier. Every wait is thread-free (the recipes' async forms complete a PyFuture on the
+// client's threads); the GIL is released and Ctrl-C cancels.
 #include "bindings/python/src/common.h"
 #include "bindings/python/src/recipes_util.h"
 #include "cairn/recipes/barrier.h"
@@ -31,16 +30,14 @@ PyFuture ThreadFree(Future<Grant> f, std::shared_ptr<Owner> owner, std::optional
   pf.CancelAt(DeadlineAfter(timeout));
   return pf;
 }
-py::object None(const bool&) { return py::none(); }
-
-// Adapts a blocking call returning Status to RunBlocking's StatusOr<bool>.
-template <typename F>
-std::function<absl::StatusOr<bool>(const CallOptions&)> AsBool(F f) {
-  return [f](const CallOptions& c) -> absl::StatusOr<bool> {
-    absl::Status st = f(c);
-    if (!st.ok()) return st;
-    return true;
-  };
+// The same for a thread-free wait that completes with no value (None in Python).
+template <typename Owner>
+PyFuture Completion(Future<recipes::Completed> f, std::shared_ptr<Owner> owner,
+                    std::optional<double> timeout) {
+  PyFuture pf =
+      PyFuture::From(std::move(f), [owner](const recipes::Completed&) { return py::none(); });
+  pf.CancelAt(DeadlineAfter(timeout));
+  return pf;
 }
 
 }  // namespace
@@ -100,9 +97,13 @@ void BindSync(py::module_& m) {
       .def(
           "lock_async",
           [](std::shared_ptr<MultiLock> self, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<std::vector<Grant>>(
-                [self](const CallOptions& c) { return self->Lock(c); },
-                [](const std::vector<Grant>& g) { return py::cast(g); }, CallWithTimeout(timeout));
+            // Thread-free: one Mutex::LockAsync after another.
+            CallOptions call = CallWithTimeout(timeout);
+            Future<std::vector<Grant>> f = NoGil([&] { return self->LockAsync(call); });
+            PyFuture pf = PyFuture::From(
+                std::move(f), [self](const std::vector<Grant>& g) { return py::cast(g); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
           },
           py::arg("timeout") = py::none())
       .def("unlock", [](MultiLock& self) { Check(NoGil([&] { return self.Unlock(); })); })
@@ -121,11 +122,7 @@ void BindSync(py::module_& m) {
           [](std::shared_ptr<Barrier> self, std::optional<double> timeout) {
             // Thread-free: a watch for the barrier key's deletion.
             CallOptions call = CallWithTimeout(timeout);
-            Future<recipes::Completed> f = NoGil([&] { return self->WaitAsync(call); });
-            PyFuture pf = PyFuture::From(std::move(f),
-                                         [self](const recipes::Completed&) { return py::none(); });
-            pf.CancelAt(DeadlineAfter(timeout));
-            return pf;
+            return Completion(NoGil([&] { return self->WaitAsync(call); }), self, timeout);
           },
           py::arg("timeout") = py::none());
 
@@ -139,17 +136,15 @@ void BindSync(py::module_& m) {
       .def(
           "enter_async",
           [](std::shared_ptr<DoubleBarrier> self, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<bool>(
-                AsBool([self](const CallOptions& c) { return self->Enter(c); }), None,
-                CallWithTimeout(timeout));
+            CallOptions call = CallWithTimeout(timeout);
+            return Completion(NoGil([&] { return self->EnterAsync(call); }), self, timeout);
           },
           py::arg("timeout") = py::none())
       .def(
           "leave_async",
           [](std::shared_ptr<DoubleBarrier> self, std::optional<double> timeout) {
-            return PyFuture::RunBlocking<bool>(
-                AsBool([self](const CallOptions& c) { return self->Leave(c); }), None,
-                CallWithTimeout(timeout));
+            CallOptions call = CallWithTimeout(timeout);
+            return Completion(NoGil([&] { return self->LeaveAsync(call); }), self, timeout);
           },
           py::arg("timeout") = py::none());
 }

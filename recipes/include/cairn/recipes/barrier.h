@@ -67,7 +67,9 @@ class DoubleBarrier {
   absl::Status Enter(const CallOptions& call = {});
   // Leaves and waits until every participant left. FAILED_PRECONDITION when not entered.
   absl::Status Leave(const CallOptions& call = {});
-  // Async forms (see async.h): this object must outlive the future's completion.
+  // Async forms, holding no thread while they wait (each step starts from the completion of the
+  // one before; a wait is a watch; see async.h). Errors as Enter/Leave; a failed EnterAsync
+  // removes its waiter key before it reports. This object must outlive the future's completion.
   Future<Completed> EnterAsync(const CallOptions& call = {});
   Future<Completed> LeaveAsync(const CallOptions& call = {});
 

@@ -35,6 +35,12 @@ class Counter {
                                      const CallOptions& call = {}) const;
   // Sets the value unconditionally.
   absl::Status Set(int64_t value, const CallOptions& call = {}) const;
+  // Async forms holding no thread (each read and Txn starts from the completion of the one
+  // before); errors as the blocking calls; SetAsync completes with true.
+  Future<int64_t> AddAsync(int64_t delta, const CallOptions& call = {}) const;
+  Future<bool> CompareAndSetAsync(int64_t expected, int64_t desired,
+                                  const CallOptions& call = {}) const;
+  Future<bool> SetAsync(int64_t value, const CallOptions& call = {}) const;
 
   const std::string& key() const { return key_; }
 

@@ -42,7 +42,9 @@ class LeaderLatch {
   // Waits until this participant is leader (returns the grant) or the latch is done (its
   // status), or `call`'s deadline / cancel. Fiber-aware.
   absl::StatusOr<Grant> Await(const CallOptions& call = {}) const;
-  // Await's async form (see async.h): this object must outlive the future's completion.
+  // Await's async form, holding no thread while it waits (the latch's own thread completes it;
+  // the cancel token or the recipes' timer at the deadline end it; see async.h). It may outlive
+  // this object (Close() ends it with CANCELLED).
   Future<Grant> AwaitAsync(const CallOptions& call = {}) const;
   // OK while campaigning or leading; why the latch is done otherwise.
   absl::Status status() const;

@@ -8,7 +8,8 @@
 // Guards() returns one Compare per lock: add them all to a Txn to make it apply only while
 // every lock is still held. A lost session loses all the locks.
 //
-// Thread-compatible (calls must not overlap). Fiber-aware.
+// Thread-compatible (calls must not overlap, an async one until its future completes).
+// Fiber-aware.
 #pragma once
 
 #include <memory>
@@ -28,9 +29,12 @@ class MultiLock {
   // (INVALID_ARGUMENT). `session` must not be null.
   MultiLock(std::shared_ptr<Session> session, std::vector<std::string> names);
 
-  // Takes every lock; `call` bounds the whole wait. Errors as Mutex::Lock.
+  // Takes every lock; `call` bounds the whole wait. Errors as Mutex::Lock. On an error the locks
+  // taken and the waiting key are removed before it is reported.
   absl::StatusOr<std::vector<Grant>> Lock(const CallOptions& call = {});
-  // Lock's async form (see async.h): this object must outlive the future's completion.
+  // Lock's async form, holding no thread while it waits (each lock is a Mutex::LockAsync started
+  // from the completion of the one before; see async.h). Canceling the future or call.cancel
+  // cancels it. This object must outlive the future's completion.
   Future<std::vector<Grant>> LockAsync(const CallOptions& call = {});
   // Releases every lock held (FAILED_PRECONDITION when none); returns the first error.
   absl::Status Unlock(const CallOptions& call = {});

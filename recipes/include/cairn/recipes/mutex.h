@@ -73,6 +73,8 @@ class Mutex {
   // the fencing token). FAILED_PRECONDITION when this object does not hold the lock. A lock
   // lost meanwhile is not an error (nothing is deleted).
   absl::Status Unlock(const CallOptions& call = {});
+  // Unlock() without blocking any thread (the delete's completion clears the grant).
+  Future<Completed> UnlockAsync(const CallOptions& call = {});
 
   // The grant while this object believes it holds the lock (it may have been lost since; use
   // Guard() for safety).

@@ -71,8 +71,8 @@ class PrefixCache {
   // Waits until revision() >= rev and the listeners have been called for it. Errors:
   // DEADLINE_EXCEEDED / CANCELLED. Fiber-aware.
   absl::Status WaitForRevision(Revision rev, const CallOptions& call = {}) const;
-  // WaitForRevision's async form (see async.h): this object must outlive the future's
-  // completion.
+  // WaitForRevision's async form, holding no thread while it waits (the cache's watch completes
+  // it; see async.h): this object must outlive the future's completion.
   Future<Completed> WaitForRevisionAsync(Revision rev, const CallOptions& call = {}) const;
 
   struct State;  // internal

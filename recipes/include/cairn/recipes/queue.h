@@ -65,7 +65,9 @@ class Queue {
   // Takes the next item, waiting while the queue is empty. `call` bounds the whole wait (unset:
   // no limit). Errors: DEADLINE_EXCEEDED / CANCELLED, server errors.
   absl::StatusOr<QueueItem> Dequeue(const CallOptions& call = {}) const;
-  // Dequeue's async form (see async.h): this object must outlive the future's completion.
+  // Dequeue's async form, holding no thread while it waits (each read and take starts from the
+  // completion of the one before; an empty queue is a watch; see async.h). Canceling never loses
+  // an item: the take itself is bounded only by the deadline.
   Future<QueueItem> DequeueAsync(const CallOptions& call = {}) const;
   // Takes the next item if there is one.
   absl::StatusOr<std::optional<QueueItem>> TryDequeue(const CallOptions& call = {}) const;
@@ -90,10 +92,6 @@ class Queue {
   Future<int64_t> SizeAsync(const CallOptions& call = {}) const;
 
  private:
-  // One attempt; `revision` gets the read's revision (to watch from when empty).
-  absl::StatusOr<std::optional<QueueItem>> TakeOnce(const CallOptions& rpc,
-                                                    Revision* revision) const;
-
   // One claim attempt; `revision` gets the revision to watch from when nothing was claimable.
   absl::StatusOr<std::optional<ClaimedItem>> ClaimOnce(const Session& session,
                                                        const CallOptions& rpc,
