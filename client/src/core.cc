@@ -376,11 +376,6 @@ void Core::ReportFailure(const std::shared_ptr<Endpoint>& ep) {
   }
 }
 
-size_t Core::EndpointCount() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return endpoints_.size();
-}
-
 std::vector<std::string> Core::Endpoints() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
@@ -539,14 +534,6 @@ LeaseKeeper& Core::lease_keeper() {
 
 // ---- UnaryCallBase ------------------------------------------------------------------------------
 
-namespace {
-
-// How long a member may take to answer the Status probe sent before a write when the client has
-// other endpoints to fail over to (docs/client.md "Retry policy", docs/limits.md).
-constexpr std::chrono::milliseconds kWriteProbeTimeout{1000};
-
-}  // namespace
-
 UnaryCallBase::UnaryCallBase(std::shared_ptr<Core> core, RpcClass cls, const CallOptions& call,
                              std::string fixed_endpoint)
     : core_(std::move(core)),
@@ -591,90 +578,6 @@ void UnaryCallBase::Attempt() {
   }
   std::shared_ptr<Endpoint> ep =
       fixed_endpoint_.empty() ? core_->Current() : core_->EndpointFor(fixed_endpoint_);
-  // A write is never retried once it may have reached a server, so a member that takes the
-  // request and never answers (paused, partitioned, overloaded past the deadline) would hold it
-  // until the deadline instead of failing over: with another endpoint to go to, the member must
-  // answer a probe first.
-  if (cls_ == RpcClass::kWrite && fixed_endpoint_.empty() && core_->EndpointCount() > 1) {
-    Probe(ep);
-    return;
-  }
-  Send(ep);
-}
-
-void UnaryCallBase::Probe(const std::shared_ptr<Endpoint>& ep) {
-  struct Exchange {
-    etcdserverpb::StatusRequest req;
-    etcdserverpb::StatusResponse resp;
-  };
-  auto exchange = std::make_shared<Exchange>();
-  grpc::ClientContext* ctx = nullptr;
-  uint64_t id = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finished_) return;
-    if (!canceled_) {
-      ctx_ = std::make_unique<grpc::ClientContext>();
-      ctx = ctx_.get();
-      core_->PrepareContext(ctx, std::min(deadline_, Clock::now() + kWriteProbeTimeout), false);
-      id = ++attempt_id_;
-    }
-  }
-  if (ctx == nullptr) {
-    Finish(absl::CancelledError("call canceled"));
-    return;
-  }
-  auto self = shared_from_this();
-  ep->maintenance->async()->Status(
-      ctx, &exchange->req, &exchange->resp,
-      [self, ep, exchange, id](grpc::Status s) { self->OnProbeDone(s, ep, id); });
-}
-
-void UnaryCallBase::OnProbeDone(const grpc::Status& gs, const std::shared_ptr<Endpoint>& ep,
-                                uint64_t attempt_id) {
-  absl::Status s = FromGrpc(gs);
-  bool canceled;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (attempt_id != attempt_id_ || finished_) return;
-    ctx_.reset();
-    canceled = canceled_;
-  }
-  if (canceled) {
-    Finish(absl::CancelledError("call canceled"));
-    return;
-  }
-  // Any answer (an error too: auth, not supported...) shows the member is serving.
-  if (s.code() != absl::StatusCode::kUnavailable &&
-      s.code() != absl::StatusCode::kDeadlineExceeded) {
-    Send(ep);
-    return;
-  }
-  auto now = Clock::now();
-  if (now >= deadline_) {
-    std::string msg = "deadline exceeded (last error: " + std::string(s.message()) + ")";
-    Finish(absl::DeadlineExceededError(msg));
-    return;
-  }
-  // Nothing of the write was sent: try the next endpoint.
-  last_error_ = absl::UnavailableError("endpoint " + ep->address +
-                                       " did not answer a probe: " + std::string(s.message()));
-  core_->ReportFailure(ep);
-  if (call_.retry == RetryMode::kNever) {
-    Finish(last_error_);
-    return;
-  }
-  auto wake = now + core_->Backoff(probe_failures_++);
-  if (wake >= deadline_) {
-    Finish(absl::DeadlineExceededError(
-        "deadline exceeded (last error: " + std::string(last_error_.message()) + ")"));
-    return;
-  }
-  auto self = shared_from_this();
-  core_->executor().PostAt(wake, [self] { self->Attempt(); });
-}
-
-void UnaryCallBase::Send(const std::shared_ptr<Endpoint>& ep) {
   grpc::ClientContext* ctx = nullptr;
   std::string tok;
   uint64_t id = 0;

@@ -102,8 +102,6 @@ class Core : public std::enable_shared_from_this<Core> {
   std::shared_ptr<Endpoint> EndpointFor(const std::string& address);
   // Marks `ep` failed and moves the client to the next endpoint.
   void ReportFailure(const std::shared_ptr<Endpoint>& ep);
-  // How many endpoints the client fails over between.
-  size_t EndpointCount() const;
   std::vector<std::string> Endpoints() const;
   void SetEndpoints(const std::vector<std::string>& endpoints);
   // Waits until some endpoint has a connection, up to `deadline`.
@@ -174,12 +172,6 @@ class UnaryCallBase : public std::enable_shared_from_this<UnaryCallBase> {
 
  private:
   void Attempt();
-  // Writes with more than one endpoint: asks `ep` for its Status (kWriteProbeTimeout) and sends
-  // the call there only if it answers; a silent or unreachable endpoint is reported failed and
-  // the next one is tried, nothing of the write having been sent.
-  void Probe(const std::shared_ptr<Endpoint>& ep);
-  void OnProbeDone(const grpc::Status& s, const std::shared_ptr<Endpoint>& ep, uint64_t attempt_id);
-  void Send(const std::shared_ptr<Endpoint>& ep);
   void OnDone(const grpc::Status& s, const std::shared_ptr<Endpoint>& ep, const std::string& token,
               uint64_t attempt_id);
   void Finish(absl::Status status);
@@ -194,7 +186,6 @@ class UnaryCallBase : public std::enable_shared_from_this<UnaryCallBase> {
   bool canceled_ = false;
   int attempts_ = 0;
   int auth_refreshes_ = 0;
-  int probe_failures_ = 0;
   uint64_t attempt_id_ = 0;
   uint64_t cancel_reg_ = 0;
   absl::Status last_error_;
