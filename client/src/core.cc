@@ -620,6 +620,11 @@ void UnaryCallBase::OnDone(const grpc::Status& gs, const std::shared_ptr<Endpoin
   }
   auto now = Clock::now();
   if (s.code() == absl::StatusCode::kDeadlineExceeded || now >= deadline_) {
+    // A member that took the request and did not answer in time (paused, cut off with its
+    // connection open, overloaded) is left for a while: the next call goes to another endpoint.
+    if (s.code() == absl::StatusCode::kDeadlineExceeded && fixed_endpoint_.empty()) {
+      core_->ReportFailure(ep);
+    }
     std::string msg = "deadline exceeded";
     if (!last_error_.ok()) msg += " (last error: " + std::string(last_error_.message()) + ")";
     if (s.code() != absl::StatusCode::kDeadlineExceeded) msg += "; " + std::string(s.message());
