@@ -56,6 +56,24 @@ TEST(MaintenanceDefragTest, OnlineUnderConcurrentWrites) {
   EXPECT_GT(ok.load(), 350);
 }
 
+// Kills `victim`, damages its newest revision offline, checks that it refuses to start with
+// --experimental-initial-corrupt-check ("found data inconsistency with peers"), then restarts it
+// without the check.
+void DamageAndRestart(ServerCluster& c, int victim) {
+  std::vector<std::string> argv = CommandLine(c.Pid(victim));
+  ASSERT_FALSE(argv.empty());
+  c.Kill(victim);
+  ASSERT_TRUE(DamageNewestRevision(c.DataDir(victim)).ok());
+  argv.push_back("--experimental-initial-corrupt-check");
+  argv.push_back("--log-level=info");
+  CommandResult refused = RunCommand(argv, "", 30000);
+  EXPECT_EQ(refused.exit_code, 1) << Describe(refused);
+  EXPECT_NE((refused.out + refused.err).find("found data inconsistency with peers"),
+            std::string::npos)
+      << Describe(refused);
+  ASSERT_TRUE(c.Restart(victim).ok());
+}
+
 // With CORRUPT raised, every member refuses writes with etcd's "corrupt cluster" and still serves
 // reads. The victim is stopped (so the leader's periodic check, which skips unreachable members,
 // cannot raise the alarm again), the alarm disarmed, and writes resume.
@@ -140,20 +158,9 @@ TEST(MaintenanceHashTest, HashKvEqualThenCorruptionDetected) {
   const int victim = (*leader + 1) % 3;
   auto victim_id = MemberId(c, victim);
   ASSERT_TRUE(victim_id.ok());
-  std::vector<std::string> argv = CommandLine(c.Pid(victim));
-  ASSERT_FALSE(argv.empty());
-  c.Kill(victim);
-  ASSERT_TRUE(DamageNewestRevision(c.DataDir(victim)).ok());
-  // --experimental-initial-corrupt-check: the damaged member refuses to start.
-  argv.push_back("--experimental-initial-corrupt-check");
-  argv.push_back("--log-level=info");
-  CommandResult refused = RunCommand(argv, "", 30000);
-  EXPECT_EQ(refused.exit_code, 1) << Describe(refused);
-  EXPECT_NE((refused.out + refused.err).find("found data inconsistency with peers"),
-            std::string::npos)
-      << Describe(refused);
-  // Started without it, it serves; the leader's periodic check raises CORRUPT for it.
-  ASSERT_TRUE(c.Restart(victim).ok());
+  DamageAndRestart(c, victim);
+  if (::testing::Test::HasFatalFailure()) return;
+  // Started without the initial check, it serves; the leader's periodic check raises CORRUPT.
   etcdserverpb::HashKVResponse damaged, healthy;
   ASSERT_EQ(Outcome(eps[victim]->HashKV(digest->revision, &damaged)), "OK");
   ASSERT_EQ(Outcome(eps[*leader]->HashKV(digest->revision, &healthy)), "OK");
@@ -226,18 +233,8 @@ TEST(MaintenanceHashTest, HashKvCorruptionDetectedWithAuth) {
   const int victim = (*leader + 1) % 3;
   auto victim_id = MemberId(c, victim);
   ASSERT_TRUE(victim_id.ok());
-  std::vector<std::string> argv = CommandLine(c.Pid(victim));
-  ASSERT_FALSE(argv.empty());
-  c.Kill(victim);
-  ASSERT_TRUE(DamageNewestRevision(c.DataDir(victim)).ok());
-  argv.push_back("--experimental-initial-corrupt-check");
-  argv.push_back("--log-level=info");
-  CommandResult refused = RunCommand(argv, "", 30000);
-  EXPECT_EQ(refused.exit_code, 1) << Describe(refused);
-  EXPECT_NE((refused.out + refused.err).find("found data inconsistency with peers"),
-            std::string::npos)
-      << Describe(refused);
-  ASSERT_TRUE(c.Restart(victim).ok());
+  DamageAndRestart(c, victim);
+  if (::testing::Test::HasFatalFailure()) return;
   const std::string expected = absl::StrCat("memberID:", *victim_id, " alarm:CORRUPT");
   EXPECT_TRUE(PollUntil(
       [&] {
