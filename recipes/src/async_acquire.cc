@@ -55,8 +55,11 @@ class DeadlineTimer {
         continue;
       }
       auto first = due_.begin();
-      if (Clock::now() < first->first.first) {
-        cv_.wait_until(lock, first->first.first);
+      // A copy: wait_until reads its time point again after waking, and a Cancel while the lock
+      // is released may have erased the entry that held it.
+      const Clock::time_point when = first->first.first;
+      if (Clock::now() < when) {
+        cv_.wait_until(lock, when);
         continue;
       }
       std::function<void()> fn = std::move(first->second);
