@@ -35,15 +35,6 @@ constexpr long kAutoTlsValiditySeconds = 365L * 24 * 3600;
 
 absl::Status Invalid(const std::string& what) { return absl::InvalidArgumentError(what); }
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
-}
-
 // IANA (Go, etcd) names of the TLS 1.2 suites etcd accepts -> OpenSSL's names. TLS 1.3's suites
 // are not configurable (in Go either).
 const std::map<std::string, std::string>& CipherSuiteNames() {
@@ -367,6 +358,15 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFor(std::string_view
     options.set_certificate_verifier(std::make_shared<gx::HostNameCertificateVerifier>());
   }
   return gx::TlsCredentials(options);
+}
+
+std::string OpenSslError() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  return buf;
 }
 
 }  // namespace cairn::transport

@@ -40,6 +40,10 @@ bool IsHttpsUrl(std::string_view url);
 absl::Status PrepareTls(const std::vector<std::string>& urls, const std::string& flag_prefix,
                         TlsConfig* config);
 
+// The oldest error on OpenSSL's error queue as text (the queue is then cleared), or
+// "unknown OpenSSL error".
+std::string OpenSslError();
+
 // --cipher-suites (IANA names, checked by PrepareTls) as an OpenSSL cipher list ("" for none),
 // for TLS that cairn terminates itself (the HTTP gateway on https client URLs).
 std::string OpenSslCipherList(const std::vector<std::string>& cipher_suites);

@@ -10,8 +10,11 @@
 
 #include "server/base/check.h"
 #include "server/base/logging.h"
+#include "server/transport/tls.h"
 
 namespace cairn::api::gateway {
+
+using transport::OpenSslError;
 
 namespace {
 
@@ -21,15 +24,6 @@ constexpr char kGrpcDefaultCipherList[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
 constexpr unsigned char kHttp11[] = "http/1.1";
-
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
-}
 
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
