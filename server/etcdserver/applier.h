@@ -4,7 +4,9 @@
 // One RocksDB batch per committed entry: the entry's KV and lease changes, its membership change
 // and the applied index are written together (KvStore::Begin / Commit), so a crash leaves every
 // entry either wholly applied or not at all, and replay after a restart neither skips nor repeats
-// one (an entry at or below the store's applied index is skipped). The applier dispatches on the
+// one (an entry at or below the store's applied index is skipped). A run of consecutive plain
+// puts is one batch (KvStore::PutGrouped / FlushGroup), with the same all-or-nothing property
+// for the run. The applier dispatches on the
 // request type: KV and lease records to mvcc, membership to Membership; then it notifies
 // watchers and the lessor, answers the proposer's waiter, and releases linearizable reads.
 //

@@ -43,6 +43,7 @@ void KvStore::OnCompacted(int64_t revision, std::function<void(bool)> done) {
 }
 
 void KvStore::BeginInstall() {
+  CAIRN_CHECK(!group_dirty_) << "snapshot install over unwritten grouped puts";
   absl::MutexLock l(&compact_mu_);
   installing_ = true;
   install_requested_ = true;

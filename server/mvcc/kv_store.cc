@@ -541,6 +541,7 @@ ReadView KvStore::View() const {
 }
 
 void KvStore::Publish() {
+  FlushGroup();
   rocksdb::DB* db = backend_->db();
   std::shared_ptr<const rocksdb::Snapshot> snap(
       db->GetSnapshot(), [db](const rocksdb::Snapshot* s) { db->ReleaseSnapshot(s); });
@@ -678,6 +679,7 @@ uint64_t KvStore::EntryBatch::index() const { return impl_->index; }
 rocksdb::WriteBatchBase* KvStore::EntryBatch::batch() { return &impl_->wb; }
 
 std::unique_ptr<KvStore::EntryBatch> KvStore::Begin(uint64_t index) {
+  FlushGroup();  // the group's entries come before this one
   CAIRN_CHECK(index > applied_index_)
       << "entry " << index << " applied twice (applied index " << applied_index_ << ")";
   return std::unique_ptr<EntryBatch>(
@@ -851,6 +853,42 @@ ApplyResult KvStore::CheckpointLeases(EntryBatch& b,
     res.leases_checkpointed.push_back(LeaseRecord{cp.id(), ttl, cp.remaining_ttl()});
   }
   return res;
+}
+
+ApplyResult KvStore::PutGrouped(uint64_t index, const etcdserverpb::PutRequest& p) {
+  CAIRN_CHECK(index > applied_index_)
+      << "entry " << index << " applied twice (applied index " << applied_index_ << ")";
+  if (!group_) {
+    group_ = std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
+                                                            /*overwrite_key=*/true);
+  }
+  ApplyResult res;
+  if (p.lease() != 0 && !LeaseExists(p.lease())) {
+    res.status = MakeError(ErrorKind::kLeaseNotFound);
+  } else {
+    // The latest record goes through the group's index, so a later put of the same key in the
+    // group reads it; history is never read inside the group (a put reads only `latest`).
+    TxnWriter w(this, group_.get());
+    res = ApplyPut(w, p);
+    if (res.status.ok() && w.changes() > 0) {
+      revision_ = w.begin_rev() + 1;
+      res.revision = revision_;
+      res.events = std::move(w.events());
+    }
+  }
+  applied_index_ = index;
+  group_dirty_ = true;
+  return res;
+}
+
+void KvStore::FlushGroup() {
+  if (!group_dirty_) return;
+  PutMetaInt(group_.get(), backend_->cf(Cf::kMeta), "revision", revision_);
+  PutMetaInt(group_.get(), backend_->cf(Cf::kMeta), "applied_index",
+             static_cast<int64_t>(applied_index_));
+  backend_->Write(group_->GetWriteBatch());
+  group_->Clear();
+  group_dirty_ = false;
 }
 
 void KvStore::Commit(EntryBatch& b, ApplyResult* res) {

@@ -127,7 +127,18 @@ class KvStore {
   ApplyResult RevokeLease(EntryBatch& b, const etcdserverpb::LeaseRevokeRequest& r);
   ApplyResult CheckpointLeases(EntryBatch& b, const etcdserverpb::LeaseCheckpointRequest& r);
   void Commit(EntryBatch& b, ApplyResult* result);
-  // Makes everything applied so far visible to readers. Call after Backend::Sync().
+
+  // Grouped puts (docs/keyspace.md, "Atomicity"): a committed entry that is a plain Put may be
+  // applied into the store's open group instead of a batch of its own. Consecutive grouped puts
+  // become one RocksDB write, with the revision and applied index written once for all of them:
+  //   kv->PutGrouped(i, put); kv->PutGrouped(i + 1, put2); ...; kv->FlushGroup();
+  // A later put of the group reads the earlier ones' writes (the group is an indexed batch). A
+  // put that fails (an etcd error) writes nothing but moves the applied index. Begin() and
+  // Publish() flush the open group first, so entries of other kinds keep their log order.
+  ApplyResult PutGrouped(uint64_t index, const etcdserverpb::PutRequest& r);
+  // Writes the open group (if any) as one unsynced RocksDB batch.
+  void FlushGroup();
+  // Makes everything applied so far visible to readers (flushing the open group first).
   void Publish() ABSL_LOCKS_EXCLUDED(view_mu_);
   uint64_t applied_index() const { return applied_index_; }
 
@@ -181,6 +192,10 @@ class KvStore {
   std::set<int64_t> leases_;  // applier thread: ids of live leases
 
   // Applier-owned state.
+  // The open group of PutGrouped entries (allocated once, reused); dirty while it holds
+  // unwritten entries. revision_ and applied_index_ already count them.
+  std::unique_ptr<rocksdb::WriteBatchWithIndex> group_;
+  bool group_dirty_ = false;
   int64_t revision_ = 0;
   int64_t compact_revision_ = -1;
   uint64_t applied_index_ = 0;
