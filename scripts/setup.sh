@@ -17,6 +17,7 @@ packages=(
   python3-pytest python3-pytest-asyncio python3-mypy
   libfuzzer-14-dev nftables iproute2
   python3-prometheus-client  # tests/metrics: /metrics parsed by a real Prometheus parser
+  libgoogle-perftools-dev  # tcmalloc for the server (bench/results/2026-12-07-grouped-puts.md)
 )
 missing=()
 for p in "${packages[@]}"; do
