@@ -878,6 +878,7 @@ ApplyResult KvStore::PutGrouped(uint64_t index, const etcdserverpb::PutRequest& 
   }
   applied_index_ = index;
   group_dirty_ = true;
+  if (group_->GetWriteBatch()->GetDataSize() >= internal::kMaxGroupBytes) FlushGroup();
   return res;
 }
 

@@ -23,6 +23,10 @@ inline constexpr int kCompactionBatchLimit = 1000;
 // --experimental-compaction-sleep-interval, default 10 ms).
 inline constexpr int kCompactionBatchPauseMs = 10;
 
+// A group of PutGrouped entries is written as soon as its batch holds this many bytes, so a run
+// of large puts never holds more than about this much (plus one entry) in memory before writing.
+inline constexpr size_t kMaxGroupBytes = 4 << 20;
+
 // Writes a meta integer (big-endian) into `wb`.
 inline void PutMetaInt(rocksdb::WriteBatchBase* wb, rocksdb::ColumnFamilyHandle* cf,
                        const char* name, int64_t v) {
