@@ -642,6 +642,7 @@ void RaftDriver::HandleReady(raft::Ready& rd) {
     last.index = rd.committed_entries.back().index;
     last.term = rd.committed_entries.back().term;
     committed_index_.store(last.index);
+    for (const raft::Entry& e : rd.committed_entries) bytes_since_snapshot_ += e.data.size();
     deps_.applier->Enqueue(std::move(rd.committed_entries));
     rd.committed_entries.assign(1, std::move(last));
   }
@@ -698,7 +699,11 @@ void RaftDriver::SendEarly(raft::Ready& rd) {
 }
 
 void RaftDriver::MaybeSnapshot() {
-  if (applied_conf_index_ < snapshot_index_ + deps_.snapshot_count) return;
+  log_bytes_.store(storage_->Bytes(), std::memory_order_relaxed);
+  const bool by_entries = applied_conf_index_ >= snapshot_index_ + deps_.snapshot_count;
+  const bool by_bytes =
+      applied_conf_index_ > snapshot_index_ && bytes_since_snapshot_ >= deps_.snapshot_log_bytes;
+  if (!by_entries && !by_bytes) return;
   uint64_t index = applied_conf_index_;
   if (index > storage_->LastIndex()) return;
   // The store must be durable at `index` before the WAL forgets the entries up to it.
@@ -708,14 +713,16 @@ void RaftDriver::MaybeSnapshot() {
     CAIRN_LOG(kWarn, "etcdserver") << "raft snapshot at " << index << ": " << snap.status();
     return;
   }
-  const uint64_t keep = deps_.snapshot_catch_up_entries;
-  if (index > keep && index - keep > storage_->FirstIndex()) {
-    CAIRN_CHECK_OK(storage_->Compact(index - keep));
-  }
+  const uint64_t compact = storage_->CompactIndexKeeping(index, deps_.snapshot_catch_up_entries,
+                                                         deps_.snapshot_catch_up_bytes);
+  if (compact > storage_->FirstIndex()) CAIRN_CHECK_OK(storage_->Compact(compact));
   wal_->SaveSnapshot(snap->metadata);
   wal_->Sync();
   wal_->ReleaseTo(index);
   snapshot_index_ = index;
+  bytes_since_snapshot_ = 0;
+  snapshots_.fetch_add(1, std::memory_order_relaxed);
+  log_bytes_.store(storage_->Bytes(), std::memory_order_relaxed);
   CAIRN_LOG(kInfo, "etcdserver") << "raft snapshot at index " << index;
 }
 

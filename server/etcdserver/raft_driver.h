@@ -74,6 +74,11 @@ class RaftDriver {
     int64_t request_timeout_ms = 7000;
     int64_t leader_wait_ms = 3000;
     uint64_t snapshot_count = 100000;
+    // A raft snapshot is also taken once this many bytes of entries were committed since the
+    // last one, and the log keeps at most snapshot_catch_up_bytes behind it: the log in memory
+    // (and replayed at a restart) stays bounded however large the entries (docs/limits.md).
+    uint64_t snapshot_log_bytes = 64ull << 20;
+    uint64_t snapshot_catch_up_bytes = 32ull << 20;
     base::Clock* clock = base::Clock::Real();
     base::Env* env = base::Env::Default();  // where received snapshot files are removed
     storage::Backend* backend = nullptr;    // synced before a raft snapshot
@@ -159,6 +164,9 @@ class RaftDriver {
   uint64_t committed_index() const { return committed_index_.load(); }
   uint64_t wal_entries() const { return wal_entries_.load(); }
   uint64_t fsyncs() const { return fsyncs_.load(); }
+  uint64_t snapshots() const { return snapshots_.load(); }
+  // Bytes of entry data in the raft log in memory (as of the raft thread's last iteration).
+  uint64_t log_bytes() const { return log_bytes_.load(); }
   // Leader only (else empty): each member's match index, refreshed every tick.
   std::map<uint64_t, uint64_t> ProgressMatch() const;
 
@@ -248,6 +256,8 @@ class RaftDriver {
   std::atomic<uint64_t> committed_index_{0};
   std::atomic<uint64_t> wal_entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<uint64_t> snapshots_{0};
+  std::atomic<uint64_t> log_bytes_{0};
   std::atomic<bool> removed_by_peer_{false};
 
   // ---- the inbox (any thread -> raft thread) ----
@@ -261,9 +271,10 @@ class RaftDriver {
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<raft::MemoryStorage> storage_;
   std::unique_ptr<raft::RawNode> node_;
-  raft::ConfState applied_conf_;     // as of applied_conf_index_
-  uint64_t applied_conf_index_ = 0;  // entries up to here reported by the applier
-  uint64_t snapshot_index_ = 0;      // last raft snapshot (WAL marker)
+  raft::ConfState applied_conf_;       // as of applied_conf_index_
+  uint64_t applied_conf_index_ = 0;    // entries up to here reported by the applier
+  uint64_t snapshot_index_ = 0;        // last raft snapshot (WAL marker)
+  uint64_t bytes_since_snapshot_ = 0;  // entry data committed since the last raft snapshot
   std::map<uint64_t, std::string> received_snapshots_;  // snapshot index -> file
   std::map<std::string, InFlightRead> reads_;           // by read-index context
   uint64_t read_seq_ = 0;

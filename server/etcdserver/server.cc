@@ -306,6 +306,8 @@ void Server::CreateCore(RaftDriver::Durable durable) {
   rd.leader_wait_ms = LeaderWaitMs();
   rd.snapshot_count = config_.snapshot_count;
   rd.snapshot_catch_up_entries = config_.snapshot_catch_up_entries;
+  rd.snapshot_log_bytes = config_.snapshot_log_bytes;
+  rd.snapshot_catch_up_bytes = config_.snapshot_catch_up_bytes;
   rd.clock = clock_;
   rd.env = env_;
   rd.backend = backend_.get();

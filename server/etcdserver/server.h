@@ -90,6 +90,10 @@ struct ServerConfig {
   // etcd 3.5's --experimental-snapshot-catchup-entries: entries kept in the log behind a raft
   // snapshot for slow followers; a follower further behind gets the snapshot.
   uint64_t snapshot_catch_up_entries = 5000;
+  // Cairn's own: a raft snapshot once this many bytes of entries were committed since the last,
+  // and at most this many bytes of entries kept behind it (docs/limits.md).
+  uint64_t snapshot_log_bytes = 64ull << 20;
+  uint64_t snapshot_catch_up_bytes = 32ull << 20;
   // Remaining-TTL checkpoints (etcd's --experimental-lease-checkpoint-interval); <= 0 disables.
   int64_t lease_checkpoint_interval_ms = 5 * 60 * 1000;
   // Auth (docs/auth.md): etcd's --auth-token-ttl (simple tokens) and --bcrypt-cost.
@@ -241,9 +245,12 @@ class Server : private transport::Handler {
     uint64_t entries = 0;
     uint64_t wal_entries = 0;
     uint64_t fsyncs = 0;
+    uint64_t raft_snapshots = 0;
+    uint64_t raft_log_bytes = 0;
   };
   Stats stats() const {
-    return {applier_->entries_applied(), raft_->wal_entries(), raft_->fsyncs()};
+    return {applier_->entries_applied(), raft_->wal_entries(), raft_->fsyncs(), raft_->snapshots(),
+            raft_->log_bytes()};
   }
 
   // This member's metrics (etcd's names; docs/metrics.md), for /metrics (api/metrics_text.h).

@@ -84,6 +84,7 @@ absl::Status MemoryStorage::ApplySnapshot(const Snapshot& snapshot) {
         absl::StrCat("raft: snapshot at ", snapshot.metadata.index, " is out of date"));
   }
   snapshot_ = snapshot;
+  bytes_ = 0;
   entries_.assign(1,
                   Entry{snapshot.metadata.term, snapshot.metadata.index, EntryType::kNormal, ""});
   return absl::OkStatus();
@@ -108,6 +109,7 @@ absl::Status MemoryStorage::Compact(LogIndex compact_index) {
   CAIRN_CHECK(compact_index <= LastIndex())
       << "compact " << compact_index << " past last index " << LastIndex();
   size_t i = compact_index - offset;
+  for (size_t k = 1; k <= i; ++k) bytes_ -= entries_[k].data.size();
   entries_[0] = Entry{entries_[i].term, entries_[i].index, EntryType::kNormal, ""};
   entries_.erase(entries_.begin() + 1, entries_.begin() + i + 1);
   return absl::OkStatus();
@@ -122,9 +124,29 @@ absl::Status MemoryStorage::Append(const std::vector<Entry>& entries) {
   LogIndex start = entries[skip].index;
   CAIRN_CHECK(start <= LastIndex() + 1)
       << "missing log entries: last " << LastIndex() << ", appending at " << start;
+  for (size_t k = start - entries_[0].index; k < entries_.size(); ++k) {
+    bytes_ -= entries_[k].data.size();  // a conflicting suffix, replaced
+  }
   entries_.resize(start - entries_[0].index);
+  for (size_t k = skip; k < entries.size(); ++k) bytes_ += entries[k].data.size();
   entries_.insert(entries_.end(), entries.begin() + skip, entries.end());
   return absl::OkStatus();
+}
+
+LogIndex MemoryStorage::CompactIndexKeeping(LogIndex i, uint64_t max_entries,
+                                            uint64_t max_bytes) const {
+  const LogIndex offset = entries_[0].index;
+  CAIRN_CHECK(i >= offset && i <= LastIndex()) << "index " << i << " outside the log";
+  // Compact(c) keeps the entries after c: widen (c, i] while the next older entry fits.
+  LogIndex c = i;
+  uint64_t bytes = 0;
+  while (c > offset && i - c < max_entries) {
+    const uint64_t b = entries_[c - offset].data.size();
+    if (bytes + b > max_bytes) break;
+    bytes += b;
+    --c;
+  }
+  return c;
 }
 
 }  // namespace cairn::raft

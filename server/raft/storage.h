@@ -90,11 +90,19 @@ class MemoryStorage : public Storage {
   // replaced (a follower's conflicting suffix, §5.3). Entries already compacted are skipped.
   absl::Status Append(const std::vector<Entry>& entries);
 
+  // Bytes of entry data the log holds (the entries after the snapshot).
+  uint64_t Bytes() const { return bytes_; }
+  // The lowest index c <= i (and not below the log's snapshot index) such that the entries
+  // (c, i] number at most `max_entries` and hold at most `max_bytes` of data: where to Compact
+  // after a snapshot at i so that the log keeps that much behind it for slow followers.
+  LogIndex CompactIndexKeeping(LogIndex i, uint64_t max_entries, uint64_t max_bytes) const;
+
  private:
   HardState hard_state_;
   Snapshot snapshot_;
   // entries_[0] is a dummy holding the snapshot's index and term; real entries follow.
   std::vector<Entry> entries_;
+  uint64_t bytes_ = 0;  // sum of entries_[1..].data.size()
 };
 
 }  // namespace cairn::raft

@@ -150,6 +150,37 @@ TEST(RaftStorage, MemoryStorageAppendCompactSnapshot) {
   EXPECT_FALSE(s.ApplySnapshot(snap).ok()) << "older or equal snapshots are refused";
 }
 
+// The log's byte count follows appends, replaced suffixes, compaction and snapshots, and
+// CompactIndexKeeping keeps behind a snapshot at most so many entries and so many bytes.
+TEST(RaftStorage, MemoryStorageBytesAndCompactIndexKeeping) {
+  MemoryStorage s;
+  EXPECT_EQ(s.Bytes(), 0u);
+  ASSERT_OK(s.Append({MakeEntry(1, 1, "a"), MakeEntry(1, 2, "bb"), MakeEntry(1, 3, "ccc"),
+                      MakeEntry(1, 4, "dddd"), MakeEntry(1, 5, "eeeee")}));
+  EXPECT_EQ(s.Bytes(), 15u);
+  ASSERT_OK(s.Append({MakeEntry(2, 5, "xy")}));  // replaces the 5-byte entry at 5
+  EXPECT_EQ(s.Bytes(), 12u);
+  ASSERT_OK(s.Append({MakeEntry(2, 4, "z")}));  // replaces 4 and 5
+  EXPECT_EQ(s.Bytes(), 7u);
+  ASSERT_OK(s.Append({MakeEntry(2, 5, "eeeee")}));
+  EXPECT_EQ(s.Bytes(), 12u);
+  // Entries 1..5 hold 1, 2, 3, 1, 5 bytes.
+  EXPECT_EQ(s.CompactIndexKeeping(5, 100, 100), 0u);  // keep all: nothing to compact
+  EXPECT_EQ(s.CompactIndexKeeping(5, 2, 100), 3u);    // keep 4 and 5
+  EXPECT_EQ(s.CompactIndexKeeping(5, 100, 6), 3u);    // 5 + 1 bytes fit, + 3 does not
+  EXPECT_EQ(s.CompactIndexKeeping(5, 100, 4), 5u);    // not even entry 5 fits
+  EXPECT_EQ(s.CompactIndexKeeping(3, 1, 100), 2u);    // keeps 3 (and all after it)
+  EXPECT_EQ(s.CompactIndexKeeping(5, 0, 100), 5u);
+  ASSERT_OK(s.CreateSnapshot(5, Voters({1}), "").status());
+  ASSERT_OK(s.Compact(3));
+  EXPECT_EQ(s.Bytes(), 6u);                           // 4 and 5 remain
+  EXPECT_EQ(s.CompactIndexKeeping(5, 100, 100), 3u);  // never below the snapshot index
+  ASSERT_OK(s.ApplySnapshot(Snapshot{SnapshotMetadata{10, 4, Voters({1})}, "x"}));
+  EXPECT_EQ(s.Bytes(), 0u);
+  ASSERT_OK(s.Append({MakeEntry(4, 11, "abc")}));
+  EXPECT_EQ(s.Bytes(), 3u);
+}
+
 TEST(RaftLogTest, FindConflictByTermTable) {
   MemoryStorage s;
   // Terms at 1..7: 1 1 2 2 2 5 5
