@@ -8,6 +8,7 @@
 #include "server/base/check.h"
 #include "server/base/encoding.h"
 #include "server/base/logging.h"
+#include "server/base/metrics.h"
 #include "server/mvcc/kv_store.h"
 #include "server/mvcc/kv_store_internal.h"
 #include "server/storage/encoding.h"
@@ -119,6 +120,9 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
   // From `from` itself (not from+1): a delete kept at the previous compact revision is revisited.
   rev_it->Seek(storage::RevKey(std::max<int64_t>(from, 1), 0));
   int batches = 0;
+  int64_t scanned_total = 0, deleted_total = 0;
+  double scan_s = 0, lookup_s = 0, write_s = 0, pause_s = 0;
+  base::Stopwatch total;
   while (true) {
     if (install_requested_) {
       CAIRN_LOG(kInfo, "mvcc") << "physical compaction up to revision=" << to
@@ -126,6 +130,7 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
       return false;
     }
     // Collect a bounded chunk of keys changed in (from, to].
+    base::Stopwatch phase;
     std::set<std::string> keys;
     int scanned = 0;
     for (; rev_it->Valid() && scanned < kCompactionBatchLimit; rev_it->Next(), ++scanned) {
@@ -135,6 +140,9 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
       CAIRN_CHECK(v.size() > 1 && kv.ParseFromArray(v.data() + 1, v.size() - 1));
       keys.insert(kv.key());
     }
+    scanned_total += scanned;
+    scan_s += phase.ElapsedSeconds();
+    phase = base::Stopwatch();
     rocksdb::WriteBatch batch;
     for (const std::string& k : keys) {
       std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, backend_->cf(Cf::kIndex)));
@@ -157,21 +165,31 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
       }
     }
     bool done = !rev_it->Valid() || rev_it->key().ToStringView() >= end;
+    deleted_total += batch.Count() / 2;
+    lookup_s += phase.ElapsedSeconds();
+    phase = base::Stopwatch();
     if (done) PutMetaInt(&batch, backend_->cf(Cf::kMeta), "finished_compact_revision", to);
     backend_->Write(&batch);
+    write_s += phase.ElapsedSeconds();
     ++batches;
     if (compaction_batch_hook_) compaction_batch_hook_(batches);
     if (done) break;
     // The pause: a condition wait that closing or an install cuts short. A store that closes
     // leaves the rest to the next open (finished_compact_revision is not moved yet).
+    base::Stopwatch pause;
     absl::MutexLock l(&compact_mu_);
     if (!closing_ && !install_requested_) {
       compact_cv_.WaitWithTimeout(&compact_mu_, absl::Milliseconds(kCompactionBatchPauseMs));
     }
+    pause_s += pause.ElapsedSeconds();
     if (closing_) return false;
   }
   CAIRN_CHECK(rev_it->status().ok()) << rev_it->status().ToString();
-  CAIRN_LOG(kInfo, "mvcc") << "compacted history up to revision=" << to;
+  CAIRN_LOG(kInfo, "mvcc") << "compacted history up to revision=" << to << " in "
+                           << total.ElapsedSeconds() << " s: batches=" << batches
+                           << " scanned=" << scanned_total << " deleted=" << deleted_total
+                           << " scan_s=" << scan_s << " lookup_s=" << lookup_s
+                           << " write_s=" << write_s << " pause_s=" << pause_s;
   return true;
 }
 
