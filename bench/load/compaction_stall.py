@@ -86,7 +86,12 @@ def put_run(a, t, compact_at):
 
 
 def run_round(a, kind):
-    t = compare.Target(kind, 1, a, a.workdir_root)
+    if kind == "cairn-before":  # another cairn binary (--cairn-before), e.g. a build before a change
+        b = argparse.Namespace(**vars(a))
+        b.cairn = a.cairn_before
+        t = compare.Target("cairn", 1, b, a.workdir_root)
+    else:
+        t = compare.Target(kind, 1, a, a.workdir_root)
     try:
         if t.start() is None:
             return {"error": "not started (%s)" % t.error}
@@ -163,7 +168,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=10, help="length of each put run")
     ap.add_argument("--delay", type=float, default=1, help="compaction start into the run")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--targets", default="cairn,etcd")
+    ap.add_argument("--targets", default="cairn,etcd",
+                    help="comma-separated: cairn, etcd, cairn-before (the --cairn-before binary)")
+    ap.add_argument("--cairn-before", default=None, help="the cairn binary of target cairn-before")
     ap.add_argument("--command-timeout", type=int, default=300)
     ap.add_argument("--start-timeout", type=float, default=60)
     ap.add_argument("--profile", default=None,

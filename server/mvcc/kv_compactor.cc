@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -20,6 +21,7 @@ namespace cairn::mvcc {
 
 using internal::kCompactionBatchLimit;
 using internal::kCompactionBatchPauseMs;
+using internal::kCompactionKeyCacheBytes;
 using internal::kCompactionRangeDeleteMin;
 using internal::kKindPut;
 using internal::PutMetaInt;
@@ -131,6 +133,10 @@ struct Newest {
   bool put = false;
 };
 
+// What one entry of the compactor's map of keys costs beyond the key's bytes (hash node, string,
+// bucket), for kCompactionKeyCacheBytes.
+constexpr size_t kKnownEntryBytes = 96;
+
 int64_t MainOfIndexKey(std::string_view ik) {
   return static_cast<int64_t>(std::numeric_limits<uint64_t>::max() -
                               base::GetBE64(ik.substr(ik.size() - 8)));
@@ -169,6 +175,14 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
   double scan_s = 0, lookup_s = 0, write_s = 0, pause_s = 0;
   base::Stopwatch total;
   std::vector<HistoryEntry> entries;
+  // Each key's newest revision <= `to`, kept from the batch that looked it up until the walk
+  // reaches that revision (no record of the key at or below `to` follows it), within
+  // kCompactionKeyCacheBytes: a key with records in many batches costs one index seek, not one
+  // per batch. Records at or below `to` are never added, and the newest one is removed only when
+  // the walk reaches it, so an entry stays true for the whole compaction.
+  std::unordered_map<std::string, Newest> known;
+  size_t known_bytes = 0;
+  int64_t seeks_total = 0;
   while (true) {
     if (install_requested_) {
       CAIRN_LOG(kInfo, "mvcc") << "physical compaction up to revision=" << to
@@ -201,10 +215,12 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
     scan_s += phase.ElapsedSeconds();
     phase = base::Stopwatch();
 
-    // 2. For each key of the chunk, its newest revision <= `to`: one seek in `index` (keys in
-    // order, so the seeks move forward through one iterator).
+    // 2. For each key of the chunk not in `known`, its newest revision <= `to`: one seek in
+    // `index` (keys in order, so the seeks move forward through one iterator).
     std::map<std::string_view, Newest> newest;
-    for (const HistoryEntry& e : entries) newest.emplace(e.key, Newest{});
+    for (const HistoryEntry& e : entries) {
+      if (known.count(e.key) == 0) newest.emplace(e.key, Newest{});
+    }
     rocksdb::WriteBatch batch;
     {
       std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), index_cf));
@@ -219,6 +235,11 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
         CAIRN_CHECK(v.size() == 9) << "corrupt index value";
         n.main = MainOfIndexKey(it->key().ToStringView());
         n.put = v[8] == kKindPut;
+        ++seeks_total;
+        if (known_bytes + key.size() + kKnownEntryBytes <= kCompactionKeyCacheBytes) {
+          known.emplace(key, n);
+          known_bytes += key.size() + kKnownEntryBytes;
+        }
       }
       CAIRN_CHECK(it->status().ok()) << it->status().ToString();
 
@@ -249,8 +270,13 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
       };
       for (size_t i = 0; i < entries.size(); ++i) {
         const HistoryEntry& e = entries[i];
-        const Newest& n = newest.at(e.key);
+        auto k = known.find(e.key);
+        const Newest n = k != known.end() ? k->second : newest.at(e.key);
         bool is_newest = e.main == n.main;
+        if (is_newest && k != known.end()) {
+          known.erase(k);  // no record of the key at or below `to` follows
+          known_bytes -= e.key.size() + kKnownEntryBytes;
+        }
         if (is_newest && n.main > from && from > 0) {
           // The key's version below `from`, if it has one: the newest <= from - 1.
           std::string target = storage::IndexKey(e.key, from - 1);
@@ -299,9 +325,9 @@ bool KvStore::CompactRange(int64_t from, int64_t to) {
   CAIRN_LOG(kInfo, "mvcc") << "compacted history up to revision=" << to << " in "
                            << total.ElapsedSeconds() << " s: batches=" << batches
                            << " scanned=" << scanned_total << " deleted=" << deleted_total
-                           << " rev_ranges=" << ranges_total << " scan_s=" << scan_s
-                           << " lookup_s=" << lookup_s << " write_s=" << write_s
-                           << " pause_s=" << pause_s;
+                           << " rev_ranges=" << ranges_total << " index_seeks=" << seeks_total
+                           << " scan_s=" << scan_s << " lookup_s=" << lookup_s
+                           << " write_s=" << write_s << " pause_s=" << pause_s;
   return true;
 }
 

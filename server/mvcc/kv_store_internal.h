@@ -2,6 +2,7 @@
 // kv_compactor.cc: physical compaction and snapshot install). Not part of the mvcc API.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -29,6 +30,10 @@ inline constexpr int kCompactionBatchPauseMs = 10;
 // so a compaction writes at most kCompactionBatchLimit / kCompactionRangeDeleteMin range
 // tombstones per batch (each costs RocksDB's readers of the family more than a point tombstone).
 inline constexpr int kCompactionRangeDeleteMin = 16;
+// Physical compaction remembers the newest revision at or below the compact revision of the keys
+// it has looked up, until it passes that revision, in at most this many bytes (key bytes plus a
+// fixed cost per entry); a key it cannot remember is looked up again in each batch that holds it.
+inline constexpr size_t kCompactionKeyCacheBytes = 16 << 20;
 
 // Writes a meta integer (big-endian) into `wb`.
 inline void PutMetaInt(rocksdb::WriteBatchBase* wb, rocksdb::ColumnFamilyHandle* cf,
