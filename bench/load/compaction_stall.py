@@ -13,9 +13,15 @@ long the physical compaction took. Compare only runs side by side on an idle mac
 
   python3 bench/load/compaction_stall.py --revisions 1000000 --rounds 3
   python3 bench/load/compaction_stall.py --revisions 20000 --rounds 1 --seconds 2   # a smoke run
+
+With --profile FILE (cairn only), the cairn process is sampled with Debian's linux-perf from the
+compaction request until it returns; the folded stacks go to FILE and the share per thread, per
+frame of the compactor thread (cairn-compact) and the top leaf functions are printed (the method of
+perf_profile.py, which see).
 """
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -27,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
+import perf_profile  # noqa: E402
 
 PUT_FLAGS = ["--clients=100", "--conns=10", "--key-size=8", "--val-size=256",
              "--key-space-size=100000", "--key-prefix=w/"]
@@ -49,10 +56,21 @@ def put_run(a, t, compact_at):
 
     def compact():
         time.sleep(a.delay)
+        perf = None
+        if a.profile and t.kind == "cairn":
+            data = os.path.join(a.workdir_root, "perf-%d.data" % len(a.profiles))
+            perf = compare.spawn(["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g",
+                                  "-p", str(t.procs[0].pid), "-o", data],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)  # perf attaches
         t0 = time.monotonic()
         p = etcdctl(a, t, ["compact", str(compact_at), "--physical",
                            "--command-timeout=%ds" % a.command_timeout], a.command_timeout + 30)
         result["compact_s"] = time.monotonic() - t0
+        if perf:
+            perf.send_signal(2)
+            perf.wait(timeout=60)
+            a.profiles.append((data, result["compact_s"]))
         result["compact_error"] = "" if p.returncode == 0 else (p.stdout + p.stderr).strip()
 
     th = threading.Thread(target=compact) if compact_at else None
@@ -68,7 +86,12 @@ def put_run(a, t, compact_at):
 
 
 def run_round(a, kind):
-    t = compare.Target(kind, 1, a, a.workdir_root)
+    if kind == "cairn-before":  # another cairn binary (--cairn-before), e.g. a build before a change
+        b = argparse.Namespace(**vars(a))
+        b.cairn = a.cairn_before
+        t = compare.Target("cairn", 1, b, a.workdir_root)
+    else:
+        t = compare.Target(kind, 1, a, a.workdir_root)
     try:
         if t.start() is None:
             return {"error": "not started (%s)" % t.error}
@@ -81,9 +104,47 @@ def run_round(a, kind):
         rev = revision(a, t)
         base = put_run(a, t, None)
         during = put_run(a, t, rev)
-        return {"baseline": base, "compacting": during, "revision": rev}
+        out = {"baseline": base, "compacting": during, "revision": rev}
+        if t.kind == "cairn":  # the compactor's own account (its log line at the end)
+            with open(t.logs[0], errors="replace") as f:
+                f.seek(t.log_offsets[0])  # this run's lines only (the log file is shared)
+                out["compactor_log"] = [ln.strip() for ln in f if "compacted history" in ln]
+        return out
     finally:
         t.cleanup()
+
+
+def report_profile(a):
+    """Summarizes the perf samples taken during the compactions (--profile)."""
+    samples = []
+    seconds = 0.0
+    for data, secs in a.profiles:
+        script = subprocess.run(["perf", "script", "-i", data, "-F", "comm,tid,ip,sym"],
+                                check=True, capture_output=True, text=True).stdout
+        samples += list(perf_profile.parse_perf_script(script))
+        seconds += secs
+    total, by_thread, _, by_leaf, folded = perf_profile.summarize(samples)
+    with open(a.profile, "w") as f:
+        for stack, n in sorted(folded.items()):
+            f.write("%s %d\n" % (stack, n))
+    pct = perf_profile.pct
+    print("# cairn during %d physical compaction(s), %.1f s: %d samples (%.2f CPUs busy)\n"
+          % (len(a.profiles), seconds, total, total / 999.0 / max(seconds, 1e-9)))
+    print("| thread | samples |\n|---|---:|")
+    for name, n in by_thread.most_common(12):
+        print("| %s | %s |" % (name, pct(n, total)))
+    compactor = [f for thr, f in samples if thr == "cairn-compact"]
+    inclusive = collections.Counter()
+    for frames in compactor:
+        for fr in set(frames):
+            inclusive[fr] += 1
+    print("\n| cairn-compact: frame (inclusive) | of the thread |\n|---|---:|")
+    for fr, n in inclusive.most_common(40):
+        print("| `%s` | %s |" % (fr[:110], pct(n, len(compactor))))
+    print("\n| leaf function (self, all threads) | samples |\n|---|---:|")
+    for leaf, n in by_leaf.most_common(20):
+        print("| `%s` | %s |" % (leaf[:110], pct(n, total)))
+    print("\nfolded stacks: %s\n" % a.profile)
 
 
 def med(rounds, run, field):
@@ -108,10 +169,15 @@ def main():
     ap.add_argument("--seconds", type=float, default=10, help="length of each put run")
     ap.add_argument("--delay", type=float, default=1, help="compaction start into the run")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--targets", default="cairn,etcd")
+    ap.add_argument("--targets", default="cairn,etcd",
+                    help="comma-separated: cairn, etcd, cairn-before (the --cairn-before binary)")
+    ap.add_argument("--cairn-before", default=None, help="the cairn binary of target cairn-before")
     ap.add_argument("--command-timeout", type=int, default=300)
     ap.add_argument("--start-timeout", type=float, default=60)
+    ap.add_argument("--profile", default=None,
+                    help="folded stacks of cairn during its compactions (linux-perf)")
     a = ap.parse_args()
+    a.profiles = []
     results = {k: [] for k in a.targets.split(",")}
     with tempfile.TemporaryDirectory(prefix="cairn-compaction-stall-", dir="/var/tmp") as root:
         a.workdir_root = root
@@ -123,6 +189,8 @@ def main():
                     compare.log("[round %d/%d] %s: %s" % (rnd + 1, a.rounds, kind, r))
         finally:
             compare.kill_all_children()
+        if a.profiles:
+            report_profile(a)
     print("| target | history entries | baseline puts/s | p99 ms | max ms | during compaction "
           "puts/s | p99 ms | max ms | physical compaction s | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
