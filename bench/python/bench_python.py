@@ -3,16 +3,22 @@
 python3-etcd3) on the same server in the same run, with 1 and 16 concurrent callers.
 
     PYTHONPATH=build-bench/bindings/python /usr/bin/python3 bench/python/bench_python.py \\
-        --server build-bench/server/main/cairn [--server-kind cairn|etcd] [--seconds 5]
+        --server build-bench/server/main/cairn [--seconds 5] [--rounds 3] \\
+        [--floor build-bench/bench/python/cairn-sdk-floor]
 
 Blocking callers are threads sharing one client; asyncio callers are tasks on one loop sharing
-one cairn.aio client. Prints a markdown table and the ratios cairn / python-etcd3.
+one cairn.aio client. Prints a markdown table and the ratios cairn / python-etcd3 (with
+--rounds, the median of the rounds for each point, the rounds alternating the clients). With
+--floor, also the C++ floor on the same server: the SDK's own blocking get/put and gRPC's
+synchronous stub (what python-etcd3's grpcio does underneath), at 1 and 16 callers, so the
+per-call time of one caller can be set against python-etcd3's.
 """
 
 import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import socket
 import subprocess
 import sys
@@ -123,20 +129,42 @@ def bench(endpoint, seconds):
     return results
 
 
+def floor(binary, endpoint, seconds):
+    """The C++ floor on the same server: {(path, op, callers): (ops/s, p50 us)}."""
+    out = {}
+    for path in ("sdk", "grpc"):
+        for op in ("put", "get"):
+            for callers in (1, 16):
+                line = subprocess.run(
+                    [binary, f"--endpoint={endpoint}", f"--path={path}", f"--op={op}",
+                     f"--clients={callers}", f"--seconds={seconds:g}"],
+                    check=True, capture_output=True, text=True).stdout.split()
+                out[(path, op, callers)] = (float(line[3]), float(line[4]))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--server", required=True, help="the server binary (cairn or etcd)")
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=1, help="medians over this many rounds")
+    ap.add_argument("--floor", help="cairn-sdk-floor: also measure the C++ floor")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="cairn-pybench-")
     proc, endpoint = start_server(args.server, workdir)
+    load_before = os.getloadavg()
     try:
-        r = bench(endpoint, args.seconds)
+        rounds = [bench(endpoint, args.seconds) for _ in range(args.rounds)]
+        fl = floor(args.floor, endpoint, args.seconds) if args.floor else None
     finally:
         proc.kill()
         proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"server: {args.server}, {args.seconds:g} s per point, 256-byte values\n")
+    load_after = os.getloadavg()
+    r = {k: statistics.median(x[k] for x in rounds) for k in rounds[0]}
+    print(f"server: {args.server}, {args.seconds:g} s per point, 256-byte values, "
+          f"{args.rounds} round(s) (medians); load average (1 min) {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after\n")
     print("| op | callers | python-etcd3 ops/s | cairn ops/s | cairn.aio ops/s | cairn / etcd3 "
           "| cairn.aio / etcd3 | cairn.aio / cairn |")
     print("|---|---|---|---|---|---|---|---|")
@@ -147,6 +175,23 @@ def main():
             ca = r[(op, "cairn.aio", callers)]
             print(f"| {op} | {callers} | {e3:.0f} | {cb:.0f} | {ca:.0f} | {cb / e3:.2f}x "
                   f"| {ca / e3:.2f}x | {ca / cb:.2f}x |")
+    if fl is None:
+        return 0
+    print("\nThe C++ floor on the same server (cairn-sdk-floor): ops/s and p50 latency; "
+          "for 1 caller, the mean time per call beside python-etcd3's and cairn's.\n")
+    print("| op | callers | C++ SDK blocking ops/s (p50 us) | gRPC sync stub ops/s (p50 us) "
+          "| per call: python-etcd3 / cairn / C++ SDK |")
+    print("|---|---|---|---|---|")
+    for op in ("put", "get"):
+        for callers in (1, 16):
+            sdk, grpc = fl[("sdk", op, callers)], fl[("grpc", op, callers)]
+            per_call = ""
+            if callers == 1:
+                per_call = (f"{1e6 / r[(op, 'python-etcd3', 1)]:.0f} / "
+                            f"{1e6 / r[(op, 'cairn', 1)]:.0f} / {1e6 / sdk[0]:.0f} us")
+            print(f"| {op} | {callers} | {sdk[0]:.0f} ({sdk[1]:.0f}) | {grpc[0]:.0f} "
+                  f"({grpc[1]:.0f}) | {per_call} |")
+    return 0
 
 
 if __name__ == "__main__":

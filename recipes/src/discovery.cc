@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/random/random.h"
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -373,7 +374,43 @@ absl::StatusOr<std::unique_ptr<ServiceResolver>> ServiceResolver::Start(const Cl
   auto cache = PrefixCache::Start(client, r->prefix_, call);
   if (!cache.ok()) return cache.status();
   r->cache_ = std::move(*cache);
+  // The waits' one listener; the cache (destroyed first by ~ServiceResolver) removes it.
+  ServiceResolver* raw = r.get();
+  r->cache_->AddListener([raw](const std::vector<Event>&, Revision, bool) { raw->CheckWaiters(); });
   return r;
+}
+
+ServiceResolver::~ServiceResolver() {
+  cache_.reset();  // no listener runs after this
+  std::vector<Promise<bool>> pending;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    for (Waiter& w : waiters_) pending.push_back(w.promise);
+    waiters_.clear();
+  }
+  for (auto& p : pending) p.Set(absl::CancelledError("resolver destroyed"));
+}
+
+void ServiceResolver::CheckWaiters() {
+  std::vector<Promise<bool>> ready;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    if (waiters_.empty()) return;
+    const std::vector<ServiceEndpoint> eps = Endpoints();
+    auto it = waiters_.begin();
+    while (it != waiters_.end()) {
+      if (it->done->load()) {
+        it = waiters_.erase(it);
+      } else if (it->pred(eps)) {
+        ready.push_back(it->promise);
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Outside the lock: a continuation may start another wait.
+  for (auto& p : ready) p.Set(true);
 }
 
 absl::StatusOr<ServiceEndpoint> ServiceResolver::Decode(const KeyValue& kv) const {
@@ -451,24 +488,31 @@ void ServiceResolver::RemoveListener(uint64_t id) { cache_->RemoveListener(id); 
 
 absl::Status ServiceResolver::WaitFor(
     const std::function<bool(const std::vector<ServiceEndpoint>&)>& pred, const CallOptions& call) {
-  Promise<bool> p;
-  uint64_t id = cache_->AddListener([&, p](const std::vector<Event>&, Revision, bool) {
-    if (pred(Endpoints())) p.Set(true);
-  });
-  if (pred(Endpoints())) p.Set(true);
-  uint64_t cancel_id = call.cancel.Register([p] { p.Set(absl::CancelledError("canceled")); });
-  Future<bool> f = p.future();
-  bool ready = f.WaitUntil(internal::DeadlineOf(call));
-  call.cancel.Unregister(cancel_id);
-  cache_->RemoveListener(id);
-  if (!ready) return absl::DeadlineExceededError("discovery: condition not met before deadline");
-  return f.Get().status();
+  return WaitForAsync(pred, call).Get().status();
 }
 
 Future<Completed> ServiceResolver::WaitForAsync(
     std::function<bool(const std::vector<ServiceEndpoint>&)> pred, const CallOptions& call) {
-  return RunAsync(
-      call, [this, pred = std::move(pred)](const CallOptions& c) { return WaitFor(pred, c); });
+  // Thread-free (as PrefixCache::WaitForRevisionAsync): a waiter CheckWaiters completes, ended
+  // early by the cancel token or the recipes' timer. Registered before the first check, so a
+  // change between the two is not missed (a second completion is ignored).
+  Promise<bool> p;
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
+                                  [](const Waiter& w) { return w.done->load(); }),
+                   waiters_.end());
+    waiters_.push_back(Waiter{pred, p, done});
+  }
+  if (pred(Endpoints())) p.Set(true);
+  return internal::Map<bool, Completed>(
+      internal::Bounded(p, call, "discovery: condition not met before deadline"),
+      [done](absl::StatusOr<bool> r) -> absl::StatusOr<Completed> {
+        done->store(true);
+        if (!r.ok()) return r.status();
+        return Completed{};
+      });
 }
 
 }  // namespace cairn::recipes

@@ -1,5 +1,7 @@
 #include "cairn/recipes/election.h"
 
+#include <algorithm>
+#include <atomic>
 #include <utility>
 #include <vector>
 
@@ -48,7 +50,15 @@ struct LeaderObserver::State {
   std::mutex mu;
   std::optional<LeaderInfo> current;
   Revision revision = 0;  // of the cache contents `current` was computed from
-  std::vector<std::pair<std::function<bool(const LeaderInfo&)>, Promise<LeaderInfo>>> waiters;
+  // A pending WaitForAsync: completed by Update (the leader it saw in `seen`), or ended by its
+  // deadline/cancel (`done`, dropped at the next Update or wait).
+  struct Waiter {
+    std::function<bool(const LeaderInfo&)> pred;
+    Promise<bool> promise;
+    std::shared_ptr<LeaderInfo> seen;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Waiter> waiters;
 
   // Recomputes the leader from the cache's contents at `rev` and reports a change. Contents
   // older than the last seen are ignored (the first update races with the listener's).
@@ -61,6 +71,7 @@ struct LeaderObserver::State {
       }
     }
     bool changed = false;
+    std::vector<Promise<bool>> ready;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (rev < revision) return;
@@ -71,8 +82,11 @@ struct LeaderObserver::State {
         if (changed) {
           auto it = waiters.begin();
           while (it != waiters.end()) {
-            if (it->first(*leader)) {
-              it->second.Set(*leader);
+            if (it->done->load()) {
+              it = waiters.erase(it);
+            } else if (it->pred(*leader)) {
+              *it->seen = *leader;
+              ready.push_back(it->promise);
               it = waiters.erase(it);
             } else {
               ++it;
@@ -81,6 +95,8 @@ struct LeaderObserver::State {
         }
       }
     }
+    // Outside the lock: a continuation may start another wait.
+    for (auto& p : ready) p.Set(true);
     if (changed && callback) callback(*leader);
   }
 };
@@ -112,10 +128,14 @@ absl::StatusOr<std::unique_ptr<LeaderObserver>> LeaderObserver::Start(const Kv& 
 }
 
 LeaderObserver::~LeaderObserver() {
-  cache_.reset();
-  std::lock_guard<std::mutex> lock(state_->mu);
-  for (auto& w : state_->waiters) w.second.Set(absl::CancelledError("observer destroyed"));
-  state_->waiters.clear();
+  cache_.reset();  // no update runs after this
+  std::vector<Promise<bool>> pending;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    for (auto& w : state_->waiters) pending.push_back(w.promise);
+    state_->waiters.clear();
+  }
+  for (auto& p : pending) p.Set(absl::CancelledError("observer destroyed"));
 }
 
 std::optional<LeaderInfo> LeaderObserver::current() const {
@@ -125,26 +145,34 @@ std::optional<LeaderInfo> LeaderObserver::current() const {
 
 absl::StatusOr<LeaderInfo> LeaderObserver::WaitFor(std::function<bool(const LeaderInfo&)> pred,
                                                    const CallOptions& call) {
-  Promise<LeaderInfo> p;
-  {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    if (state_->current.has_value() && pred(*state_->current)) return *state_->current;
-    state_->waiters.emplace_back(std::move(pred), p);
-  }
-  uint64_t cancel_id = call.cancel.Register([p] { p.Set(absl::CancelledError("canceled")); });
-  Future<LeaderInfo> f = p.future();
-  bool ready = f.WaitUntil(internal::DeadlineOf(call));
-  call.cancel.Unregister(cancel_id);
-  if (!ready) {
-    p.Set(absl::DeadlineExceededError("election observer: deadline exceeded"));
-  }
-  return f.Get();
+  return WaitForAsync(std::move(pred), call).Get();
 }
 
 Future<LeaderInfo> LeaderObserver::WaitForAsync(std::function<bool(const LeaderInfo&)> pred,
                                                 const CallOptions& call) {
-  return RunAsync<LeaderInfo>(
-      call, [this, pred = std::move(pred)](const CallOptions& c) { return WaitFor(pred, c); });
+  // Thread-free: a waiter the observer's updates complete, ended early by the cancel token or
+  // the recipes' timer at the deadline.
+  Promise<bool> p;
+  auto seen = std::make_shared<LeaderInfo>();
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->current.has_value() && pred(*state_->current)) {
+      return MakeReadyFuture<LeaderInfo>(*state_->current);
+    }
+    auto& w = state_->waiters;
+    w.erase(
+        std::remove_if(w.begin(), w.end(), [](const State::Waiter& x) { return x.done->load(); }),
+        w.end());
+    w.push_back(State::Waiter{std::move(pred), p, seen, done});
+  }
+  return internal::Map<bool, LeaderInfo>(
+      internal::Bounded(p, call, "election observer: deadline exceeded"),
+      [seen, done](absl::StatusOr<bool> r) -> absl::StatusOr<LeaderInfo> {
+        done->store(true);
+        if (!r.ok()) return r.status();
+        return *seen;
+      });
 }
 
 // ---- Election ----------------------------------------------------------------------------

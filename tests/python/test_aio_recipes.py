@@ -256,8 +256,9 @@ async def test_aio_multi_lock_double_barrier_queue_and_latch_waits_hold_no_threa
 
 @pytest.mark.asyncio
 async def test_aio_admin_counter_and_cache_complete_without_the_executor(server) -> None:
-    """Membership, maintenance, counters and the cache's wait are native futures: a loop whose
-    default executor is broken still runs them (auth and the snapshot still use it)."""
+    """Membership, maintenance, counters, the cache's and the resolver's waits are native
+    futures: a loop whose default executor is broken still runs them (auth and the snapshot
+    still use it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     class NoExecutor(ThreadPoolExecutor):
@@ -287,5 +288,14 @@ async def test_aio_admin_counter_and_cache_complete_without_the_executor(server)
         assert (await cache.get("nx/cfg/a")).value == b"1"
         with pytest.raises(cairn.DeadlineExceededError):
             await cache.wait_for_revision(cache.revision + 1000, timeout=0.2)
+        # The resolver's waits too (the registration is made with the blocking API).
+        r = c.resolver("nx/svc")
+        waits = [asyncio.ensure_future(r.wait_for(1, timeout=20)) for _ in range(3)]
+        with cairn.Client([server.endpoint]) as b, b.session(ttl=10) as s:
+            s.register("nx/svc", "a", "10.0.0.1:80", {})
+            await asyncio.wait_for(asyncio.gather(*waits), 20)
+            assert [i.id for i in await r.instances()] == ["a"]
+        with pytest.raises(cairn.DeadlineExceededError):
+            await r.wait_for(5, timeout=0.2)
     finally:
         c._sync.close()

@@ -190,3 +190,22 @@ def test_observe_latch_and_selector(client: cairn.Client, session) -> None:
         assert sel.leaderships == 1
     finally:
         other.close()
+
+
+def test_resolver_wait_is_interrupted_by_ctrl_c(cairn_server) -> None:
+    """A blocking resolver wait holds no thread and, like the recipe waits, is interrupted by
+    Ctrl-C (KeyboardInterrupt) long before its timeout; the resolver stays usable."""
+    import os
+    import signal
+    with cairn.Client([cairn_server.endpoint]) as c:
+        r = c.resolver("ki")
+        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            r.wait_for(1, timeout=60)
+        timer.join()
+        with c.session(ttl=10) as s:
+            s.register("ki", "a", "10.0.0.1:80")
+            r.wait_for(1, timeout=20)
+        with pytest.raises(cairn.DeadlineExceededError):
+            r.wait_for(5, timeout=0.2)

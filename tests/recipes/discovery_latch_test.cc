@@ -94,6 +94,48 @@ TEST_P(CoordinationTest, DiscoveryResolvesPicksAndDropsLostInstances) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// WaitForAsync holds no thread: the resolver's watch completes it; its deadline (the recipes'
+// timer), a cancel and the resolver's destruction end it.
+TEST_P(CoordinationTest, ResolverWaitForAsyncCompletesEndsAndCancels) {
+  auto s1 = NewSession();
+  ASSERT_TRUE(s1);
+  auto rr = ServiceResolver::Start(*client_, "svc/async", PickPolicy::kRoundRobin, Within(10000));
+  ASSERT_TRUE(rr.ok()) << rr.status();
+  auto two = [](const std::vector<ServiceEndpoint>& eps) { return eps.size() >= 2; };
+  auto one = [](const std::vector<ServiceEndpoint>& eps) { return eps.size() >= 1; };
+
+  // Already true: completes at once.
+  ASSERT_TRUE((*rr)->WaitForAsync([](const auto&) { return true; }).Get().ok());
+  // Ends at its deadline, with the blocking form's error.
+  auto late = (*rr)->WaitForAsync(two, Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  // Canceled through the future and through the caller's token.
+  auto by_future = (*rr)->WaitForAsync(two, Within(30000));
+  by_future.Cancel();
+  EXPECT_EQ(by_future.Get().status().code(), absl::StatusCode::kCancelled);
+  CallOptions call = Within(30000);
+  call.cancel = CancelToken::Make();
+  auto by_token = (*rr)->WaitForAsync(two, call);
+  call.cancel.Cancel();
+  EXPECT_EQ(by_token.Get().status().code(), absl::StatusCode::kCancelled);
+
+  // Pending waits complete when a registration makes them true, in any number.
+  auto first = (*rr)->WaitForAsync(one, Within(20000));
+  auto second = (*rr)->WaitForAsync(one, Within(20000));
+  auto never = (*rr)->WaitForAsync(two, Within(30000));
+  ASSERT_TRUE(recipes::RegisterEndpoint(*s1, "svc/async", {"10.0.0.9:80", ""}).ok());
+  EXPECT_TRUE(first.Get().ok());
+  EXPECT_TRUE(second.Get().ok());
+  EXPECT_FALSE(never.Ready());
+  // The blocking form is the async one waited for.
+  EXPECT_TRUE((*rr)->WaitFor(one, Within(20000)).ok());
+  // Destroying the resolver ends the pending wait.
+  rr->reset();
+  auto ended = never.Get();
+  EXPECT_EQ(ended.status().code(), absl::StatusCode::kCancelled) << ended.status();
+  EXPECT_EQ(ended.status().message(), "resolver destroyed");
+}
+
 TEST_P(CoordinationTest, MultiLockTakesAllOrNone) {
   auto s1 = NewSession();
   auto s2 = NewSession();

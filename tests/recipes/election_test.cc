@@ -122,6 +122,41 @@ TEST_P(ElectionTest, ExpiredLeaderIsReplacedAndItsGuardRefused) {
   EXPECT_EQ(leader->value, "two");
 }
 
+// LeaderObserver::WaitForAsync holds no thread: the observer's updates complete it; its deadline
+// (the recipes' timer), a cancel and the observer's destruction end it.
+TEST_P(ElectionTest, ObserverWaitForAsyncCompletesEndsAndCancels) {
+  auto s = NewSession();
+  ASSERT_NE(s, nullptr);
+  Election e(s, "elect/async");
+  auto obs = e.Observe(nullptr, Within(10000));
+  ASSERT_TRUE(obs.ok()) << obs.status();
+
+  auto late = (*obs)->WaitForAsync(ValueIs("x"), Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  auto by_future = (*obs)->WaitForAsync(ValueIs("x"), Within(30000));
+  by_future.Cancel();
+  EXPECT_EQ(by_future.Get().status().code(), absl::StatusCode::kCancelled);
+
+  auto first = (*obs)->WaitForAsync(ValueIs("me"), Within(20000));
+  auto second = (*obs)->WaitForAsync(ValueIs("me"), Within(20000));
+  auto never = (*obs)->WaitForAsync(ValueIs("someone else"), Within(30000));
+  auto g = e.Campaign("me", Within(10000));
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto seen = first.Get();
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->create_revision, g->fencing_token);
+  EXPECT_TRUE(second.Get().ok());
+  // Already true: at once; the blocking form is the async one waited for.
+  EXPECT_TRUE((*obs)->WaitForAsync(ValueIs("me")).Get().ok());
+  EXPECT_TRUE((*obs)->WaitFor(ValueIs("me"), Within(1000)).ok());
+  EXPECT_FALSE(never.Ready());
+  obs->reset();
+  auto ended = never.Get();
+  EXPECT_EQ(ended.status().code(), absl::StatusCode::kCancelled) << ended.status();
+  EXPECT_EQ(ended.status().message(), "observer destroyed");
+  ASSERT_TRUE(e.Resign().ok());
+}
+
 TEST_P(ElectionTest, AgreesWithEtcdctlElect) {
   // etcdctl campaigns first and leads; our candidate waits.
   BackgroundCommand candidate(Etcdctl({"elect", "elect/interop", "from-etcdctl"}),

@@ -26,6 +26,21 @@ class _Timeout:
         native.cancel()
 
 
+class _Call(asyncio.Future[Any]):
+    """The asyncio future of one native call: cancelling it (the awaiting task being cancelled)
+    cancels the call. A subclass rather than a done callback per call: no closure and no extra
+    loop callback for each call."""
+
+    __slots__ = ("native",)
+    native: Any
+
+    def cancel(self, msg: Any = None) -> bool:
+        if not super().cancel(msg=msg):
+            return False
+        self.native.cancel()
+        return True
+
+
 class _LoopWaker:
     """Completes this loop's futures from the client's threads without taking the GIL there.
 
@@ -49,6 +64,18 @@ class _LoopWaker:
         token = self._next
         self._calls[token] = (fut, native, timeout)
         native.notify_to(self.notifier, token)
+
+    def start(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """Starts ``fn(*args, notifier, token)``, a native call that posts ``token`` to this
+        loop's notifier when it completes (``get_kv_async``...), and returns the future it
+        settles: one native call to start and register."""
+        self._next += 1
+        token = self._next
+        native = fn(*args, self.notifier, token)
+        fut = _Call(loop=self.loop)
+        fut.native = native
+        self._calls[token] = (fut, native, None)
+        return fut
 
     def register(self, callback: Callable[[], None]) -> int:
         """A token whose every posting runs ``callback`` on the loop, until ``unregister``."""
@@ -103,20 +130,13 @@ def _settle(fut: "asyncio.Future[Any]", native: Any, expired: bool = False) -> N
         fut.set_exception(e)
 
 
-def _cancel_native(native: Any) -> Callable[["asyncio.Future[Any]"], None]:
-    def on_done(f: "asyncio.Future[Any]") -> None:
-        if f.cancelled():
-            native.cancel()
-    return on_done
-
-
 def _await(native: Any, timeout: Optional[float] = None) -> "asyncio.Future[Any]":
     """An asyncio future completed by a native Future (no thread, no GIL on the client side).
     ``timeout`` cancels the call after that many seconds (DeadlineExceededError). Cancelling
     the returned future cancels the call."""
     w = _waker()
-    fut = w.loop.create_future()
-    fut.add_done_callback(_cancel_native(native))
+    fut = _Call(loop=w.loop)
+    fut.native = native
     w.track(fut, native, None if timeout is None else _Timeout(w.loop, timeout, native))
     return fut
 

@@ -288,7 +288,7 @@ class Cache:
 
 class Resolver:
     """A live view of a service's instances: ``pick()`` and ``instances()`` read the local copy
-    (no I/O); ``await wait_for(n)`` runs on the loop's default executor (see docs/python.md)."""
+    (no I/O); ``await wait_for(n)`` is woken by the resolver's watch (no thread)."""
 
     def __init__(self, client: "Client", service: str, strategy: str = "round_robin") -> None:
         from .recipes import Resolver as _Resolver
@@ -305,7 +305,7 @@ class Resolver:
         self._sync.mark_down(address, seconds)
 
     async def wait_for(self, count: int, timeout: Optional[float] = None) -> None:
-        await _offload(self._sync.wait_for, count, timeout)
+        await _await(self._sync._native.wait_for_count_async(count, timeout), timeout)
 
 
 class Observer:

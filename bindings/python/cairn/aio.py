@@ -193,8 +193,8 @@ class Client:
         await self.close()
 
     async def get(self, key: Bytes, serializable: bool = False) -> Optional[KeyValue]:
-        resp = await _await(self._c.get(_b(key), serializable=serializable))
-        return resp.kvs[0] if resp.kvs else None
+        kv: Optional[KeyValue] = await _waker().start(self._c.get_kv_async, key, serializable)
+        return kv
 
     async def get_prefix(self, prefix: Bytes, keys_only: bool = False) -> List[KeyValue]:
         resp = await _await(self._c.get(_b(prefix), prefix=True, keys_only=keys_only))
@@ -215,8 +215,9 @@ class Client:
     async def put(self, key: Bytes, value: Bytes, lease: Union[None, int, Lease] = None,
                   prev_kv: bool = False) -> Optional[KeyValue]:
         lease_id = lease.id if isinstance(lease, Lease) else (lease or 0)
-        resp = await _await(self._c.put(_b(key), _b(value, "value"), lease_id, prev_kv))
-        return resp.prev_kv if prev_kv else None
+        prev: Optional[KeyValue] = await _waker().start(self._c.put_kv_async, key, value,
+                                                        lease_id, prev_kv)
+        return prev
 
     async def delete(self, key: Bytes, prefix: bool = False) -> int:
         resp = await _await(self._c.delete(_b(key), prefix=prefix))

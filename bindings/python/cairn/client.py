@@ -65,8 +65,7 @@ class Client:
     # -- KV
     def get(self, key: Bytes, serializable: bool = False) -> Optional[KeyValue]:
         """The key's current KeyValue, or None."""
-        kvs = self._c.get(_b(key), serializable=serializable).result().kvs
-        return kvs[0] if kvs else None
+        return self._c.get_kv(key, serializable)
 
     def get_prefix(self, prefix: Bytes, keys_only: bool = False) -> List[KeyValue]:
         """Every key starting with ``prefix``, in key order."""
@@ -89,8 +88,7 @@ class Client:
             prev_kv: bool = False) -> Optional[KeyValue]:
         """Writes the key; returns the previous KeyValue when ``prev_kv`` (else None)."""
         lease_id = lease.id if isinstance(lease, Lease) else (lease or 0)
-        resp = self._c.put(_b(key), _b(value, "value"), lease_id, prev_kv).result()
-        return resp.prev_kv if prev_kv else None
+        return self._c.put_kv(key, value, lease_id, prev_kv)
 
     def delete(self, key: Bytes, prefix: bool = False) -> int:
         """Deletes the key (or every key under the prefix); returns how many were deleted."""

@@ -121,8 +121,9 @@ class Resolver:
         self._native.mark_down(address, seconds)
 
     def wait_for(self, count: int, timeout: Optional[float] = None) -> None:
-        """Waits until at least ``count`` instances are registered."""
-        self._native.wait_for_count(count, timeout)
+        """Waits until at least ``count`` instances are registered (no thread held; Ctrl-C
+        interrupts it)."""
+        _cairn.wait(self._native.wait_for_count_async, count, timeout)
 
 
 class Instance:

@@ -23,6 +23,46 @@ py::object Cast(const T& v) {
   return py::cast(v);
 }
 
+// The blocking calls' path (get_kv, put_kv): starts the call and waits for its own future, with
+// one GIL release for both and no PyFuture, no completion callback and no response object on
+// the Python side; only the value Python returns is converted. Wakes every kPollSlice for
+// Python's signal handlers: Ctrl-C cancels the call and raises KeyboardInterrupt.
+template <typename T, typename Start>
+absl::StatusOr<T> StartAndWait(Start start) {
+  Future<T> f;
+  bool ready;
+  {
+    py::gil_scoped_release nogil;
+    f = start();
+    ready = f.WaitUntil(Clock::now() + kPollSlice);
+  }
+  while (!ready) {
+    if (PyErr_CheckSignals() != 0) {
+      {
+        py::gil_scoped_release nogil;
+        f.Cancel();
+        f.WaitUntil(Clock::now() + kCancelSettle);
+      }
+      throw py::error_already_set();
+    }
+    py::gil_scoped_release nogil;
+    ready = f.WaitUntil(Clock::now() + kPollSlice);
+  }
+  return f.Get();
+}
+
+// get_kv's and put_kv's results: the key's KeyValue (or the previous one), or None.
+py::object FirstKv(const GetResponse& r) { return r.kvs.empty() ? py::none() : py::cast(r.kvs[0]); }
+py::object PrevKv(const PutResponse& r) { return r.has_prev_kv ? py::cast(r.prev_kv) : py::none(); }
+
+// The asyncio form of get_kv/put_kv: a PyFuture converting to the same value, posting `token`
+// to `notifier` on completion (one native call where get().notify_to() were two).
+PyFuture Notifying(PyFuture f, const std::shared_ptr<Notifier>& notifier, uint64_t token) {
+  if (notifier == nullptr) throw py::type_error("notifier must be a Notifier");
+  f.NotifyTo(notifier, token);
+  return f;
+}
+
 // One client shared by Python threads. close() drops it; calls made afterwards raise
 // CanceledError("client closed"). Calls in flight keep what they need alive.
 class PyClient {
@@ -382,6 +422,73 @@ void BindKv(py::class_<PyClient>& c) {
       py::arg("from_key") = false, py::arg("limit") = 0, py::arg("revision") = 0,
       py::arg("sort_order") = 0, py::arg("sort_target") = 0, py::arg("serializable") = false,
       py::arg("keys_only") = false, py::arg("count_only") = false, py::arg("timeout") = py::none());
+  // The fast paths of cairn.Client.get/put (blocking) and cairn.aio's (notifying).
+  c.def(
+      "get_kv",
+      [](const PyClient& self, py::handle key, bool serializable) {
+        std::string k = ToBytes(key, "key");
+        GetOptions o;
+        o.serializable = serializable;
+        Kv kv = self.Get()->kv();
+        absl::StatusOr<GetResponse> r =
+            StartAndWait<GetResponse>([&] { return kv.GetAsync(k, o, CallOptions{}); });
+        if (!r.ok()) Raise(r.status());
+        return r->kvs.empty() ? py::none() : py::cast(std::move(r->kvs[0]));
+      },
+      py::arg("key"), py::arg("serializable") = false,
+      "The key's KeyValue or None; blocks (GIL released).");
+  c.def(
+      "put_kv",
+      [](const PyClient& self, py::handle key, py::handle value, int64_t lease, bool prev_kv) {
+        std::string k = ToBytes(key, "key");
+        std::string v = ToBytes(value, "value");
+        PutOptions o;
+        o.lease = lease;
+        o.prev_kv = prev_kv;
+        Kv kv = self.Get()->kv();
+        absl::StatusOr<PutResponse> r =
+            StartAndWait<PutResponse>([&] { return kv.PutAsync(k, v, o, CallOptions{}); });
+        if (!r.ok()) Raise(r.status());
+        return r->has_prev_kv ? py::cast(std::move(r->prev_kv)) : py::none();
+      },
+      py::arg("key"), py::arg("value"), py::arg("lease") = 0, py::arg("prev_kv") = false,
+      "Writes the key; the previous KeyValue when prev_kv (else None). Blocks (GIL released).");
+  c.def(
+      "get_kv_async",
+      [](const PyClient& self, py::handle key, bool serializable,
+         const std::shared_ptr<Notifier>& notifier, uint64_t token) {
+        std::string k = ToBytes(key, "key");
+        GetOptions o;
+        o.serializable = serializable;
+        Kv kv = self.Get()->kv();
+        Future<GetResponse> f;
+        {
+          py::gil_scoped_release nogil;
+          f = kv.GetAsync(k, o, CallOptions{});
+        }
+        return Notifying(PyFuture::From(std::move(f), FirstKv), notifier, token);
+      },
+      py::arg("key"), py::arg("serializable"), py::arg("notifier"), py::arg("token"),
+      "get_kv's call as a Future posting token to notifier once complete.");
+  c.def(
+      "put_kv_async",
+      [](const PyClient& self, py::handle key, py::handle value, int64_t lease, bool prev_kv,
+         const std::shared_ptr<Notifier>& notifier, uint64_t token) {
+        std::string k = ToBytes(key, "key");
+        std::string v = ToBytes(value, "value");
+        PutOptions o;
+        o.lease = lease;
+        o.prev_kv = prev_kv;
+        Kv kv = self.Get()->kv();
+        Future<PutResponse> f;
+        {
+          py::gil_scoped_release nogil;
+          f = kv.PutAsync(k, v, o, CallOptions{});
+        }
+        return Notifying(PyFuture::From(std::move(f), PrevKv), notifier, token);
+      },
+      py::arg("key"), py::arg("value"), py::arg("lease"), py::arg("prev_kv"), py::arg("notifier"),
+      py::arg("token"), "put_kv's call as a Future posting token to notifier once complete.");
   c.def(
       "put",
       [](const PyClient& self, py::object key, py::object value, int64_t lease, bool prev_kv,

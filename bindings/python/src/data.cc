@@ -283,6 +283,23 @@ void BindDiscovery(py::module_& m) {
                   call);
             }));
           },
+          py::arg("count"), py::arg("timeout") = py::none())
+      .def(
+          "wait_for_count_async",
+          [](const Resolver& self, size_t count, std::optional<double> timeout) {
+            // Thread-free: the resolver's watch completes it (blocking, through _cairn.wait,
+            // and cairn.aio). A resolver destroyed first ends it (CANCELLED), as the cache's.
+            CallOptions call = CallWithTimeout(timeout);
+            Future<recipes::Completed> f = NoGil([&] {
+              return (*self).WaitForAsync(
+                  [count](const std::vector<ServiceEndpoint>& e) { return e.size() >= count; },
+                  call);
+            });
+            PyFuture pf =
+                PyFuture::From(std::move(f), [](const recipes::Completed&) { return py::none(); });
+            pf.CancelAt(DeadlineAfter(timeout));
+            return pf;
+          },
           py::arg("count"), py::arg("timeout") = py::none());
 }
 

@@ -217,14 +217,13 @@ py::object PyFuture::Result(std::optional<double> timeout) const {
 
 py::object PyFuture::Settled() const {
   absl::Status status;
-  std::function<py::object()> value;
   {
     std::lock_guard<std::mutex> l(st_->mu);
     status = st_->status;
-    value = st_->value;
   }
   if (!status.ok()) Raise(status);
-  return value ? value() : py::none();
+  // Complete() set `value` once, before `done`, and never touches it again: read it as is.
+  return st_->value ? st_->value() : py::none();
 }
 
 void PyFuture::CancelAt(Clock::time_point when) const {

@@ -15,10 +15,10 @@
 // Mutex::{Lock,Unlock}Async, RWMutex::{R,}LockAsync, Semaphore::AcquireAsync,
 // MultiLock::LockAsync, Election::CampaignAsync, Barrier::WaitAsync,
 // DoubleBarrier::{Enter,Leave}Async, Queue::DequeueAsync, LeaderLatch::AwaitAsync,
-// Counter::*Async and PrefixCache::WaitForRevisionAsync hold no thread while they wait: each step
-// starts from the completion of the one before (client threads, watch callbacks), and one
-// process-wide timer thread ends waits at their deadlines. The other *Async forms
-// (Queue::ClaimAsync, LeaderObserver::WaitForAsync, ServiceResolver::WaitForAsync, RunStmAsync)
+// Counter::*Async, PrefixCache::WaitForRevisionAsync, ServiceResolver::WaitForAsync and
+// LeaderObserver::WaitForAsync hold no thread while they wait: each step starts from the
+// completion of the one before (client threads, watch callbacks), and one process-wide timer
+// thread ends waits at their deadlines. The other *Async forms (Queue::ClaimAsync, RunStmAsync)
 // and RunAsync run the blocking call on a thread of its own, started for the call. Either way,
 // `call`'s deadline/timeout bounds the whole call.
 //

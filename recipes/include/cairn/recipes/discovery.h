@@ -24,6 +24,7 @@
 // Thread-safe. Fiber-aware.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -129,17 +130,35 @@ class ServiceResolver {
   uint64_t AddListener(std::function<void(const std::vector<ServiceEndpoint>&)> cb);
   // When this returns the listener is not running and will not run again.
   void RemoveListener(uint64_t id);
-  // Waits until `pred` holds for the instance list. DEADLINE_EXCEEDED / CANCELLED.
+  // Waits until `pred` holds for the instance list. DEADLINE_EXCEEDED / CANCELLED. `pred` is
+  // called on the caller's thread and on the resolver's watch deliveries: keep it quick, and do
+  // not call the resolver's Wait* from it.
   absl::Status WaitFor(const std::function<bool(const std::vector<ServiceEndpoint>&)>& pred,
                        const CallOptions& call = {});
-  // WaitFor's async form (see async.h): this object must outlive the future's completion.
+  // WaitFor's async form (see async.h), holding no thread: the resolver's watch deliveries check
+  // `pred` and complete it; the recipes' timer ends it at the deadline. CANCELLED ("resolver
+  // destroyed") if the resolver is destroyed first.
   Future<Completed> WaitForAsync(std::function<bool(const std::vector<ServiceEndpoint>&)> pred,
                                  const CallOptions& call = {});
 
+  // Stops the watch; pending waits end with CANCELLED.
+  ~ServiceResolver();
+
  private:
+  // A pending WaitForAsync: completed by CheckWaiters, or ended by its deadline/cancel (`done`).
+  struct Waiter {
+    std::function<bool(const std::vector<ServiceEndpoint>&)> pred;
+    Promise<bool> promise;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   ServiceResolver() = default;
   absl::StatusOr<ServiceEndpoint> Decode(const KeyValue& kv) const;
+  // The one cache listener of the waits: completes those whose predicate now holds, drops ended
+  // ones.
+  void CheckWaiters();
   std::unique_ptr<PrefixCache> cache_;
+  std::mutex waiters_mu_;  // taken before the cache's locks (Endpoints)
+  std::vector<Waiter> waiters_;
   std::string prefix_;
   PickPolicy policy_ = PickPolicy::kRoundRobin;
   std::mutex mu_;

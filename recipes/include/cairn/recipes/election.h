@@ -71,7 +71,9 @@ class LeaderObserver {
   // CANCELLED per `call`. Fiber-aware.
   absl::StatusOr<LeaderInfo> WaitFor(std::function<bool(const LeaderInfo&)> pred,
                                      const CallOptions& call = {});
-  // WaitFor's async form (see async.h): this object must outlive the future's completion.
+  // WaitFor's async form (see async.h), holding no thread: the observer's updates check `pred`
+  // (keep it quick; it runs under the observer's lock) and complete it; the recipes' timer ends
+  // it at the deadline. CANCELLED ("observer destroyed") if the observer is destroyed first.
   Future<LeaderInfo> WaitForAsync(std::function<bool(const LeaderInfo&)> pred,
                                   const CallOptions& call = {});
 
