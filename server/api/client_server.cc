@@ -19,6 +19,10 @@ namespace {
 // etcd lets gRPC accept this much beyond --max-request-bytes, then rejects the proposal itself
 // with "request is too large" (so the client sees etcd's error, not gRPC's).
 constexpr int kGrpcOverheadBytes = 512 * 1024;
+// etcd's gRPC keepalive defaults (--grpc-keepalive-min-time, -interval, -timeout).
+constexpr int kGrpcKeepaliveMinTimeMs = 5 * 1000;
+constexpr int kGrpcKeepaliveIntervalMs = 2 * 60 * 60 * 1000;
+constexpr int kGrpcKeepaliveTimeoutMs = 20 * 1000;
 
 // Both kinds of URL share their port between gRPC and HTTP (gateway/listener.h).
 bool IsTlsUrl(const std::string& url) { return url.rfind("https://", 0) == 0; }
@@ -63,6 +67,14 @@ absl::StatusOr<std::vector<std::string>> ClientServer::Start(
   // gRPC sets SO_REUSEPORT by default: a second member on the same port would start silently and
   // take half the connections. Refuse instead, as etcd does.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // etcd's --grpc-keepalive-min-time (5 s): a client may ping that often on a quiet connection.
+  // gRPC's default (5 min) answers faster pings with GOAWAY "too_many_pings", which ended
+  // etcdctl's long calls (a physical compaction of 40 s). etcd's --grpc-keepalive-interval (2 h)
+  // and --grpc-keepalive-timeout (20 s) for the server's own pings.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             kGrpcKeepaliveMinTimeMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kGrpcKeepaliveIntervalMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kGrpcKeepaliveTimeoutMs);
   builder.SetMaxReceiveMessageSize(static_cast<int>(server_->config().max_request_bytes) +
                                    kGrpcOverheadBytes);
   builder.SetMaxSendMessageSize(INT_MAX);
