@@ -55,6 +55,13 @@ std::string EnterPrivateNetworkNamespace() {
   return "";
 }
 
+bool SharesHostNetwork(pid_t pid) {
+  struct stat st {};
+  if (g_original_netns == 0 || ::stat(absl::StrCat("/proc/", pid, "/ns/net").c_str(), &st) != 0)
+    return true;
+  return st.st_ino == g_original_netns;
+}
+
 absl::StatusOr<std::unique_ptr<Partitioner>> Partitioner::Create() {
   if (::geteuid() != 0) return absl::FailedPreconditionError("partitions need root (nft, cgroups)");
   if (g_original_netns == 0 || CurrentNetns() == g_original_netns) {

@@ -11,6 +11,8 @@
 // Thread-compatible; used from the fault loop's thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,5 +50,9 @@ class Partitioner {
 // Unshares the network namespace of the calling process (call first thing in main, before any
 // thread exists) and brings loopback up. Returns "" or what failed.
 std::string EnterPrivateNetworkNamespace();
+
+// True when process `pid` is in the network namespace this process started in (the host's), or
+// when that cannot be told (EnterPrivateNetworkNamespace was not called, or /proc says nothing).
+bool SharesHostNetwork(pid_t pid);
 
 }  // namespace cairn::reliability

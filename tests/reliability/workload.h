@@ -43,6 +43,10 @@ struct RunOptions {
   int snapshot_count = 100;
   // Where a failing run keeps history and logs; "" = a fresh directory under $TMPDIR.
   std::string keep_dir;
+  // Tests of the driver itself: puts of keys outside the workload's prefix made halfway through
+  // the run by a client of the driver's own that records nothing, as a process outside the run
+  // reaching the cluster's ports would. The run must then fail naming them (outside_writes).
+  int outside_writes = 0;
 };
 
 struct RunResult {
@@ -51,7 +55,14 @@ struct RunResult {
   int faults_injected = 0;
   std::string kept_dir;  // set when the run failed
   std::string error;     // a harness failure (cluster did not start or recover), not an anomaly
-  bool ok() const { return error.empty() && report.ok(); }
+  // Changes outside the workload's prefix seen by the keyspace observer (a watcher on every key
+  // from revision 1, not part of the checked history), one line each: "revision N: PUT k=v".
+  // Nothing in the run writes there, so any is a write by someone else: the run is void.
+  std::vector<std::string> outside_writes;
+  // For each revision the checker found no writer for: what the observer saw at it and what a
+  // Range over every key at it and at the revision before differ by.
+  std::vector<std::string> diagnosis;
+  bool ok() const { return error.empty() && report.ok() && outside_writes.empty(); }
   std::string Summary() const;
 };
 
