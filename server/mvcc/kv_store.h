@@ -3,8 +3,9 @@
 // Thread contract:
 //   - Apply(), Publish(), applied_index() are called by the applier thread only.
 //   - View(), Range(), ReadTxn() and the accessors are thread-safe. Readers see only published
-//     state: Publish() is called after the applied batches are durable (Backend::Sync), so no read
-//     ever observes a write that a crash could still take away.
+//     state: Publish() is called after the applied batches are written. Those writes are not
+//     synced; the entries are durable in the raft WAL before they are applied, and a restart
+//     replays whatever RocksDB lost, so a read never observes a write a crash could take away.
 //   - Physical compaction runs on a background thread owned by the store.
 // Errors are base::MakeError values (etcd's codes and messages).
 #pragma once
