@@ -604,7 +604,7 @@ def memory_and_restart(a, kind):
         out["load_s"] = time.monotonic() - t0
         ok = r["ops"]["ok"] if r and not r.get("error") else 0
         out["keys_loaded"] = ok * 100
-        if ok == 0 or out["keys_loaded"] < a.mem_keys:
+        if ok == 0 or out["keys_loaded"] < a.mem_keys // 100 * 100:
             # A partial load (e.g. NOSPACE at the quota) would make every figure below wrong.
             return {"na": "n/a (loaded %d of %d keys: %s)" % (
                 out["keys_loaded"], a.mem_keys, r and (r.get("error") or r["ops"]["errors"]))}
