@@ -23,6 +23,30 @@ py::object Cast(const T& v) {
   return py::cast(v);
 }
 
+// One fast-path call (get_kv/put_kv and their _async forms), its arguments converted from Python
+// (with the GIL held); Start() begins it on `kv` (called with the GIL released).
+struct GetCall {
+  GetCall(py::handle key, bool serializable) : key(ToBytes(key, "key")) {
+    options.serializable = serializable;
+  }
+  Future<GetResponse> Start(const Kv& kv) const { return kv.GetAsync(key, options, CallOptions{}); }
+  std::string key;
+  GetOptions options;
+};
+
+struct PutCall {
+  PutCall(py::handle key, py::handle value, int64_t lease, bool prev_kv)
+      : key(ToBytes(key, "key")), value(ToBytes(value, "value")) {
+    options.lease = lease;
+    options.prev_kv = prev_kv;
+  }
+  Future<PutResponse> Start(const Kv& kv) const {
+    return kv.PutAsync(key, value, options, CallOptions{});
+  }
+  std::string key, value;
+  PutOptions options;
+};
+
 // The blocking calls' path (get_kv, put_kv): starts the call and waits for its own future, with
 // one GIL release for both and no PyFuture, no completion callback and no response object on
 // the Python side; only the value Python returns is converted. Wakes every kPollSlice for
@@ -426,12 +450,9 @@ void BindKv(py::class_<PyClient>& c) {
   c.def(
       "get_kv",
       [](const PyClient& self, py::handle key, bool serializable) {
-        std::string k = ToBytes(key, "key");
-        GetOptions o;
-        o.serializable = serializable;
+        GetCall call(key, serializable);
         Kv kv = self.Get()->kv();
-        absl::StatusOr<GetResponse> r =
-            StartAndWait<GetResponse>([&] { return kv.GetAsync(k, o, CallOptions{}); });
+        absl::StatusOr<GetResponse> r = StartAndWait<GetResponse>([&] { return call.Start(kv); });
         if (!r.ok()) Raise(r.status());
         return r->kvs.empty() ? py::none() : py::cast(std::move(r->kvs[0]));
       },
@@ -440,14 +461,9 @@ void BindKv(py::class_<PyClient>& c) {
   c.def(
       "put_kv",
       [](const PyClient& self, py::handle key, py::handle value, int64_t lease, bool prev_kv) {
-        std::string k = ToBytes(key, "key");
-        std::string v = ToBytes(value, "value");
-        PutOptions o;
-        o.lease = lease;
-        o.prev_kv = prev_kv;
+        PutCall call(key, value, lease, prev_kv);
         Kv kv = self.Get()->kv();
-        absl::StatusOr<PutResponse> r =
-            StartAndWait<PutResponse>([&] { return kv.PutAsync(k, v, o, CallOptions{}); });
+        absl::StatusOr<PutResponse> r = StartAndWait<PutResponse>([&] { return call.Start(kv); });
         if (!r.ok()) Raise(r.status());
         return r->has_prev_kv ? py::cast(std::move(r->prev_kv)) : py::none();
       },
@@ -457,14 +473,12 @@ void BindKv(py::class_<PyClient>& c) {
       "get_kv_async",
       [](const PyClient& self, py::handle key, bool serializable,
          const std::shared_ptr<Notifier>& notifier, uint64_t token) {
-        std::string k = ToBytes(key, "key");
-        GetOptions o;
-        o.serializable = serializable;
+        GetCall call(key, serializable);
         Kv kv = self.Get()->kv();
         Future<GetResponse> f;
         {
           py::gil_scoped_release nogil;
-          f = kv.GetAsync(k, o, CallOptions{});
+          f = call.Start(kv);
         }
         return Notifying(PyFuture::From(std::move(f), FirstKv), notifier, token);
       },
@@ -474,16 +488,12 @@ void BindKv(py::class_<PyClient>& c) {
       "put_kv_async",
       [](const PyClient& self, py::handle key, py::handle value, int64_t lease, bool prev_kv,
          const std::shared_ptr<Notifier>& notifier, uint64_t token) {
-        std::string k = ToBytes(key, "key");
-        std::string v = ToBytes(value, "value");
-        PutOptions o;
-        o.lease = lease;
-        o.prev_kv = prev_kv;
+        PutCall call(key, value, lease, prev_kv);
         Kv kv = self.Get()->kv();
         Future<PutResponse> f;
         {
           py::gil_scoped_release nogil;
-          f = kv.PutAsync(k, v, o, CallOptions{});
+          f = call.Start(kv);
         }
         return Notifying(PyFuture::From(std::move(f), PrevKv), notifier, token);
       },
