@@ -157,6 +157,11 @@ TEST(TestingKitTest, RestartOnATakenPortIsAClearError) {
   const int port = std::atoi(endpoint.substr(endpoint.rfind(':') + 1).c_str());
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(fd, 0);
+  // The killed member's connections may leave the port in TIME_WAIT, which refuses a plain bind
+  // (EADDRINUSE, seen in CI); SO_REUSEADDR binds over those, as the member itself does, and still
+  // never over a live listener.
+  const int one = 1;
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
