@@ -662,6 +662,7 @@ void RaftDriver::InstallReceivedSnapshot(const raft::Snapshot& snapshot) {
   wal_->Sync();
   CAIRN_CHECK_OK(storage_->ApplySnapshot(snapshot));
   snapshot_index_ = index;
+  bytes_since_snapshot_ = 0;  // the log before the snapshot is gone
   applied_conf_ = snapshot.metadata.conf_state;
   applied_conf_index_ = std::max(applied_conf_index_, index);
   for (auto f = received_snapshots_.begin(); f != received_snapshots_.end();) {

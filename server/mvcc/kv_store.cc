@@ -680,8 +680,7 @@ rocksdb::WriteBatchBase* KvStore::EntryBatch::batch() { return &impl_->wb; }
 
 std::unique_ptr<KvStore::EntryBatch> KvStore::Begin(uint64_t index) {
   FlushGroup();  // the group's entries come before this one
-  CAIRN_CHECK(index > applied_index_)
-      << "entry " << index << " applied twice (applied index " << applied_index_ << ")";
+  CheckNotApplied(index);
   return std::unique_ptr<EntryBatch>(
       new EntryBatch(std::make_unique<EntryBatch::Impl>(this, index)));
 }
@@ -855,20 +854,20 @@ ApplyResult KvStore::CheckpointLeases(EntryBatch& b,
   return res;
 }
 
-ApplyResult KvStore::PutGrouped(uint64_t index, const etcdserverpb::PutRequest& p) {
+void KvStore::CheckNotApplied(uint64_t index) const {
   CAIRN_CHECK(index > applied_index_)
       << "entry " << index << " applied twice (applied index " << applied_index_ << ")";
-  if (!group_) {
-    group_ = std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
-                                                            /*overwrite_key=*/true);
-  }
+}
+
+ApplyResult KvStore::PutGrouped(uint64_t index, const etcdserverpb::PutRequest& p) {
+  CheckNotApplied(index);
   ApplyResult res;
   if (p.lease() != 0 && !LeaseExists(p.lease())) {
     res.status = MakeError(ErrorKind::kLeaseNotFound);
   } else {
     // The latest record goes through the group's index, so a later put of the same key in the
     // group reads it; history is never read inside the group (a put reads only `latest`).
-    TxnWriter w(this, group_.get());
+    TxnWriter w(this, &group_);
     res = ApplyPut(w, p);
     if (res.status.ok() && w.changes() > 0) {
       revision_ = w.begin_rev() + 1;
@@ -878,17 +877,17 @@ ApplyResult KvStore::PutGrouped(uint64_t index, const etcdserverpb::PutRequest& 
   }
   applied_index_ = index;
   group_dirty_ = true;
-  if (group_->GetWriteBatch()->GetDataSize() >= internal::kMaxGroupBytes) FlushGroup();
+  if (group_.GetWriteBatch()->GetDataSize() >= internal::kMaxGroupBytes) FlushGroup();
   return res;
 }
 
 void KvStore::FlushGroup() {
   if (!group_dirty_) return;
-  PutMetaInt(group_.get(), backend_->cf(Cf::kMeta), "revision", revision_);
-  PutMetaInt(group_.get(), backend_->cf(Cf::kMeta), "applied_index",
+  PutMetaInt(&group_, backend_->cf(Cf::kMeta), "revision", revision_);
+  PutMetaInt(&group_, backend_->cf(Cf::kMeta), "applied_index",
              static_cast<int64_t>(applied_index_));
-  backend_->Write(group_->GetWriteBatch());
-  group_->Clear();
+  backend_->Write(group_.GetWriteBatch());
+  group_.Clear();
   group_dirty_ = false;
 }
 

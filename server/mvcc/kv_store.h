@@ -186,6 +186,8 @@ class KvStore {
   bool CompactRange(int64_t from, int64_t to) ABSL_LOCKS_EXCLUDED(compact_mu_);
   // Reads the counters and lease ids from the backend (construction and after an install).
   void LoadFromBackend();
+  // CHECK-fails unless `index` is past the applied index (an entry is applied once).
+  void CheckNotApplied(uint64_t index) const;
 
   bool LeaseExists(int64_t id) const { return leases_.count(id) > 0; }
 
@@ -193,9 +195,9 @@ class KvStore {
   std::set<int64_t> leases_;  // applier thread: ids of live leases
 
   // Applier-owned state.
-  // The open group of PutGrouped entries (allocated once, reused); dirty while it holds
-  // unwritten entries. revision_ and applied_index_ already count them.
-  std::unique_ptr<rocksdb::WriteBatchWithIndex> group_;
+  // The open group of PutGrouped entries (reused); dirty while it holds unwritten entries.
+  // revision_ and applied_index_ already count them.
+  rocksdb::WriteBatchWithIndex group_{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
   bool group_dirty_ = false;
   int64_t revision_ = 0;
   int64_t compact_revision_ = -1;
