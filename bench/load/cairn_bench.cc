@@ -2,7 +2,7 @@
 // tools/benchmark. See bench/README.md.
 //
 //   cairn-bench [flags] <workload>
-//   workloads: put range txn-put delete watch lease-keepalive lock election fsync-probe
+//   workloads: put range txn-put delete watch lease-keepalive lock election scan fsync-probe
 //
 // Flags may be spelled etcd-style with dashes (--key-size) or with underscores (--key_size).
 // Prints a table to stdout; --json FILE also writes the result as one JSON object ('-': stdout,
@@ -42,7 +42,8 @@ ABSL_FLAG(std::string, key_prefix, "", "Prefix of every generated key.");
 ABSL_FLAG(std::string, consistency, "l", "range: l (linearizable) or s (serializable).");
 ABSL_FLAG(std::string, key, "", "range: the key (default: the first generated key).");
 ABSL_FLAG(bool, prefix, false, "range: every key with --key as prefix.");
-ABSL_FLAG(int64_t, limit, 0, "range: maximum keys returned (0: no limit).");
+ABSL_FLAG(int64_t, limit, 0,
+          "range: maximum keys returned (0: no limit); scan: keys a page (0: 1000).");
 ABSL_FLAG(int, txn_ops, 1, "txn-put: puts per transaction.");
 ABSL_FLAG(int, streams, 10, "watch: Watch streams.");
 ABSL_FLAG(int, watchers_per_stream, 10, "watch: watchers on each stream.");
@@ -63,7 +64,7 @@ namespace cairn::bench {
 namespace {
 
 constexpr char kWorkloads[] =
-    "put range txn-put delete watch lease-keepalive lock election fsync-probe";
+    "put range txn-put delete watch lease-keepalive lock election scan fsync-probe";
 
 // etcd's benchmark spells flags with dashes; absl wants underscores in the name.
 std::vector<char*> NormalizeFlagNames(int argc, char** argv, std::vector<std::string>* storage) {
@@ -122,6 +123,7 @@ std::string ResultJson(const std::string& workload, const WorkloadOptions& o, co
       std::snprintf(buf, sizeof(buf), ",\"watch_create_s\":%.6f", *r.watch_create_s);
       j += buf;
     }
+    if (workload == "scan") j += ",\"keys_read\":" + std::to_string(r.keys_read);
   }
   return j + "}";
 }
@@ -212,6 +214,10 @@ int Main(int argc, char** argv) {
                     static_cast<long long>(r.events_expected));
         if (r.watch_create_s) std::printf("; watchers created in %.3f s", *r.watch_create_s);
         std::printf("\n");
+      }
+      if (workload == "scan") {
+        std::printf("keys read %lld in %.3f s\n", static_cast<long long>(r.keys_read),
+                    r.ops.elapsed_s);
       }
     }
   }

@@ -619,11 +619,21 @@ def memory_and_restart(a, kind):
         else:
             time.sleep(0.5)
             out["rss_restarted"] = t.rss()
+            out.update(full_scan(a, t))
         du = subprocess.run(["du", "-sb"] + t.data_dirs, capture_output=True, text=True)
         out["data_dir_bytes"] = sum(int(line.split()[0]) for line in du.stdout.splitlines())
         return out
     finally:
         t.cleanup()
+
+
+def full_scan(a, t):
+    """A full paginated range (cairn-bench scan: 5,000 keys a page, at the first page's
+    revision) over the loaded keys, right after the restart."""
+    r = run_bench(a, t.endpoints, "scan", ["--limit=5000", "--timeout=600"], timeout=3600)
+    if not r or r.get("error") or r["ops"]["errors"]:
+        return {"scan_error": (r or {}).get("error") or (r and r["ops"]["errors"]) or "no result"}
+    return {"scan_s": r["ops"]["elapsed_s"], "scan_keys": r["keys_read"]}
 
 
 def watch_memory(a, kind):
@@ -817,17 +827,19 @@ def main():
     if "memory" in report:
         print("\n## Memory and restart (%d keys: 8 B keys, 256 B values, loaded as txns of 100 "
               "puts)\n" % a.mem_keys)
-        print("| target | RSS empty | RSS loaded | RSS per key | restart to first read | "
-              "RSS after restart | data dir |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| target | load time | RSS empty | RSS loaded | RSS per key | restart to first read | "
+              "RSS after restart | full paginated range | data dir |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for kind, m in report["memory"].items():
             if "na" in m:
-                print("| %s | %s | | | | | |" % (kind, m["na"]))
+                print("| %s | %s | | | | | | | |" % (kind, m["na"]))
                 continue
-            print("| %s | %s | %s | %.0f B | %s | %s | %s |" % (
-                kind, mb(m["rss_empty"]), mb(m["rss_loaded"]), m["rss_per_key"],
+            scan = ("%.2f s (%d keys)" % (m["scan_s"], m["scan_keys"]) if "scan_s" in m else
+                    m.get("scan_error", "-"))
+            print("| %s | %.1f s | %s | %s | %.0f B | %s | %s | %s | %s |" % (
+                kind, m["load_s"], mb(m["rss_empty"]), mb(m["rss_loaded"]), m["rss_per_key"],
                 "%.2f s" % m["restart_s"] if m.get("restart_s") is not None else
-                m.get("restart_error", "-"), mb(m.get("rss_restarted")),
+                m.get("restart_error", "-"), mb(m.get("rss_restarted")), scan,
                 mb(m.get("data_dir_bytes"))))
         c, e = report["memory"].get("cairn", {}), report["memory"].get("etcd", {})
         if "rss_per_key" in c and "rss_per_key" in e and e["rss_per_key"] > 0:

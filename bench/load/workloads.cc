@@ -574,6 +574,45 @@ Result RunWatch(const WorkloadOptions& o) {
   return r;
 }
 
+// scan: one client reads every key from --key (default: the first generated key) to the end of
+// the key space, --limit keys a page (etcdctl's paginated get: each page from the key after the
+// last one, at the first page's revision). An op is a page; the Result counts the keys.
+Result RunScan(const WorkloadOptions& o) {
+  Result r;
+  Engine engine(o.engine);
+  r.error = Open(&engine, o);
+  if (!r.error.empty()) return r;
+  auto stub = etcdserverpb::KV::NewStub(engine.channel(0));
+  Recorder rec;
+  RangeRequest req;
+  req.set_key(o.key.empty() ? MakeKey(o, 0) : o.key);
+  req.set_range_end(std::string(1, '\0'));
+  req.set_limit(o.limit > 0 ? o.limit : 1000);
+  req.set_serializable(o.consistency == "s");
+  Clock::time_point start = Clock::now();
+  while (true) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(o.engine.request_timeout_s * 1000)));
+    if (!engine.token().empty()) ctx.AddMetadata("token", engine.token());
+    RangeResponse resp;
+    Clock::time_point t0 = Clock::now();
+    grpc::Status st = stub->Range(&ctx, req, &resp);
+    if (!st.ok()) {
+      rec.RecordError(st.error_code());
+      break;
+    }
+    rec.RecordOk(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+    r.keys_read += resp.kvs_size();
+    if (!resp.more() || resp.kvs_size() == 0) break;
+    if (req.revision() == 0) req.set_revision(resp.header().revision());
+    req.set_key(resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0'));
+  }
+  r.ops = Summarize({&rec}, SecondsSince(start));
+  return r;
+}
+
 }  // namespace
 
 std::string MakeKey(const WorkloadOptions& o, int64_t n) {
@@ -590,6 +629,7 @@ std::optional<Result> RunWorkload(const std::string& name, const WorkloadOptions
     return RunKv(name, o);
   }
   if (name == "watch") return RunWatch(o);
+  if (name == "scan") return RunScan(o);
   if (name == "lease-keepalive") {
     return RunClosedLoop(o, [&](Engine& engine, int id, Budget* budget) -> std::unique_ptr<Client> {
       return std::make_unique<KeepAliveClient>(&engine, id, budget, o.lease_ttl_s);

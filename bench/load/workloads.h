@@ -57,6 +57,7 @@ struct Result {
   std::optional<Summary> events;         // watch: put -> event latency
   std::optional<double> watch_create_s;  // watch: time to create every watcher
   int64_t events_expected = 0;
+  int64_t keys_read = 0;  // scan: keys returned over all pages
 };
 
 // Formats key number n as key_prefix + zero-padded digits, key_size bytes in all (longer when

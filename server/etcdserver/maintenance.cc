@@ -115,9 +115,12 @@ absl::StatusOr<HashKvResult> HashKv(storage::Backend* backend, const mvcc::ReadV
       took_compacted = true;
       if (!put) continue;
     }
-    rocksdb::Status s =
-        backend->db()->Get(ro, backend->cf(storage::Cf::kRev), storage::RevKey(main, sub), &value);
-    if (!s.ok()) return absl::DataLossError("index entry without history: " + s.ToString());
+    // The resolved record (a live put's value is in `latest`): the hash of a revision stays the
+    // same when its record is rewritten in full (docs/keyspace.md, "One copy of each value").
+    absl::Status s = mvcc::ReadHistoryRecord(backend, ro, main, sub, &value);
+    if (absl::IsNotFound(s))
+      return absl::DataLossError("index entry without history: " + s.ToString());
+    if (!s.ok()) return s;
     crc = base::crc32c::Extend(crc, k.data(), k.size());
     crc = base::crc32c::Extend(crc, v.data(), v.size());
     crc = base::crc32c::Extend(crc, value.data(), value.size());

@@ -13,6 +13,8 @@
 #include "server/base/logging.h"
 #include "server/base/thread_name.h"
 #include "server/mvcc/kv_store_internal.h"
+#include "server/mvcc/kv_store_source.h"
+#include "server/mvcc/kv_txn_writer.h"
 #include "server/storage/encoding.h"
 
 namespace cairn::mvcc {
@@ -24,29 +26,20 @@ using etcdserverpb::RangeRequest;
 using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
+using internal::DecodeLatest;
+using internal::EncodeLatest;
+using internal::IsFromKey;
 using internal::kKindDelete;
+using internal::kKindLive;
 using internal::kKindPut;
+using internal::LatestRecord;
+using internal::LeaseKey;
+using internal::PastEnd;
 using internal::PutMetaInt;
 using mvccpb::KeyValue;
 using storage::Cf;
 
 namespace {
-
-// etcd's mkGteRange: a range_end of "\0" means "every key >= key".
-bool IsFromKey(const std::string& end) { return end.size() == 1 && end[0] == '\0'; }
-
-// [key, end) membership for a scan: end empty = single key (handled by callers), "\0" = no bound.
-bool PastEnd(std::string_view k, const std::string& end) {
-  if (IsFromKey(end)) return false;
-  return std::string_view(k) >= std::string_view(end);
-}
-
-std::string LeaseKey(int64_t lease, std::string_view key) {
-  std::string out;
-  base::PutBE64(&out, static_cast<uint64_t>(lease));
-  out.append(key.data(), key.size());
-  return out;
-}
 
 std::string LeaseValue(int64_t ttl_seconds, int64_t remaining_ms) {
   std::string out;
@@ -55,236 +48,42 @@ std::string LeaseValue(int64_t ttl_seconds, int64_t remaining_ms) {
   return out;
 }
 
-struct RangeResult {
-  std::vector<KeyValue> kvs;
-  int64_t count = 0;
-  int64_t rev = 0;
-};
-
 }  // namespace
 
-// Reads either a published snapshot or the database plus the batch of the entry being applied
-// (so a transaction reads its own writes, as etcd's do).
-class KvStore::Source {
- public:
-  Source(storage::Backend* b, const rocksdb::Snapshot* snapshot) : b_(b) {
-    ro_.snapshot = snapshot;
+absl::Status ResolveHistoryRecord(storage::Backend* backend, const rocksdb::ReadOptions& ro,
+                                  int64_t main, int64_t sub, std::string* record) {
+  if (record->empty() || (*record)[0] != kKindLive) return absl::OkStatus();
+  const std::string where = std::to_string(main) + "." + std::to_string(sub);
+  KeyValue marker;
+  if (!marker.ParseFromArray(record->data() + 1, static_cast<int>(record->size() - 1))) {
+    return absl::DataLossError("corrupt live history record " + where);
   }
-  Source(storage::Backend* b, rocksdb::WriteBatchWithIndex* wb) : b_(b), wb_(wb) {}
-
-  bool Get(Cf cf, const std::string& key, std::string* value) const {
-    rocksdb::Status s = wb_ ? wb_->GetFromBatchAndDB(b_->db(), ro_, b_->cf(cf), key, value)
-                            : b_->db()->Get(ro_, b_->cf(cf), key, value);
-    if (s.IsNotFound()) return false;
-    CAIRN_CHECK(s.ok()) << "rocksdb get: " << s.ToString();
-    return true;
+  std::string latest;
+  rocksdb::Status s = backend->db()->Get(ro, backend->cf(Cf::kLatest), marker.key(), &latest);
+  if (s.IsNotFound()) return absl::DataLossError("live history record " + where + " not live");
+  if (!s.ok()) return absl::InternalError("rocksdb get: " + s.ToString());
+  const LatestRecord rec = DecodeLatest(latest);
+  KeyValue kv;
+  if (rec.sub != sub || !kv.ParseFromArray(rec.kv.data(), static_cast<int>(rec.kv.size())) ||
+      kv.mod_revision() != main) {
+    return absl::DataLossError("live history record " + where + " disagrees with latest");
   }
+  record->assign(1, kKindPut);
+  record->append(rec.kv.data(), rec.kv.size());
+  return absl::OkStatus();
+}
 
-  std::unique_ptr<rocksdb::Iterator> Iter(Cf cf) const {
-    rocksdb::Iterator* base = b_->db()->NewIterator(ro_, b_->cf(cf));
-    if (!wb_) return std::unique_ptr<rocksdb::Iterator>(base);
-    return std::unique_ptr<rocksdb::Iterator>(wb_->NewIteratorWithBase(b_->cf(cf), base));
+absl::Status ReadHistoryRecord(storage::Backend* backend, const rocksdb::ReadOptions& ro,
+                               int64_t main, int64_t sub, std::string* record) {
+  rocksdb::Status s =
+      backend->db()->Get(ro, backend->cf(Cf::kRev), storage::RevKey(main, sub), record);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError("no history record " + std::to_string(main) + "." +
+                               std::to_string(sub));
   }
-
-  // etcd's rangeKeys: the KVs of [key, end) at revision `req_rev` (<= 0: cur_rev), at most
-  // `limit` materialized (<= 0: all), and the total count.
-  absl::StatusOr<RangeResult> RangeKeys(const std::string& key, const std::string& end,
-                                        int64_t cur_rev, int64_t compact_rev, int64_t req_rev,
-                                        int64_t limit, bool count_only) const {
-    RangeResult out;
-    out.rev = cur_rev;
-    int64_t rev = req_rev;
-    if (rev > cur_rev) return MakeError(ErrorKind::kFutureRev);
-    if (rev <= 0) rev = cur_rev;
-    if (rev < compact_rev) return MakeError(ErrorKind::kCompacted);
-    auto want = [&]() { return !count_only && (limit <= 0 || out.count < limit); };
-    if (rev == cur_rev) {
-      ScanLatest(key, end, [&](std::string_view value) {
-        if (want()) {
-          out.kvs.emplace_back();
-          CAIRN_CHECK(out.kvs.back().ParseFromArray(value.data(), static_cast<int>(value.size())))
-              << "corrupt latest record";
-        }
-        ++out.count;
-      });
-    } else {
-      ScanHistory(key, end, rev, [&](int64_t main, int64_t sub) {
-        if (want()) {
-          std::string value;
-          CAIRN_CHECK(Get(Cf::kRev, storage::RevKey(main, sub), &value))
-              << "index points at missing revision " << main << "." << sub;
-          out.kvs.emplace_back();
-          CAIRN_CHECK(value.size() > 1 &&
-                      out.kvs.back().ParseFromArray(value.data() + 1, value.size() - 1))
-              << "corrupt rev record";
-        }
-        ++out.count;
-      });
-    }
-    return out;
-  }
-
-  // Calls fn(serialized KeyValue) for each live key of [key, end) in key order (the view is
-  // valid during the call only).
-  template <typename Fn>
-  void ScanLatest(const std::string& key, const std::string& end, Fn fn) const {
-    if (end.empty()) {
-      std::string value;
-      if (Get(Cf::kLatest, key, &value)) fn(std::string_view(value));
-      return;
-    }
-    if (!IsFromKey(end) && end <= key) return;
-    auto it = Iter(Cf::kLatest);
-    for (it->Seek(key); it->Valid(); it->Next()) {
-      if (PastEnd(it->key().ToStringView(), end)) break;
-      fn(it->value().ToStringView());
-    }
-    CAIRN_CHECK(it->status().ok()) << it->status().ToString();
-  }
-
-  // Calls fn(main, sub) for the newest put revision <= rev of each key of [key, end) alive at rev.
-  template <typename Fn>
-  void ScanHistory(const std::string& key, const std::string& end, int64_t rev, Fn fn) const {
-    if (!end.empty() && !IsFromKey(end) && end <= key) return;
-    auto it = Iter(Cf::kIndex);
-    std::string user_key;
-    it->Seek(storage::IndexKey(key, rev));
-    while (it->Valid()) {
-      std::string_view ik = it->key().ToStringView();
-      size_t consumed = 0;
-      CAIRN_CHECK(storage::ParseEscaped(ik, &user_key, &consumed) && ik.size() == consumed + 8)
-          << "corrupt index key";
-      if (end.empty() ? user_key != key : PastEnd(user_key, end)) break;
-      int64_t main = static_cast<int64_t>(std::numeric_limits<uint64_t>::max() -
-                                          base::GetBE64(ik.substr(consumed)));
-      if (main > rev) {
-        it->Seek(storage::IndexKey(user_key, rev));
-        continue;
-      }
-      std::string_view v = it->value().ToStringView();
-      CAIRN_CHECK(v.size() == 9) << "corrupt index value";
-      if (v[8] == kKindPut) fn(main, static_cast<int64_t>(base::GetBE64(v)));
-      if (end.empty()) break;
-      it->Seek(storage::IndexKeyAfter(user_key));
-    }
-    CAIRN_CHECK(it->status().ok()) << it->status().ToString();
-  }
-
- private:
-  storage::Backend* b_;
-  rocksdb::WriteBatchWithIndex* wb_ = nullptr;
-  rocksdb::ReadOptions ro_;
-};
-
-// One write transaction (etcd's storeTxnWrite): every change gets revision (begin_rev + 1, sub).
-class KvStore::TxnWriter {
- public:
-  TxnWriter(KvStore* store, rocksdb::WriteBatchWithIndex* wb)
-      : store_(store), wb_(wb), src_(store->backend_, wb), begin_rev_(store->revision_) {}
-
-  const Source& source() const { return src_; }
-  // The entry is one Put or one DeleteRange, which reads only before it writes: its writes skip
-  // the batch's read index too (nothing inside the entry reads them back; they are still in the
-  // one atomic batch). A large DeleteRange then indexes nothing.
-  void SkipReadIndex() { out_ = wb_->GetWriteBatch(); }
-  int64_t begin_rev() const { return begin_rev_; }
-  int64_t changes() const { return changes_; }
-  // The revision a read inside this txn sees (etcd: beginRev, +1 once something changed).
-  int64_t read_rev() const { return changes_ > 0 ? begin_rev_ + 1 : begin_rev_; }
-
-  std::optional<KeyValue> GetLatest(const std::string& key) const {
-    std::string value;
-    if (!src_.Get(Cf::kLatest, key, &value)) return std::nullopt;
-    KeyValue kv;
-    CAIRN_CHECK(kv.ParseFromString(value)) << "corrupt latest record";
-    return kv;
-  }
-
-  std::vector<mvccpb::Event>& events() { return events_; }
-
-  void Put(const std::string& key, const std::string& value, int64_t lease) {
-    int64_t rev = begin_rev_ + 1;
-    mvccpb::Event ev;
-    ev.set_type(mvccpb::Event::PUT);
-    KeyValue kv;
-    kv.set_key(key);
-    kv.set_value(value);
-    kv.set_lease(lease);
-    kv.set_mod_revision(rev);
-    if (auto prev = GetLatest(key)) {
-      kv.set_create_revision(prev->create_revision());
-      kv.set_version(prev->version() + 1);
-      if (prev->lease() != 0 && prev->lease() != lease) {
-        CAIRN_CHECK(out_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev->lease(), key)).ok());
-      }
-      *ev.mutable_prev_kv() = std::move(*prev);
-    } else {
-      kv.set_create_revision(rev);
-      kv.set_version(1);
-    }
-    if (lease != 0) CAIRN_CHECK(out_->Put(Cf(Cf::kLeaseKeys), LeaseKey(lease, key), "").ok());
-    std::string serialized = kv.SerializeAsString();
-    Record(key, kKindPut, serialized);
-    CAIRN_CHECK(out_->Put(Cf(Cf::kLatest), key, serialized).ok());
-    *ev.mutable_kv() = std::move(kv);
-    events_.push_back(std::move(ev));
-  }
-
-  // Deletes every live key of [key, end); returns how many.
-  int64_t DeleteRange(const std::string& key, const std::string& end) {
-    std::vector<KeyValue> prevs;
-    src_.ScanLatest(key, end, [&](std::string_view value) {
-      prevs.emplace_back();
-      CAIRN_CHECK(prevs.back().ParseFromArray(value.data(), static_cast<int>(value.size())))
-          << "corrupt latest record";
-    });
-    events_.reserve(events_.size() + prevs.size());
-    for (KeyValue& prev : prevs) {
-      mvccpb::Event ev;
-      ev.set_type(mvccpb::Event::DELETE);
-      KeyValue* tomb = ev.mutable_kv();
-      tomb->set_key(prev.key());
-      tomb->set_mod_revision(begin_rev_ + 1);
-      Record(prev.key(), kKindDelete, tomb->SerializeAsString());
-      CAIRN_CHECK(out_->Delete(Cf(Cf::kLatest), prev.key()).ok());
-      if (prev.lease() != 0) {
-        CAIRN_CHECK(out_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev.lease(), prev.key())).ok());
-      }
-      *ev.mutable_prev_kv() = std::move(prev);
-      events_.push_back(std::move(ev));
-    }
-    return static_cast<int64_t>(prevs.size());
-  }
-
- private:
-  rocksdb::ColumnFamilyHandle* Cf(storage::Cf which) { return store_->backend_->cf(which); }
-
-  // Writes the history records of one change. They go to the batch's underlying WriteBatch, not
-  // through the batch's index: no read inside the entry can see them (history is read only at
-  // revisions <= begin_rev_, and these are at begin_rev_ + 1; docs/keyspace.md, "Atomicity"), so
-  // indexing them would only cost time (two thirds of a large DeleteRange's index inserts).
-  void Record(const std::string& key, char kind, const std::string& kv) {
-    int64_t rev = begin_rev_ + 1;
-    int64_t sub = changes_++;
-    std::string index_value;
-    base::PutBE64(&index_value, static_cast<uint64_t>(sub));
-    index_value.push_back(kind);
-    rocksdb::WriteBatch* history = wb_->GetWriteBatch();
-    CAIRN_CHECK(
-        history->Put(Cf(storage::Cf::kIndex), storage::IndexKey(key, rev), index_value).ok());
-    std::string rev_value(1, kind);
-    rev_value += kv;
-    CAIRN_CHECK(history->Put(Cf(storage::Cf::kRev), storage::RevKey(rev, sub), rev_value).ok());
-  }
-
-  KvStore* store_;
-  rocksdb::WriteBatchWithIndex* wb_;
-  rocksdb::WriteBatchBase* out_ = wb_;  // where latest and lease_keys changes go
-  Source src_;
-  int64_t begin_rev_;
-  int64_t changes_ = 0;
-  std::vector<mvccpb::Event> events_;
-};
+  if (!s.ok()) return absl::InternalError("rocksdb get: " + s.ToString());
+  return ResolveHistoryRecord(backend, ro, main, sub, record);
+}
 
 namespace {
 
@@ -338,9 +137,10 @@ bool ApplyCompare(const KvStore::Source& src, int64_t cur_rev, const Compare& c)
   std::vector<KeyValue> kvs;
   bool found = false;
   bool all = true;
-  src.ScanLatest(c.key(), c.range_end(), [&](std::string_view value) {
+  src.ScanLatest(c.key(), c.range_end(), [&](const LatestRecord& rec) {
     KeyValue kv;
-    CAIRN_CHECK(kv.ParseFromArray(value.data(), static_cast<int>(value.size())));
+    CAIRN_CHECK(kv.ParseFromArray(rec.kv.data(), static_cast<int>(rec.kv.size())))
+        << "corrupt latest record";
     found = true;
     if (!CompareKV(c, kv)) all = false;
   });
@@ -620,17 +420,18 @@ absl::Status KvStore::ReadEvents(const ReadView& view, int64_t from, const std::
     mvccpb::Event ev;
     CAIRN_CHECK(v.size() > 1 && ev.mutable_kv()->ParseFromArray(v.data() + 1, v.size() - 1))
         << "corrupt rev record";
-    const std::string& ek = ev.kv().key();
+    const std::string ek = ev.kv().key();
     bool in = range_end.empty() ? ek == key : (ek >= key && !PastEnd(ek, range_end));
     if (!in) continue;
-    ev.set_type(v[0] == kKindPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
-    bool create = v[0] == kKindPut && ev.kv().create_revision() == ev.kv().mod_revision();
+    const bool put = v[0] != kKindDelete;
+    if (v[0] == kKindLive) {
+      src.ReadHistory(rev, static_cast<int64_t>(base::GetBE64(k.substr(8))), ev.mutable_kv());
+    }
+    ev.set_type(put ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
+    bool create = put && ev.kv().create_revision() == ev.kv().mod_revision();
     if (with_prev_kv && !create) {
       src.ScanHistory(ek, "", rev - 1, [&](int64_t main, int64_t sub) {
-        std::string prev;
-        if (src.Get(Cf::kRev, storage::RevKey(main, sub), &prev) && prev.size() > 1) {
-          CAIRN_CHECK(ev.mutable_prev_kv()->ParseFromArray(prev.data() + 1, prev.size() - 1));
-        }
+        src.ReadHistory(main, sub, ev.mutable_prev_kv());
       });
     }
     events->push_back(std::move(ev));

@@ -36,6 +36,17 @@ struct ReadView {
 // True when every op of `t`, nested txns included, is a Range (etcd serves such a txn locally).
 bool IsTxnReadOnly(const etcdserverpb::TxnRequest& t);
 
+// The history record of revision (main, sub) as etcd's layout has it: a kind byte ('p' put, 'd'
+// delete) and the serialized KeyValue. Reads `rev` at `ro` and, for a live put (whose value is held
+// only in `latest`, docs/keyspace.md "One copy of each value"), `latest` at the same `ro`.
+// NotFound: no such record. DataLoss: the records disagree.
+absl::Status ReadHistoryRecord(storage::Backend* backend, const rocksdb::ReadOptions& ro,
+                               int64_t main, int64_t sub, std::string* record);
+// The same for a `rev` value already read into `record`: a live put's marker is replaced by the
+// resolved record; any other record is left as it is.
+absl::Status ResolveHistoryRecord(storage::Backend* backend, const rocksdb::ReadOptions& ro,
+                                  int64_t main, int64_t sub, std::string* record);
+
 // A live lease as persisted (docs/keyspace.md, family `lease`).
 struct LeaseRecord {
   int64_t id = 0;

@@ -192,8 +192,22 @@ inline absl::Status DamageNewestRevision(const std::string& data_dir) {
   it->SeekToLast();
   if (!it->Valid()) return absl::NotFoundError("no revision in " + data_dir);
   std::string value = it->value().ToString();
+  // A live put's value is in its `latest` record (docs/keyspace.md, "One copy of each value"):
+  // damage that one.
+  auto* cf = rev_cf;
+  std::string key = it->key().ToString();
+  if (!value.empty() && value[0] == 'l') {
+    mvccpb::KeyValue marker;
+    if (!marker.ParseFromArray(value.data() + 1, static_cast<int>(value.size() - 1))) {
+      return absl::DataLossError("corrupt live history record");
+    }
+    cf = (*backend)->cf(storage::Cf::kLatest);
+    key = marker.key();
+    rocksdb::Status get = db->Get(rocksdb::ReadOptions(), cf, key, &value);
+    if (!get.ok()) return absl::InternalError(get.ToString());
+  }
   value.back() ^= 0x01;
-  rocksdb::Status put = db->Put(rocksdb::WriteOptions(), rev_cf, it->key(), value);
+  rocksdb::Status put = db->Put(rocksdb::WriteOptions(), cf, key, value);
   if (!put.ok()) return absl::InternalError(put.ToString());
   (*backend)->Sync();
   return absl::OkStatus();

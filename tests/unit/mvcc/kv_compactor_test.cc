@@ -95,7 +95,7 @@ class KvCompactorTest : public ::testing::Test {
       EXPECT_TRUE(v.size() > 1 && kv.ParseFromArray(v.data() + 1, static_cast<int>(v.size() - 1)));
       out[{static_cast<int64_t>(base::GetBE64(k)),
            static_cast<int64_t>(base::GetBE64(k.substr(8)))}] =
-          Record{kv.key(), v[0] == internal::kKindPut};
+          Record{kv.key(), v[0] != internal::kKindDelete};
     }
     EXPECT_TRUE(it->status().ok());
     return out;

@@ -1,0 +1,318 @@
+// The value layout of docs/keyspace.md, "One copy of each value": a live key's value is held only
+// in `latest`, its `rev` record is a marker rewritten in full when the key changes; readers of
+// history (range at a revision, watch catch-up, HashKV) resolve markers; and a store written with
+// the earlier layout (bare `latest` records, full `rev` records) still reads and writes correctly.
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "cairnpb/internal.pb.h"
+#include "gtest/gtest.h"
+#include "server/base/encoding.h"
+#include "server/etcdserver/maintenance.h"
+#include "server/mvcc/kv_store.h"
+#include "server/mvcc/kv_store_internal.h"
+#include "server/storage/encoding.h"
+#include "tests/unit/mvcc/apply_util.h"
+
+namespace cairn::mvcc {
+namespace {
+
+using etcdserverpb::RangeRequest;
+using mvccpb::KeyValue;
+using storage::Cf;
+
+class ValueLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cairn-value-layout-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    Open();
+  }
+  void TearDown() override {
+    kv_.reset();
+    backend_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    auto b = storage::Backend::Open(dir_ + "/db");
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = std::move(*b);
+    kv_ = std::make_unique<KvStore>(backend_.get());
+  }
+  void Reopen() {
+    kv_.reset();
+    backend_.reset();
+    Open();
+  }
+
+  // Applies one entry and keeps its events (the live watch stream).
+  ApplyResult Apply(const cairnpb::InternalRequest& r) {
+    ApplyResult res = testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
+    EXPECT_TRUE(res.status.ok()) << res.status;
+    backend_->Sync();
+    kv_->Publish();
+    for (const auto& ev : res.events) events_.push_back(ev);
+    return res;
+  }
+  void Put(const std::string& k, const std::string& v) {
+    cairnpb::InternalRequest r;
+    r.mutable_put()->set_key(k);
+    r.mutable_put()->set_value(v);
+    Apply(r);
+  }
+  void Delete(const std::string& k, const std::string& end = "") {
+    cairnpb::InternalRequest r;
+    r.mutable_delete_range()->set_key(k);
+    r.mutable_delete_range()->set_range_end(end);
+    Apply(r);
+  }
+  // One txn putting each of `kvs` (several changes of one revision: sub-revisions 0, 1, ...).
+  void TxnPut(const std::vector<std::pair<std::string, std::string>>& kvs) {
+    cairnpb::InternalRequest r;
+    for (const auto& [k, v] : kvs) {
+      auto* p = r.mutable_txn()->add_success()->mutable_request_put();
+      p->set_key(k);
+      p->set_value(v);
+    }
+    Apply(r);
+  }
+  // Consecutive plain puts applied as one group (one RocksDB write).
+  void GroupedPuts(const std::vector<std::pair<std::string, std::string>>& kvs) {
+    for (const auto& [k, v] : kvs) {
+      etcdserverpb::PutRequest p;
+      p.set_key(k);
+      p.set_value(v);
+      ApplyResult res = kv_->PutGrouped(kv_->applied_index() + 1, p);
+      ASSERT_TRUE(res.status.ok()) << res.status;
+      for (const auto& ev : res.events) events_.push_back(ev);
+    }
+    kv_->FlushGroup();
+    backend_->Sync();
+    kv_->Publish();
+  }
+
+  std::optional<KeyValue> Get(const std::string& k, int64_t rev = 0) {
+    RangeRequest r;
+    r.set_key(k);
+    r.set_revision(rev);
+    auto resp = kv_->Range(kv_->View(), r);
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    if (!resp.ok() || resp->kvs_size() == 0) return std::nullopt;
+    return resp->kvs(0);
+  }
+
+  // Every event of the whole key space from revision 2, with prev_kv, as a catch-up reads them.
+  std::vector<mvccpb::Event> CatchUp() {
+    std::vector<mvccpb::Event> out;
+    int64_t next = 0;
+    EXPECT_TRUE(kv_->ReadEvents(kv_->View(), 2, std::string(1, '\0'), std::string(1, '\0'), true,
+                                1u << 20, &out, &next)
+                    .ok());
+    return out;
+  }
+
+  void ExpectCatchUpEqualsLiveEvents() {
+    std::vector<mvccpb::Event> read = CatchUp();
+    ASSERT_EQ(read.size(), events_.size());
+    for (size_t i = 0; i < read.size(); ++i) {
+      EXPECT_EQ(read[i].SerializeAsString(), events_[i].SerializeAsString())
+          << "event " << i << ": read " << read[i].ShortDebugString() << ", live "
+          << events_[i].ShortDebugString();
+    }
+  }
+
+  uint32_t HashAt(int64_t rev) {
+    auto h = etcdserver::HashKv(backend_.get(), kv_->View(), rev);
+    EXPECT_TRUE(h.ok()) << h.status();
+    return h.ok() ? h->hash : 0;
+  }
+
+  // How many times each value is stored in `latest` and `rev` together.
+  std::map<std::string, int> StoredValues() {
+    std::map<std::string, int> out;
+    std::unique_ptr<rocksdb::Iterator> it(
+        backend_->db()->NewIterator(rocksdb::ReadOptions(), backend_->cf(Cf::kRev)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view v = it->value().ToStringView();
+      KeyValue kv;
+      EXPECT_TRUE(v.size() > 1 && kv.ParseFromArray(v.data() + 1, static_cast<int>(v.size() - 1)));
+      if (v[0] == internal::kKindLive) {
+        EXPECT_EQ(kv.value(), "") << "a live marker holds a value";
+        EXPECT_EQ(kv.mod_revision(), 0);
+      }
+      if (!kv.value().empty()) ++out[kv.value()];
+    }
+    it.reset(backend_->db()->NewIterator(rocksdb::ReadOptions(), backend_->cf(Cf::kLatest)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      internal::LatestRecord rec = internal::DecodeLatest(it->value().ToStringView());
+      KeyValue kv;
+      EXPECT_TRUE(kv.ParseFromArray(rec.kv.data(), static_cast<int>(rec.kv.size())));
+      ++out[kv.value()];
+    }
+    return out;
+  }
+
+  // Writes key `k` = `v` at revision `main` the way the earlier layout did (a bare `latest`
+  // record, a full `rev` record), for a store that is not open.
+  void WriteEarlierLayoutPut(rocksdb::WriteBatch* b, const std::string& k, const std::string& v,
+                             int64_t main, int64_t create, int64_t version) {
+    KeyValue kv;
+    kv.set_key(k);
+    kv.set_value(v);
+    kv.set_create_revision(create);
+    kv.set_mod_revision(main);
+    kv.set_version(version);
+    std::string index_value;
+    base::PutBE64(&index_value, 0);
+    index_value.push_back(internal::kKindPut);
+    ASSERT_TRUE(b->Put(backend_->cf(Cf::kIndex), storage::IndexKey(k, main), index_value).ok());
+    ASSERT_TRUE(b->Put(backend_->cf(Cf::kRev), storage::RevKey(main, 0),
+                       std::string(1, internal::kKindPut) + kv.SerializeAsString())
+                    .ok());
+    ASSERT_TRUE(b->Put(backend_->cf(Cf::kLatest), k, kv.SerializeAsString()).ok());
+  }
+
+  std::string dir_;
+  std::unique_ptr<storage::Backend> backend_;
+  std::unique_ptr<KvStore> kv_;
+  std::vector<mvccpb::Event> events_;
+};
+
+std::string Value(int key, int version) {
+  std::string v = "value-" + std::to_string(key) + "-" + std::to_string(version) + "-";
+  v.resize(64, 'x');
+  return v;
+}
+
+TEST_F(ValueLayoutTest, EachValueIsHeldOnce) {
+  std::map<std::string, int> written;
+  for (int i = 0; i < 20; ++i) Put("k" + std::to_string(i), Value(i, 0));
+  for (int i = 0; i < 10; ++i) Put("k" + std::to_string(i), Value(i, 1));
+  TxnPut({{"k10", Value(10, 1)}, {"k11", Value(11, 1)}, {"k12", Value(12, 1)}});
+  GroupedPuts({{"k13", Value(13, 1)}, {"k13", Value(13, 2)}, {"k14", Value(14, 1)}});
+  for (int i = 0; i < 5; ++i) Delete("k" + std::to_string(i));
+  Delete("k15", "k18");
+  for (const mvccpb::Event& ev : events_) {
+    if (ev.type() == mvccpb::Event::PUT) ++written[ev.kv().value()];
+  }
+  EXPECT_EQ(StoredValues(), written);
+  ExpectCatchUpEqualsLiveEvents();
+}
+
+// The history a reader sees (range at every revision, watch catch-up with prev_kv) is what the
+// applier produced, over random puts, txns, grouped puts and deletes of a few keys, with
+// restarts; and HashKV of a revision is the same before and after its records are rewritten.
+TEST_F(ValueLayoutTest, HistoryMatchesTheLiveStreamOverRandomChanges) {
+  std::mt19937 rng(7);
+  std::map<int64_t, std::map<std::string, std::string>> model;  // revision -> key space
+  std::map<std::string, std::string> now;
+  std::map<int64_t, uint32_t> hashes;
+  auto key = [&] { return "k" + std::to_string(rng() % 6); };
+  for (int step = 0; step < 300; ++step) {
+    const int64_t before = kv_->View().revision;
+    switch (rng() % 5) {
+      case 0:
+      case 1: {
+        std::string k = key(), v = Value(step, 0);
+        Put(k, v);
+        now[k] = v;
+        break;
+      }
+      case 2: {
+        std::string a = key(), b = key();
+        if (a == b) b = a + "x";
+        TxnPut({{a, Value(step, 1)}, {b, Value(step, 2)}});
+        now[a] = Value(step, 1);
+        now[b] = Value(step, 2);
+        break;
+      }
+      case 3: {
+        std::string a = key(), b = key();
+        GroupedPuts({{a, Value(step, 1)}, {b, Value(step, 2)}});
+        now[a] = Value(step, 1);
+        model[before + 1] = now;  // two revisions: one a put
+        now[b] = Value(step, 2);
+        break;
+      }
+      default: {
+        std::string k = key();
+        Delete(k);
+        now.erase(k);
+      }
+    }
+    for (int64_t r = before + 1; r <= kv_->View().revision; ++r) model.emplace(r, now);
+    if (step % 50 == 0) hashes[kv_->View().revision] = HashAt(kv_->View().revision);
+    if (step % 97 == 0) Reopen();
+  }
+  for (const auto& [rev, space] : model) {
+    for (int i = 0; i < 6; ++i) {
+      for (const std::string& k : {"k" + std::to_string(i), "k" + std::to_string(i) + "x"}) {
+        auto got = Get(k, rev);
+        auto want = space.find(k);
+        ASSERT_EQ(got.has_value(), want != space.end()) << k << " at " << rev;
+        if (got) {
+          EXPECT_EQ(got->value(), want->second) << k << " at " << rev;
+        }
+      }
+    }
+  }
+  ExpectCatchUpEqualsLiveEvents();
+  for (const auto& [rev, hash] : hashes) EXPECT_EQ(HashAt(rev), hash) << "revision " << rev;
+}
+
+TEST_F(ValueLayoutTest, StoreOfTheEarlierLayoutReadsAndChanges) {
+  kv_.reset();
+  rocksdb::WriteBatch b;
+  WriteEarlierLayoutPut(&b, "x", "x1", 2, 2, 1);
+  WriteEarlierLayoutPut(&b, "y", "y1", 3, 3, 1);
+  WriteEarlierLayoutPut(&b, "x", "x2", 4, 2, 2);
+  std::string rev;
+  base::PutBE64(&rev, 4);
+  ASSERT_TRUE(b.Put(backend_->cf(Cf::kMeta), "revision", rev).ok());
+  backend_->Write(&b);
+  backend_->Sync();
+  kv_ = std::make_unique<KvStore>(backend_.get());
+  const uint32_t hash4 = HashAt(4);
+
+  EXPECT_EQ(Get("x")->value(), "x2");
+  EXPECT_EQ(Get("x", 3)->value(), "x1");
+  Put("x", "x3");  // over a bare latest record
+  Delete("y");
+  Put("y", "y2");
+  Put("x", "x4");  // over a record of the new layout
+  EXPECT_EQ(Get("x", 4)->value(), "x2");
+  EXPECT_EQ(Get("x", 5)->value(), "x3");
+  EXPECT_EQ(Get("x")->value(), "x4");
+  EXPECT_FALSE(Get("y", 6).has_value());
+  EXPECT_EQ(Get("y")->value(), "y2");
+  EXPECT_EQ(HashAt(4), hash4);
+
+  std::vector<mvccpb::Event> read = CatchUp();
+  ASSERT_EQ(read.size(), 7u);
+  EXPECT_EQ(read[2].kv().value(), "x2");
+  EXPECT_EQ(read[2].prev_kv().value(), "x1");
+  EXPECT_EQ(read[3].kv().value(), "x3");
+  EXPECT_EQ(read[3].prev_kv().value(), "x2");
+  EXPECT_EQ(read[4].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(read[4].prev_kv().value(), "y1");
+  EXPECT_EQ(read[6].prev_kv().value(), "x3");
+}
+
+TEST_F(ValueLayoutTest, LatestRecordPrefixRoundTrips) {
+  for (int64_t sub :
+       {int64_t{0}, int64_t{1}, int64_t{127}, int64_t{128}, int64_t{300}, int64_t{1} << 40}) {
+    std::string encoded = internal::EncodeLatest(sub, "payload");
+    internal::LatestRecord rec = internal::DecodeLatest(encoded);
+    EXPECT_EQ(rec.sub, sub);
+    EXPECT_EQ(rec.kv, "payload");
+  }
+  KeyValue kv;
+  kv.set_key("k");
+  std::string bare = kv.SerializeAsString();
+  EXPECT_EQ(internal::DecodeLatest(bare).sub, -1);
+  EXPECT_EQ(internal::DecodeLatest(bare).kv, bare);
+}
+
+}  // namespace
+}  // namespace cairn::mvcc
