@@ -35,6 +35,8 @@ inline constexpr std::chrono::seconds kCancelSettle{5};
 // Raises the Python exception for `status` (cairn.Error or its subclass for the kind). Needs the
 // GIL.
 [[noreturn]] void Raise(const absl::Status& status);
+// The exception object Raise raises for `status` (not raised). Needs the GIL.
+py::object ErrorObject(const absl::Status& status);
 // Registers cairn.Error and one subclass per ErrorKind in `m`.
 void BindErrors(py::module_& m);
 
@@ -78,27 +80,7 @@ class PyCallback {
   py::object* fn_;
 };
 
-// A wake-up channel from client threads to an asyncio event loop that needs no GIL: completed
-// tokens queue up and an eventfd becomes readable; the loop's reader (loop.add_reader on fd())
-// drains them. Thread-safe.
-class Notifier {
- public:
-  Notifier();
-  ~Notifier();
-  Notifier(const Notifier&) = delete;
-  Notifier& operator=(const Notifier&) = delete;
-  int fd() const { return fd_; }
-  // Queues `token` and makes fd() readable. Any thread; never takes the GIL.
-  void Post(uint64_t token);
-  // Every token posted since the last Drain, in order; fd() is not readable afterwards until
-  // the next Post.
-  std::vector<uint64_t> Drain();
-
- private:
-  std::mutex mu_;
-  std::vector<uint64_t> ready_;
-  int fd_;
-};
+class Notifier;
 
 // The Python side of a call that completes on a client thread. result() blocks without the GIL,
 // add_done_callback() runs its callable with the GIL once the call completes (the asyncio layer
@@ -114,6 +96,10 @@ class PyFuture {
     std::shared_ptr<PyCallback> on_done;
     std::shared_ptr<Notifier> notifier;  // posted `token` on completion (no GIL)
     uint64_t token = 0;
+    // With `settle`: `notifier` is given this state on completion (PostSettle), and its Settle
+    // sets `aio` (a strong reference to an asyncio future, used and released with the GIL).
+    bool settle = false;
+    PyObject* aio = nullptr;
     std::function<void()> cancel;
     // result() cancels the call at this time and raises DeadlineExceededError (a thread-free
     // recipe wait: its own deadline ends it too, this bounds the Python side's wait).
@@ -146,6 +132,9 @@ class PyFuture {
   void CancelAt(Clock::time_point when) const;
   // Posts `token` to `notifier` once the call completes (at once if it has).
   void NotifyTo(std::shared_ptr<Notifier> notifier, uint64_t token) const;
+  // Has `notifier`'s Settle set the asyncio future `fut` from this call once it completes.
+  // Needs the GIL.
+  void SettleTo(std::shared_ptr<Notifier> notifier, py::handle fut) const;
 
  private:
   static void Complete(const std::shared_ptr<State>& st, absl::Status status,
@@ -159,7 +148,40 @@ class PyFuture {
   }
   // The result of a completed call (or its error raised).
   py::object Settled() const;
+  friend class Notifier;
   std::shared_ptr<State> st_;
+};
+
+// A wake-up channel from client threads to an asyncio event loop that needs no GIL: completed
+// tokens (and calls to settle) queue up and an eventfd becomes readable; the loop's reader
+// (loop.add_reader on fd()) drains them. Thread-safe.
+class Notifier {
+ public:
+  Notifier();
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+  int fd() const { return fd_; }
+  // Queues `token` and makes fd() readable. Any thread; never takes the GIL.
+  void Post(uint64_t token);
+  // Queues a completed call whose asyncio future (PyFuture::SettleTo) Settle sets. Any thread;
+  // never takes the GIL.
+  void PostSettle(std::shared_ptr<PyFuture::State> st);
+  // Every token posted since the last Drain, in order; fd() is not readable afterwards until
+  // the next Post.
+  std::vector<uint64_t> Drain();
+  // Sets the result (or exception) of the asyncio future of every call queued by PostSettle,
+  // unless it is done (cancelled), then returns Drain()'s tokens: one native call per wake-up
+  // of the loop, no Python frame per completed call. Needs the GIL (the loop's thread).
+  std::vector<uint64_t> Settle();
+  ~Notifier();  // calls still queued leak their asyncio future (no GIL may be held here)
+
+ private:
+  // Queues under mu_; writes the eventfd when both queues were empty.
+  void Wake(bool was_empty);
+  std::mutex mu_;
+  std::vector<uint64_t> ready_;
+  std::vector<std::shared_ptr<PyFuture::State>> settle_;
+  int fd_;
 };
 
 void BindFuture(py::module_& m);
