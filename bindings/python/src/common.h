@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -100,6 +101,8 @@ class PyFuture {
     // sets `aio` (a strong reference to an asyncio future, used and released with the GIL).
     bool settle = false;
     PyObject* aio = nullptr;
+    bool cancel_requested = false;  // Cancel() came before Attach
+    bool counted = false;           // started by Notifier::StartCall (its in-flight count)
     std::function<void()> cancel;
     // result() cancels the call at this time and raises DeadlineExceededError (a thread-free
     // recipe wait: its own deadline ends it too, this bounds the Python side's wait).
@@ -112,14 +115,25 @@ class PyFuture {
   template <typename T, typename Conv>
   static PyFuture From(Future<T> f, Conv conv) {
     PyFuture pf;
-    auto holder = std::make_shared<Future<T>>(std::move(f));
-    {
-      std::lock_guard<std::mutex> l(pf.st_->mu);
-      pf.st_->cancel = [holder] { holder->Cancel(); };
-    }
-    std::shared_ptr<State> st = pf.st_;
-    holder->Then([st, conv](absl::StatusOr<T> r) { CompleteWith(st, std::move(r), conv); });
+    pf.Attach(std::move(f), conv);
     return pf;
+  }
+
+  // Makes this (a PyFuture made empty, whose call is started later: Notifier::StartCall)
+  // complete with `f`'s result, converted by `conv`. A Cancel() before this cancels `f` at once.
+  // Any thread; takes no GIL.
+  template <typename T, typename Conv>
+  void Attach(Future<T> f, Conv conv) const {
+    auto holder = std::make_shared<Future<T>>(std::move(f));
+    bool cancel_now;
+    {
+      std::lock_guard<std::mutex> l(st_->mu);
+      st_->cancel = [holder] { holder->Cancel(); };
+      cancel_now = st_->cancel_requested;
+    }
+    std::shared_ptr<State> st = st_;
+    holder->Then([st, conv](absl::StatusOr<T> r) { CompleteWith(st, std::move(r), conv); });
+    if (cancel_now) holder->Cancel();
   }
 
   // Blocks (GIL released) until done or `timeout` seconds; Ctrl-C cancels the call and raises
@@ -166,6 +180,13 @@ class Notifier {
   // Queues a completed call whose asyncio future (PyFuture::SettleTo) Settle sets. Any thread;
   // never takes the GIL.
   void PostSettle(std::shared_ptr<PyFuture::State> st);
+  // Runs `start` (which starts the call of `pf` and Attach-es it; no Python) inline, with the GIL
+  // released, when no other call started here is in flight; otherwise queues it for this
+  // notifier's starter thread (one per notifier, started on first use, not one per call). So a
+  // loop with many calls in flight hands the gRPC work of starting them (building the call,
+  // writing it to the socket) to that thread instead of doing it between its Python steps, and
+  // one caller's call starts at once. Needs the GIL (the loop's thread).
+  void StartCall(const PyFuture& pf, std::function<void()> start);
   // Every token posted since the last Drain, in order; fd() is not readable afterwards until
   // the next Post.
   std::vector<uint64_t> Drain();
@@ -178,10 +199,13 @@ class Notifier {
  private:
   // Queues under mu_; writes the eventfd when both queues were empty.
   void Wake(bool was_empty);
+  struct Starter;  // the starter thread's queue (module.cc)
   std::mutex mu_;
   std::vector<uint64_t> ready_;
   std::vector<std::shared_ptr<PyFuture::State>> settle_;
   int fd_;
+  std::atomic<int64_t> in_flight_{0};  // calls started by StartCall and not yet completed
+  std::shared_ptr<Starter> starter_;   // created on first use, by the loop's thread
 };
 
 void BindFuture(py::module_& m);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include <map>
+#include <thread>
 
 #include "bindings/python/src/common.h"
 #include "cairn/errors.h"
@@ -123,10 +124,67 @@ Notifier::Notifier() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
 }
 
+// The queue of a notifier's starter thread. The thread holds it (not the notifier), runs what is
+// queued in batches, and ends once stopped and empty (it is detached: a notifier may be destroyed
+// on any thread, even one of the calls' own).
+struct Notifier::Starter {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::function<void()>> queue;  // guarded by mu
+  bool waiting = false;                      // guarded by mu: the thread sleeps on cv
+  bool stop = false;                         // guarded by mu
+
+  static void Run(const std::shared_ptr<Starter>& s) {
+    std::unique_lock<std::mutex> l(s->mu);
+    while (true) {
+      if (s->queue.empty()) {
+        if (s->stop) return;
+        s->waiting = true;
+        s->cv.wait(l);
+        s->waiting = false;
+        continue;
+      }
+      std::vector<std::function<void()>> batch;
+      batch.swap(s->queue);
+      l.unlock();
+      for (auto& start : batch) start();
+      batch.clear();
+      l.lock();
+    }
+  }
+};
+
+void Notifier::StartCall(const PyFuture& pf, std::function<void()> start) {
+  pf.st_->counted = true;  // before the call can complete
+  if (in_flight_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    py::gil_scoped_release nogil;
+    start();
+    return;
+  }
+  if (!starter_) {
+    starter_ = std::make_shared<Starter>();
+    std::thread([s = starter_] { Starter::Run(s); }).detach();
+  }
+  bool wake;
+  {
+    std::lock_guard<std::mutex> l(starter_->mu);
+    starter_->queue.push_back(std::move(start));
+    wake = starter_->waiting;
+  }
+  if (wake) starter_->cv.notify_one();
+}
+
 Notifier::~Notifier() {
   // Queued states keep their asyncio future: releasing it needs the GIL, which a client thread
   // dropping the last reference does not hold (the loop's waker, which owns this, is gone).
   for (auto& st : settle_) st->aio = nullptr;
+  if (starter_) {
+    {
+      std::lock_guard<std::mutex> l(starter_->mu);
+      starter_->stop = true;
+    }
+    starter_->cv.notify_one();
+  }
   close(fd_);
 }
 
@@ -148,6 +206,7 @@ void Notifier::Post(uint64_t token) {
 }
 
 void Notifier::PostSettle(std::shared_ptr<PyFuture::State> st) {
+  if (st->counted) in_flight_.fetch_sub(1, std::memory_order_relaxed);
   bool was_empty;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -324,6 +383,7 @@ void PyFuture::Cancel() const {
   {
     std::lock_guard<std::mutex> l(st_->mu);
     cancel = st_->cancel;
+    if (!cancel && !st_->done) st_->cancel_requested = true;  // not started yet: see Attach
   }
   if (cancel) {
     py::gil_scoped_release nogil;
