@@ -80,7 +80,8 @@ class DeadlineTimer {
 // callback, the cancel token, the timer and the session's listener until Finish.
 class ChangeWait : public std::enable_shared_from_this<ChangeWait> {
  public:
-  ChangeWait(std::shared_ptr<Session> session, const CallOptions& call, Clock::time_point deadline)
+  ChangeWait(std::shared_ptr<const Session> session, const CallOptions& call,
+             Clock::time_point deadline)
       : session_(std::move(session)), call_(call), deadline_(deadline) {}
 
   Future<bool> future() const { return promise_.future(); }
@@ -150,7 +151,7 @@ class ChangeWait : public std::enable_shared_from_this<ChangeWait> {
     if (watcher) watcher->Cancel();  // from its own callback too: does not wait
   }
 
-  const std::shared_ptr<Session> session_;
+  const std::shared_ptr<const Session> session_;
   const CallOptions call_;
   const Clock::time_point deadline_;
   Promise<bool> promise_;
@@ -500,7 +501,7 @@ Future<bool> Bounded(Promise<bool> p, const CallOptions& call, std::string deadl
 
 Future<bool> WaitForChangeAsync(WatchClient watch, std::string key, WatchOptions opts,
                                 const CallOptions& call, Clock::time_point deadline,
-                                std::shared_ptr<Session> session) {
+                                std::shared_ptr<const Session> session) {
   if (call.cancel.canceled()) {
     return MakeReadyFuture<bool>(absl::CancelledError("recipe call canceled"));
   }

@@ -29,7 +29,7 @@ void CancelTimer(uint64_t id);
 // status once it ends (`session` may be null); the watch's start error.
 Future<bool> WaitForChangeAsync(WatchClient watch, std::string key, WatchOptions opts,
                                 const CallOptions& call, Clock::time_point deadline,
-                                std::shared_ptr<Session> session);
+                                std::shared_ptr<const Session> session);
 
 // `p`'s future, ended early with CANCELLED by call.cancel or by Cancel() on the returned future,
 // and with DEADLINE_EXCEEDED (`deadline_message`) at call's deadline (the recipes' timer); the
@@ -82,5 +82,13 @@ Future<bool> WaitKeyGoneAsync(Kv kv, WatchClient watch, std::string key, const C
 Future<Grant> AcquireAsync(std::shared_ptr<Session> session, std::string key, std::string prefix,
                            std::string value, bool update_value, const CallOptions& call,
                            int64_t slots = 1);
+
+// AcquireQueued without waiting, and without blocking a thread: one Txn creates `key` (or finds
+// it) on the session's lease and reads the first `slots` keys under `prefix`; the grant when
+// fewer than `slots` keys are older than it, else nullopt (the key this call created removed
+// first). The value is "" and an existing key's value is left as it is. `what` prefixes errors.
+Future<std::optional<Grant>> TryAcquireAsync(std::shared_ptr<Session> session, std::string key,
+                                             std::string prefix, const CallOptions& call,
+                                             const char* what, int64_t slots = 1);
 
 }  // namespace cairn::recipes::internal

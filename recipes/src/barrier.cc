@@ -29,6 +29,40 @@ absl::Status Barrier::Release(const CallOptions& call) const {
   return kv_.Delete(name_, {}, call).status();
 }
 
+Future<Completed> Barrier::HoldAsync(const CallOptions& call) const {
+  if (absl::Status st = internal::CheckName(name_, "barrier"); !st.ok()) {
+    return MakeReadyFuture<Completed>(st);
+  }
+  PutOptions po;
+  if (session_) {
+    if (absl::Status st = internal::CheckSession(*session_); !st.ok()) {
+      return MakeReadyFuture<Completed>(st);
+    }
+    po.lease = session_->lease();
+  }
+  Txn t;
+  t.If({Cmp::CreateRevision(name_) == 0}).Then({Op::Put(name_, "", po)});
+  return internal::Map<TxnResponse, Completed>(
+      kv_.CommitAsync(t, call),
+      [name = name_](absl::StatusOr<TxnResponse> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        if (!r->succeeded) return absl::AlreadyExistsError("barrier: already held: " + name);
+        return Completed{};
+      });
+}
+
+Future<Completed> Barrier::ReleaseAsync(const CallOptions& call) const {
+  if (absl::Status st = internal::CheckName(name_, "barrier"); !st.ok()) {
+    return MakeReadyFuture<Completed>(st);
+  }
+  return internal::Map<DeleteResponse, Completed>(
+      kv_.DeleteAsync(name_, {}, call),
+      [](absl::StatusOr<DeleteResponse> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        return Completed{};
+      });
+}
+
 absl::Status Barrier::Wait(const CallOptions& call) const {
   if (absl::Status st = internal::CheckName(name_, "barrier"); !st.ok()) return st;
   Clock::time_point deadline = internal::DeadlineOf(call);

@@ -218,6 +218,24 @@ absl::Status RegisterEndpoint(const Session& session, const std::string& service
       .status();
 }
 
+Future<Completed> RegisterEndpointAsync(const Session& session, const std::string& service,
+                                        const ServiceEndpoint& endpoint, const CallOptions& call) {
+  if (absl::Status st = CheckEndpoint(service, endpoint); !st.ok()) {
+    return MakeReadyFuture<Completed>(st);
+  }
+  if (absl::Status st = internal::CheckSession(session); !st.ok()) {
+    return MakeReadyFuture<Completed>(st);
+  }
+  PutOptions po;
+  po.lease = session.lease();
+  return internal::Map<PutResponse, Completed>(
+      session.kv().PutAsync(service + "/" + KeyName(endpoint), EncodeEndpoint(endpoint), po, call),
+      [](absl::StatusOr<PutResponse> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        return Completed{};
+      });
+}
+
 absl::Status UnregisterEndpoint(const Kv& kv, const std::string& service,
                                 const std::string& id_or_address, const CallOptions& call) {
   if (absl::Status st = internal::CheckName(service, "discovery"); !st.ok()) return st;

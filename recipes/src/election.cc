@@ -299,6 +299,10 @@ absl::StatusOr<LeaderInfo> Election::Leader(const CallOptions& call) const {
   return GetLeader(session_->kv(), name_, call);
 }
 
+Future<LeaderInfo> Election::LeaderAsync(const CallOptions& call) const {
+  return GetLeaderAsync(session_->kv(), name_, call);
+}
+
 absl::StatusOr<std::unique_ptr<LeaderObserver>> Election::Observe(LeaderObserver::Callback callback,
                                                                   const CallOptions& call) const {
   return LeaderObserver::Start(session_->kv(), session_->watch(), name_, std::move(callback), call);

@@ -84,6 +84,20 @@ absl::Status DeleteGranted(const Kv& kv, const Grant& grant, const CallOptions& 
   return kv.Commit(t, call).status();
 }
 
+Future<Completed> DeleteGrantedAsync(const Kv& kv, const Grant& grant, const CallOptions& call,
+                                     std::function<void()> on_deleted) {
+  Txn t;
+  t.If({grant.Guard()}).Then({Op::Delete(grant.key)});
+  return Map<TxnResponse, Completed>(
+      kv.CommitAsync(t, call),
+      [on_deleted =
+           std::move(on_deleted)](absl::StatusOr<TxnResponse> r) -> absl::StatusOr<Completed> {
+        if (!r.ok()) return r.status();
+        on_deleted();
+        return Completed{};
+      });
+}
+
 absl::Status CheckSession(const Session& session) { return session.status(); }
 
 }  // namespace cairn::recipes::internal

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 #include "cairn/recipes/mutex.h"
 #include "cairn/recipes/session.h"
 
@@ -61,6 +62,10 @@ void DeleteIfCreated(const Kv& kv, const std::string& key, Revision create_revis
 // Releases a grant: deletes its key if it is still the granted one (guarded by the fencing
 // token; a grant lost meanwhile deletes nothing and is not an error). The Txn's error otherwise.
 absl::Status DeleteGranted(const Kv& kv, const Grant& grant, const CallOptions& call);
+// DeleteGranted's async form; `on_deleted` runs (on the completing client thread) once the Txn
+// succeeded, before the future completes.
+Future<Completed> DeleteGrantedAsync(const Kv& kv, const Grant& grant, const CallOptions& call,
+                                     std::function<void()> on_deleted);
 
 // Fails when the session has ended: its status (closed/orphaned: FAILED_PRECONDITION; lost: the
 // keeper's loss status).

@@ -106,6 +106,39 @@ absl::Status MultiLock::Unlock(const CallOptions& call) {
   return first;
 }
 
+namespace {
+
+// Unlocks mutexes[i], then mutexes[i-1], ... (the held ones); completes with the first error.
+void UnlockFrom(std::shared_ptr<std::vector<Mutex*>> mutexes, size_t i, CallOptions call,
+                absl::Status first, Promise<Completed> done) {
+  while (i > 0 && !(*mutexes)[i - 1]->grant().has_value()) --i;
+  if (i == 0) {
+    if (!first.ok()) return done.Set(first);
+    return done.Set(Completed{});
+  }
+  (*mutexes)[i - 1]->UnlockAsync(call).Then(
+      [mutexes, i, call, first, done](const absl::StatusOr<Completed>& r) {
+        absl::Status next = first;
+        if (!r.ok() && next.ok()) next = r.status();
+        UnlockFrom(mutexes, i - 1, call, next, done);
+      });
+}
+
+}  // namespace
+
+Future<Completed> MultiLock::UnlockAsync(const CallOptions& call) {
+  if (!held_)
+    return MakeReadyFuture<Completed>(absl::FailedPreconditionError("multilock: not held"));
+  held_ = false;
+  auto mutexes = std::make_shared<std::vector<Mutex*>>();
+  for (const auto& m : mutexes_) mutexes->push_back(m.get());
+  Promise<Completed> done;
+  Future<Completed> f = done.future();
+  size_t n = mutexes->size();
+  UnlockFrom(std::move(mutexes), n, call, absl::OkStatus(), std::move(done));
+  return f;
+}
+
 std::vector<Compare> MultiLock::Guards() const {
   std::vector<Compare> out;
   for (const auto& m : mutexes_) {

@@ -97,4 +97,27 @@ std::optional<Grant> Mutex::grant() const {
   return grant_;
 }
 
+Future<std::optional<Grant>> Mutex::TryLockAsync(const CallOptions& call) {
+  using Result = std::optional<Grant>;
+  if (absl::Status st = internal::CheckName(name_, "mutex"); !st.ok()) {
+    return MakeReadyFuture<Result>(st);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value()) {
+      return MakeReadyFuture<Result>(
+          absl::FailedPreconditionError("mutex: already held by this Mutex object"));
+    }
+  }
+  return internal::Map<Result, Result>(
+      internal::TryAcquireAsync(session_, key_, prefix_, call, "mutex"),
+      [this](absl::StatusOr<Result> g) -> absl::StatusOr<Result> {
+        if (g.ok() && g->has_value()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          grant_ = **g;
+        }
+        return g;
+      });
+}
+
 }  // namespace cairn::recipes

@@ -25,34 +25,65 @@ std::string PriorityPart(int priority) {
 
 }  // namespace
 
-absl::StatusOr<std::string> Queue::Enqueue(const std::string& value, int priority,
-                                           const CallOptions& call) const {
-  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) return st;
-  if (priority < 0 || priority > kQueueMaxPriority) {
-    return absl::InvalidArgumentError("queue: priority out of [0, 65535]");
-  }
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
+namespace {
+
+// One item key of priority `priority`, unique with overwhelming probability.
+std::string ItemKey(const std::string& name, int priority) {
   static absl::BitGen* gen = new absl::BitGen();
   static std::mutex* gen_mu = new std::mutex();
-  for (int attempt = 0; attempt < kMaxEnqueueAttempts; ++attempt) {
-    uint64_t r;
-    {
-      std::lock_guard<std::mutex> lock(*gen_mu);
-      r = absl::Uniform<uint64_t>(*gen);
-    }
-    char suffix[40];
-    std::snprintf(suffix, sizeof(suffix), "%016llx%016llx",
-                  static_cast<unsigned long long>(Clock::now().time_since_epoch().count()),
-                  static_cast<unsigned long long>(r));
-    std::string key = name_ + "/" + PriorityPart(priority) + "/" + suffix;
-    Txn t;
-    t.If({Cmp::CreateRevision(key) == 0}).Then({Op::Put(key, value)});
-    auto resp = kv_.Commit(t, rpc);
-    if (!resp.ok()) return resp.status();
-    if (resp->succeeded) return key;
+  uint64_t r;
+  {
+    std::lock_guard<std::mutex> lock(*gen_mu);
+    r = absl::Uniform<uint64_t>(*gen);
   }
-  return absl::AbortedError("queue: could not find a free item key");
+  char suffix[40];
+  std::snprintf(suffix, sizeof(suffix), "%016llx%016llx",
+                static_cast<unsigned long long>(Clock::now().time_since_epoch().count()),
+                static_cast<unsigned long long>(r));
+  return name + "/" + PriorityPart(priority) + "/" + suffix;
+}
+
+// EnqueueAsync's attempts: put a fresh item key unless it exists; another key on a collision.
+void EnqueueAttempt(Kv kv, std::string name, std::string value, int priority, CallOptions rpc,
+                    int attempt, Promise<std::string> done) {
+  if (attempt >= kMaxEnqueueAttempts) {
+    return done.Set(absl::AbortedError("queue: could not find a free item key"));
+  }
+  std::string key = ItemKey(name, priority);
+  Txn t;
+  t.If({Cmp::CreateRevision(key) == 0}).Then({Op::Put(key, value)});
+  Kv handle = kv;
+  handle.CommitAsync(t, rpc).Then([kv = std::move(kv), name = std::move(name),
+                                   value = std::move(value), priority, rpc, attempt, done,
+                                   key](absl::StatusOr<TxnResponse> r) mutable {
+    if (!r.ok()) return done.Set(r.status());
+    if (r->succeeded) return done.Set(key);
+    EnqueueAttempt(std::move(kv), std::move(name), std::move(value), priority, rpc, attempt + 1,
+                   done);
+  });
+}
+
+}  // namespace
+
+Future<std::string> Queue::EnqueueAsync(const std::string& value, int priority,
+                                        const CallOptions& call) const {
+  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) {
+    return MakeReadyFuture<std::string>(st);
+  }
+  if (priority < 0 || priority > kQueueMaxPriority) {
+    return MakeReadyFuture<std::string>(
+        absl::InvalidArgumentError("queue: priority out of [0, 65535]"));
+  }
+  Promise<std::string> done;
+  Future<std::string> f = done.future();
+  EnqueueAttempt(kv_, name_, value, priority, internal::RpcCall(call, internal::DeadlineOf(call)),
+                 0, std::move(done));
+  return f;
+}
+
+absl::StatusOr<std::string> Queue::Enqueue(const std::string& value, int priority,
+                                           const CallOptions& call) const {
+  return EnqueueAsync(value, priority, call).Get();
 }
 
 namespace {
@@ -161,11 +192,190 @@ class Taking : public std::enable_shared_from_this<Taking> {
   CallOptions rpc_;
 };
 
+// One Claim (wait) or TryClaim (!wait), without a blocked thread: read the claims, then, bucket
+// by bucket (lowest priority first), the oldest items until one is unclaimed; claim it with a Txn
+// guarded by its create revision and the claim key's absence (another consumer may win: look
+// again). With `wait`, nothing claimable is a watch of items and claims from the revision the
+// claims were read at.
+class Claiming : public std::enable_shared_from_this<Claiming> {
+ public:
+  using Result = std::optional<ClaimedItem>;
+
+  Claiming(Kv kv, WatchClient watch, const std::string& name,
+           std::shared_ptr<const Session> session, bool wait)
+      : kv_(std::move(kv)),
+        watch_(std::move(watch)),
+        prefix_(name + "/"),
+        cprefix_(name + "!claim/"),
+        session_(std::move(session)),
+        wait_(wait) {}
+
+  Future<Result> Start(const CallOptions& call) {
+    Future<Result> f = promise_.future();
+    call_ = internal::OwnCall(call, promise_, &unlink_);
+    rpc_ = internal::RpcCall(call_, call_.deadline);
+    Look();
+    return f;
+  }
+
+ private:
+  // A new attempt: every claim of the queue first.
+  void Look() {
+    if (absl::Status st = internal::CheckSession(*session_); !st.ok()) return Done(st);
+    GetOptions all;
+    all.prefix = true;
+    all.keys_only = true;
+    auto self = shared_from_this();
+    kv_.GetAsync(cprefix_, all, rpc_).Then([self](absl::StatusOr<GetResponse> r) {
+      self->OnClaims(std::move(r));
+    });
+  }
+
+  void OnClaims(absl::StatusOr<GetResponse> claims) {
+    if (!claims.ok()) return Done(claims.status());
+    revision_ = claims->header.revision;
+    claimed_.clear();
+    for (const auto& c : claims->kvs) claimed_.insert(prefix_ + c.key.substr(cprefix_.size()));
+    NextBucket(prefix_);
+  }
+
+  // The lowest priority bucket at or after `from`.
+  void NextBucket(const std::string& from) {
+    GetOptions lowest;
+    lowest.range_end = PrefixEnd(prefix_);
+    lowest.sort_target = SortTarget::kKey;
+    lowest.sort_order = SortOrder::kAscend;
+    lowest.limit = 1;
+    lowest.keys_only = true;
+    auto self = shared_from_this();
+    kv_.GetAsync(from, lowest, rpc_).Then([self](absl::StatusOr<GetResponse> r) {
+      self->OnBucket(std::move(r));
+    });
+  }
+
+  void OnBucket(absl::StatusOr<GetResponse> first) {
+    if (!first.ok()) return Done(first.status());
+    if (first->kvs.empty()) return wait_ ? Wait() : Done(Result());
+    const std::string& k = first->kvs[0].key;
+    size_t slash = k.find('/', prefix_.size());
+    if (slash == std::string::npos) {
+      return Done(absl::FailedPreconditionError("queue: foreign key under the queue prefix: " + k));
+    }
+    std::string bucket = k.substr(0, slash + 1);
+    int64_t claimed_here = 0;
+    for (auto it = claimed_.lower_bound(bucket);
+         it != claimed_.end() && it->compare(0, bucket.size(), bucket) == 0; ++it) {
+      ++claimed_here;
+    }
+    GetOptions oldest = internal::ByCreate(true);
+    oldest.limit = claimed_here + 1;  // at least one of them is unclaimed, if the bucket has it
+    oldest.keys_only = true;
+    auto self = shared_from_this();
+    kv_.GetAsync(bucket, oldest, rpc_).Then([self, bucket](absl::StatusOr<GetResponse> r) {
+      self->OnItems(std::move(r), bucket);
+    });
+  }
+
+  void OnItems(absl::StatusOr<GetResponse> items, const std::string& bucket) {
+    if (!items.ok()) return Done(items.status());
+    for (const auto& kv : items->kvs) {
+      if (!claimed_.count(kv.key)) return Take(kv);
+    }
+    NextBucket(PrefixEnd(bucket));  // every item of this bucket is claimed
+  }
+
+  void Take(const KeyValue& candidate) {
+    std::string claim = cprefix_ + candidate.key.substr(prefix_.size());
+    PutOptions po;
+    po.lease = session_->lease();
+    Txn t;
+    t.If({Cmp::CreateRevision(candidate.key) == candidate.create_revision,
+          Cmp::CreateRevision(claim) == 0})
+        .Then({Op::Put(claim, "", po), Op::Get(candidate.key)});
+    // Not interrupted by the cancel token (only by the deadline), so that its outcome is known: a
+    // claim made for a call canceled meanwhile is given back (OnTaken).
+    CallOptions take = rpc_;
+    take.cancel = CancelToken();
+    auto self = shared_from_this();
+    kv_.CommitAsync(t, take).Then(
+        [self, claim](absl::StatusOr<TxnResponse> r) { self->OnTaken(std::move(r), claim); });
+  }
+
+  void OnTaken(absl::StatusOr<TxnResponse> r, const std::string& claim) {
+    if (!r.ok()) return Done(r.status());
+    if (!r->succeeded) return Look();  // taken or claimed meanwhile: look again
+    if (r->responses.size() != 2 || r->responses[1].get.kvs.empty()) {
+      return Done(absl::InternalError("queue: unexpected claim txn response"));
+    }
+    const KeyValue& item = r->responses[1].get.kvs[0];
+    ClaimedItem out;
+    out.item.key = item.key;
+    out.item.value = item.value;
+    out.item.create_revision = item.create_revision;
+    size_t slash = item.key.find('/', prefix_.size());
+    (void)absl::SimpleAtoi(item.key.substr(prefix_.size(), slash - prefix_.size()),
+                           &out.item.priority);
+    out.claim_key = claim;
+    out.claim_revision = r->header.revision;
+    if (call_.cancel.canceled()) return GiveBack(out);
+    Done(Result(std::move(out)));
+  }
+
+  // The call was canceled while its claim was in flight: release the claim, then report.
+  void GiveBack(const ClaimedItem& claimed) {
+    Txn t;
+    t.If({Cmp::CreateRevision(claimed.claim_key) == claimed.claim_revision})
+        .Then({Op::Delete(claimed.claim_key)});
+    auto self = shared_from_this();
+    kv_.CommitAsync(t).Then([self](const absl::StatusOr<TxnResponse>&) {
+      self->Done(absl::CancelledError("recipe call canceled"));
+    });
+  }
+
+  // Nothing claimable at revision_: wait for any change to items or claims after it.
+  void Wait() {
+    WatchOptions wo;
+    wo.range_end = PrefixEnd(prefix_);
+    wo.start_revision = revision_ + 1;
+    auto self = shared_from_this();
+    internal::WaitForChangeAsync(watch_, cprefix_, wo, call_, call_.deadline, session_)
+        .Then([self](absl::StatusOr<bool> w) {
+          if (!w.ok()) return self->Done(w.status());
+          self->Look();
+        });
+  }
+
+  void Done(absl::StatusOr<Result> r) {
+    unlink_();
+    promise_.Set(std::move(r));
+  }
+
+  const Kv kv_;
+  const WatchClient watch_;
+  const std::string prefix_;   // items: "<name>/"
+  const std::string cprefix_;  // claims: "<name>!claim/"
+  const std::shared_ptr<const Session> session_;
+  const bool wait_;
+  Promise<Result> promise_;
+  std::function<void()> unlink_ = [] {};
+  CallOptions call_;
+  CallOptions rpc_;
+  // Written by one step, read by the later ones (each started from the one before).
+  Revision revision_ = 0;          // of the claims read
+  std::set<std::string> claimed_;  // item keys with a claim
+};
+
 }  // namespace
 
 absl::StatusOr<std::optional<QueueItem>> Queue::TryDequeue(const CallOptions& call) const {
-  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) return st;
-  return std::make_shared<Taking>(kv_, watch_, name_, /*wait=*/false)->Start(call).Get();
+  return TryDequeueAsync(call).Get();
+}
+
+Future<std::optional<QueueItem>> Queue::TryDequeueAsync(const CallOptions& call) const {
+  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) {
+    return MakeReadyFuture<std::optional<QueueItem>>(st);
+  }
+  return std::make_shared<Taking>(kv_, watch_, name_, /*wait=*/false)->Start(call);
 }
 
 absl::StatusOr<QueueItem> Queue::Dequeue(const CallOptions& call) const {
@@ -189,110 +399,17 @@ Future<int64_t> Queue::SizeAsync(const CallOptions& call) const {
       });
 }
 
-absl::StatusOr<std::optional<ClaimedItem>> Queue::ClaimOnce(const Session& session,
-                                                            const CallOptions& rpc,
-                                                            Revision* revision) const {
-  const std::string prefix = name_ + "/";
-  const std::string cprefix = name_ + "!claim/";
-  while (true) {
-    GetOptions all_claims;
-    all_claims.prefix = true;
-    all_claims.keys_only = true;
-    auto claims = kv_.Get(cprefix, all_claims, rpc);
-    if (!claims.ok()) return claims.status();
-    *revision = claims->header.revision;
-    std::set<std::string> claimed;  // item keys
-    for (const auto& c : claims->kvs) claimed.insert(prefix + c.key.substr(cprefix.size()));
-    std::string from = prefix;
-    std::optional<KeyValue> candidate;
-    while (!candidate.has_value()) {
-      // The lowest priority bucket at or after `from`.
-      GetOptions lowest;
-      lowest.range_end = PrefixEnd(prefix);
-      lowest.sort_target = SortTarget::kKey;
-      lowest.sort_order = SortOrder::kAscend;
-      lowest.limit = 1;
-      lowest.keys_only = true;
-      auto first = kv_.Get(from, lowest, rpc);
-      if (!first.ok()) return first.status();
-      if (first->kvs.empty()) return std::optional<ClaimedItem>();
-      const std::string& k = first->kvs[0].key;
-      size_t slash = k.find('/', prefix.size());
-      if (slash == std::string::npos) {
-        return absl::FailedPreconditionError("queue: foreign key under the queue prefix: " + k);
-      }
-      std::string bucket = k.substr(0, slash + 1);
-      int64_t claimed_here = 0;
-      for (auto it = claimed.lower_bound(bucket);
-           it != claimed.end() && it->compare(0, bucket.size(), bucket) == 0; ++it) {
-        ++claimed_here;
-      }
-      GetOptions oldest = internal::ByCreate(true);
-      oldest.limit = claimed_here + 1;  // at least one of them is unclaimed, if the bucket has it
-      oldest.keys_only = true;
-      auto items = kv_.Get(bucket, oldest, rpc);
-      if (!items.ok()) return items.status();
-      for (const auto& kv : items->kvs) {
-        if (!claimed.count(kv.key)) {
-          candidate = kv;
-          break;
-        }
-      }
-      if (!candidate.has_value()) from = PrefixEnd(bucket);
-    }
-    const std::string claim = cprefix + candidate->key.substr(prefix.size());
-    PutOptions po;
-    po.lease = session.lease();
-    Txn t;
-    t.If({Cmp::CreateRevision(candidate->key) == candidate->create_revision,
-          Cmp::CreateRevision(claim) == 0})
-        .Then({Op::Put(claim, "", po), Op::Get(candidate->key)});
-    auto r = kv_.Commit(t, rpc);
-    if (!r.ok()) return r.status();
-    if (!r->succeeded) continue;  // taken or claimed meanwhile: look again
-    if (r->responses.size() != 2 || r->responses[1].get.kvs.empty()) {
-      return absl::InternalError("queue: unexpected claim txn response");
-    }
-    const KeyValue& item = r->responses[1].get.kvs[0];
-    ClaimedItem out;
-    out.item.key = item.key;
-    out.item.value = item.value;
-    out.item.create_revision = item.create_revision;
-    size_t slash = item.key.find('/', prefix.size());
-    (void)absl::SimpleAtoi(item.key.substr(prefix.size(), slash - prefix.size()),
-                           &out.item.priority);
-    out.claim_key = claim;
-    out.claim_revision = r->header.revision;
-    return std::optional<ClaimedItem>(std::move(out));
-  }
-}
-
 absl::StatusOr<std::optional<ClaimedItem>> Queue::TryClaim(const Session& session,
                                                            const CallOptions& call) const {
   if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) return st;
-  if (absl::Status st = internal::CheckSession(session); !st.ok()) return st;
-  Revision rev = 0;
-  return ClaimOnce(session, internal::RpcCall(call, internal::DeadlineOf(call)), &rev);
+  std::shared_ptr<const Session> unowned(std::shared_ptr<const Session>(), &session);
+  return std::make_shared<Claiming>(kv_, watch_, name_, std::move(unowned), /*wait=*/false)
+      ->Start(call)
+      .Get();
 }
 
 absl::StatusOr<ClaimedItem> Queue::Claim(const Session& session, const CallOptions& call) const {
-  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) return st;
-  Clock::time_point deadline = internal::DeadlineOf(call);
-  CallOptions rpc = internal::RpcCall(call, deadline);
-  while (true) {
-    if (absl::Status st = internal::CheckSession(session); !st.ok()) return st;
-    Revision rev = 0;
-    auto got = ClaimOnce(session, rpc, &rev);
-    if (!got.ok()) return got.status();
-    if (got->has_value()) return std::move(**got);
-    // Wait for any change to items or claims after the claims were read.
-    WatchOptions wo;
-    wo.range_end = PrefixEnd(name_ + "/");
-    wo.start_revision = rev + 1;
-    absl::Status st =
-        internal::WaitForChange(watch_, name_ + "!claim/", wo, call, deadline, &session);
-    if (!st.ok()) return st;
-  }
+  return ClaimAsync(session, call).Get();
 }
 
 absl::Status Queue::EndClaim(const ClaimedItem& claimed, bool ack, const CallOptions& call) const {
@@ -328,8 +445,19 @@ Future<QueueItem> Queue::DequeueAsync(const CallOptions& call) const {
 }
 
 Future<ClaimedItem> Queue::ClaimAsync(const Session& session, const CallOptions& call) const {
-  return RunAsync<ClaimedItem>(
-      call, [this, &session](const CallOptions& c) { return Claim(session, c); });
+  if (absl::Status st = internal::CheckName(name_, "queue"); !st.ok()) {
+    return MakeReadyFuture<ClaimedItem>(st);
+  }
+  // Not owned: the caller keeps `session` alive until the future completes (see queue.h).
+  std::shared_ptr<const Session> unowned(std::shared_ptr<const Session>(), &session);
+  auto c = std::make_shared<Claiming>(kv_, watch_, name_, std::move(unowned), /*wait=*/true);
+  return internal::Map<std::optional<ClaimedItem>, ClaimedItem>(
+      c->Start(call),
+      [](absl::StatusOr<std::optional<ClaimedItem>> r) -> absl::StatusOr<ClaimedItem> {
+        if (!r.ok()) return r.status();
+        if (!r->has_value()) return absl::InternalError("queue: wait ended without a claim");
+        return std::move(**r);
+      });
 }
 
 }  // namespace cairn::recipes

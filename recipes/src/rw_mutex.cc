@@ -93,4 +93,17 @@ std::optional<Grant> RWMutex::grant() const {
   return grant_;
 }
 
+Future<Completed> RWMutex::UnlockAsync(const CallOptions& call) {
+  std::optional<Grant> g = grant();
+  if (!g.has_value()) {
+    return MakeReadyFuture<Completed>(
+        absl::FailedPreconditionError("rwmutex: not held by this object"));
+  }
+  Revision token = g->fencing_token;
+  return internal::DeleteGrantedAsync(session_->kv(), *g, call, [this, token] {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value() && grant_->fencing_token == token) grant_.reset();
+  });
+}
+
 }  // namespace cairn::recipes

@@ -82,4 +82,16 @@ std::optional<Grant> Semaphore::grant() const {
   return grant_;
 }
 
+Future<Completed> Semaphore::ReleaseAsync(const CallOptions& call) {
+  std::optional<Grant> g = grant();
+  if (!g.has_value()) {
+    return MakeReadyFuture<Completed>(absl::FailedPreconditionError("semaphore: no permit held"));
+  }
+  Revision token = g->fencing_token;
+  return internal::DeleteGrantedAsync(session_->kv(), *g, call, [this, token] {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grant_.has_value() && grant_->fencing_token == token) grant_.reset();
+  });
+}
+
 }  // namespace cairn::recipes

@@ -188,6 +188,26 @@ absl::Status Session::Close(const CallOptions& call) {
   return absl::OkStatus();
 }
 
+Future<Completed> Session::CloseAsync(const CallOptions& call) {
+  std::unique_ptr<LeaseKeepAlive> keeper;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (!state_->status.ok()) return MakeReadyFuture<Completed>(Completed{});
+    keeper = std::move(state_->keeper);
+  }
+  if (keeper) keeper->Stop();
+  if (!state_->End(absl::FailedPreconditionError("session closed"), /*lost=*/false) ||
+      !state_->revoke_on_close || state_->lease == 0) {
+    return MakeReadyFuture<Completed>(Completed{});
+  }
+  return internal::Map<LeaseRevokeResponse, Completed>(
+      lease_client_.RevokeAsync(state_->lease, call),
+      [](absl::StatusOr<LeaseRevokeResponse> r) -> absl::StatusOr<Completed> {
+        if (!r.ok() && ErrorKindOf(r.status()) != ErrorKind::kLeaseNotFound) return r.status();
+        return Completed{};
+      });
+}
+
 void Session::Orphan() {
   std::unique_ptr<LeaseKeepAlive> keeper;
   {

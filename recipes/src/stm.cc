@@ -1,7 +1,10 @@
 #include "cairn/recipes/stm.h"
 
 #include <algorithm>
+#include <memory>
+#include <utility>
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes {
@@ -9,28 +12,54 @@ namespace cairn::recipes {
 void Stm::Reset() {
   reads_.clear();
   writes_.clear();
+  missed_.clear();
   snapshot_revision_ = 0;
+}
+
+namespace {
+
+bool IsSnapshot(Isolation iso) {
+  return iso == Isolation::kSerializableSnapshot || iso == Isolation::kSerializable;
+}
+
+}  // namespace
+
+GetOptions Stm::ReadOptions() const {
+  GetOptions go;
+  if (IsSnapshot(iso_) && snapshot_revision_ > 0) go.revision = snapshot_revision_;
+  return go;
+}
+
+const Stm::Read* Stm::Store(const std::string& key, const GetResponse& r) {
+  const bool snapshot = IsSnapshot(iso_);
+  if (snapshot && snapshot_revision_ == 0) snapshot_revision_ = r.header.revision;
+  Read rd;
+  rd.read_revision = snapshot ? snapshot_revision_ : r.header.revision;
+  if (!r.kvs.empty()) {
+    rd.exists = true;
+    rd.kv = r.kvs[0];
+  }
+  auto [ins, ok] = reads_.emplace(key, std::move(rd));
+  (void)ok;
+  return &ins->second;
+}
+
+std::vector<std::string> Stm::TakeMissed() {
+  std::vector<std::string> out;
+  out.swap(missed_);
+  return out;
 }
 
 absl::StatusOr<const Stm::Read*> Stm::Fetch(const std::string& key) {
   auto it = reads_.find(key);
   if (it != reads_.end()) return &it->second;
-  GetOptions go;
-  const bool snapshot =
-      iso_ == Isolation::kSerializableSnapshot || iso_ == Isolation::kSerializable;
-  if (snapshot && snapshot_revision_ > 0) go.revision = snapshot_revision_;
-  auto r = kv_.Get(key, go, call_);
-  if (!r.ok()) return r.status();
-  if (snapshot && snapshot_revision_ == 0) snapshot_revision_ = r->header.revision;
-  Read rd;
-  rd.read_revision = snapshot ? snapshot_revision_ : r->header.revision;
-  if (!r->kvs.empty()) {
-    rd.exists = true;
-    rd.kv = r->kvs[0];
+  if (defer_) {
+    if (std::find(missed_.begin(), missed_.end(), key) == missed_.end()) missed_.push_back(key);
+    return absl::UnavailableError("stm: read deferred (the transaction function runs again)");
   }
-  auto [ins, ok] = reads_.emplace(key, std::move(rd));
-  (void)ok;
-  return &ins->second;
+  auto r = kv_.Get(key, ReadOptions(), call_);
+  if (!r.ok()) return r.status();
+  return Store(key, *r);
 }
 
 absl::Status Stm::Prefetch(const std::vector<std::string>& keys) {
@@ -116,14 +145,97 @@ absl::StatusOr<TxnResponse> RunStm(const Kv& kv, const std::function<absl::Statu
   return absl::AbortedError("stm: too many conflicting transactions (max_attempts)");
 }
 
+namespace {
+
+// One RunStmAsync: each attempt runs `apply` with deferred reads; the keys it missed are read one
+// after another (the first fixes the snapshot revision), then `apply` runs again; once it misses
+// nothing, its writes are committed (a conflict starts the next attempt).
+class StmRun : public std::enable_shared_from_this<StmRun> {
+ public:
+  StmRun(Kv kv, std::function<absl::Status(Stm&)> apply, const StmOptions& options)
+      : kv_(std::move(kv)),
+        apply_(std::move(apply)),
+        options_(options),
+        stm_(kv_, options.isolation, CallOptions()) {}
+
+  Future<TxnResponse> Start() {
+    Future<TxnResponse> f = promise_.future();
+    call_ = internal::OwnCall(options_.call, promise_, &unlink_);
+    rpc_ = internal::RpcCall(call_, call_.deadline);
+    stm_ = Stm(kv_, options_.isolation, rpc_);
+    stm_.DeferReads();
+    Attempt();
+    return f;
+  }
+
+ private:
+  void Attempt() {
+    if (attempt_++ >= options_.max_attempts) {
+      return Done(absl::AbortedError("stm: too many conflicting transactions (max_attempts)"));
+    }
+    stm_.Reset();
+    Read(options_.prefetch, 0);
+  }
+
+  // Reads keys[i..] (skipping those read already), then runs `apply`.
+  void Read(std::vector<std::string> keys, size_t i) {
+    stm_.ClearWrites();  // so that Exists below looks at the reads only
+    while (i < keys.size() && stm_.Exists(keys[i]).ok()) ++i;
+    (void)stm_.TakeMissed();
+    if (i == keys.size()) return Apply();
+    auto self = shared_from_this();
+    std::string key = keys[i];
+    kv_.GetAsync(key, stm_.ReadOptions(), rpc_)
+        .Then([self, keys = std::move(keys), i](absl::StatusOr<GetResponse> r) mutable {
+          if (!r.ok()) return self->Done(r.status());
+          self->stm_.Store(keys[i], *r);
+          self->Read(std::move(keys), i + 1);
+        });
+  }
+
+  void Apply() {
+    if (call_.cancel.canceled()) return Done(absl::CancelledError("stm: canceled"));
+    stm_.ClearWrites();
+    absl::Status st = apply_(stm_);
+    std::vector<std::string> missed = stm_.TakeMissed();
+    if (!missed.empty()) return Read(std::move(missed), 0);
+    if (!st.ok()) return Done(st);
+    auto self = shared_from_this();
+    kv_.CommitAsync(stm_.MakeCommit(), rpc_).Then([self](absl::StatusOr<TxnResponse> r) {
+      if (!r.ok()) return self->Done(r.status());
+      if (r->succeeded) return self->Done(std::move(*r));
+      self->Attempt();
+    });
+  }
+
+  void Done(absl::StatusOr<TxnResponse> r) {
+    unlink_();
+    promise_.Set(std::move(r));
+  }
+
+  const Kv kv_;
+  const std::function<absl::Status(Stm&)> apply_;
+  const StmOptions options_;
+  Promise<TxnResponse> promise_;
+  std::function<void()> unlink_ = [] {};
+  CallOptions call_;
+  CallOptions rpc_;
+  // Used by one step at a time (each started from the completion of the one before).
+  Stm stm_;
+  int attempt_ = 0;
+};
+
+}  // namespace
+
 Future<TxnResponse> RunStmAsync(const Kv& kv, std::function<absl::Status(Stm&)> apply,
                                 const StmOptions& options) {
-  return RunAsync<TxnResponse>(options.call,
-                               [kv, apply = std::move(apply), options](const CallOptions& c) {
-                                 StmOptions o = options;
-                                 o.call = c;
-                                 return RunStm(kv, apply, o);
-                               });
+  if (!apply)
+    return MakeReadyFuture<TxnResponse>(absl::InvalidArgumentError("stm: apply is empty"));
+  if (options.max_attempts <= 0) {
+    return MakeReadyFuture<TxnResponse>(
+        absl::InvalidArgumentError("stm: max_attempts must be > 0"));
+  }
+  return std::make_shared<StmRun>(kv, std::move(apply), options)->Start();
 }
 
 }  // namespace cairn::recipes

@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "src/async_acquire.h"
 #include "src/internal.h"
 
 namespace cairn::recipes::internal {
@@ -123,6 +124,48 @@ absl::StatusOr<std::optional<Grant>> AcquireQueued(const Session& session, const
   }
   if (absl::Status s = session.status(); !s.ok()) return fail(s);
   return grant(check->header);
+}
+
+Future<std::optional<Grant>> TryAcquireAsync(std::shared_ptr<Session> session, std::string key,
+                                             std::string prefix, const CallOptions& call,
+                                             const char* what, int64_t slots) {
+  using Result = std::optional<Grant>;
+  if (slots <= 0)
+    return MakeReadyFuture<Result>(absl::InvalidArgumentError(Msg(what, "slots must be > 0")));
+  if (absl::Status st = CheckSession(*session); !st.ok()) return MakeReadyFuture<Result>(st);
+  PutOptions po;
+  po.lease = session->lease();
+  Txn t;
+  t.If({Cmp::CreateRevision(key) == 0})
+      .Then({Op::Put(key, "", po), Op::Get(prefix, Ahead(slots))})
+      .Else({Op::Get(key), Op::Get(prefix, Ahead(slots))});
+  Promise<Result> p;
+  Future<Result> f = p.future();
+  std::string msg_prefix = what;
+  session->kv()
+      .CommitAsync(t, CreateCall(call, DeadlineOf(call)))
+      .Then([session, key, slots, p, msg_prefix](absl::StatusOr<TxnResponse> r) {
+        if (!r.ok()) return p.Set(r.status());
+        if (r->responses.size() != 2 || (!r->succeeded && r->responses[0].get.kvs.empty())) {
+          return p.Set(absl::InternalError(Msg(msg_prefix.c_str(), "unexpected txn response")));
+        }
+        const bool created = r->succeeded;
+        Revision my_rev = created ? r->header.revision : r->responses[0].get.kvs[0].create_revision;
+        if (CountOlder(r->responses[1].get.kvs, my_rev) < slots) {
+          Grant g;
+          g.key = key;
+          g.fencing_token = my_rev;
+          g.lease = session->lease();
+          g.header = r->header;
+          return p.Set(Result(std::move(g)));
+        }
+        if (!created) return p.Set(Result());
+        Txn undo;
+        undo.If({Cmp::CreateRevision(key) == my_rev}).Then({Op::Delete(key)});
+        session->kv().CommitAsync(undo).Then(
+            [p](const absl::StatusOr<TxnResponse>&) { p.Set(Result()); });
+      });
+  return f;
 }
 
 }  // namespace cairn::recipes::internal

@@ -170,6 +170,127 @@ async def test_aio_administration(server) -> None:
     assert c.closed
 
 
+class _NoExecutor:
+    """A default executor that fails the test when anything is run on it."""
+
+    @staticmethod
+    def install() -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        class NoExecutor(ThreadPoolExecutor):
+            def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+                raise AssertionError("ran on the executor")
+
+        asyncio.get_running_loop().set_default_executor(NoExecutor())
+
+
+@pytest.mark.asyncio
+async def test_aio_short_recipe_calls_complete_without_the_executor(server) -> None:
+    """Sessions' open and close, try_acquire and every release, a barrier's hold, a queue's put,
+    get_nowait and size, proclaim, resign, leader and register are native futures."""
+    _NoExecutor.install()
+    c = cairn.aio.Client([server.endpoint])
+    try:
+        s1, s2 = await c.session(ttl=10).open(), await c.session(ttl=10).open()
+        mine, theirs = s1.lock("sx/l"), s2.lock("sx/l")
+        assert (await mine.try_acquire()) is not None
+        assert await theirs.try_acquire() is None
+        assert len(await c.get_prefix("sx/l/")) == 1  # the failed try left no key
+        await mine.release()
+        assert (await theirs.try_acquire()) is not None
+        await theirs.release()
+        rw, sem = s1.rwlock("sx/rw"), s1.semaphore("sx/sem", 2)
+        await rw.acquire(write=False)
+        await sem.acquire()
+        async with s1.multi_lock(["sx/m1", "sx/m2"]):
+            assert len(await c.get_prefix("sx/m")) == 2
+        await rw.release()
+        await sem.release()
+        assert await c.get_prefix("sx/") == []
+        bar = s1.barrier("sx/bar")
+        await bar.hold()
+        assert len(await c.get_prefix("sx/bar")) == 1
+        await bar.release()
+        q = s1.queue("sx/q")
+        await q.put("a")
+        assert await q.size() == 1
+        assert await q.get_nowait() == b"a"
+        assert await q.get_nowait() is None
+        e = s1.election("sx/e")
+        await e.campaign("v1", timeout=10)
+        await e.proclaim("v2")
+        assert (await e.leader()).value == b"v2"
+        await e.resign()
+        await s1.register("sx/svc", "a", "10.0.0.1:80", {"zone": "x"})
+        assert len(await c.get_prefix("sx/svc/")) == 1
+        await s1.close()
+        assert not s1.alive
+        assert await c.get_prefix("sx/svc/") == []  # revoked with the session's lease
+        await s2.close()
+    finally:
+        c._sync.close()
+
+
+@pytest.mark.asyncio
+async def test_aio_auth_and_stm_complete_without_the_executor(server) -> None:
+    """Auth calls are native futures; STM runs its function on the loop over native reads and
+    a native txn, rerunning it after each first read, and stays serializable."""
+    _NoExecutor.install()
+    c = cairn.aio.Client([server.endpoint])
+    try:
+        if server.kind == "cairn":  # AuthStatus: etcd 3.5+ (Debian's etcd is 3.4)
+            assert await c.auth.enabled is False
+        await c.auth.add_user("sxuser", "pw")
+        await c.auth.add_role("sxrole")
+        await c.auth.grant_permission("sxrole", "read", "sx/", prefix=True)
+        assert [p[1] for p in await c.auth.role_permissions("sxrole")] == [b"sx/"]
+        await c.auth.grant_role("sxuser", "sxrole")
+        assert await c.auth.user_roles("sxuser") == ["sxrole"]
+        await c.auth.revoke_role("sxuser", "sxrole")
+        await c.auth.revoke_permission("sxrole", "sx/", prefix=True)
+        await c.auth.change_password("sxuser", "pw2")
+        assert "sxrole" in await c.auth.roles() and "sxuser" in await c.auth.users()
+        await c.auth.delete_role("sxrole")
+        await c.auth.delete_user("sxuser")
+        with pytest.raises(cairn.UserNotFoundError):
+            await c.auth.delete_user("sxuser")
+
+        await c.put("sx/a", "100")
+        await c.put("sx/b", "0")
+        runs = []
+
+        def transfer(stm: cairn.Stm) -> None:
+            runs.append(1)
+            stm.put("sx/a", str(int(stm.get("sx/a") or b"0") - 10))
+            stm.put("sx/b", str(int(stm.get("sx/b") or b"0") + 10))
+
+        await asyncio.gather(*(c.stm(transfer) for _ in range(5)))
+        assert (await c.get("sx/a")).value == b"50"
+        assert (await c.get("sx/b")).value == b"50"
+        assert len(runs) >= 15  # each transaction ran again after each of its two first reads
+
+        def fail(stm: cairn.Stm) -> None:
+            stm.put("sx/a", b"lost" + (stm.get("sx/a") or b""))
+            raise ValueError("no")
+
+        with pytest.raises(ValueError):
+            await c.stm(fail)
+        assert (await c.get("sx/a")).value == b"50"
+        for level in ("serializable_snapshot", "serializable", "repeatable_read",
+                      "read_committed"):
+            def copy(stm: cairn.Stm) -> None:
+                assert stm.rev("sx/a") > 0
+                stm.put("sx/copy", stm.get("sx/a") or b"")
+                stm.delete("sx/b")
+
+            assert (await c.stm(copy, isolation=level)).succeeded
+            assert (await c.get("sx/copy")).value == b"50" and await c.get("sx/b") is None
+        with pytest.raises(ValueError):
+            await c.stm(transfer, isolation="nope")
+    finally:
+        c._sync.close()
+
+
 def _os_threads() -> int:
     import os
     return len(os.listdir("/proc/self/task"))
@@ -257,8 +378,8 @@ async def test_aio_multi_lock_double_barrier_queue_and_latch_waits_hold_no_threa
 @pytest.mark.asyncio
 async def test_aio_admin_counter_and_cache_complete_without_the_executor(server) -> None:
     """Membership, maintenance, counters, the cache's and the resolver's waits are native
-    futures: a loop whose default executor is broken still runs them (auth and the snapshot
-    still use it)."""
+    futures: a loop whose default executor is broken still runs them (the snapshot and the
+    closes that join a thread still use it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     class NoExecutor(ThreadPoolExecutor):

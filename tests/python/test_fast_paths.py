@@ -1,6 +1,7 @@
 """The short paths of get and put (native get_kv/put_kv, blocking; get_kv_async/put_kv_async
-settling a _Call, asyncio): interrupted and cancelled against a paused member, whose calls
-would otherwise wait for their 60 s deadline."""
+settling a _Call, asyncio, started inline or by the loop notifier's starter thread):
+interrupted and cancelled against a paused member, whose calls would otherwise wait for their
+60 s deadline."""
 
 import asyncio
 import os
@@ -44,6 +45,15 @@ def test_blocking_get_put_interrupted_and_aio_cancelled(cairn_server) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # Calls started while others are in flight are started by the notifier's starter
+        # thread; cancelling them, started or still queued there, cancels them as well.
+        futs = [_waker().start(a._c.get_kv_async, "k", False) for _ in range(20)]
+        await asyncio.sleep(0)
+        for f in futs:
+            assert f.cancel()
+        for f in futs:
+            with pytest.raises(cairn.CanceledError):
+                f.native.result(30)
 
     async def run() -> None:
         async with cairn.aio.Client([ep], timeout=60) as a:
@@ -54,6 +64,11 @@ def test_blocking_get_put_interrupted_and_aio_cancelled(cairn_server) -> None:
                 await aio_checks(a)
             finally:
                 cairn_server.proc.send_signal(signal.SIGCONT)
+            # Many concurrent calls (most started by the starter thread) each get their own
+            # result.
+            await asyncio.gather(*(a.put(f"many/{i}", str(i)) for i in range(200)))
+            got = await asyncio.gather(*(a.get(f"many/{i}") for i in range(200)))
+            assert [kv.value for kv in got] == [str(i).encode() for i in range(200)]
 
     asyncio.run(run())
 

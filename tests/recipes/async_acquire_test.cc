@@ -1,9 +1,10 @@
 // The recipes' thread-free async forms (Mutex::LockAsync, RWMutex::{R,}LockAsync,
 // Semaphore::AcquireAsync, Barrier::WaitAsync, Election::CampaignAsync/ProclaimAsync/ResignAsync, a
 // resumed Election, MultiLock::LockAsync, DoubleBarrier::{Enter,Leave}Async, Queue::DequeueAsync,
-// LeaderLatch::AwaitAsync, Counter's and PrefixCache::WaitForRevisionAsync) and sessions that adopt
-// a lease without keeping it alive or revoking it (what the server's v3lock/v3election services are
-// built on), against etcd and cairn.
+// LeaderLatch::AwaitAsync, Counter's and PrefixCache::WaitForRevisionAsync, Queue::ClaimAsync,
+// RunStmAsync), the async forms of the short calls (TryLock, releases, barrier hold, enqueue,
+// register, session close) and sessions that adopt a lease without keeping it alive or revoking it
+// (what the server's v3lock/v3election services are built on), against etcd and cairn.
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -14,6 +15,7 @@
 
 #include "cairn/recipes/barrier.h"
 #include "cairn/recipes/counter.h"
+#include "cairn/recipes/discovery.h"
 #include "cairn/recipes/election.h"
 #include "cairn/recipes/leader_latch.h"
 #include "cairn/recipes/multi_lock.h"
@@ -22,6 +24,7 @@
 #include "cairn/recipes/queue.h"
 #include "cairn/recipes/rw_mutex.h"
 #include "cairn/recipes/semaphore.h"
+#include "cairn/recipes/stm.h"
 #include "tests/recipes/recipes_test_util.h"
 
 namespace cairn::recipes_test {
@@ -452,6 +455,149 @@ TEST_P(AsyncRecipeTest, CounterAndCacheAsyncForms) {
   ASSERT_TRUE(put.ok());
   EXPECT_TRUE(next.Get().ok());
   EXPECT_TRUE((*cache)->Get("async/cache/a").has_value());
+}
+
+TEST_P(AsyncRecipeTest, QueueClaimAsyncWaitsWithoutAThreadAndGivesBackCanceledClaims) {
+  auto session = NewSession();
+  ASSERT_TRUE(session);
+  recipes::Queue q(*client_, "async/cq");
+  auto late = q.ClaimAsync(*session, Within(300)).Get();
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+  CallOptions canceled;
+  canceled.cancel = CancelToken::Make();
+  Future<recipes::ClaimedItem> gone = q.ClaimAsync(*session, canceled);
+  canceled.cancel.Cancel();
+  EXPECT_EQ(gone.Get().status().code(), absl::StatusCode::kCancelled);
+
+  // Many pending claims park no thread; each item is claimed by exactly one of them.
+  const size_t before = ThreadCount();
+  std::vector<Future<recipes::ClaimedItem>> waits;
+  for (size_t i = 0; i < kWaiters; ++i) waits.push_back(q.ClaimAsync(*session, Within(60000)));
+  EXPECT_LT(ThreadCount(), before + kThreadSlack);
+  for (auto& w : waits) EXPECT_FALSE(w.Ready());
+  std::set<std::string> put;
+  for (size_t i = 0; i < kWaiters; ++i) {
+    put.insert("job" + std::to_string(i));
+    ASSERT_TRUE(q.Enqueue("job" + std::to_string(i), static_cast<int>(i % 2)).ok());
+  }
+  std::set<std::string> got;
+  for (auto& w : waits) {
+    auto c = w.Get();
+    ASSERT_TRUE(c.ok()) << c.status();
+    got.insert(c->item.value);
+    EXPECT_EQ(c->item.priority, c->item.value.back() % 2 == 0 ? 0 : 1);
+    ASSERT_TRUE(q.Ack(*c).ok());
+  }
+  EXPECT_EQ(got, put);
+  EXPECT_TRUE(KeysUnder("async/cq").empty());  // items and claims gone
+
+  // A claim released goes to the next claimer; TryClaim finds nothing once all are claimed.
+  ASSERT_TRUE(q.Enqueue("again").ok());
+  auto first = q.ClaimAsync(*session, Within(30000)).Get();
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto none = q.TryClaim(*session);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  Future<recipes::ClaimedItem> next = q.ClaimAsync(*session, Within(30000));
+  ASSERT_TRUE(q.Release(*first).ok());
+  auto second = next.Get();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->item.key, first->item.key);
+  ASSERT_TRUE(q.Ack(*second).ok());
+}
+
+TEST_P(AsyncRecipeTest, RunStmAsyncRereadsWithoutAThreadAndStaysSerializable) {
+  ASSERT_TRUE(client_->kv().Put("async/stm/a", "100").ok());
+  ASSERT_TRUE(client_->kv().Put("async/stm/b", "0").ok());
+  // Moves 1 from a to b; `apply` runs again after each first read of a key.
+  auto move = [](recipes::Stm& stm) -> absl::Status {
+    auto a = stm.Get("async/stm/a");
+    if (!a.ok()) return a.status();
+    auto b = stm.Get("async/stm/b");
+    if (!b.ok()) return b.status();
+    stm.Put("async/stm/a", std::to_string(std::stoi(*a) - 1));
+    stm.Put("async/stm/b", std::to_string(std::stoi(*b) + 1));
+    return absl::OkStatus();
+  };
+  const size_t before = ThreadCount();
+  std::vector<Future<TxnResponse>> runs;
+  for (size_t i = 0; i < kWaiters; ++i) {
+    recipes::StmOptions o;
+    o.call = Within(60000);
+    runs.push_back(recipes::RunStmAsync(client_->kv(), move, o));
+  }
+  EXPECT_LT(ThreadCount(), before + kThreadSlack);
+  for (auto& r : runs) {
+    auto t = r.Get();
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_TRUE(t->succeeded);
+  }
+  auto a = client_->kv().Get("async/stm/a");
+  auto b = client_->kv().Get("async/stm/b");
+  ASSERT_TRUE(a.ok() && b.ok() && !a->kvs.empty() && !b->kvs.empty());
+  EXPECT_EQ(a->kvs[0].value, std::to_string(100 - kWaiters));
+  EXPECT_EQ(b->kvs[0].value, std::to_string(kWaiters));
+
+  // apply's own error ends it with nothing written.
+  auto failed = recipes::RunStmAsync(client_->kv(), [](recipes::Stm& stm) -> absl::Status {
+                  auto a = stm.Get("async/stm/a");
+                  if (!a.ok()) return a.status();
+                  stm.Put("async/stm/a", "lost");
+                  return absl::FailedPreconditionError("no");
+                }).Get();
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kFailedPrecondition) << failed.status();
+  EXPECT_EQ(client_->kv().Get("async/stm/a")->kvs[0].value, std::to_string(100 - kWaiters));
+}
+
+TEST_P(AsyncRecipeTest, ReleasesAndShortCallsHaveAsyncForms) {
+  auto s0 = NewSession();
+  auto s1 = NewSession();
+  ASSERT_TRUE(s0 && s1);
+  Mutex m0(s0, "async/short/m");
+  Mutex m1(s1, "async/short/m");
+  auto got = m0.TryLockAsync(Within(20000)).Get();
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  auto busy = m1.TryLockAsync(Within(20000)).Get();
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  EXPECT_FALSE(busy->has_value());
+  EXPECT_EQ(KeysUnder("async/short/m/").size(), 1u);  // the failed try left no key
+  ASSERT_TRUE(m0.UnlockAsync().Get().ok());
+
+  RWMutex rw(s0, "async/short/rw");
+  ASSERT_TRUE(rw.RLockAsync(Within(20000)).Get().ok());
+  ASSERT_TRUE(rw.UnlockAsync().Get().ok());
+  EXPECT_FALSE(rw.grant().has_value());
+  EXPECT_EQ(rw.UnlockAsync().Get().status().code(), absl::StatusCode::kFailedPrecondition);
+  Semaphore sem(s0, "async/short/sem", 2);
+  ASSERT_TRUE(sem.AcquireAsync(Within(20000)).Get().ok());
+  ASSERT_TRUE(sem.ReleaseAsync().Get().ok());
+  EXPECT_FALSE(sem.grant().has_value());
+  recipes::MultiLock ml(s0, {"async/short/x", "async/short/y"});
+  ASSERT_TRUE(ml.LockAsync(Within(20000)).Get().ok());
+  ASSERT_TRUE(ml.UnlockAsync().Get().ok());
+  EXPECT_TRUE(KeysUnder("async/short/").empty());
+
+  recipes::Barrier bar(s0, "async/short/bar");
+  ASSERT_TRUE(bar.HoldAsync().Get().ok());
+  EXPECT_EQ(bar.HoldAsync().Get().status().code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(bar.ReleaseAsync().Get().ok());
+  EXPECT_TRUE(KeysUnder("async/short/bar").empty());
+
+  recipes::Queue q(*client_, "async/short/q");
+  auto key = q.EnqueueAsync("v", 3).Get();
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto item = q.TryDequeueAsync().Get();
+  ASSERT_TRUE(item.ok() && item->has_value()) << item.status();
+  EXPECT_EQ((*item)->key, *key);
+  EXPECT_EQ((*item)->priority, 3);
+
+  recipes::ServiceEndpoint e{"10.0.0.1:80", "", "api-1"};
+  ASSERT_TRUE(recipes::RegisterEndpointAsync(*s1, "async/short/svc", e).Get().ok());
+  EXPECT_EQ(KeysUnder("async/short/svc/").size(), 1u);
+  ASSERT_TRUE(s1->CloseAsync().Get().ok());
+  EXPECT_FALSE(s1->alive());
+  EXPECT_TRUE(KeysUnder("async/short/svc/").empty());  // revoked with the session's lease
+  EXPECT_TRUE(s1->CloseAsync().Get().ok());            // idempotent
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, AsyncRecipeTest,

@@ -1,5 +1,6 @@
 """The machinery of ``cairn.aio`` (not public): completing asyncio futures from the client's
-threads without the GIL, and running the few short blocking calls off the event loop."""
+threads without the GIL, and running the few blocking calls left (a snapshot, closes that join a
+thread) off the event loop."""
 
 from __future__ import annotations
 
@@ -44,10 +45,11 @@ class _Call(asyncio.Future[Any]):
 class _LoopWaker:
     """Completes this loop's futures from the client's threads without taking the GIL there.
 
-    A native call posts a token to a ``_cairn.Notifier``; its eventfd wakes the loop, whose
-    reader drains every posted token and settles the futures (or runs the callbacks) registered
-    for them, in one pass. One per event loop. A call costs one dict entry (a tuple), no
-    closure."""
+    A completed native call is queued on a ``_cairn.Notifier``, whose eventfd wakes the loop;
+    the loop's reader makes one native call, ``notifier.settle()``, which sets the asyncio
+    future of every call queued since the last wake-up (in C++: no Python frame, no dict entry
+    per call) and returns the tokens posted by watches and by calls with a timeout, whose
+    callbacks and futures are then handled here. One per event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -60,21 +62,20 @@ class _LoopWaker:
 
     def track(self, fut: "asyncio.Future[Any]", native: Any, timeout: Optional[_Timeout]) -> None:
         """Settles ``fut`` from ``native`` on the loop once ``native`` completes."""
+        if timeout is None:
+            native.settle_to(self.notifier, fut)
+            return
         self._next += 1
         token = self._next
         self._calls[token] = (fut, native, timeout)
         native.notify_to(self.notifier, token)
 
     def start(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
-        """Starts ``fn(*args, notifier, token)``, a native call that posts ``token`` to this
-        loop's notifier when it completes (``get_kv_async``...), and returns the future it
-        settles: one native call to start and register."""
-        self._next += 1
-        token = self._next
-        native = fn(*args, self.notifier, token)
+        """Starts ``fn(*args, notifier, future)``, a native call whose completion the notifier's
+        settle() sets on ``future`` (``get_kv_async``...), and returns that future: one native
+        call to start and register."""
         fut = _Call(loop=self.loop)
-        fut.native = native
-        self._calls[token] = (fut, native, None)
+        fut.native = fn(*args, self.notifier, fut)
         return fut
 
     def register(self, callback: Callable[[], None]) -> int:
@@ -88,7 +89,7 @@ class _LoopWaker:
 
     def _drain(self) -> None:
         calls = self._calls
-        for token in self.notifier.drain():
+        for token in self.notifier.settle():
             call = calls.pop(token, None)
             if call is not None:
                 fut, native, timeout = call
@@ -142,9 +143,10 @@ def _await(native: Any, timeout: Optional[float] = None) -> "asyncio.Future[Any]
 
 
 async def _offload(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Runs a short blocking call (it releases the GIL) on the loop's default executor: a pool
-    of a few threads shared by every call, not a thread per call. For the calls that have no
-    native future (administration, counter, STM, releases)."""
+    """Runs a blocking call (it releases the GIL) on the loop's default executor: a pool of a
+    few threads shared by every call, not a thread per call. Only for what cannot be a native
+    future: the snapshot streamed into a file, and the closes that join a thread (the client's,
+    a latch's, a selector's)."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 

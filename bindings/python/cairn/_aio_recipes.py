@@ -1,9 +1,11 @@
 """The recipes of ``cairn.aio``: locks, elections, barriers and queues under an asyncio session.
 
-Every wait (Lock, RWLock, Semaphore, MultiLock, Barrier, DoubleBarrier, Queue, campaign, latch)
-holds no thread: the recipes' async forms complete on the client's threads. Releases and the
-other short calls listed in docs/python.md run through the loop's default executor. Cancelling the awaiting task (or its timeout) gives up and removes the
-waiting key."""
+Every call holds no thread: the waits (Lock, RWLock, Semaphore, MultiLock, Barrier,
+DoubleBarrier, Queue, campaign, latch) and the short calls (releases, try_acquire, hold, put,
+get_nowait, size, proclaim, resign, leader, a session's open and close, register) are the
+recipes' async forms, completed on the client's threads. Only the closes of a latch and a
+selector, which join their thread, run on the loop's default executor (docs/python.md).
+Cancelling the awaiting task (or its timeout) gives up and removes the waiting key."""
 
 from __future__ import annotations
 
@@ -66,10 +68,10 @@ class Lock(_Held):
 
     async def try_acquire(self) -> Optional[Grant]:
         """Takes the lock if free, else None (never waits)."""
-        return cast(Optional[Grant], await _offload(self._native.try_lock))
+        return cast(Optional[Grant], await _await(self._native.try_lock_async()))
 
     async def release(self) -> None:
-        await _offload(self._native.unlock)
+        await _await(self._native.unlock_async())
 
 
 class RWLock(_Held):
@@ -84,7 +86,7 @@ class RWLock(_Held):
         return cast(Grant, await _await(self._native.lock_async(write, timeout), timeout))
 
     async def release(self) -> None:
-        await _offload(self._native.unlock)
+        await _await(self._native.unlock_async())
 
     @contextlib.asynccontextmanager
     async def read(self, timeout: Optional[float] = None) -> AsyncIterator["RWLock"]:
@@ -114,7 +116,7 @@ class Semaphore(_Held):
         return cast(Grant, await _await(self._native.acquire_async(timeout), timeout))
 
     async def release(self) -> None:
-        await _offload(self._native.release)
+        await _await(self._native.release_async())
 
 
 class MultiLock:
@@ -130,7 +132,7 @@ class MultiLock:
         return self.grants
 
     async def release(self) -> None:
-        await _offload(self._native.unlock)
+        await _await(self._native.unlock_async())
         self.grants = []
 
     def guards(self) -> List[Any]:
@@ -153,10 +155,10 @@ class Barrier:
         self._native = _cairn.Barrier(session._native, name)
 
     async def hold(self) -> None:
-        await _offload(self._native.hold)
+        await _await(self._native.hold_async())
 
     async def release(self) -> None:
-        await _offload(self._native.release)
+        await _await(self._native.release_async())
 
     async def wait(self, timeout: Optional[float] = None) -> None:
         await _await(self._native.wait_async(timeout), timeout)
@@ -194,18 +196,18 @@ class Queue:
         """Adds an item (lower ``priority`` numbers are taken first); returns its key."""
         if priority and not self.priority:
             raise ValueError("priority needs a priority_queue")
-        return bytes(await _offload(self._native.enqueue, _b(value, "value"), priority))
+        return bytes(await _await(self._native.enqueue_async(_b(value, "value"), priority)))
 
     async def get(self, timeout: Optional[float] = None) -> bytes:
         """Takes the next item's value, waiting for one."""
         return bytes((await _await(self._native.dequeue_async(timeout), timeout)).value)
 
     async def get_nowait(self) -> Optional[bytes]:
-        item = await _offload(self._native.try_dequeue)
+        item = await _await(self._native.try_dequeue_async())
         return None if item is None else bytes(item.value)
 
     async def size(self) -> int:
-        return int(await _offload(self._native.size))
+        return int(await _await(self._native.size_async()))
 
 
 class Latch:
@@ -365,13 +367,13 @@ class Election:
                                        timeout))
 
     async def proclaim(self, value: Bytes) -> None:
-        await _offload(self._native.proclaim, _b(value, "value"))
+        await _await(self._native.proclaim_async(_b(value, "value")))
 
     async def resign(self) -> None:
-        await _offload(self._native.resign)
+        await _await(self._native.resign_async())
 
     async def leader(self) -> LeaderInfo:
-        return cast(LeaderInfo, await _offload(self._native.leader))
+        return cast(LeaderInfo, await _await(self._native.leader_async()))
 
     @property
     def leadership(self) -> Optional[Grant]:
@@ -390,11 +392,11 @@ class Session:
         self._native: Any = None
 
     async def open(self) -> "Session":
-        self._native = await _offload(_cairn.Session.create, self.client._c, self.ttl)
+        self._native = await _await(_cairn.Session.create_async(self.client._c, self.ttl))
         return self
 
     async def close(self) -> None:
-        await _offload(self._native.close)
+        await _await(self._native.close_async())
 
     async def __aenter__(self) -> "Session":
         return await self.open()
@@ -442,23 +444,22 @@ class Session:
                     on_not_leader: Optional[Callable[[], None]] = None) -> Any:
         """A leader latch (as ``cairn.Session.latch``): ``latch.is_leader``, ``await
         latch.wait(timeout)`` (no thread while it waits), ``await latch.close()``; the callbacks
-        run on a client thread."""
-        native = await _offload(_cairn.LeaderLatch, self._native, name, _b(value, "value"),
-                                on_leader, on_not_leader)
-        return Latch(native)
+        run on a client thread. Starting it makes no call (it starts the latch's thread)."""
+        return Latch(_cairn.LeaderLatch(self._native, name, _b(value, "value"), on_leader,
+                                        on_not_leader))
 
     async def selector(self, name: str, fn: Callable[[Grant, Any], None], value: Bytes = b"",
                        requeue: bool = True) -> Any:
         """A leader selector (as ``cairn.Session.selector``): ``fn(grant, lost)``, a plain
-        function, runs on the selector's thread while this process leads; ``await close()``."""
-        native = await _offload(_cairn.LeaderSelector, self._native, name, fn,
-                                _b(value, "value"), requeue)
-        return _Offloaded(native)
+        function, runs on the selector's thread while this process leads; ``await close()``
+        (it joins that thread: on the loop's default executor). Starting it makes no call."""
+        return _Offloaded(_cairn.LeaderSelector(self._native, name, fn, _b(value, "value"),
+                                                requeue))
 
     async def register(self, service: str, id: str, address: str,
                        metadata: Optional[Any] = None) -> None:
         """Registers an instance under this session (it goes when the session ends)."""
         if not id or "/" in id:
             raise ValueError("id must be non-empty and without '/'")
-        await _offload(_cairn.register_endpoint, self._native, service, id, address,
-                       "" if metadata is None else json.dumps(metadata))
+        await _await(_cairn.register_endpoint_async(
+            self._native, service, id, address, "" if metadata is None else json.dumps(metadata)))

@@ -78,57 +78,58 @@ class AuthAPI:
         self._c = client._c
 
     def enable(self) -> None:
-        _cairn.auth_enable(self._c)
+        _cairn.auth_enable(self._c).result()
 
     def disable(self) -> None:
-        _cairn.auth_disable(self._c)
+        _cairn.auth_disable(self._c).result()
 
     @property
     def enabled(self) -> bool:
         """Whether auth is on (the AuthStatus call: etcd 3.5+ and cairn)."""
-        return bool(_cairn.auth_status(self._c))
+        return bool(_cairn.auth_status(self._c).result())
 
     def add_user(self, name: str, password: Optional[str] = None) -> None:
-        _cairn.user_add(self._c, name, password)
+        _cairn.user_add(self._c, name, password).result()
 
     def user_roles(self, name: str) -> List[str]:
-        return list(_cairn.user_get(self._c, name))
+        return list(_cairn.user_get(self._c, name).result())
 
     def users(self) -> List[str]:
-        return list(_cairn.user_list(self._c))
+        return list(_cairn.user_list(self._c).result())
 
     def delete_user(self, name: str) -> None:
-        _cairn.user_delete(self._c, name)
+        _cairn.user_delete(self._c, name).result()
 
     def change_password(self, name: str, password: str) -> None:
-        _cairn.user_change_password(self._c, name, password)
+        _cairn.user_change_password(self._c, name, password).result()
 
     def grant_role(self, user: str, role: str) -> None:
-        _cairn.user_grant_role(self._c, user, role)
+        _cairn.user_grant_role(self._c, user, role).result()
 
     def revoke_role(self, user: str, role: str) -> None:
-        _cairn.user_revoke_role(self._c, user, role)
+        _cairn.user_revoke_role(self._c, user, role).result()
 
     def add_role(self, name: str) -> None:
-        _cairn.role_add(self._c, name)
+        _cairn.role_add(self._c, name).result()
 
     def roles(self) -> List[str]:
-        return list(_cairn.role_list(self._c))
+        return list(_cairn.role_list(self._c).result())
 
     def role_permissions(self, name: str) -> List[Any]:
         """(type, key, range_end) triples; type 0 read, 1 write, 2 readwrite."""
-        return list(_cairn.role_get(self._c, name))
+        return list(_cairn.role_get(self._c, name).result())
 
     def delete_role(self, name: str) -> None:
-        _cairn.role_delete(self._c, name)
+        _cairn.role_delete(self._c, name).result()
 
     def grant_permission(self, role: str, perm: str, key: Bytes, prefix: bool = False) -> None:
         if perm not in self.PERMISSIONS:
             raise ValueError("perm must be 'read', 'write' or 'readwrite'")
         k = _b(key)
         _cairn.role_grant_permission(self._c, role, self.PERMISSIONS[perm], k,
-                                     _prefix_end(k) if prefix else None)
+                                     _prefix_end(k) if prefix else None).result()
 
     def revoke_permission(self, role: str, key: Bytes, prefix: bool = False) -> None:
         k = _b(key)
-        _cairn.role_revoke_permission(self._c, role, k, _prefix_end(k) if prefix else None)
+        _cairn.role_revoke_permission(self._c, role, k,
+                                      _prefix_end(k) if prefix else None).result()

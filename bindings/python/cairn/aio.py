@@ -1,33 +1,35 @@
 """asyncio forms of the cairn API: ``await client.put(...)``, ``async for ev in client.watch(...)``.
 
-The same surface as the blocking API. KV, transactions, leases, watches, every recipe wait
-(locks, rwlocks, semaphores, multi-locks, barriers, double barriers, queues, campaigns, latches),
-counters, the cache's wait, membership and maintenance run on the client's own threads, which
-complete asyncio futures without taking the GIL: they post to an eventfd the loop reads (one
-``_LoopWaker`` per loop), and the loop settles every completed future in one pass. No thread per
-call and no blocking of the event loop. Cancelling the awaiting task cancels the call. What
-remains on the loop's default executor (auth, the snapshot, STM, releases, ...) is listed in
-docs/python.md.
+The same surface as the blocking API. KV, transactions, leases, watches, every recipe call
+(waits, releases, tries, enqueues, elections' proclaim/resign/leader, sessions' open and close,
+registrations), counters, the cache's wait, membership, maintenance and auth run on the client's
+own threads, which complete asyncio futures without taking the GIL: they post to an eventfd the
+loop reads (one ``_LoopWaker`` per loop), and the loop settles every completed future in one pass.
+STM runs its function on the loop over those calls. No thread per call and no blocking of the
+event loop. Cancelling the awaiting task cancels the call. What remains on the loop's default
+executor (the snapshot into a file, and the closes that join a thread: the client's, a latch's,
+a selector's) is listed in docs/python.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union, cast
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Union, cast
 
 from . import _cairn
 
-from ._aio_core import _await, _offload, _Offloaded, _waker
+from ._aio_core import _await, _offload, _waker
+from ._aio_stm import run_stm
 from ._aio_recipes import (Barrier, Cache, Counter, DoubleBarrier, Election, Latch, Lock,
                            MultiLock, Observer, Queue, Resolver, RWLock, Semaphore, Session)
 from ._cairn import Event, GetResponse, KeyValue, TxnResponse
-from ._util import Bytes, _b
+from ._util import Bytes, _b, _prefix_end
 from .errors import LeaseNotFoundError
 from .recipes import Stm
 
 __all__ = ["Client", "Watch", "Session", "Lock", "RWLock", "Semaphore", "MultiLock", "Barrier",
            "DoubleBarrier", "Queue", "Election", "Observer", "Lease", "Latch", "Counter", "Cache",
-           "Resolver", "ClusterAPI", "MaintenanceAPI"]
+           "Resolver", "ClusterAPI", "MaintenanceAPI", "AuthAPI"]
 
 
 class Watch:
@@ -161,6 +163,73 @@ class MaintenanceAPI:
         await _await(_cairn.move_leader(self._c, target))
 
 
+class AuthAPI:
+    """``await client.auth.add_user(name, password)``... as ``cairn.Client.auth``'s calls (and
+    ``await client.auth.enabled``): native futures."""
+
+    PERMISSIONS = {"read": 0, "write": 1, "readwrite": 2}
+
+    def __init__(self, client: "Client") -> None:
+        self._c = client._c
+
+    async def enable(self) -> None:
+        await _await(_cairn.auth_enable(self._c))
+
+    async def disable(self) -> None:
+        await _await(_cairn.auth_disable(self._c))
+
+    @property
+    def enabled(self) -> Awaitable[bool]:
+        """``await client.auth.enabled``: whether auth is on."""
+        return cast(Awaitable[bool], _await(_cairn.auth_status(self._c)))
+
+    async def add_user(self, name: str, password: Optional[str] = None) -> None:
+        await _await(_cairn.user_add(self._c, name, password))
+
+    async def user_roles(self, name: str) -> List[str]:
+        return list(await _await(_cairn.user_get(self._c, name)))
+
+    async def users(self) -> List[str]:
+        return list(await _await(_cairn.user_list(self._c)))
+
+    async def delete_user(self, name: str) -> None:
+        await _await(_cairn.user_delete(self._c, name))
+
+    async def change_password(self, name: str, password: str) -> None:
+        await _await(_cairn.user_change_password(self._c, name, password))
+
+    async def grant_role(self, user: str, role: str) -> None:
+        await _await(_cairn.user_grant_role(self._c, user, role))
+
+    async def revoke_role(self, user: str, role: str) -> None:
+        await _await(_cairn.user_revoke_role(self._c, user, role))
+
+    async def add_role(self, name: str) -> None:
+        await _await(_cairn.role_add(self._c, name))
+
+    async def roles(self) -> List[str]:
+        return list(await _await(_cairn.role_list(self._c)))
+
+    async def role_permissions(self, name: str) -> List[Any]:
+        return list(await _await(_cairn.role_get(self._c, name)))
+
+    async def delete_role(self, name: str) -> None:
+        await _await(_cairn.role_delete(self._c, name))
+
+    async def grant_permission(self, role: str, perm: str, key: Bytes,
+                               prefix: bool = False) -> None:
+        if perm not in self.PERMISSIONS:
+            raise ValueError("perm must be 'read', 'write' or 'readwrite'")
+        k = _b(key)
+        await _await(_cairn.role_grant_permission(self._c, role, self.PERMISSIONS[perm], k,
+                                                  _prefix_end(k) if prefix else None))
+
+    async def revoke_permission(self, role: str, key: Bytes, prefix: bool = False) -> None:
+        k = _b(key)
+        await _await(_cairn.role_revoke_permission(self._c, role, k,
+                                                   _prefix_end(k) if prefix else None))
+
+
 class Client:
     """The asyncio client: the same calls as ``cairn.Client``, awaitable."""
 
@@ -175,11 +244,11 @@ class Client:
         self.cluster = ClusterAPI(self)
         #: ``await client.maintenance.status()``...: native futures (the snapshot: executor).
         self.maintenance = MaintenanceAPI(self)
-        #: ``await client.auth.add_user(...)``...: the blocking API's methods on the loop's
-        #: default executor (the C++ SDK has no async auth calls).
-        self.auth: Any = _Offloaded(self._sync.auth)
+        #: ``await client.auth.add_user(...)``...: native futures.
+        self.auth = AuthAPI(self)
 
     async def close(self) -> None:
+        """Closes the client: joins its threads, so on the loop's default executor."""
         await _offload(self._sync.close)
 
     @property
@@ -264,5 +333,7 @@ class Client:
 
     async def stm(self, fn: Callable[[Stm], None], isolation: str = "serializable_snapshot",
                   max_attempts: int = 64) -> TxnResponse:
-        """As ``cairn.Client.stm``: ``fn`` (a plain function) runs on a client thread."""
-        return cast(TxnResponse, await _offload(self._sync.stm, fn, isolation, max_attempts))
+        """As ``cairn.Client.stm``; ``fn`` (a plain function) runs on the event loop, and again
+        from the start after each first read of a key (the read is a native future), so it must
+        have no side effects besides the ``stm`` (see ``cairn._aio_stm``)."""
+        return await run_stm(self, fn, isolation, max_attempts)

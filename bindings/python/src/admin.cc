@@ -1,6 +1,6 @@
 // Bindings of the SDK's administration clients: cluster membership, maintenance and auth.
-// Membership and maintenance calls (but the snapshot) return a Future; auth calls and the
-// snapshot are short blocking calls run with the GIL released (the SDK has no async form of them).
+// Membership, maintenance (but the snapshot) and auth calls return a Future; the snapshot is a
+// blocking call run with the GIL released (the SDK streams it into a file).
 #include "bindings/python/src/common.h"
 #include "bindings/python/src/recipes_util.h"
 
@@ -126,73 +126,84 @@ void BindMaintenance(py::module_& m) {
   });
 }
 
+py::object AuthNone(const AuthResponse&) { return py::none(); }
+py::object NamesOf(const AuthListResponse& r) { return py::cast(r.names); }
+
 void BindAuth(py::module_& m) {
-  // Calls of one shape: a name-free action (enable, disable).
+  // Every auth call returns a Future, as membership's do (the SDK's *Async forms).
   m.def("auth_enable", [](py::object client) {
     AuthClient a = ClientOf(client)->auth();
-    Value(NoGil([&] { return a.AuthEnable(); }));
+    return PyFuture::From(NoGil([&] { return a.AuthEnableAsync(); }), AuthNone);
   });
   m.def("auth_disable", [](py::object client) {
     AuthClient a = ClientOf(client)->auth();
-    Value(NoGil([&] { return a.AuthDisable(); }));
+    return PyFuture::From(NoGil([&] { return a.AuthDisableAsync(); }), AuthNone);
   });
   m.def("auth_status", [](py::object client) {
     AuthClient a = ClientOf(client)->auth();
-    return Value(NoGil([&] { return a.AuthStatus(); })).enabled;
+    return PyFuture::From(NoGil([&] { return a.AuthStatusAsync(); }),
+                          [](const AuthStatusResponse& r) { return py::bool_(r.enabled); });
   });
   m.def(
       "user_add",
       [](py::object client, const std::string& name, std::optional<std::string> password) {
         AuthClient a = ClientOf(client)->auth();
-        Value(NoGil([&] { return a.UserAdd(name, password.value_or(""), !password); }));
+        return PyFuture::From(
+            NoGil([&] { return a.UserAddAsync(name, password.value_or(""), !password); }),
+            AuthNone);
       },
       py::arg("client"), py::arg("name"), py::arg("password") = py::none());
   m.def("user_get", [](py::object client, const std::string& name) {
     AuthClient a = ClientOf(client)->auth();
-    return Value(NoGil([&] { return a.UserGet(name); })).roles;
+    return PyFuture::From(NoGil([&] { return a.UserGetAsync(name); }),
+                          [](const AuthUserGetResponse& r) { return py::cast(r.roles); });
   });
   m.def("user_list", [](py::object client) {
     AuthClient a = ClientOf(client)->auth();
-    return Value(NoGil([&] { return a.UserList(); })).names;
+    return PyFuture::From(NoGil([&] { return a.UserListAsync(); }), NamesOf);
   });
   m.def("user_delete", [](py::object client, const std::string& name) {
     AuthClient a = ClientOf(client)->auth();
-    Value(NoGil([&] { return a.UserDelete(name); }));
+    return PyFuture::From(NoGil([&] { return a.UserDeleteAsync(name); }), AuthNone);
   });
   m.def("user_change_password",
         [](py::object client, const std::string& name, const std::string& password) {
           AuthClient a = ClientOf(client)->auth();
-          Value(NoGil([&] { return a.UserChangePassword(name, password); }));
+          return PyFuture::From(NoGil([&] { return a.UserChangePasswordAsync(name, password); }),
+                                AuthNone);
         });
   m.def("user_grant_role", [](py::object client, const std::string& user, const std::string& role) {
     AuthClient a = ClientOf(client)->auth();
-    Value(NoGil([&] { return a.UserGrantRole(user, role); }));
+    return PyFuture::From(NoGil([&] { return a.UserGrantRoleAsync(user, role); }), AuthNone);
   });
   m.def("user_revoke_role",
         [](py::object client, const std::string& user, const std::string& role) {
           AuthClient a = ClientOf(client)->auth();
-          Value(NoGil([&] { return a.UserRevokeRole(user, role); }));
+          return PyFuture::From(NoGil([&] { return a.UserRevokeRoleAsync(user, role); }), AuthNone);
         });
   m.def("role_add", [](py::object client, const std::string& name) {
     AuthClient a = ClientOf(client)->auth();
-    Value(NoGil([&] { return a.RoleAdd(name); }));
+    return PyFuture::From(NoGil([&] { return a.RoleAddAsync(name); }), AuthNone);
   });
   m.def("role_get", [](py::object client, const std::string& name) {
     AuthClient a = ClientOf(client)->auth();
-    py::list out;
-    for (const auto& p : Value(NoGil([&] { return a.RoleGet(name); })).permissions) {
-      out.append(
-          py::make_tuple(static_cast<int>(p.type), py::bytes(p.key), py::bytes(p.range_end)));
-    }
-    return out;
+    return PyFuture::From(
+        NoGil([&] { return a.RoleGetAsync(name); }), [](const AuthRoleGetResponse& r) {
+          py::list out;
+          for (const auto& p : r.permissions) {
+            out.append(
+                py::make_tuple(static_cast<int>(p.type), py::bytes(p.key), py::bytes(p.range_end)));
+          }
+          return out;
+        });
   });
   m.def("role_list", [](py::object client) {
     AuthClient a = ClientOf(client)->auth();
-    return Value(NoGil([&] { return a.RoleList(); })).names;
+    return PyFuture::From(NoGil([&] { return a.RoleListAsync(); }), NamesOf);
   });
   m.def("role_delete", [](py::object client, const std::string& name) {
     AuthClient a = ClientOf(client)->auth();
-    Value(NoGil([&] { return a.RoleDelete(name); }));
+    return PyFuture::From(NoGil([&] { return a.RoleDeleteAsync(name); }), AuthNone);
   });
   m.def(
       "role_grant_permission",
@@ -204,7 +215,7 @@ void BindAuth(py::module_& m) {
         p.key = ToBytes(key, "key");
         if (range_end && !range_end->is_none()) p.range_end = ToBytes(*range_end, "range_end");
         AuthClient a = ClientOf(client)->auth();
-        Value(NoGil([&] { return a.RoleGrantPermission(role, p); }));
+        return PyFuture::From(NoGil([&] { return a.RoleGrantPermissionAsync(role, p); }), AuthNone);
       },
       py::arg("client"), py::arg("role"), py::arg("type"), py::arg("key"),
       py::arg("range_end") = py::none());
@@ -216,7 +227,8 @@ void BindAuth(py::module_& m) {
         std::string end =
             range_end && !range_end->is_none() ? ToBytes(*range_end, "range_end") : "";
         AuthClient a = ClientOf(client)->auth();
-        Value(NoGil([&] { return a.RoleRevokePermission(role, k, end); }));
+        return PyFuture::From(NoGil([&] { return a.RoleRevokePermissionAsync(role, k, end); }),
+                              AuthNone);
       },
       py::arg("client"), py::arg("role"), py::arg("key"), py::arg("range_end") = py::none());
 }

@@ -79,12 +79,19 @@ absl::StatusOr<T> StartAndWait(Start start) {
 py::object FirstKv(const GetResponse& r) { return r.kvs.empty() ? py::none() : py::cast(r.kvs[0]); }
 py::object PrevKv(const PutResponse& r) { return r.has_prev_kv ? py::cast(r.prev_kv) : py::none(); }
 
-// The asyncio form of get_kv/put_kv: a PyFuture converting to the same value, posting `token`
-// to `notifier` on completion (one native call where get().notify_to() were two).
-PyFuture Notifying(PyFuture f, const std::shared_ptr<Notifier>& notifier, uint64_t token) {
-  if (notifier == nullptr) throw py::type_error("notifier must be a Notifier");
-  f.NotifyTo(notifier, token);
-  return f;
+// The asyncio form of get_kv/put_kv: a PyFuture converting to the same value, whose result
+// `notifier`'s settle() sets on the asyncio future `fut` (one native call to start and register).
+// The call is started by Notifier::StartCall: inline, or on the notifier's starter thread while
+// other calls are in flight.
+template <typename CallT, typename Conv>
+PyFuture Settling(CallT call, Kv kv, Conv conv, const std::shared_ptr<Notifier>& notifier,
+                  py::handle fut) {
+  PyFuture pf;
+  pf.SettleTo(notifier, fut);
+  notifier->StartCall(pf, [pf, call = std::move(call), kv = std::move(kv), conv] {
+    pf.Attach(call.Start(kv), conv);
+  });
+  return pf;
 }
 
 // One client shared by Python threads. close() drops it; calls made afterwards raise
@@ -472,33 +479,20 @@ void BindKv(py::class_<PyClient>& c) {
   c.def(
       "get_kv_async",
       [](const PyClient& self, py::handle key, bool serializable,
-         const std::shared_ptr<Notifier>& notifier, uint64_t token) {
-        GetCall call(key, serializable);
-        Kv kv = self.Get()->kv();
-        Future<GetResponse> f;
-        {
-          py::gil_scoped_release nogil;
-          f = call.Start(kv);
-        }
-        return Notifying(PyFuture::From(std::move(f), FirstKv), notifier, token);
+         const std::shared_ptr<Notifier>& notifier, py::handle fut) {
+        return Settling(GetCall(key, serializable), self.Get()->kv(), FirstKv, notifier, fut);
       },
-      py::arg("key"), py::arg("serializable"), py::arg("notifier"), py::arg("token"),
-      "get_kv's call as a Future posting token to notifier once complete.");
+      py::arg("key"), py::arg("serializable"), py::arg("notifier"), py::arg("future"),
+      "get_kv's call as a Future; notifier.settle() sets the asyncio future from it.");
   c.def(
       "put_kv_async",
       [](const PyClient& self, py::handle key, py::handle value, int64_t lease, bool prev_kv,
-         const std::shared_ptr<Notifier>& notifier, uint64_t token) {
-        PutCall call(key, value, lease, prev_kv);
-        Kv kv = self.Get()->kv();
-        Future<PutResponse> f;
-        {
-          py::gil_scoped_release nogil;
-          f = call.Start(kv);
-        }
-        return Notifying(PyFuture::From(std::move(f), PrevKv), notifier, token);
+         const std::shared_ptr<Notifier>& notifier, py::handle fut) {
+        return Settling(PutCall(key, value, lease, prev_kv), self.Get()->kv(), PrevKv, notifier,
+                        fut);
       },
       py::arg("key"), py::arg("value"), py::arg("lease"), py::arg("prev_kv"), py::arg("notifier"),
-      py::arg("token"), "put_kv's call as a Future posting token to notifier once complete.");
+      py::arg("future"), "put_kv's call as a Future; notifier.settle() sets the asyncio future.");
   c.def(
       "put",
       [](const PyClient& self, py::object key, py::object value, int64_t lease, bool prev_kv,

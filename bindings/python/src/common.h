@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -35,6 +36,8 @@ inline constexpr std::chrono::seconds kCancelSettle{5};
 // Raises the Python exception for `status` (cairn.Error or its subclass for the kind). Needs the
 // GIL.
 [[noreturn]] void Raise(const absl::Status& status);
+// The exception object Raise raises for `status` (not raised). Needs the GIL.
+py::object ErrorObject(const absl::Status& status);
 // Registers cairn.Error and one subclass per ErrorKind in `m`.
 void BindErrors(py::module_& m);
 
@@ -78,27 +81,7 @@ class PyCallback {
   py::object* fn_;
 };
 
-// A wake-up channel from client threads to an asyncio event loop that needs no GIL: completed
-// tokens queue up and an eventfd becomes readable; the loop's reader (loop.add_reader on fd())
-// drains them. Thread-safe.
-class Notifier {
- public:
-  Notifier();
-  ~Notifier();
-  Notifier(const Notifier&) = delete;
-  Notifier& operator=(const Notifier&) = delete;
-  int fd() const { return fd_; }
-  // Queues `token` and makes fd() readable. Any thread; never takes the GIL.
-  void Post(uint64_t token);
-  // Every token posted since the last Drain, in order; fd() is not readable afterwards until
-  // the next Post.
-  std::vector<uint64_t> Drain();
-
- private:
-  std::mutex mu_;
-  std::vector<uint64_t> ready_;
-  int fd_;
-};
+class Notifier;
 
 // The Python side of a call that completes on a client thread. result() blocks without the GIL,
 // add_done_callback() runs its callable with the GIL once the call completes (the asyncio layer
@@ -114,6 +97,12 @@ class PyFuture {
     std::shared_ptr<PyCallback> on_done;
     std::shared_ptr<Notifier> notifier;  // posted `token` on completion (no GIL)
     uint64_t token = 0;
+    // With `settle`: `notifier` is given this state on completion (PostSettle), and its Settle
+    // sets `aio` (a strong reference to an asyncio future, used and released with the GIL).
+    bool settle = false;
+    PyObject* aio = nullptr;
+    bool cancel_requested = false;  // Cancel() came before Attach
+    bool counted = false;           // started by Notifier::StartCall (its in-flight count)
     std::function<void()> cancel;
     // result() cancels the call at this time and raises DeadlineExceededError (a thread-free
     // recipe wait: its own deadline ends it too, this bounds the Python side's wait).
@@ -126,14 +115,25 @@ class PyFuture {
   template <typename T, typename Conv>
   static PyFuture From(Future<T> f, Conv conv) {
     PyFuture pf;
-    auto holder = std::make_shared<Future<T>>(std::move(f));
-    {
-      std::lock_guard<std::mutex> l(pf.st_->mu);
-      pf.st_->cancel = [holder] { holder->Cancel(); };
-    }
-    std::shared_ptr<State> st = pf.st_;
-    holder->Then([st, conv](absl::StatusOr<T> r) { CompleteWith(st, std::move(r), conv); });
+    pf.Attach(std::move(f), conv);
     return pf;
+  }
+
+  // Makes this (a PyFuture made empty, whose call is started later: Notifier::StartCall)
+  // complete with `f`'s result, converted by `conv`. A Cancel() before this cancels `f` at once.
+  // Any thread; takes no GIL.
+  template <typename T, typename Conv>
+  void Attach(Future<T> f, Conv conv) const {
+    auto holder = std::make_shared<Future<T>>(std::move(f));
+    bool cancel_now;
+    {
+      std::lock_guard<std::mutex> l(st_->mu);
+      st_->cancel = [holder] { holder->Cancel(); };
+      cancel_now = st_->cancel_requested;
+    }
+    std::shared_ptr<State> st = st_;
+    holder->Then([st, conv](absl::StatusOr<T> r) { CompleteWith(st, std::move(r), conv); });
+    if (cancel_now) holder->Cancel();
   }
 
   // Blocks (GIL released) until done or `timeout` seconds; Ctrl-C cancels the call and raises
@@ -146,6 +146,9 @@ class PyFuture {
   void CancelAt(Clock::time_point when) const;
   // Posts `token` to `notifier` once the call completes (at once if it has).
   void NotifyTo(std::shared_ptr<Notifier> notifier, uint64_t token) const;
+  // Has `notifier`'s Settle set the asyncio future `fut` from this call once it completes.
+  // Needs the GIL.
+  void SettleTo(std::shared_ptr<Notifier> notifier, py::handle fut) const;
 
  private:
   static void Complete(const std::shared_ptr<State>& st, absl::Status status,
@@ -159,7 +162,50 @@ class PyFuture {
   }
   // The result of a completed call (or its error raised).
   py::object Settled() const;
+  friend class Notifier;
   std::shared_ptr<State> st_;
+};
+
+// A wake-up channel from client threads to an asyncio event loop that needs no GIL: completed
+// tokens (and calls to settle) queue up and an eventfd becomes readable; the loop's reader
+// (loop.add_reader on fd()) drains them. Thread-safe.
+class Notifier {
+ public:
+  Notifier();
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+  int fd() const { return fd_; }
+  // Queues `token` and makes fd() readable. Any thread; never takes the GIL.
+  void Post(uint64_t token);
+  // Queues a completed call whose asyncio future (PyFuture::SettleTo) Settle sets. Any thread;
+  // never takes the GIL.
+  void PostSettle(std::shared_ptr<PyFuture::State> st);
+  // Runs `start` (which starts the call of `pf` and Attach-es it; no Python) inline, with the GIL
+  // released, when no other call started here is in flight; otherwise queues it for this
+  // notifier's starter thread (one per notifier, started on first use, not one per call). So a
+  // loop with many calls in flight hands the gRPC work of starting them (building the call,
+  // writing it to the socket) to that thread instead of doing it between its Python steps, and
+  // one caller's call starts at once. Needs the GIL (the loop's thread).
+  void StartCall(const PyFuture& pf, std::function<void()> start);
+  // Every token posted since the last Drain, in order; fd() is not readable afterwards until
+  // the next Post.
+  std::vector<uint64_t> Drain();
+  // Sets the result (or exception) of the asyncio future of every call queued by PostSettle,
+  // unless it is done (cancelled), then returns Drain()'s tokens: one native call per wake-up
+  // of the loop, no Python frame per completed call. Needs the GIL (the loop's thread).
+  std::vector<uint64_t> Settle();
+  ~Notifier();  // calls still queued leak their asyncio future (no GIL may be held here)
+
+ private:
+  // Queues under mu_; writes the eventfd when both queues were empty.
+  void Wake(bool was_empty);
+  struct Starter;  // the starter thread's queue (module.cc)
+  std::mutex mu_;
+  std::vector<uint64_t> ready_;
+  std::vector<std::shared_ptr<PyFuture::State>> settle_;
+  int fd_;
+  std::atomic<int64_t> in_flight_{0};  // calls started by StartCall and not yet completed
+  std::shared_ptr<Starter> starter_;   // created on first use, by the loop's thread
 };
 
 void BindFuture(py::module_& m);

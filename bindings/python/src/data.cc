@@ -80,6 +80,30 @@ void BindQueueCounter(py::module_& m) {
             return pf;
           },
           py::arg("timeout") = py::none())
+      .def(
+          "enqueue_async",
+          [](std::shared_ptr<Queue> self, py::object value, int priority) {
+            if (priority < 0 || priority > recipes::kQueueMaxPriority) {
+              throw py::value_error("priority must be 0 to 65535");
+            }
+            std::string v = ToBytes(value, "value");
+            Future<std::string> f = NoGil([&] { return self->EnqueueAsync(v, priority); });
+            return PyFuture::From(std::move(f),
+                                  [self](const std::string& key) { return py::bytes(key); });
+          },
+          py::arg("value"), py::arg("priority") = 0)
+      .def("try_dequeue_async",
+           [](std::shared_ptr<Queue> self) {
+             auto f = NoGil([&] { return self->TryDequeueAsync(); });
+             return PyFuture::From(std::move(f), [self](const std::optional<QueueItem>& i) {
+               return i ? py::cast(*i) : py::none();
+             });
+           })
+      .def("size_async",
+           [](std::shared_ptr<Queue> self) {
+             auto f = NoGil([&] { return self->SizeAsync(); });
+             return PyFuture::From(std::move(f), [self](const int64_t& n) { return py::int_(n); });
+           })
       .def("try_dequeue",
            [](const Queue& self) -> py::object {
              auto r = NoGil([&] { return self.TryDequeue(); });
@@ -238,6 +262,17 @@ void BindDiscovery(py::module_& m) {
       },
       py::arg("session"), py::arg("service"), py::arg("id"), py::arg("address"),
       py::arg("metadata"));
+  m.def(
+      "register_endpoint_async",
+      [](std::shared_ptr<Session> s, const std::string& service, const std::string& id,
+         const std::string& address, const std::string& metadata) {
+        CheckName(service);
+        ServiceEndpoint e{address, metadata, id};
+        return NoneWhenDone(NoGil([&] { return recipes::RegisterEndpointAsync(*s, service, e); }),
+                            s);
+      },
+      py::arg("session"), py::arg("service"), py::arg("id"), py::arg("address"),
+      py::arg("metadata"), "register_endpoint's call as a Future (one Put).");
   m.def(
       "unregister_endpoint",
       [](py::object client, const std::string& service, const std::string& address) {

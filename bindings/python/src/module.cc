@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include <map>
+#include <thread>
 
 #include "bindings/python/src/common.h"
 #include "cairn/errors.h"
@@ -58,14 +59,19 @@ void BindErrors(py::module_& m) {
   m.attr("ERRORS_BY_KIND") = names;
 }
 
-[[noreturn]] void Raise(const absl::Status& status) {
+py::object ErrorObject(const absl::Status& status) {
   ErrorKind kind = ErrorKindOf(status);
   auto it = g_errors->find(kind);
   py::object cls = it == g_errors->end() ? *g_base_error : it->second;
   py::object exc = cls(std::string(status.message()));
   exc.attr("kind") = std::string(ErrorKindName(kind));
   exc.attr("code") = static_cast<int>(status.code());
-  PyErr_SetObject(cls.ptr(), exc.ptr());
+  return exc;
+}
+
+[[noreturn]] void Raise(const absl::Status& status) {
+  py::object exc = ErrorObject(status);
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
   throw py::error_already_set();
 }
 
@@ -97,6 +103,7 @@ void PyFuture::Complete(const std::shared_ptr<State>& st, absl::Status status,
                         std::function<py::object()> value) {
   std::shared_ptr<PyCallback> cb;
   std::shared_ptr<Notifier> notifier;
+  bool settle;
   {
     std::lock_guard<std::mutex> l(st->mu);
     if (st->done) return;
@@ -106,9 +113,10 @@ void PyFuture::Complete(const std::shared_ptr<State>& st, absl::Status status,
     st->cancel = nullptr;
     cb = std::move(st->on_done);
     notifier = std::move(st->notifier);
+    settle = st->settle;
   }
   st->cv.notify_all();
-  if (notifier) notifier->Post(st->token);
+  if (notifier) settle ? notifier->PostSettle(st) : notifier->Post(st->token);
   if (cb) (*cb)();
 }
 
@@ -116,19 +124,139 @@ Notifier::Notifier() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
 }
 
-Notifier::~Notifier() { close(fd_); }
+// The queue of a notifier's starter thread. The thread holds it (not the notifier), runs what is
+// queued in batches, and ends once stopped and empty (it is detached: a notifier may be destroyed
+// on any thread, even one of the calls' own).
+struct Notifier::Starter {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::function<void()>> queue;  // guarded by mu
+  bool waiting = false;                      // guarded by mu: the thread sleeps on cv
+  bool stop = false;                         // guarded by mu
 
-void Notifier::Post(uint64_t token) {
+  static void Run(const std::shared_ptr<Starter>& s) {
+    std::unique_lock<std::mutex> l(s->mu);
+    while (true) {
+      if (s->queue.empty()) {
+        if (s->stop) return;
+        s->waiting = true;
+        s->cv.wait(l);
+        s->waiting = false;
+        continue;
+      }
+      std::vector<std::function<void()>> batch;
+      batch.swap(s->queue);
+      l.unlock();
+      for (auto& start : batch) start();
+      batch.clear();
+      l.lock();
+    }
+  }
+};
+
+void Notifier::StartCall(const PyFuture& pf, std::function<void()> start) {
+  pf.st_->counted = true;  // before the call can complete
+  if (in_flight_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    py::gil_scoped_release nogil;
+    start();
+    return;
+  }
+  if (!starter_) {
+    starter_ = std::make_shared<Starter>();
+    std::thread([s = starter_] { Starter::Run(s); }).detach();
+  }
   bool wake;
   {
-    std::lock_guard<std::mutex> l(mu_);
-    wake = ready_.empty();
-    ready_.push_back(token);
+    std::lock_guard<std::mutex> l(starter_->mu);
+    starter_->queue.push_back(std::move(start));
+    wake = starter_->waiting;
   }
-  if (!wake) return;  // the write for the first queued token is still unread
+  if (wake) starter_->cv.notify_one();
+}
+
+Notifier::~Notifier() {
+  // Queued states keep their asyncio future: releasing it needs the GIL, which a client thread
+  // dropping the last reference does not hold (the loop's waker, which owns this, is gone).
+  for (auto& st : settle_) st->aio = nullptr;
+  if (starter_) {
+    {
+      std::lock_guard<std::mutex> l(starter_->mu);
+      starter_->stop = true;
+    }
+    starter_->cv.notify_one();
+  }
+  close(fd_);
+}
+
+void Notifier::Wake(bool was_empty) {
+  if (!was_empty) return;  // the write for the first queued entry is still unread
   const uint64_t one = 1;
   while (write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
   }
+}
+
+void Notifier::Post(uint64_t token) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    was_empty = ready_.empty() && settle_.empty();
+    ready_.push_back(token);
+  }
+  Wake(was_empty);
+}
+
+void Notifier::PostSettle(std::shared_ptr<PyFuture::State> st) {
+  if (st->counted) in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    was_empty = ready_.empty() && settle_.empty();
+    settle_.push_back(std::move(st));
+  }
+  Wake(was_empty);
+}
+
+namespace {
+
+// Sets `fut` (an asyncio future, not done) from the completed call `st`. Needs the GIL.
+void SetFuture(PyObject* fut, const PyFuture::State& st) {
+  static PyObject* set_result = PyUnicode_InternFromString("set_result");
+  static PyObject* set_exception = PyUnicode_InternFromString("set_exception");
+  // Complete() wrote status and value once, before `done`, and never touches them again.
+  py::object arg = st.status.ok() ? (st.value ? st.value() : py::none()) : ErrorObject(st.status);
+  PyObject* r =
+      PyObject_CallMethodOneArg(fut, st.status.ok() ? set_result : set_exception, arg.ptr());
+  if (r == nullptr) throw py::error_already_set();
+  Py_DECREF(r);
+}
+
+}  // namespace
+
+std::vector<uint64_t> Notifier::Settle() {
+  static PyObject* done = PyUnicode_InternFromString("done");
+  std::vector<std::shared_ptr<PyFuture::State>> states;
+  std::vector<uint64_t> tokens;
+  uint64_t count;
+  while (read(fd_, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    states.swap(settle_);
+    tokens.swap(ready_);
+  }
+  for (auto& st : states) {
+    py::object fut = py::reinterpret_steal<py::object>(std::exchange(st->aio, nullptr));
+    if (!fut) continue;
+    try {
+      py::object is_done =
+          py::reinterpret_steal<py::object>(PyObject_CallMethodNoArgs(fut.ptr(), done));
+      if (!is_done) throw py::error_already_set();
+      if (!PyObject_IsTrue(is_done.ptr())) SetFuture(fut.ptr(), *st);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("cairn: settling an asyncio future");
+    }
+  }
+  return tokens;
 }
 
 std::vector<uint64_t> Notifier::Drain() {
@@ -153,6 +281,20 @@ void PyFuture::NotifyTo(std::shared_ptr<Notifier> notifier, uint64_t token) cons
     }
   }
   notifier->Post(token);
+}
+
+void PyFuture::SettleTo(std::shared_ptr<Notifier> notifier, py::handle fut) const {
+  if (notifier == nullptr) throw py::type_error("notifier must be a Notifier");
+  st_->aio = fut.inc_ref().ptr();  // released by Settle
+  {
+    std::lock_guard<std::mutex> l(st_->mu);
+    if (!st_->done) {
+      st_->notifier = std::move(notifier);
+      st_->settle = true;
+      return;
+    }
+  }
+  notifier->PostSettle(st_);
 }
 
 Clock::time_point DeadlineAfter(std::optional<double> timeout) {
@@ -241,6 +383,7 @@ void PyFuture::Cancel() const {
   {
     std::lock_guard<std::mutex> l(st_->mu);
     cancel = st_->cancel;
+    if (!cancel && !st_->done) st_->cancel_requested = true;  // not started yet: see Attach
   }
   if (cancel) {
     py::gil_scoped_release nogil;
@@ -280,14 +423,18 @@ void BindFuture(py::module_& m) {
       .def("add_done_callback", &PyFuture::AddDoneCallback, py::arg("fn"),
            "Calls fn() once the call completes (on a client thread, with the GIL).")
       .def("notify_to", &PyFuture::NotifyTo, py::arg("notifier"), py::arg("token"),
-           "Posts token to notifier once the call completes (no GIL is taken).");
+           "Posts token to notifier once the call completes (no GIL is taken).")
+      .def("settle_to", &PyFuture::SettleTo, py::arg("notifier"), py::arg("future"),
+           "Has notifier.settle() set the asyncio future from this call once it completes.");
   py::class_<Notifier, std::shared_ptr<Notifier>>(
       m, "Notifier",
       "Wakes an asyncio loop from client threads without the GIL: add_reader(fd(), ...) and "
       "drain() the tokens posted by notify_to.")
       .def(py::init<>())
       .def("fileno", &Notifier::fd)
-      .def("drain", &Notifier::Drain);
+      .def("drain", &Notifier::Drain)
+      .def("settle", &Notifier::Settle,
+           "Sets the asyncio futures of the completed settle_to calls; returns drain().");
 }
 
 PYBIND11_MODULE(_cairn, m) {

@@ -239,6 +239,27 @@ void BindRecipes(py::module_& m) {
           },
           py::arg("client"), py::arg("ttl") = 60, py::arg("lease") = 0,
           py::arg("timeout") = py::none())
+      .def_static(
+          "create_async",
+          [](py::object client, int64_t ttl, int64_t lease) {
+            if (ttl <= 0 && lease == 0) throw py::value_error("ttl must be > 0");
+            recipes::SessionOptions o;
+            o.ttl_seconds = ttl;
+            o.lease = lease;
+            std::shared_ptr<Client> c = ClientOf(client);
+            auto f = NoGil([&] { return Session::CreateAsync(*c, o); });
+            // The client lives until the grant completes.
+            return PyFuture::From(std::move(f),
+                                  [c](const std::shared_ptr<Session>& s) { return py::cast(s); });
+          },
+          py::arg("client"), py::arg("ttl") = 60, py::arg("lease") = 0,
+          "create's call as a Future of the Session (the grant is a native future).")
+      .def(
+          "close_async",
+          [](std::shared_ptr<Session> s) {
+            return NoneWhenDone(NoGil([&] { return s->CloseAsync(); }), s);
+          },
+          "close's call as a Future (the revoke is a native future).")
       .def_property_readonly("lease", &Session::lease)
       .def_property_readonly("ttl", &Session::ttl_seconds)
       .def_property_readonly("alive", &Session::alive)
@@ -279,6 +300,17 @@ void BindRecipes(py::module_& m) {
             return *r ? py::cast(**r) : py::none();
           },
           py::arg("timeout") = py::none())
+      .def("try_lock_async",
+           [](std::shared_ptr<Mutex> self) {
+             auto f = NoGil([&] { return self->TryLockAsync(); });
+             return PyFuture::From(std::move(f), [self](const std::optional<Grant>& g) {
+               return g ? py::cast(*g) : py::none();
+             });
+           })
+      .def("unlock_async",
+           [](std::shared_ptr<Mutex> self) {
+             return NoneWhenDone(NoGil([&] { return self->UnlockAsync(); }), self);
+           })
       .def(
           "unlock",
           [](Mutex& self, std::optional<double> timeout) {
@@ -334,6 +366,27 @@ void BindRecipes(py::module_& m) {
             return py::cast(*r);
           },
           py::arg("timeout") = py::none())
+      .def(
+          "proclaim_async",
+          [](std::shared_ptr<Election> self, py::object value) {
+            std::string v = ToBytes(value, "value");
+            auto f = NoGil([&] { return self->ProclaimAsync(v); });
+            return PyFuture::From(std::move(f),
+                                  [self](const ResponseHeader&) { return py::none(); });
+          },
+          py::arg("value"))
+      .def("resign_async",
+           [](std::shared_ptr<Election> self) {
+             auto f = NoGil([&] { return self->ResignAsync(); });
+             return PyFuture::From(std::move(f),
+                                   [self](const ResponseHeader&) { return py::none(); });
+           })
+      .def("leader_async",
+           [](std::shared_ptr<Election> self) {
+             auto f = NoGil([&] { return self->LeaderAsync(); });
+             return PyFuture::From(std::move(f),
+                                   [self](const LeaderInfo& l) { return py::cast(l); });
+           })
       .def_property_readonly("leadership",
                              [](const Election& self) -> py::object {
                                auto g = self.leadership();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bindings/python/src/common.h"
+#include "cairn/recipes/async.h"
 
 namespace cairn::python {
 
@@ -32,6 +33,13 @@ auto NoGil(F f) {
 
 inline void Check(const absl::Status& st) {
   if (!st.ok()) Raise(st);
+}
+
+// A call that completes with no value, as a Future of None; `owner` (the object the call was made
+// on) lives until it completes.
+template <typename Owner>
+PyFuture NoneWhenDone(Future<recipes::Completed> f, std::shared_ptr<Owner> owner) {
+  return PyFuture::From(std::move(f), [owner](const recipes::Completed&) { return py::none(); });
 }
 
 // The C++ client behind a Python `_cairn.Client` (CanceledError once closed).

@@ -60,6 +60,10 @@ void BindSync(py::module_& m) {
           },
           py::arg("write"), py::arg("timeout") = py::none())
       .def("unlock", [](RWMutex& self) { Check(NoGil([&] { return self.Unlock(); })); })
+      .def("unlock_async",
+           [](std::shared_ptr<RWMutex> self) {
+             return NoneWhenDone(NoGil([&] { return self->UnlockAsync(); }), self);
+           })
       .def_property_readonly("grant", [](const RWMutex& self) -> py::object {
         auto g = self.grant();
         return g ? py::cast(*g) : py::none();
@@ -81,6 +85,10 @@ void BindSync(py::module_& m) {
           },
           py::arg("timeout") = py::none())
       .def("release", [](Semaphore& self) { Check(NoGil([&] { return self.Release(); })); })
+      .def("release_async",
+           [](std::shared_ptr<Semaphore> self) {
+             return NoneWhenDone(NoGil([&] { return self->ReleaseAsync(); }), self);
+           })
       .def_property_readonly("permits", &Semaphore::permits)
       .def_property_readonly("grant", [](const Semaphore& self) -> py::object {
         auto g = self.grant();
@@ -107,6 +115,10 @@ void BindSync(py::module_& m) {
           },
           py::arg("timeout") = py::none())
       .def("unlock", [](MultiLock& self) { Check(NoGil([&] { return self.Unlock(); })); })
+      .def("unlock_async",
+           [](std::shared_ptr<MultiLock> self) {
+             return NoneWhenDone(NoGil([&] { return self->UnlockAsync(); }), self);
+           })
       .def("guards", &MultiLock::Guards);
 
   py::class_<Barrier, std::shared_ptr<Barrier>>(m, "Barrier")
@@ -117,6 +129,14 @@ void BindSync(py::module_& m) {
            py::arg("session"), py::arg("name"))
       .def("hold", [](const Barrier& self) { Check(NoGil([&] { return self.Hold(); })); })
       .def("release", [](const Barrier& self) { Check(NoGil([&] { return self.Release(); })); })
+      .def("hold_async",
+           [](std::shared_ptr<Barrier> self) {
+             return NoneWhenDone(NoGil([&] { return self->HoldAsync(); }), self);
+           })
+      .def("release_async",
+           [](std::shared_ptr<Barrier> self) {
+             return NoneWhenDone(NoGil([&] { return self->ReleaseAsync(); }), self);
+           })
       .def(
           "wait_async",
           [](std::shared_ptr<Barrier> self, std::optional<double> timeout) {

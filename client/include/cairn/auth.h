@@ -1,5 +1,6 @@
 // Auth administration API (users, roles, permissions). Thread-safe handle; blocking calls are
-// fiber-aware. Get/List calls are retried like reads; mutations follow the write rule.
+// fiber-aware; each has an *Async twin returning a Future (the blocking call is its Get()).
+// Get/List calls are retried like reads; mutations follow the write rule.
 #pragma once
 
 #include <memory>
@@ -55,8 +56,11 @@ class AuthClient {
   explicit AuthClient(std::shared_ptr<internal::Core> core) : core_(std::move(core)) {}
 
   absl::StatusOr<AuthResponse> AuthEnable(const CallOptions& call = {}) const;
+  Future<AuthResponse> AuthEnableAsync(const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> AuthDisable(const CallOptions& call = {}) const;
+  Future<AuthResponse> AuthDisableAsync(const CallOptions& call = {}) const;
   absl::StatusOr<AuthStatusResponse> AuthStatus(const CallOptions& call = {}) const;
+  Future<AuthStatusResponse> AuthStatusAsync(const CallOptions& call = {}) const;
   // Returns a token for name/password (the client manages its own token; this is for tools).
   absl::StatusOr<std::string> Authenticate(const std::string& name, const std::string& password,
                                            const CallOptions& call = {}) const;
@@ -64,30 +68,52 @@ class AuthClient {
   absl::StatusOr<AuthResponse> UserAdd(const std::string& name, const std::string& password,
                                        bool no_password = false,
                                        const CallOptions& call = {}) const;
+  Future<AuthResponse> UserAddAsync(const std::string& name, const std::string& password,
+                                    bool no_password = false, const CallOptions& call = {}) const;
   absl::StatusOr<AuthUserGetResponse> UserGet(const std::string& name,
                                               const CallOptions& call = {}) const;
+  Future<AuthUserGetResponse> UserGetAsync(const std::string& name,
+                                           const CallOptions& call = {}) const;
   absl::StatusOr<AuthListResponse> UserList(const CallOptions& call = {}) const;
+  Future<AuthListResponse> UserListAsync(const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> UserDelete(const std::string& name,
                                           const CallOptions& call = {}) const;
+  Future<AuthResponse> UserDeleteAsync(const std::string& name, const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> UserChangePassword(const std::string& name,
                                                   const std::string& password,
                                                   const CallOptions& call = {}) const;
+  Future<AuthResponse> UserChangePasswordAsync(const std::string& name, const std::string& password,
+                                               const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> UserGrantRole(const std::string& user, const std::string& role,
                                              const CallOptions& call = {}) const;
+  Future<AuthResponse> UserGrantRoleAsync(const std::string& user, const std::string& role,
+                                          const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> UserRevokeRole(const std::string& user, const std::string& role,
                                               const CallOptions& call = {}) const;
+  Future<AuthResponse> UserRevokeRoleAsync(const std::string& user, const std::string& role,
+                                           const CallOptions& call = {}) const;
 
   absl::StatusOr<AuthResponse> RoleAdd(const std::string& name, const CallOptions& call = {}) const;
+  Future<AuthResponse> RoleAddAsync(const std::string& name, const CallOptions& call = {}) const;
   absl::StatusOr<AuthRoleGetResponse> RoleGet(const std::string& name,
                                               const CallOptions& call = {}) const;
+  Future<AuthRoleGetResponse> RoleGetAsync(const std::string& name,
+                                           const CallOptions& call = {}) const;
   absl::StatusOr<AuthListResponse> RoleList(const CallOptions& call = {}) const;
+  Future<AuthListResponse> RoleListAsync(const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> RoleDelete(const std::string& name,
                                           const CallOptions& call = {}) const;
+  Future<AuthResponse> RoleDeleteAsync(const std::string& name, const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> RoleGrantPermission(const std::string& role, const Permission& perm,
                                                    const CallOptions& call = {}) const;
+  Future<AuthResponse> RoleGrantPermissionAsync(const std::string& role, const Permission& perm,
+                                                const CallOptions& call = {}) const;
   absl::StatusOr<AuthResponse> RoleRevokePermission(const std::string& role, const std::string& key,
                                                     const std::string& range_end = "",
                                                     const CallOptions& call = {}) const;
+  Future<AuthResponse> RoleRevokePermissionAsync(const std::string& role, const std::string& key,
+                                                 const std::string& range_end = "",
+                                                 const CallOptions& call = {}) const;
 
  private:
   std::shared_ptr<internal::Core> core_;

@@ -5,22 +5,22 @@
 // LeaderObserver::WaitForAsync, LeaderLatch::AwaitAsync, Queue::{Dequeue,Claim}Async,
 // Barrier::WaitAsync, DoubleBarrier::{Enter,Leave}Async, ServiceResolver::WaitForAsync,
 // PrefixCache::WaitForRevisionAsync, RunStmAsync (Session::Done is Session::Wait's). RunAsync
-// turns any other blocking recipe call (Counter::Add, Queue::Enqueue, Mutex::Unlock, ...) into
-// one:
+// turns any other blocking call (a recipe call of your own built on the blocking ones) into one:
 //
 //   auto f = cairn::recipes::RunAsync<int64_t>(call, [&](const cairn::CallOptions& c) {
 //     return counter.Add(1, c);
 //   });
 //
-// Mutex::{Lock,Unlock}Async, RWMutex::{R,}LockAsync, Semaphore::AcquireAsync,
-// MultiLock::LockAsync, Election::CampaignAsync, Barrier::WaitAsync,
-// DoubleBarrier::{Enter,Leave}Async, Queue::DequeueAsync, LeaderLatch::AwaitAsync,
-// Counter::*Async, PrefixCache::WaitForRevisionAsync, ServiceResolver::WaitForAsync and
-// LeaderObserver::WaitForAsync hold no thread while they wait: each step starts from the
+// Every *Async form of the recipes (Mutex::{Lock,TryLock,Unlock}Async, RWMutex::{R,}LockAsync,
+// RWMutex::UnlockAsync, Semaphore::{Acquire,Release}Async, MultiLock::{Lock,Unlock}Async,
+// Election::{Campaign,Proclaim,Resign,Leader}Async, Barrier::{Hold,Release,Wait}Async,
+// DoubleBarrier::{Enter,Leave}Async, Queue::{Enqueue,Dequeue,TryDequeue,Claim,Size}Async,
+// LeaderLatch::AwaitAsync, Counter::*Async, PrefixCache::WaitForRevisionAsync,
+// ServiceResolver::WaitForAsync, LeaderObserver::WaitForAsync, Session::{Create,Close}Async,
+// RegisterEndpointAsync, RunStmAsync) holds no thread while it waits: each step starts from the
 // completion of the one before (client threads, watch callbacks), and one process-wide timer
-// thread ends waits at their deadlines. The other *Async forms (Queue::ClaimAsync, RunStmAsync)
-// and RunAsync run the blocking call on a thread of its own, started for the call. Either way,
-// `call`'s deadline/timeout bounds the whole call.
+// thread ends waits at their deadlines. Only RunAsync runs its blocking call on a thread of its
+// own, started for the call. Either way, `call`'s deadline/timeout bounds the whole call.
 //
 // RunAsync's blocking call runs on a thread of its own, started for the call, so waiting holds
 // neither the caller's thread nor its fiber. `call`'s deadline/timeout bound it (the timeout counts

@@ -43,6 +43,9 @@ class Barrier {
   absl::Status Hold(const CallOptions& call = {}) const;
   // Lowers it (OK if it was not held).
   absl::Status Release(const CallOptions& call = {}) const;
+  // Hold's and Release's async forms (one RPC each; no thread is blocked).
+  Future<Completed> HoldAsync(const CallOptions& call = {}) const;
+  Future<Completed> ReleaseAsync(const CallOptions& call = {}) const;
   // Waits until the barrier is down. DEADLINE_EXCEEDED / CANCELLED per `call` (unset: no limit).
   absl::Status Wait(const CallOptions& call = {}) const;
   // Wait's async form (see async.h): this object must outlive the future's completion.

@@ -61,6 +61,10 @@ absl::StatusOr<ServiceEndpoint> DecodeEndpoint(const std::string& json);
 // '/'; the session's status when it ended. Registering the same id again replaces the value.
 absl::Status RegisterEndpoint(const Session& session, const std::string& service,
                               const ServiceEndpoint& endpoint, const CallOptions& call = {});
+// RegisterEndpoint's async form (one Put; no thread is blocked).
+Future<Completed> RegisterEndpointAsync(const Session& session, const std::string& service,
+                                        const ServiceEndpoint& endpoint,
+                                        const CallOptions& call = {});
 // Removes the registration "<service>/<id_or_address>" (OK if absent).
 absl::Status UnregisterEndpoint(const Kv& kv, const std::string& service,
                                 const std::string& id_or_address, const CallOptions& call = {});

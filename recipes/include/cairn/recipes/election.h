@@ -119,6 +119,7 @@ class Election {
 
   // The current leader (anyone's). See GetLeader.
   absl::StatusOr<LeaderInfo> Leader(const CallOptions& call = {}) const;
+  Future<LeaderInfo> LeaderAsync(const CallOptions& call = {}) const;
 
   // Observes this election; see LeaderObserver.
   absl::StatusOr<std::unique_ptr<LeaderObserver>> Observe(LeaderObserver::Callback callback,

@@ -38,6 +38,9 @@ class MultiLock {
   Future<std::vector<Grant>> LockAsync(const CallOptions& call = {});
   // Releases every lock held (FAILED_PRECONDITION when none); returns the first error.
   absl::Status Unlock(const CallOptions& call = {});
+  // Unlock() without blocking any thread: one Mutex::UnlockAsync after another, in reverse order.
+  // This object must outlive the future's completion.
+  Future<Completed> UnlockAsync(const CallOptions& call = {});
   // One guard per held lock.
   std::vector<Compare> Guards() const;
   const std::vector<std::string>& names() const { return names_; }

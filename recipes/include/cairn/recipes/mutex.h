@@ -68,6 +68,9 @@ class Mutex {
   // One attempt without waiting: the grant, or nullopt when another session holds the lock
   // (this call's key is then removed). Errors as Lock.
   absl::StatusOr<std::optional<Grant>> TryLock(const CallOptions& call = {});
+  // TryLock() without blocking any thread: one Txn (and the removal of the key it created when the
+  // lock is taken). This object must outlive the future's completion.
+  Future<std::optional<Grant>> TryLockAsync(const CallOptions& call = {});
 
   // Releases the lock by deleting the owner key if it is still the one granted (guarded by
   // the fencing token). FAILED_PRECONDITION when this object does not hold the lock. A lock

@@ -62,6 +62,9 @@ class Queue {
   // (INVALID_ARGUMENT otherwise).
   absl::StatusOr<std::string> Enqueue(const std::string& value, int priority = 0,
                                       const CallOptions& call = {}) const;
+  // Enqueue's async form (each attempt's Txn starts from the completion of the one before).
+  Future<std::string> EnqueueAsync(const std::string& value, int priority = 0,
+                                   const CallOptions& call = {}) const;
   // Takes the next item, waiting while the queue is empty. `call` bounds the whole wait (unset:
   // no limit). Errors: DEADLINE_EXCEEDED / CANCELLED, server errors.
   absl::StatusOr<QueueItem> Dequeue(const CallOptions& call = {}) const;
@@ -71,12 +74,15 @@ class Queue {
   Future<QueueItem> DequeueAsync(const CallOptions& call = {}) const;
   // Takes the next item if there is one.
   absl::StatusOr<std::optional<QueueItem>> TryDequeue(const CallOptions& call = {}) const;
+  Future<std::optional<QueueItem>> TryDequeueAsync(const CallOptions& call = {}) const;
   // Claims the next unclaimed item for `session`, waiting while there is none. Errors:
   // FAILED_PRECONDITION (ended session), the session's loss status, DEADLINE_EXCEEDED /
   // CANCELLED, server errors.
   absl::StatusOr<ClaimedItem> Claim(const Session& session, const CallOptions& call = {}) const;
-  // Claim's async form (see async.h): this object and `session` must outlive the future's
-  // completion.
+  // Claim's async form, holding no thread while it waits (each read and the claim start from the
+  // completion of the one before; nothing claimable is a watch; see async.h). This object and
+  // `session` must outlive the future's completion. The claim itself is bounded only by the
+  // deadline; one made for a call canceled meanwhile is given back before the call reports.
   Future<ClaimedItem> ClaimAsync(const Session& session, const CallOptions& call = {}) const;
   // One attempt: nullopt when every item is claimed or the queue is empty.
   absl::StatusOr<std::optional<ClaimedItem>> TryClaim(const Session& session,
@@ -92,10 +98,6 @@ class Queue {
   Future<int64_t> SizeAsync(const CallOptions& call = {}) const;
 
  private:
-  // One claim attempt; `revision` gets the revision to watch from when nothing was claimable.
-  absl::StatusOr<std::optional<ClaimedItem>> ClaimOnce(const Session& session,
-                                                       const CallOptions& rpc,
-                                                       Revision* revision) const;
   absl::Status EndClaim(const ClaimedItem& claimed, bool ack, const CallOptions& call) const;
 
   Kv kv_;

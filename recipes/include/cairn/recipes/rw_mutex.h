@@ -44,6 +44,9 @@ class RWMutex {
   absl::StatusOr<std::optional<Grant>> TryLock(const CallOptions& call = {});
   // Releases whichever lock this object holds. FAILED_PRECONDITION when none.
   absl::Status Unlock(const CallOptions& call = {});
+  // Unlock() without blocking any thread (the delete's completion clears the grant). This object
+  // must outlive the future's completion.
+  Future<Completed> UnlockAsync(const CallOptions& call = {});
 
   std::optional<Grant> grant() const;
 

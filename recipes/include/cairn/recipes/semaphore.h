@@ -42,6 +42,9 @@ class Semaphore {
   absl::StatusOr<std::optional<Grant>> TryAcquire(const CallOptions& call = {});
   // Returns the permit. FAILED_PRECONDITION when not held.
   absl::Status Release(const CallOptions& call = {});
+  // Release() without blocking any thread (the delete's completion clears the grant). This
+  // object must outlive the future's completion.
+  Future<Completed> ReleaseAsync(const CallOptions& call = {});
 
   std::optional<Grant> grant() const;
   int64_t permits() const { return permits_; }

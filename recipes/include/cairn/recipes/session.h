@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
+#include "cairn/recipes/async.h"
 
 namespace cairn::recipes {
 
@@ -107,6 +108,9 @@ class Session {
   // closed". Idempotent: later calls return OK. Returns the revoke's error if it failed (the
   // session is still ended; the lease then expires after its TTL).
   absl::Status Close(const CallOptions& call = {});
+  // Close's async form: stops the keepalive and ends the session at once, then completes once the
+  // revoke does (no thread is blocked). The session object must outlive the future's completion.
+  Future<Completed> CloseAsync(const CallOptions& call = {});
   // Stops the keepalive without revoking: the keys live on until the lease's TTL runs out.
   void Orphan();
 

@@ -32,6 +32,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "cairn/client.h"
@@ -78,6 +79,16 @@ class Stm {
   void Reset();
   absl::Status Prefetch(const std::vector<std::string>& keys);
   Txn MakeCommit() const;
+  // RunStmAsync's mode: a read of a key not read yet in this attempt makes no RPC; it records
+  // the key (TakeMissed) and fails with UNAVAILABLE, and `apply` runs again once it is read.
+  void DeferReads() { defer_ = true; }
+  std::vector<std::string> TakeMissed();
+  // Drops the writes (not the reads) before `apply` runs again within one attempt.
+  void ClearWrites() { writes_.clear(); }
+  // The options of the read of `key` (its revision, for the snapshot levels).
+  GetOptions ReadOptions() const;
+  // Records a read of `key` (its response to ReadOptions' Get).
+  const Read* Store(const std::string& key, const GetResponse& r);
 
  private:
   absl::StatusOr<const Read*> Fetch(const std::string& key);
@@ -88,6 +99,8 @@ class Stm {
   std::map<std::string, Read> reads_;
   std::map<std::string, Write> writes_;
   Revision snapshot_revision_ = 0;  // serializable levels: revision of the first read
+  bool defer_ = false;
+  std::vector<std::string> missed_;  // deferred reads, in order (defer_)
 };
 
 // Runs `apply` transactionally (see file comment). Returns the committed Txn's response.
@@ -96,8 +109,10 @@ class Stm {
 absl::StatusOr<TxnResponse> RunStm(const Kv& kv, const std::function<absl::Status(Stm&)>& apply,
                                    const StmOptions& options = {});
 
-// RunStm's async form (see async.h); options.call bounds and cancels it. `kv` must outlive the
-// future's completion; `apply` is copied.
+// RunStm's async form, holding no thread: `apply` runs on a client thread, and a read of a key
+// not yet read in the attempt makes it stop (the read fails with UNAVAILABLE) and run again from
+// the start once the key is read, asynchronously; so `apply` may run more than once per attempt
+// and must not block. options.call bounds and cancels it. `apply` is copied.
 Future<TxnResponse> RunStmAsync(const Kv& kv, std::function<absl::Status(Stm&)> apply,
                                 const StmOptions& options = {});
 
