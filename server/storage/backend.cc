@@ -7,6 +7,7 @@
 #include "server/base/check.h"
 #include "server/base/encoding.h"
 #include "server/base/failpoint.h"
+#include "server/base/logging.h"
 
 namespace cairn::storage {
 namespace {
@@ -29,6 +30,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const std::string& dir, b
   options.max_background_jobs = 2;
   options.max_open_files = 512;
   options.keep_log_file_num = 3;
+  options.max_total_wal_size = kMaxWalBytes;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
@@ -51,6 +53,13 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const std::string& dir, b
 
 Backend::~Backend() {
   if (db_) {
+    // A clean close leaves no WAL to replay: the next open reads no log.
+    rocksdb::FlushOptions flush;
+    flush.allow_write_stall = true;
+    rocksdb::Status flushed = db_->Flush(flush, handles_);
+    if (!flushed.ok()) {
+      CAIRN_LOG(kWarn, "storage") << "flush at close: " << flushed.ToString();
+    }
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     rocksdb::Status s = db_->Close();
     (void)s;

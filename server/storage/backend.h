@@ -20,6 +20,12 @@ namespace cairn::storage {
 
 enum class Cf { kMeta = 0, kLatest = 1, kIndex = 2, kRev = 3, kLease = 4, kLeaseKeys = 5 };
 
+// RocksDB's own WAL, over all families, before it flushes the families that hold its oldest file
+// (docs/limits.md). A family written a little with every entry (`meta`) otherwise never fills its
+// write buffer, so no WAL file could go: RocksDB's default (4x every write buffer, 1.75 GiB here)
+// let 1.3 GB of WAL build up under a 10M-key load, all replayed by the next open (8 s).
+inline constexpr uint64_t kMaxWalBytes = 128 << 20;
+
 class Backend {
  public:
   // Opens (creating if missing) the database in `dir`. RocksDB does its own file I/O; `env`

@@ -162,9 +162,11 @@ grpc::StatusCode RawCall(const std::string& endpoint, const std::string& method,
   return status.error_code();
 }
 
-bool Answers(const std::string& endpoint) {
+// Whether a plain Range succeeds; on failure, the answer it got (printed by the assertion).
+::testing::AssertionResult Answers(const std::string& endpoint) {
   std::vector<std::string> t = compat::RunSequence(endpoint, {compat::MakeRange("a")});
-  return !t.empty() && t[0].rfind("OK", 0) == 0;
+  if (!t.empty() && t[0].rfind("OK", 0) == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "Range answered: " << (t.empty() ? "nothing" : t[0]);
 }
 
 // Malformed protobuf (raw bytes through a generic stub) and a message over the gRPC receive
