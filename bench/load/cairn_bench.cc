@@ -48,6 +48,11 @@ ABSL_FLAG(int, txn_ops, 1, "txn-put: puts per transaction.");
 ABSL_FLAG(int, streams, 10, "watch: Watch streams.");
 ABSL_FLAG(int, watchers_per_stream, 10, "watch: watchers on each stream.");
 ABSL_FLAG(int, watched_key_total, 1, "watch: distinct watched keys.");
+ABSL_FLAG(bool, watch_prefix, false,
+          "watch: each watcher watches its key as a prefix; puts go to keys under it.");
+ABSL_FLAG(int, prefix_nesting, 1,
+          "watch (--watch-prefix): watcher g drops the last (g / watched-key-total) % N digits "
+          "of its prefix, so prefixes nest and one put matches many watchers.");
 ABSL_FLAG(int64_t, put_total, 1000, "watch: puts to the watched keys after all are created.");
 ABSL_FLAG(double, put_rate, 100, "watch: puts per second (0: unlimited).");
 ABSL_FLAG(int64_t, hold_ms, 0,
@@ -98,14 +103,15 @@ std::string ParamsJson(const std::string& workload, const WorkloadOptions& o) {
                 "\"key_size\":%d,\"val_size\":%d,\"key_space_size\":%lld,\"sequential_keys\":%s,"
                 "\"consistency\":\"%s\",\"prefix\":%s,\"limit\":%lld,\"txn_ops\":%d,"
                 "\"streams\":%d,\"watchers_per_stream\":%d,\"watched_key_total\":%d,"
+                "\"watch_prefix\":%s,\"prefix_nesting\":%d,"
                 "\"put_total\":%lld,\"put_rate\":%.3f,\"lock_names\":%d}",
                 JsonEscape(workload).c_str(), JsonEscape(eps).c_str(), o.engine.conns, o.clients,
                 o.engine.threads, static_cast<long long>(o.total), o.duration_s, o.rate, o.key_size,
                 o.val_size, static_cast<long long>(o.key_space_size),
                 o.sequential_keys ? "true" : "false", JsonEscape(o.consistency).c_str(),
                 o.prefix ? "true" : "false", static_cast<long long>(o.limit), o.txn_ops, o.streams,
-                o.watchers_per_stream, o.watched_key_total, static_cast<long long>(o.put_total),
-                o.put_rate, o.lock_names);
+                o.watchers_per_stream, o.watched_key_total, o.watch_prefix ? "true" : "false",
+                o.prefix_nesting, static_cast<long long>(o.put_total), o.put_rate, o.lock_names);
   return buf;
 }
 
@@ -176,6 +182,8 @@ int Main(int argc, char** argv) {
   o.streams = absl::GetFlag(FLAGS_streams);
   o.watchers_per_stream = absl::GetFlag(FLAGS_watchers_per_stream);
   o.watched_key_total = absl::GetFlag(FLAGS_watched_key_total);
+  o.watch_prefix = absl::GetFlag(FLAGS_watch_prefix);
+  o.prefix_nesting = absl::GetFlag(FLAGS_prefix_nesting);
   o.put_total = absl::GetFlag(FLAGS_put_total);
   o.put_rate = absl::GetFlag(FLAGS_put_rate);
   o.hold_ms = absl::GetFlag(FLAGS_hold_ms);
@@ -183,7 +191,8 @@ int Main(int argc, char** argv) {
   o.lease_ttl_s = absl::GetFlag(FLAGS_lease_ttl);
   o.lock_names = absl::GetFlag(FLAGS_lock_names);
   if (o.engine.endpoints.empty() || o.clients < 1 || o.txn_ops < 1 ||
-      (o.total <= 0 && o.duration_s <= 0) || (o.consistency != "l" && o.consistency != "s")) {
+      (o.total <= 0 && o.duration_s <= 0) || (o.consistency != "l" && o.consistency != "s") ||
+      o.prefix_nesting < 1) {
     std::fprintf(stderr, "cairn-bench: invalid flags (see --help)\n");
     return 2;
   }

@@ -278,13 +278,15 @@ class Target:
 # cairn-bench runs
 
 
-def run_bench(args, endpoints, workload, flags, quiet=False, timeout=900):
-    """Runs cairn-bench and returns its JSON result (None if it produced none)."""
+def run_bench(args, endpoints, workload, flags, quiet=False, timeout=900, on_created=None):
+    """Runs cairn-bench and returns its JSON result (None if it produced none). on_created() is
+    called once the watch workload reports every watcher created (it needs --hold-ms)."""
     fd, path = tempfile.mkstemp(prefix="cairn-bench-", suffix=".json", dir=args.workdir_root)
     os.close(fd)
     cmd = [args.bench, "--endpoints=" + ",".join(endpoints), "--json=" + path] + flags + [workload]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = run_watching_stderr(cmd, timeout, on_created) if on_created else subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout)
         if not quiet and p.returncode not in (0, 1):
             sys.stderr.write("cairn-bench failed (%d): %s\n%s" % (p.returncode, cmd, p.stderr))
         with open(path) as f:
@@ -296,6 +298,24 @@ def run_bench(args, endpoints, workload, flags, quiet=False, timeout=900):
         return None
     finally:
         os.unlink(path)
+
+
+def run_watching_stderr(cmd, timeout, on_created):
+    """subprocess.run for cairn-bench watch, calling on_created() at "watchers created"."""
+    p = spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = []
+    try:
+        deadline = time.monotonic() + timeout
+        for line in p.stderr:
+            err.append(line.decode(errors="replace"))
+            if b"watchers created" in line:
+                on_created()
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(cmd, timeout)
+        p.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        stop_process(p)
+    return subprocess.CompletedProcess(cmd, p.returncode, "", "".join(err))
 
 
 # Preloads: (workload, flags) runs of cairn-bench before the measured one.
@@ -332,6 +352,26 @@ def workloads(a):
                                        "--put-total=%d" % int(1000 * a.duration),
                                        "--put-rate=1000", "--drain-timeout=5",
                                        "--key-size=32", "--val-size=32"], []),
+        # Issue 17: 10 streams x 1,000 prefix watchers. Distinct: each put under one watcher's
+        # prefix, puts unlimited (100 clients): put throughput with 10k watchers registered.
+        "watch 10k distinct prefixes": ("watch", [
+            "--clients=100", "--conns=10", "--streams=10", "--watchers-per-stream=1000",
+            "--watch-prefix", "--watched-key-total=10000", "--key-prefix=d/", "--key-size=7",
+            "--put-total=%d" % int(10000 * a.duration), "--put-rate=0", "--val-size=32",
+            "--drain-timeout=10", "--hold-ms=1000"], []),
+        # Nested: prefixes of 3, 2 and 1 digits ("o/123", "o/12", "o/1"); each put is matched by
+        # 334 watchers, so 300 puts/s are ~100k events/s.
+        "watch 10k nested prefixes": ("watch", [
+            "--clients=10", "--streams=10", "--watchers-per-stream=1000", "--watch-prefix",
+            "--watched-key-total=1000", "--prefix-nesting=3", "--key-prefix=o/", "--key-size=5",
+            "--put-total=%d" % int(300 * a.duration), "--put-rate=300", "--val-size=32",
+            "--drain-timeout=10", "--hold-ms=1000"], []),
+        # One watcher on a prefix receiving 10k events/s (puts to 1,000 keys under it).
+        "watch 1 prefix 10k/s": ("watch", [
+            "--clients=100", "--conns=10", "--streams=1", "--watchers-per-stream=1",
+            "--watch-prefix", "--watched-key-total=1", "--key-prefix=s/", "--key-size=3",
+            "--key-space-size=1000", "--put-total=%d" % int(10000 * a.duration),
+            "--put-rate=10000", "--val-size=32", "--drain-timeout=10"], []),
         "lease-keepalive": ("lease-keepalive", d + ["--clients=100", "--conns=10"], []),
         # A waiter that never gets the lock fails after 5 s instead of holding the run 30 s.
         "lock contention": ("lock", d + ["--clients=10", "--lock-names=1", "--timeout=5"], []),
@@ -366,11 +406,22 @@ def summarize_run(res):
             return {"na": "n/a (no events delivered)", "errors": errors}
         return {"na": "n/a (no successful op)", "errors": errors}
     lat = main["latency_ms"]
-    return {"throughput": main["throughput"], "p50": lat["p50"], "p90": lat["p90"],
-            "p99": lat["p99"], "p99.9": lat["p99.9"], "max": lat["max"], "ok": main["ok"],
-            "errors": errors,
-            "events_missing": (res.get("events_expected", 0) - main["ok"]) if "events" in res
-            else 0}
+    out = {"throughput": main["throughput"], "p50": lat["p50"], "p90": lat["p90"],
+           "p99": lat["p99"], "p99.9": lat["p99.9"], "max": lat["max"], "ok": main["ok"],
+           "errors": errors,
+           "events_missing": (res.get("events_expected", 0) - main["ok"]) if "events" in res
+           else 0}
+    if "events" in res:  # the puts of a watch workload
+        puts = res["ops"]
+        out.update({"put_throughput": puts["throughput"], "put_p50": puts["latency_ms"]["p50"],
+                    "put_p99": puts["latency_ms"]["p99"]})
+    return out
+
+
+def watchers_of(flags):
+    """The number of watchers a watch workload's flags create."""
+    f = dict(x[2:].split("=", 1) for x in flags if "=" in x)
+    return int(f.get("streams", 10)) * int(f.get("watchers-per-stream", 10))
 
 
 def measure(a, kind, members, workload, flags, preloads, auth="none"):
@@ -384,7 +435,16 @@ def measure(a, kind, members, workload, flags, preloads, auth="none"):
         if kind != "noop":
             for w, f in preloads:
                 run_bench(a, t.endpoints, w, f + user)
-        r = summarize_run(run_bench(a, t.endpoints, workload, flags + user))
+        rss = {}
+        on_created = None
+        if any(f.startswith("--hold-ms=") for f in flags):  # RSS per watcher, same run
+            time.sleep(0.5)
+            rss["before"] = t.rss()
+            on_created = lambda: (time.sleep(0.5), rss.__setitem__("with", t.rss()))
+        r = summarize_run(run_bench(a, t.endpoints, workload, flags + user,
+                                    on_created=on_created))
+        if rss.get("before") and rss.get("with") and "na" not in r:
+            r["rss_per_watcher"] = (rss["with"] - rss["before"]) / watchers_of(flags)
         # Entries per WAL fsync over the members' lifetime: meaningful for the workloads that
         # preload nothing (the write workloads), where the measured run is nearly all of it.
         counts = t.metrics_wal_counts() if kind != "noop" and not preloads else None
@@ -519,6 +579,29 @@ def comparison_table(results, members):
         ratios.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             name, ratio("throughput"), ratio("p50"), ratio("p99"), ratio("p99.9"), r_noop, e_noop))
     return "\n".join(lines + ratios)
+
+
+def watch_table(results):
+    """The watch workloads' puts and memory beside their events (medians over rounds)."""
+    lines = ["", "Watch workloads: the puts (ops/s, ms) beside the events (events/s, ms), and RSS "
+             "growth per watcher while they were registered", "",
+             "| workload | target | puts/s | put p50 | put p99 | events/s | event p50 | "
+             "event p99 | event p99.9 | RSS per watcher |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, by_kind in results.items():
+        for kind in ("cairn", "etcd"):
+            runs = [r for r in by_kind.get(kind, []) if "na" not in r and "put_throughput" in r]
+            if not runs:
+                continue
+            m = {k: median_of(runs, k) for k in ("put_throughput", "put_p50", "put_p99",
+                                                 "throughput", "p50", "p99", "p99.9",
+                                                 "rss_per_watcher")}
+            rss = "-" if m["rss_per_watcher"] is None else "%.0f B" % m["rss_per_watcher"]
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, kind, fmt(m["put_throughput"], 0), fmt(m["put_p50"], 2),
+                fmt(m["put_p99"], 2), fmt(m["throughput"], 0), fmt(m["p50"], 2),
+                fmt(m["p99"], 2), fmt(m["p99.9"], 2), rss))
+    return "\n".join(lines) if len(lines) > 5 else ""
 
 
 def medians(results, name, kind):
@@ -780,6 +863,7 @@ def main():
                 run_comparison(a, members, sel, res)
                 report["compare"][str(members)] = res
                 out.append(comparison_table(res, members))
+                out.append(watch_table(res))
         if a.auth:
             modes = [m for m in a.auth.split(",") if m]
             bad = [m for m in modes if m not in ("simple", "jwt")]

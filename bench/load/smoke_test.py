@@ -66,7 +66,12 @@ def main():
             ["watch", "--streams=2", "--watchers-per-stream=3", "--put-total=10",
              "--put-rate=0", "--drain-timeout=0.2"],
             ["put", "--clients=2", "--duration=0.3", "--rate=200"],
+            # Nested prefixes "p/00", "p/01" and "p/0" (2 watchers each): every put reaches 4.
+            ["watch", "--streams=2", "--watchers-per-stream=3", "--watch-prefix",
+             "--watched-key-total=2", "--prefix-nesting=2", "--key-prefix=p/", "--key-size=4",
+             "--put-total=10", "--put-rate=0", "--drain-timeout=0.2"],
         ]
+        expected_events = {len(runs) - 1: 40}
         with tempfile.TemporaryDirectory() as tmp:
             for i, args in enumerate(runs):
                 out = os.path.join(tmp, "r%d.json" % i)
@@ -85,6 +90,9 @@ def main():
                         failures.append("%s: JSON lacks latency %s" % (args, q))
                 if ops["ok"] <= 0:
                     failures.append("%s: no successful operation: %s" % (args, ops))
+                if i in expected_events and r.get("events_expected") != expected_events[i]:
+                    failures.append("%s: events_expected %s, want %d" % (
+                        args, r.get("events_expected"), expected_events[i]))
             p = subprocess.run([a.bench, "fsync-probe", "--dir=" + tmp, "--size=23000", "--json=-"],
                                capture_output=True, text=True, timeout=60)
             if p.returncode != 0 or json.loads(p.stdout)["ops"]["ok"] != 10:

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "v3electionpb/v3election.grpc.pb.h"
@@ -291,11 +293,13 @@ struct WatchShared {
 // nanoseconds, so put -> event latency is measured per event per watcher.
 class WatchStreamClient : public Client {
  public:
-  WatchStreamClient(Engine* engine, int id, WatchShared* shared, std::vector<std::string> keys)
+  // ranges: (key, range_end) of each watcher; range_end empty for a single key.
+  WatchStreamClient(Engine* engine, int id, WatchShared* shared,
+                    std::vector<std::pair<std::string, std::string>> ranges)
       : Client(engine, id),
         stub_(etcdserverpb::Watch::NewStub(channel_)),
         shared_(shared),
-        keys_(std::move(keys)) {}
+        ranges_(std::move(ranges)) {}
 
   void Start() override {
     ctx_ = NewStreamContext();
@@ -348,9 +352,11 @@ class WatchStreamClient : public Client {
   }
 
   void WriteNextCreate() {
-    if (next_create_ >= keys_.size()) return;
+    if (next_create_ >= ranges_.size()) return;
     etcdserverpb::WatchRequest req;
-    req.mutable_create_request()->set_key(keys_[next_create_++]);
+    const auto& [key, range_end] = ranges_[next_create_++];
+    req.mutable_create_request()->set_key(key);
+    req.mutable_create_request()->set_range_end(range_end);
     ++pending_;
     stream_->Write(req, tag(kWrite));
   }
@@ -376,7 +382,7 @@ class WatchStreamClient : public Client {
 
   std::unique_ptr<etcdserverpb::Watch::Stub> stub_;
   WatchShared* const shared_;
-  const std::vector<std::string> keys_;
+  const std::vector<std::pair<std::string, std::string>> ranges_;
   size_t next_create_ = 0;
   std::unique_ptr<grpc::ClientContext> ctx_;
   std::unique_ptr<
@@ -493,26 +499,73 @@ Result RunKv(const std::string& name, const WorkloadOptions& o) {
   });
 }
 
+// The watchers of the watch workload: each stream's watched ranges, and how many watchers a put
+// to watched key number n (see WatchPutKey) reaches.
+struct WatchPlan {
+  std::vector<std::vector<std::pair<std::string, std::string>>> ranges;  // by stream
+  std::vector<int64_t> watchers_on_key;                                  // by key number
+};
+
+WatchPlan PlanWatchers(const WorkloadOptions& o) {
+  const int key_total = o.watched_key_total > 0 ? o.watched_key_total : 1;
+  WatchPlan plan;
+  plan.watchers_on_key.assign(key_total, 0);
+  std::unordered_map<std::string, int64_t> on_prefix;
+  for (int s = 0; s < o.streams; ++s) {
+    plan.ranges.emplace_back();
+    for (int w = 0; w < o.watchers_per_stream; ++w) {
+      const int64_t g = static_cast<int64_t>(s) * o.watchers_per_stream + w;
+      std::string key = MakeKey(o, g % key_total);
+      if (!o.watch_prefix) {
+        ++plan.watchers_on_key[g % key_total];
+        plan.ranges.back().emplace_back(std::move(key), "");
+        continue;
+      }
+      const size_t trim = static_cast<size_t>((g / key_total) % o.prefix_nesting);
+      const size_t floor = std::max<size_t>(o.key_prefix.size(), 1);
+      key.resize(std::max(floor, key.size() > trim ? key.size() - trim : 0));
+      ++on_prefix[key];
+      plan.ranges.back().emplace_back(key, PrefixEnd(key));
+    }
+  }
+  if (o.watch_prefix) {
+    for (int n = 0; n < key_total; ++n) {
+      const std::string key = MakeKey(o, n);
+      for (size_t len = 1; len <= key.size(); ++len) {
+        auto it = on_prefix.find(key.substr(0, len));
+        if (it != on_prefix.end()) plan.watchers_on_key[n] += it->second;
+      }
+    }
+  }
+  return plan;
+}
+
+// The key of put number `index`: the watched key itself, or a key under it for prefix watchers.
+std::string WatchPutKey(const WorkloadOptions& o, int64_t index) {
+  const int key_total = o.watched_key_total > 0 ? o.watched_key_total : 1;
+  std::string key = MakeKey(o, index % key_total);
+  if (o.watch_prefix) {
+    const int64_t space = o.key_space_size > 0 ? o.key_space_size : 1;
+    key += "/" + std::to_string(index % space);
+  }
+  return key;
+}
+
 Result RunWatch(const WorkloadOptions& o) {
   Result r;
   Engine engine(o.engine);
   r.error = Open(&engine, o);
   if (!r.error.empty()) return r;
   const int key_total = o.watched_key_total > 0 ? o.watched_key_total : 1;
-  auto watched_key = [&](int64_t n) { return MakeKey(o, n % key_total); };
+  WatchPlan plan = PlanWatchers(o);
+  const std::vector<int64_t>& watchers_on_key = plan.watchers_on_key;
 
   WatchShared shared;
   shared.watchers_total = static_cast<int64_t>(o.streams) * o.watchers_per_stream;
-  std::vector<int64_t> watchers_on_key(key_total, 0);
   std::vector<std::unique_ptr<WatchStreamClient>> streams;
   for (int s = 0; s < o.streams; ++s) {
-    std::vector<std::string> keys;
-    for (int w = 0; w < o.watchers_per_stream; ++w) {
-      int64_t global = static_cast<int64_t>(s) * o.watchers_per_stream + w;
-      keys.push_back(watched_key(global));
-      ++watchers_on_key[global % key_total];
-    }
-    streams.push_back(std::make_unique<WatchStreamClient>(&engine, s, &shared, std::move(keys)));
+    streams.push_back(
+        std::make_unique<WatchStreamClient>(&engine, s, &shared, std::move(plan.ranges[s])));
   }
 
   Clock::time_point start = Clock::now();
@@ -546,8 +599,8 @@ Result RunWatch(const WorkloadOptions& o) {
       int id = o.streams + i;
       putters.push_back(std::make_unique<PutClient>(
           &engine, id, &budget,
-          [&o, key_total](int64_t index, std::mt19937_64&, PutRequest* req) {
-            req->set_key(MakeKey(o, index % key_total));
+          [&o](int64_t index, std::mt19937_64&, PutRequest* req) {
+            req->set_key(WatchPutKey(o, index));
             std::string v = std::to_string(NowNs());
             if (static_cast<int>(v.size()) < o.val_size) v.resize(o.val_size, '.');
             req->set_value(std::move(v));

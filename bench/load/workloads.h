@@ -41,6 +41,11 @@ struct WorkloadOptions {
   int streams = 10;
   int watchers_per_stream = 10;
   int watched_key_total = 1;
+  // Prefix watchers: watcher g watches every key starting with its watched key, minus the last
+  // (g / watched_key_total) % prefix_nesting digits (1: no trimming, so distinct prefixes); a put
+  // then goes to "<watched key>/<n % key_space_size>" instead of the watched key itself.
+  bool watch_prefix = false;
+  int prefix_nesting = 1;
   int64_t put_total = 1000;
   double put_rate = 100;
   int64_t hold_ms = 0;

@@ -80,7 +80,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       // etcd's fragment option: split a response larger than the request limit.
       if (fragment && bytes > 0 && bytes + ev_bytes > limit) {
         resp.set_fragment(true);
-        QueueLocked(std::move(resp));
+        QueueLocked(std::move(resp), /*start=*/false);
         resp = Header(revision);
         resp.set_watch_id(watch_id);
         bytes = 0;
@@ -88,8 +88,15 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       *resp.add_events() = std::move(ev);
       bytes += ev_bytes;
     }
-    QueueLocked(std::move(resp));
+    QueueLocked(std::move(resp), /*start=*/false);
     return true;
+  }
+
+  // The hub has delivered one revision to every watcher of this stream it reaches: write them
+  // as one batch (all but the last with the buffer hint, so one flush).
+  void Flush() override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    if (!writing_ && !finished_ && !out_.empty()) StartNextWriteLocked();
   }
 
   void Compacted(int64_t watch_id, int64_t compact_revision) override ABSL_LOCKS_EXCLUDED(mu_) {
@@ -117,12 +124,13 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     return resp;
   }
 
-  void QueueLocked(WatchResponse resp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Queues a response; `start`: write it now if no write is in flight (events wait for Flush).
+  void QueueLocked(WatchResponse resp, bool start = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     size_t bytes = resp.ByteSizeLong();
     queued_bytes_ += bytes;
     out_.emplace_back(std::move(resp), bytes);
-    if (!writing_) StartNextWriteLocked();
+    if (start && !writing_) StartNextWriteLocked();
   }
 
   // Writes the queue's front. A response with more queued behind it is written with gRPC's

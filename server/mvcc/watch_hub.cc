@@ -1,5 +1,7 @@
 #include "server/mvcc/watch_hub.h"
 
+#include <algorithm>
+
 #include "absl/time/time.h"
 #include "server/base/check.h"
 #include "server/base/thread_name.h"
@@ -187,17 +189,22 @@ void WatchHub::Notify(int64_t revision, std::vector<mvccpb::Event> events) {
   }
   if (!hits.empty()) {
     auto batch = std::make_shared<const std::vector<mvccpb::Event>>(std::move(events));
+    std::vector<WatchSink*> delivered;  // the sinks to flush, once each
     for (auto& [raw, selected] : hits) {
       EventView view{batch, std::move(selected), raw->spec.prev_kv};
       if (raw->sink->Deliver(raw->watch_id, revision, view, raw->spec.fragment)) {
         raw->next_rev = revision + 1;
         raw->sent_since_progress = true;
+        delivered.push_back(raw->sink);
         continue;
       }
       // The stream is full: fall behind and catch up from history, never block the applier.
       raw->next_rev = revision;
       MakeUnsynced(by_sink_[raw->sink][raw->watch_id]);
     }
+    std::sort(delivered.begin(), delivered.end());
+    delivered.erase(std::unique(delivered.begin(), delivered.end()), delivered.end());
+    for (WatchSink* sink : delivered) sink->Flush();
   }
   if (!unsynced_.empty()) cv_.SignalAll();
 }
@@ -248,6 +255,7 @@ bool WatchHub::SyncOnce() {
     EventView delivery = ViewOf(w->spec, std::move(events));
     if (delivery.size() > 0) {
       if (!w->sink->Deliver(w->watch_id, view.revision, delivery, w->spec.fragment)) continue;
+      w->sink->Flush();
       w->sent_since_progress = true;
     }
     if (next != w->next_rev) progressed = true;

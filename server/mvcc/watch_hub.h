@@ -61,9 +61,13 @@ class WatchSink {
  public:
   virtual ~WatchSink() = default;
   // Queues events of watch_id with header revision `revision`. Returns false (queuing nothing)
-  // when the stream's buffer is full.
+  // when the stream's buffer is full. The sink may hold what it queued until Flush().
   virtual bool Deliver(int64_t watch_id, int64_t revision, const EventView& events,
                        bool fragment) = 0;
+  // Everything delivered so far may leave now. The hub calls it once per sink after the
+  // deliveries of one revision (Notify) or of one catch-up read, so a stream writes one revision's
+  // responses to its N watchers as one batch (one flush) instead of starting a write per watcher.
+  virtual void Flush() {}
   // Control messages: always queued (their number is bounded by watchers and requests).
   virtual void Compacted(int64_t watch_id, int64_t compact_revision) = 0;
   // A progress notification: watch_id -1 answers a progress request for the whole stream.

@@ -28,7 +28,22 @@ class RecordingSink : public WatchSink {
     std::lock_guard<std::mutex> l(mu_);
     if (stalled_) return false;
     items_.push_back({watch_id, revision, events.Materialize(), Item::kEvents});
+    ++unflushed_;
     return true;
+  }
+  void Flush() override {
+    std::lock_guard<std::mutex> l(mu_);
+    flushed_batches_.push_back(unflushed_);
+    unflushed_ = 0;
+  }
+  // Deliveries not yet followed by a Flush, and the number of deliveries each Flush covered.
+  int unflushed() {
+    std::lock_guard<std::mutex> l(mu_);
+    return unflushed_;
+  }
+  std::vector<int> flushed_batches() {
+    std::lock_guard<std::mutex> l(mu_);
+    return flushed_batches_;
   }
   void Compacted(int64_t watch_id, int64_t compact_revision) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -62,6 +77,8 @@ class RecordingSink : public WatchSink {
   std::mutex mu_;
   bool stalled_ = false;
   std::vector<Item> items_;
+  int unflushed_ = 0;
+  std::vector<int> flushed_batches_;
 };
 
 class WatchHubTest : public ::testing::Test {
@@ -139,6 +156,36 @@ TEST_F(WatchHubTest, LiveEventsWithFiltersAndPrevKv) {
   }
   EXPECT_TRUE(saw_delete);
   EXPECT_EQ(sink.EventsOf(2).size(), 1u);
+}
+
+// A revision reaching several watchers of one stream is delivered to each, then flushed once, so
+// the stream writes them as one batch; nothing delivered is left unflushed.
+TEST_F(WatchHubTest, OneFlushPerStreamPerRevision) {
+  RecordingSink a;
+  RecordingSink b;
+  AddWatch(&a, 1, WatchSpec{"k", ""});
+  AddWatch(&a, 2, WatchSpec{"k", "l"});
+  AddWatch(&a, 3, WatchSpec{"", std::string(1, '\0')});
+  AddWatch(&b, 4, WatchSpec{"k", ""});
+  AddWatch(&b, 5, WatchSpec{"x", ""});
+  Put("k", "1");
+  EXPECT_EQ(a.flushed_batches(), std::vector<int>{3});
+  EXPECT_EQ(b.flushed_batches(), std::vector<int>{1});
+  Put("x", "1");  // reaches watcher 3 of a and watcher 5 of b
+  EXPECT_EQ(a.flushed_batches(), (std::vector<int>{3, 1}));
+  EXPECT_EQ(b.flushed_batches(), (std::vector<int>{1, 1}));
+  Put("y", "1");  // reaches only watcher 3: b is not flushed
+  EXPECT_EQ(b.flushed_batches().size(), 2u);
+  EXPECT_EQ(a.unflushed() + b.unflushed(), 0);
+}
+
+// A catch-up delivery from history is flushed too.
+TEST_F(WatchHubTest, CatchUpDeliveriesAreFlushed) {
+  for (int i = 0; i < 5; ++i) Put("k", std::to_string(i));
+  RecordingSink sink;
+  AddWatch(&sink, 1, WatchSpec{"k", "", /*start_revision=*/2});
+  Eventually([&] { return sink.EventsOf(1).size() == 5 && sink.unflushed() == 0; });
+  EXPECT_FALSE(sink.flushed_batches().empty());
 }
 
 TEST_F(WatchHubTest, HistoryThenLiveWithoutGapOrDuplicate) {
@@ -269,6 +316,7 @@ TEST_F(WatchHubTest, RandomizedGuaranteeChecker) {
     Eventually([&] { return w.sink->EventsOf(w.id).size() >= want.size(); });
     EXPECT_EQ(w.sink->EventsOf(w.id), want) << "watcher " << w.id;
   }
+  for (auto& s : sinks) Eventually([&] { return s->unflushed() == 0; });
 }
 
 }  // namespace
