@@ -819,6 +819,8 @@ def main():
     ap.add_argument("--members", default="1,3", help="cluster sizes to compare (1, 3 or 1,3)")
     ap.add_argument("--no-noop", action="store_true", help="skip the do-nothing upper bound")
     ap.add_argument("--mem-keys", type=int, default=1000000, help="keys for the memory figures")
+    ap.add_argument("--memory-targets", default="cairn,etcd",
+                    help="targets of the memory and restart figures (cairn, etcd or both)")
     ap.add_argument("--skip", default="",
                     help="comma-separated parts to skip: compare,fsync,memory,watch-memory,"
                          "check-perf")
@@ -876,7 +878,7 @@ def main():
             out.append(auth_cost_table(res, modes))
         if "memory" not in skip:
             report["memory"] = {}
-            for kind in ("cairn", "etcd"):
+            for kind in a.memory_targets.split(","):
                 log("memory and restart with %d keys: %s ..." % (a.mem_keys, kind))
                 report["memory"][kind] = memory_and_restart(a, kind)
         if "watch-memory" not in skip:
