@@ -3,6 +3,7 @@
 #include "server/mvcc/kv_store.h"
 #include "cairnpb/internal.pb.h"
 #include "tests/unit/mvcc/apply_util.h"
+#include "tests/unit/mvcc/store_fixture.h"
 
 #include <filesystem>
 #include <future>
@@ -23,30 +24,8 @@ using etcdserverpb::RangeRequest;
 using etcdserverpb::RangeResponse;
 using etcdserverpb::TxnRequest;
 
-class KvStoreTest : public ::testing::Test {
+class KvStoreTest : public testing::StoreFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cairn-kvstore-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    kv_.reset();
-    backend_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    auto b = storage::Backend::Open(dir_ + "/db");
-    ASSERT_TRUE(b.ok()) << b.status();
-    backend_ = std::move(*b);
-    kv_ = std::make_unique<KvStore>(backend_.get());
-  }
-  void Reopen() {
-    kv_.reset();
-    backend_.reset();
-    Open();
-  }
-
   ApplyResult Apply(const cairnpb::InternalRequest& r) {
     ApplyResult res = mvcc::testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
     backend_->Sync();
@@ -98,10 +77,6 @@ class KvStoreTest : public ::testing::Test {
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
     return n;
   }
-
-  std::string dir_;
-  std::unique_ptr<storage::Backend> backend_;
-  std::unique_ptr<KvStore> kv_;
 };
 
 TEST_F(KvStoreTest, PutAssignsRevisionsVersionsAndCreateRevisions) {

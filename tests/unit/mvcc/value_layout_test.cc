@@ -14,6 +14,7 @@
 #include "server/mvcc/kv_store_internal.h"
 #include "server/storage/encoding.h"
 #include "tests/unit/mvcc/apply_util.h"
+#include "tests/unit/mvcc/store_fixture.h"
 
 namespace cairn::mvcc {
 namespace {
@@ -22,30 +23,8 @@ using etcdserverpb::RangeRequest;
 using mvccpb::KeyValue;
 using storage::Cf;
 
-class ValueLayoutTest : public ::testing::Test {
+class ValueLayoutTest : public testing::StoreFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cairn-value-layout-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    kv_.reset();
-    backend_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    auto b = storage::Backend::Open(dir_ + "/db");
-    ASSERT_TRUE(b.ok()) << b.status();
-    backend_ = std::move(*b);
-    kv_ = std::make_unique<KvStore>(backend_.get());
-  }
-  void Reopen() {
-    kv_.reset();
-    backend_.reset();
-    Open();
-  }
-
   // Applies one entry and keeps its events (the live watch stream).
   ApplyResult Apply(const cairnpb::InternalRequest& r) {
     ApplyResult res = testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
@@ -173,9 +152,6 @@ class ValueLayoutTest : public ::testing::Test {
     ASSERT_TRUE(b->Put(backend_->cf(Cf::kLatest), k, kv.SerializeAsString()).ok());
   }
 
-  std::string dir_;
-  std::unique_ptr<storage::Backend> backend_;
-  std::unique_ptr<KvStore> kv_;
   std::vector<mvccpb::Event> events_;
 };
 
