@@ -3,6 +3,7 @@
 #include "server/lease/lessor.h"
 #include "cairnpb/internal.pb.h"
 #include "tests/unit/mvcc/apply_util.h"
+#include "tests/unit/mvcc/store_fixture.h"
 
 #include <filesystem>
 
@@ -47,22 +48,8 @@ TEST(LessorTest, RestoreUsesCheckpointedRemainingTtl) {
   EXPECT_TRUE(cp);  // the caller must clear the checkpoint
 }
 
-class LeaseStoreTest : public ::testing::Test {
+class LeaseStoreTest : public mvcc::testing::StoreFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cairn-lease-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    kv_.reset();
-    backend_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    backend_ = std::move(*storage::Backend::Open(dir_ + "/db"));
-    kv_ = std::make_unique<mvcc::KvStore>(backend_.get());
-  }
   mvcc::ApplyResult Apply(const cairnpb::InternalRequest& r) {
     auto res = mvcc::testing::ApplyRequest(kv_.get(), kv_->applied_index() + 1, r);
     backend_->Sync();
@@ -87,9 +74,6 @@ class LeaseStoreTest : public ::testing::Test {
     r.mutable_lease_revoke()->set_id(id);
     return Apply(r);
   }
-  std::string dir_;
-  std::unique_ptr<storage::Backend> backend_;
-  std::unique_ptr<mvcc::KvStore> kv_;
 };
 
 TEST_F(LeaseStoreTest, GrantAttachMoveRevokeInOneRevision) {
@@ -127,9 +111,7 @@ TEST_F(LeaseStoreTest, LeasesAndCheckpointsSurviveRestart) {
   c->set_remaining_ttl(42000);
   Apply(cp);
   Put("k", 5);
-  kv_.reset();
-  backend_.reset();
-  Open();
+  Reopen();
   auto leases = kv_->Leases();
   ASSERT_EQ(leases.size(), 1u);
   EXPECT_EQ(leases[0].id, 5);
