@@ -122,10 +122,6 @@ class KvStore::TxnWriter {
  private:
   rocksdb::ColumnFamilyHandle* Cf(storage::Cf which) { return store_->backend_->cf(which); }
 
-  // Writes the history records of one change. They go to the batch's underlying WriteBatch, not
-  // through the batch's index: no read inside the entry can see them (history is read only at
-  // revisions <= begin_rev_, and these are at begin_rev_ + 1; docs/keyspace.md, "Atomicity"), so
-  // indexing them would only cost time (two thirds of a large DeleteRange's index inserts).
   static KeyValue ParseLatest(const LatestRecord& rec) {
     KeyValue kv;
     CAIRN_CHECK(kv.ParseFromArray(rec.kv.data(), static_cast<int>(rec.kv.size())))
@@ -144,6 +140,10 @@ class KvStore::TxnWriter {
                     .ok());
   }
 
+  // Writes the history records of one change. They go to the batch's underlying WriteBatch, not
+  // through the batch's index: no read inside the entry can see them (history is read only at
+  // revisions <= begin_rev_, and these are at begin_rev_ + 1; docs/keyspace.md, "Atomicity"), so
+  // indexing them would only cost time (two thirds of a large DeleteRange's index inserts).
   // Returns the change's sub-revision.
   int64_t Record(const std::string& key, char kind, const std::string& kv) {
     int64_t rev = begin_rev_ + 1;
