@@ -27,7 +27,6 @@ using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
 using internal::DecodeLatest;
-using internal::EncodeLatest;
 using internal::IsFromKey;
 using internal::kKindDelete;
 using internal::kKindLive;

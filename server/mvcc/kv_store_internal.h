@@ -27,7 +27,8 @@ struct LatestRecord {
   int64_t sub = -1;     // the live put's sub-revision, or -1 for a bare record
 };
 
-inline std::string EncodeLatest(int64_t sub, std::string_view kv) {
+// The prefix of a `latest` record (0x00, LEB128(sub)); the serialized KeyValue is appended to it.
+inline std::string LatestPrefix(int64_t sub) {
   std::string out(1, '\0');
   auto v = static_cast<uint64_t>(sub);
   while (v >= 0x80) {
@@ -35,6 +36,11 @@ inline std::string EncodeLatest(int64_t sub, std::string_view kv) {
     v >>= 7;
   }
   out.push_back(static_cast<char>(v));
+  return out;
+}
+
+inline std::string EncodeLatest(int64_t sub, std::string_view kv) {
+  std::string out = LatestPrefix(sub);
   out.append(kv.data(), kv.size());
   return out;
 }

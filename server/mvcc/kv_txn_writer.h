@@ -20,7 +20,6 @@
 namespace cairn::mvcc {
 
 using internal::DecodeLatest;
-using internal::EncodeLatest;
 using internal::kKindDelete;
 using internal::kKindLive;
 using internal::kKindPut;
@@ -81,7 +80,9 @@ class KvStore::TxnWriter {
     KeyValue marker;
     marker.set_key(key);
     const int64_t sub = Record(key, kKindLive, marker.SerializeAsString());
-    CAIRN_CHECK(out_->Put(Cf(Cf::kLatest), key, EncodeLatest(sub, kv.SerializeAsString())).ok());
+    std::string record = internal::LatestPrefix(sub);
+    CAIRN_CHECK(kv.AppendToString(&record));  // serialized once, straight after the prefix
+    CAIRN_CHECK(out_->Put(Cf(Cf::kLatest), key, record).ok());
     *ev.mutable_kv() = std::move(kv);
     events_.push_back(std::move(ev));
   }
