@@ -629,7 +629,8 @@ Result RunWatch(const WorkloadOptions& o) {
 
 // scan: one client reads every key from --key (default: the first generated key) to the end of
 // the key space, --limit keys a page (etcdctl's paginated get: each page from the key after the
-// last one, at the first page's revision). An op is a page; the Result counts the keys.
+// last one, at the first page's revision). An op is a page; the Result counts the keys. With
+// --duration it stops after that many seconds, finished or not (keys_read tells how far it got).
 Result RunScan(const WorkloadOptions& o) {
   Result r;
   Engine engine(o.engine);
@@ -659,6 +660,7 @@ Result RunScan(const WorkloadOptions& o) {
     rec.RecordOk(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
     r.keys_read += resp.kvs_size();
     if (!resp.more() || resp.kvs_size() == 0) break;
+    if (o.duration_s > 0 && SecondsSince(start) >= o.duration_s) break;
     if (req.revision() == 0) req.set_revision(resp.header().revision());
     req.set_key(resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0'));
   }

@@ -63,6 +63,7 @@ void KvStore::BeginInstall() {
 
 void KvStore::ReloadAfterInstall() {
   LoadFromBackend();
+  range_counts_.Clear();
   std::vector<std::function<void(bool)>> satisfied;
   std::vector<std::function<void(bool)>> unreachable;
   {

@@ -86,9 +86,11 @@ absl::Status ReadHistoryRecord(storage::Backend* backend, const rocksdb::ReadOpt
 
 namespace {
 
-// etcd's applier Range on top of rangeKeys: filters, sort, limit, keys_only.
+// etcd's applier Range on top of rangeKeys: filters, sort, limit, keys_only. `counts` (may be
+// null) serves and remembers the counts of paginated ranges; only a snapshot's reader passes it.
 absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const KvStore::Source& src, int64_t cur_rev,
-                                                    int64_t compact_rev, const RangeRequest& r);
+                                                    int64_t compact_rev, const RangeRequest& r,
+                                                    RangeCountCache* counts = nullptr);
 
 bool CompareKV(const Compare& c, const KeyValue& kv) {
   int result = 0;
@@ -206,7 +208,8 @@ void SortKvs(std::vector<KeyValue>* kvs, bool descend, T key) {
 }
 
 absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const KvStore::Source& src, int64_t cur_rev,
-                                                    int64_t compact_rev, const RangeRequest& r) {
+                                                    int64_t compact_rev, const RangeRequest& r,
+                                                    RangeCountCache* counts) {
   etcdserverpb::RangeResponse resp;
   resp.mutable_header();
   int64_t limit = r.limit();
@@ -215,8 +218,14 @@ absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const KvStore::Source& src, 
     limit = 0;  // fetch everything; sort and truncate afterwards
   }
   if (limit > 0) ++limit;  // one extra for `more`
+  // A page of a paginated range: the first `limit` keys of the range in key order.
+  const bool page = counts && limit > 0 && !r.count_only() && !r.range_end().empty() &&
+                    r.sort_target() == RangeRequest::KEY;
+  const int64_t read_rev = r.revision() > 0 ? r.revision() : cur_rev;
+  std::optional<int64_t> known;
+  if (page) known = counts->Find(r.key(), r.range_end(), read_rev);
   auto rr = src.RangeKeys(r.key(), r.range_end(), cur_rev, compact_rev, r.revision(), limit,
-                          r.count_only());
+                          r.count_only(), known);
   if (!rr.ok()) return rr.status();
   std::vector<KeyValue>& kvs = rr->kvs;
   auto prune = [&](auto drop) {
@@ -257,9 +266,16 @@ absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const KvStore::Source& src, 
         break;
     }
   }
+  // This page's count serves the same page asked again; the next page starts just after its last
+  // key (nothing sorts between k and k + "\0") and holds the keys this one did not return.
+  if (page && !known) counts->Remember(r.key(), r.range_end(), read_rev, rr->count);
   if (r.limit() > 0 && static_cast<int64_t>(kvs.size()) > r.limit()) {
     kvs.resize(r.limit());
     resp.set_more(true);
+    if (page) {
+      counts->Remember(kvs.back().key() + std::string(1, '\0'), r.range_end(), read_rev,
+                       rr->count - static_cast<int64_t>(kvs.size()));
+    }
   }
   resp.mutable_header()->set_revision(rr->rev);
   resp.set_count(rr->count);
@@ -353,7 +369,7 @@ void KvStore::Publish() {
 absl::StatusOr<etcdserverpb::RangeResponse> KvStore::Range(const ReadView& view,
                                                            const RangeRequest& r) const {
   Source src(backend_, view.snapshot.get());
-  return DoRange(src, view.revision, view.compact_revision, r);
+  return DoRange(src, view.revision, view.compact_revision, r, &range_counts_);
 }
 
 absl::StatusOr<TxnResponse> KvStore::ReadTxn(const ReadView& view, const TxnRequest& r) const {

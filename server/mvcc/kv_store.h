@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "server/mvcc/range_count_cache.h"
 #include "server/storage/backend.h"
 
 namespace cairn::mvcc {
@@ -153,6 +154,9 @@ class KvStore {
   // Makes everything applied so far visible to readers (flushing the open group first).
   void Publish() ABSL_LOCKS_EXCLUDED(view_mu_);
   uint64_t applied_index() const { return applied_index_; }
+  // Pages of paginated ranges whose count came from the previous page (RangeCountCache; any
+  // thread).
+  uint64_t range_count_hits() const { return range_counts_.hits(); }
 
   // ---- snapshot install (applier thread; docs/snapshot_format.md) ----
   // The call sequence when a snapshot file has been received:
@@ -217,6 +221,8 @@ class KvStore {
   // Published read view.
   mutable absl::Mutex view_mu_;
   ReadView view_ ABSL_GUARDED_BY(view_mu_);
+  // Counts of the next pages of paginated ranges (readers; cleared by an install).
+  mutable RangeCountCache range_counts_;
 
   // Background physical compaction.
   absl::Mutex compact_mu_;

@@ -5,8 +5,11 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rocksdb/utilities/write_batch_with_index.h"
@@ -63,10 +66,12 @@ class KvStore::Source {
   }
 
   // etcd's rangeKeys: the KVs of [key, end) at revision `req_rev` (<= 0: cur_rev), at most
-  // `limit` materialized (<= 0: all), and the total count.
+  // `limit` materialized (<= 0: all), and the total count. With `known_count` (the range's count
+  // at that revision, from RangeCountCache) the walk stops after the `limit` keys it returns.
   absl::StatusOr<RangeResult> RangeKeys(const std::string& key, const std::string& end,
                                         int64_t cur_rev, int64_t compact_rev, int64_t req_rev,
-                                        int64_t limit, bool count_only) const {
+                                        int64_t limit, bool count_only,
+                                        std::optional<int64_t> known_count = std::nullopt) const {
     RangeResult out;
     out.rev = cur_rev;
     int64_t rev = req_rev;
@@ -74,6 +79,8 @@ class KvStore::Source {
     if (rev <= 0) rev = cur_rev;
     if (rev < compact_rev) return MakeError(ErrorKind::kCompacted);
     auto want = [&]() { return !count_only && (limit <= 0 || out.count < limit); };
+    // Whether to go on walking: always, unless the count is known and the page is full.
+    auto more = [&]() { return !known_count || want(); };
     if (rev == cur_rev) {
       ScanLatest(key, end, [&](const LatestRecord& rec) {
         if (want()) {
@@ -82,6 +89,7 @@ class KvStore::Source {
               << "corrupt latest record";
         }
         ++out.count;
+        return more();
       });
     } else {
       ScanHistory(key, end, rev, [&](int64_t main, int64_t sub) {
@@ -90,25 +98,27 @@ class KvStore::Source {
           ReadHistory(main, sub, &out.kvs.back());
         }
         ++out.count;
+        return more();
       });
     }
+    if (known_count) out.count = *known_count;
     return out;
   }
 
   // Calls fn(LatestRecord) for each live key of [key, end) in key order (the record's view is
-  // valid during the call only).
+  // valid during the call only), until an fn returning bool returns false.
   template <typename Fn>
   void ScanLatest(const std::string& key, const std::string& end, Fn fn) const {
     if (end.empty()) {
       std::string value;
-      if (Get(Cf::kLatest, key, &value)) fn(DecodeLatest(value));
+      if (Get(Cf::kLatest, key, &value)) Continue(fn, DecodeLatest(value));
       return;
     }
     if (!IsFromKey(end) && end <= key) return;
     auto it = Iter(Cf::kLatest);
     for (it->Seek(key); it->Valid(); it->Next()) {
       if (PastEnd(it->key().ToStringView(), end)) break;
-      fn(DecodeLatest(it->value().ToStringView()));
+      if (!Continue(fn, DecodeLatest(it->value().ToStringView()))) break;
     }
     CAIRN_CHECK(it->status().ok()) << it->status().ToString();
   }
@@ -125,7 +135,8 @@ class KvStore::Source {
     return record[0];
   }
 
-  // Calls fn(main, sub) for the newest put revision <= rev of each key of [key, end) alive at rev.
+  // Calls fn(main, sub) for the newest put revision <= rev of each key of [key, end) alive at rev,
+  // until an fn returning bool returns false.
   template <typename Fn>
   void ScanHistory(const std::string& key, const std::string& end, int64_t rev, Fn fn) const {
     if (!end.empty() && !IsFromKey(end) && end <= key) return;
@@ -146,7 +157,7 @@ class KvStore::Source {
       }
       std::string_view v = it->value().ToStringView();
       CAIRN_CHECK(v.size() == 9) << "corrupt index value";
-      if (v[8] == kKindPut) fn(main, static_cast<int64_t>(base::GetBE64(v)));
+      if (v[8] == kKindPut && !Continue(fn, main, static_cast<int64_t>(base::GetBE64(v)))) break;
       if (end.empty()) break;
       it->Seek(storage::IndexKeyAfter(user_key));
     }
@@ -154,6 +165,17 @@ class KvStore::Source {
   }
 
  private:
+  // Calls fn(args...): false when fn returns bool and returned false.
+  template <typename Fn, typename... Args>
+  static bool Continue(Fn& fn, Args&&... args) {
+    if constexpr (std::is_same_v<std::invoke_result_t<Fn&, Args...>, bool>) {
+      return fn(std::forward<Args>(args)...);
+    } else {
+      fn(std::forward<Args>(args)...);
+      return true;
+    }
+  }
+
   storage::Backend* b_;
   rocksdb::WriteBatchWithIndex* wb_ = nullptr;
   rocksdb::ReadOptions ro_;

@@ -756,6 +756,28 @@ std::vector<Op> RangeScript() {
       }
     }
   }
+  // Paginations, each page from just after the previous page's last key (as Kubernetes and etcd's
+  // mirror page), at the current revision and pinned to revision 9, each page asked twice: cairn
+  // takes a page's count from the page before (server/mvcc/range_count_cache.h).
+  {
+    const std::vector<std::string> now = {"a",    "b",    "c",   "fo",   "foo",
+                                          "foo1", "foo2", "fop", "\xff", "\xff\xff"};
+    const std::vector<std::string> at9 = {"a", "b", "c", "foo", "foo1", "foo2", "fop"};
+    for (int64_t rev : {0, 9}) {
+      const std::vector<std::string>& keys = rev == 0 ? now : at9;
+      for (size_t limit : {1, 3}) {
+        for (size_t last = 0; last <= keys.size(); last += limit) {
+          RangeRequest r;
+          r.set_key(last == 0 ? nul : keys[last - 1] + nul);
+          r.set_range_end(nul);
+          r.set_limit(static_cast<int64_t>(limit));
+          r.set_revision(rev);
+          ops.push_back(r);
+          ops.push_back(r);
+        }
+      }
+    }
+  }
   // Historical reads over the whole history, with and without a prefix.
   for (int64_t rev = 1; rev <= 18; ++rev) {
     ops.push_back(MakeRange(nul, nul, rev));
