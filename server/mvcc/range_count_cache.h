@@ -64,7 +64,7 @@ class RangeCountCache {
     *slot = Entry{std::move(start), std::move(end), revision, count, ++tick_};
   }
 
-  // How many Finds found their count (tests and metrics).
+  // How many Finds found their count (for tests).
   uint64_t hits() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock l(&mu_);
     return hits_;
