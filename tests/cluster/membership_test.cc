@@ -1,9 +1,17 @@
 // Multi-member clusters: startup, linearizable reads on every member, membership changes
 // (learner add, promote, remove, full restart, leader transfer) over gRPC and through etcdctl.
 // Every test runs against etcd 3.4 (the reference) and cairn.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "tests/cluster/cluster_test_util.h"
@@ -362,6 +370,50 @@ TEST_P(MembershipTest, WithoutStrictReconfigCheckAnInactiveVoterDoesNotBlockAddi
   ASSERT_TRUE(RemoveMember(c.ClientEndpoint(2), learner->member().id()).ok());
   c.MarkRemoved(*ghost_slot);
   c.MarkRemoved(*learner_slot);
+}
+
+// Binds and listens on 127.0.0.1:<port>, as another process could between the harness picking a
+// member's port and the member starting. Returns the socket (-1 on failure).
+int SquatOnPort(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 1) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// The harness's own guard against a lost port race: a member added with MemberAdd whose client port
+// was taken in the meantime starts on another client port and joins.
+TEST_P(MembershipTest, AddedMemberWhoseClientPortIsTakenStartsOnAnother) {
+  ClusterOptions options = FastOptions(GetParam(), 1);
+  options.peer_urls_always = true;
+  auto cluster = ServerCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ServerCluster& c = **cluster;
+  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
+  auto slot = c.PrepareMember();
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  const std::string picked = c.ClientEndpoint(*slot);
+  int squatter = SquatOnPort(std::stoi(picked.substr(picked.rfind(':') + 1)));
+  ASSERT_GE(squatter, 0) << std::strerror(errno);
+  auto added = AddMember(c.ClientEndpoint(0), c.PeerUrl(*slot), /*learner=*/true);
+  ASSERT_TRUE(added.ok()) << added.status();
+  absl::Status started = c.StartAddedMember(*slot);
+  close(squatter);
+  ASSERT_TRUE(started.ok()) << started;
+  EXPECT_NE(c.ClientEndpoint(*slot), picked);
+  // The first attempt really did fail on the taken port.
+  EXPECT_TRUE(
+      absl::StrContains(absl::AsciiStrToLower(c.LogTail(*slot, 1 << 16)), "address already in use"))
+      << c.LogTail(*slot);
+  auto got = GetKey(c.ClientEndpoint(*slot), "absent", /*serializable=*/true);
+  ASSERT_TRUE(got.ok()) << got.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(Cluster, MembershipTest, ::testing::ValuesIn(TestedServerKinds()),

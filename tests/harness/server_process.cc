@@ -577,10 +577,37 @@ absl::Status ServerCluster::StartAddedMember(int member, int timeout_ms) {
     initial.push_back(absl::StrCat(other.name, "=http://127.0.0.1:", other.peer_port));
   }
   m.added_initial_cluster = absl::StrJoin(initial, ",");
-  Kill(member);
-  absl::Status s = Spawn(member);
-  if (!s.ok()) return s;
-  return WaitReady(member, timeout_ms);
+  absl::Status status;
+  for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
+    Kill(member);
+    absl::Status s = Spawn(member);
+    if (!s.ok()) return s;
+    status = WaitReady(member, timeout_ms);
+    if (status.ok() || !LostClientPortRace(member)) return status;
+    // The peer URL is already in the cluster's membership and cannot change, but the client URL
+    // is the member's own: pick another and start again.
+    Kill(member);
+    std::set<int> taken;
+    for (const Member& other : members_) {
+      taken.insert(other.client_port);
+      taken.insert(other.peer_port);
+    }
+    absl::StatusOr<int> client = PickFreePort(taken);
+    if (!client.ok()) return client.status();
+    members_[member].client_port = *client;
+  }
+  return status;
+}
+
+bool ServerCluster::LostClientPortRace(int member) const {
+  const Member& m = members_[member];
+  std::string log = absl::AsciiStrToLower(ReadTail(m.log_path, 1 << 16));
+  size_t banner = log.rfind("==== harness: starting");
+  if (banner != std::string::npos) log = log.substr(banner);
+  if (log.find("address already in use") == std::string::npos) return false;
+  // cairn: "cannot listen on http://127.0.0.1:<port>: Address already in use"; etcd: "listen tcp
+  // 127.0.0.1:<port>: bind: address already in use". (The banner has "127.0.0.1:<port> --".)
+  return log.find(absl::StrCat("127.0.0.1:", m.client_port, ":")) != std::string::npos;
 }
 
 void ServerCluster::MarkRemoved(int member) {

@@ -131,6 +131,8 @@ class ServerCluster {
   // Starts a prepared member with --initial-cluster-state existing and --initial-cluster listing
   // every member not marked removed (including itself), as etcd requires after MemberAdd, and
   // waits until it answers (see WaitReady). Restart() of such a member reuses the same flags.
+  // Should another process take its client port before it starts, it is started again on a new
+  // client port (its peer URL is in the membership already and stays).
   absl::Status StartAddedMember(int member, int timeout_ms = 30000);
 
   // Marks a member as removed from the cluster (after MemberRemove): kills it, leaves it out of
@@ -150,6 +152,8 @@ class ServerCluster {
   absl::Status StartAll();
   absl::Status Spawn(int member);
   std::vector<std::string> MemberArgs(int member) const;
+  // True if the member's last start failed because its client port was in use.
+  bool LostClientPortRace(int member) const;
   void KillAll();
 
   ClusterOptions options_;
