@@ -16,6 +16,7 @@ Uses the processes and targets of compare.py (same build paths and flags).
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
+import perf_profile  # noqa: E402
 
 
 def delete_prefix(a, t):
@@ -37,6 +39,34 @@ def delete_prefix(a, t):
     return elapsed, p.returncode, out
 
 
+def start_profile(a, t):
+    """perf record of the cairn process (cpu-clock, call graphs) until finish_profile."""
+    data = os.path.join(a.workdir_root, "perf.data")
+    p = subprocess.Popen(["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g", "-p",
+                          str(t.procs[0].pid), "-o", data],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf attaches before the delete starts
+    return p, data
+
+
+def finish_profile(a, perf):
+    p, data = perf
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=60)
+    script = subprocess.run(["perf", "script", "-i", data, "-F", "comm,tid,ip,sym"],
+                            check=True, capture_output=True, text=True).stdout
+    samples = list(perf_profile.parse_perf_script(script))
+    total, by_thread, by_component, by_leaf, folded = perf_profile.summarize(samples)
+    with open(a.profile, "w") as f:
+        for stack, n in sorted(folded.items()):
+            f.write("%s %d\n" % (stack, n))
+    print("profile: %d samples (%s); by thread: %s" % (
+        total, a.profile, ", ".join("%s %s" % (t, perf_profile.pct(n, total))
+                                    for t, n in by_thread.most_common(6))))
+    for c, n in by_component.most_common():
+        print("  %s %s" % (perf_profile.pct(n, total), c))
+
+
 def run_target(a, kind):
     t = compare.Target(kind, 1, a, a.workdir_root)
     try:
@@ -47,7 +77,10 @@ def run_target(a, kind):
             ok = r and r.get("ops", {}).get("ok", 0)
             if not ok:
                 return "%s: preload failed: %s" % (kind, r and r.get("error"))
+        perf = start_profile(a, t) if a.profile and kind == "cairn" else None
         elapsed, rc, out = delete_prefix(a, t)
+        if perf is not None:
+            finish_profile(a, perf)
         if rc != 0:
             return "%s: del failed after %.2f s: %s" % (kind, elapsed, out)
         return "%s: deleted %s keys in %.2f s" % (kind, out.splitlines()[-1], elapsed)
@@ -68,6 +101,8 @@ def main():
     ap.add_argument("--targets", default="cairn,etcd")
     ap.add_argument("--command-timeout", type=int, default=30)
     ap.add_argument("--start-timeout", type=float, default=30)
+    ap.add_argument("--profile", default=None,
+                    help="folded stacks of cairn during the delete (perf record) to this file")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="cairn-large-delete-") as root:
         a.workdir_root = root
