@@ -73,6 +73,15 @@ inline constexpr int kCompactionBatchPauseMs = 10;
 // so a compaction writes at most kCompactionBatchLimit / kCompactionRangeDeleteMin range
 // tombstones per batch (each costs RocksDB's readers of the family more than a point tombstone).
 inline constexpr int kCompactionRangeDeleteMin = 16;
+// A DeleteRange entry (not inside a txn) of at least this many live keys removes them from
+// `latest` with one range tombstone over [first key, last key + 0x00) instead of one point
+// tombstone per key. Fewer keys go key by key, so a family's readers meet at most one range
+// tombstone per this many deleted keys.
+inline constexpr size_t kDeleteRangeTombstoneMin = 1024;
+// A DeleteRange of at least this many live keys first starts new memtables for `index` and `rev`
+// (the old ones flush in the background): its history records then append to empty skiplists
+// instead of each searching a full one, where they would land between existing records.
+inline constexpr size_t kDeleteRangeFreshMemtableMin = 65536;
 // Physical compaction remembers the newest revision at or below the compact revision of the keys
 // it has looked up, until it passes that revision, in at most this many bytes (key bytes plus a
 // fixed cost per entry); a key it cannot remember is looked up again in each batch that holds it.

@@ -2,6 +2,7 @@
 // to kv_store.cc.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -95,22 +96,45 @@ class KvStore::TxnWriter {
       prevs.push_back(ParseLatest(rec));
       subs.push_back(rec.sub);
     });
+    if (prevs.size() >= internal::kDeleteRangeFreshMemtableMin) {
+      store_->backend_->SwitchMemtables({Cf::kIndex, Cf::kRev});
+    }
+    // The markers' full records first, then the tombstones: each is then a run of ascending `rev`
+    // keys, which the memtable's skiplist appends after the one before. Interleaved, every
+    // insert searched the skiplist from the top: a 400k-key delete took 1.4x as long.
+    // The markers go in revision order too: keys are scanned in key order, which is not the
+    // order they were written in.
+    std::vector<std::pair<int64_t, int64_t>> order;  // (mod_revision, i) of each marker
+    order.reserve(prevs.size());
+    for (size_t i = 0; i < prevs.size(); ++i) {
+      if (subs[i] >= 0) order.emplace_back(prevs[i].mod_revision(), static_cast<int64_t>(i));
+    }
+    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : subs[a.second] < subs[b.second];
+    });
+    for (const auto& [main, i] : order) {
+      // protobuf serializes these fields canonically: the bytes are those of the latest record.
+      const std::string bytes = prevs[i].SerializeAsString();
+      Retire(main, LatestRecord{bytes, subs[i]});
+    }
+    // Outside a txn nothing reads `latest` through the batch after this: a large range can go as
+    // one range tombstone, which the batch's index could not have answered.
+    const bool one_tombstone = out_ != wb_ && prevs.size() >= internal::kDeleteRangeTombstoneMin;
+    if (one_tombstone) {
+      CAIRN_CHECK(out_->DeleteRange(Cf(Cf::kLatest), prevs.front().key(),
+                                    prevs.back().key() + std::string(1, '\0'))
+                      .ok());
+    }
     events_.reserve(events_.size() + prevs.size());
     for (size_t i = 0; i < prevs.size(); ++i) {
       KeyValue& prev = prevs[i];
-      // The marker's full record: protobuf serializes these fields canonically, so the bytes are
-      // exactly those of the latest record.
-      if (subs[i] >= 0) {
-        const std::string bytes = prev.SerializeAsString();
-        Retire(prev.mod_revision(), LatestRecord{bytes, subs[i]});
-      }
       mvccpb::Event ev;
       ev.set_type(mvccpb::Event::DELETE);
       KeyValue* tomb = ev.mutable_kv();
       tomb->set_key(prev.key());
       tomb->set_mod_revision(begin_rev_ + 1);
       Record(prev.key(), kKindDelete, tomb->SerializeAsString());
-      CAIRN_CHECK(out_->Delete(Cf(Cf::kLatest), prev.key()).ok());
+      if (!one_tombstone) CAIRN_CHECK(out_->Delete(Cf(Cf::kLatest), prev.key()).ok());
       if (prev.lease() != 0) {
         CAIRN_CHECK(out_->Delete(Cf(Cf::kLeaseKeys), LeaseKey(prev.lease(), prev.key())).ok());
       }

@@ -78,6 +78,16 @@ void Backend::Write(rocksdb::WriteBatch* batch) {
   if (commit_seconds_ != nullptr) commit_seconds_->Observe(commit.ElapsedSeconds());
 }
 
+void Backend::SwitchMemtables(std::initializer_list<Cf> families) {
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  for (Cf f : families) handles.push_back(cf(f));
+  rocksdb::FlushOptions flush;
+  flush.wait = false;
+  flush.allow_write_stall = true;
+  rocksdb::Status s = db_->Flush(flush, handles);
+  CAIRN_CHECK(s.ok()) << "rocksdb flush failed: " << s.ToString();
+}
+
 void Backend::Sync() {
   rocksdb::Status s = db_->SyncWAL();
   if (int err = base::FailpointErrno("backend_sync"); err != 0)

@@ -49,6 +49,10 @@ class Backend {
   // Every later Write's duration is observed in `h` (etcd_disk_backend_commit_duration_seconds:
   // cairn's commit is one unsynced batch per entry). Set it before the writers start.
   void SetCommitHistogram(base::Histogram* h) { commit_seconds_ = h; }
+  // Starts new, empty memtables for `families` and flushes the old ones in the background (it
+  // may wait for an earlier flush, as RocksDB does when the write buffers are full). A large
+  // batch whose keys interleave with a full memtable's then inserts into an empty skiplist.
+  void SwitchMemtables(std::initializer_list<Cf> families);
   // fsyncs every write made so far. Aborts on failure.
   void Sync();
   // Reads a BE64 counter from `meta`; `missing` if absent.

@@ -275,6 +275,134 @@ TEST_F(ValueLayoutTest, StoreOfTheEarlierLayoutReadsAndChanges) {
   EXPECT_EQ(read[6].prev_kv().value(), "x3");
 }
 
+// A DeleteRange entry of at least kDeleteRangeTombstoneMin keys removes them from `latest` with
+// one range tombstone (docs/keyspace.md). It must leave exactly what deleting key by key leaves:
+// the same prefix deleted inside a txn (which deletes key by key) is the reference, before and
+// after a restart, with the keys put again afterwards, in history and in the watch stream.
+TEST_F(ValueLayoutTest, LargeDeleteRangeMatchesKeyByKeyDeletes) {
+  const int n = static_cast<int>(internal::kDeleteRangeTombstoneMin) + 500;
+  auto name = [](const std::string& prefix, int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "%05d", i);
+    return prefix + buf;
+  };
+  for (const std::string prefix : {"a/", "b/"}) {
+    for (int first = 0; first < n + 20; first += 100) {
+      std::vector<std::pair<std::string, std::string>> kvs;
+      for (int i = first; i < std::min(first + 100, n + 20); ++i) {
+        kvs.emplace_back(name(prefix, i), Value(i, 0));
+      }
+      TxnPut(kvs);
+    }
+    Put(name(prefix, 7), Value(7, 1));  // a key whose history already holds a full record
+  }
+  // Around the range tombstone's end (the last deleted key + 0x00): the last deleted key, and a
+  // key equal to the tombstone's end, which is also the request's range_end, so it stays.
+  const std::string last = name("a/", n + 10) + std::string(1, '\0');
+  const std::string end = last + std::string(1, '\0');
+  Put("a/", "before the range");
+  Put(last, "the last deleted key");
+  Put(end, "at the range's end");
+  const int64_t before = kv_->View().revision;
+  auto deleted_count = [&] {
+    uint64_t deletes = 0;
+    EXPECT_TRUE(backend_->db()->GetIntProperty(backend_->cf(Cf::kLatest),
+                                               "rocksdb.num-deletes-active-mem-table", &deletes));
+    return deletes;
+  };
+  const uint64_t point_deletes = deleted_count();
+  // [a/00000, a/<n+10>\0\0): n + 12 keys, one range tombstone, no point tombstones in `latest`.
+  cairnpb::InternalRequest del;
+  del.mutable_delete_range()->set_key(name("a/", 0));
+  del.mutable_delete_range()->set_range_end(end);
+  EXPECT_EQ(Apply(del).delete_range.deleted(), n + 12);
+  EXPECT_EQ(deleted_count(), point_deletes) << "point tombstones instead of one range tombstone";
+  cairnpb::InternalRequest txn;
+  auto* d = txn.mutable_txn()->add_success()->mutable_request_delete_range();
+  d->set_key(name("b/", 0));
+  d->set_range_end(name("b/", n + 11));
+  Apply(txn);
+  EXPECT_EQ(deleted_count(), point_deletes + n + 11) << "a txn deletes key by key";
+  ASSERT_FALSE(Get(name("b/", n + 10)).has_value());
+  ASSERT_TRUE(Get(name("b/", n + 11)).has_value());
+  Put(name("a/", 3), "again");
+  Put(name("b/", 3), "again");
+
+  auto expect_same = [&](int64_t rev) {
+    for (int i = 0; i < n + 20; ++i) {
+      auto a = Get(name("a/", i), rev), b = Get(name("b/", i), rev);
+      ASSERT_EQ(a.has_value(), b.has_value()) << i << " at " << rev;
+      const bool live = rev == before || i > n + 10 || i == 3;  // rev is `before` or 0 (now)
+      ASSERT_EQ(a.has_value(), live) << i << " at " << rev;
+      if (!a) continue;
+      EXPECT_EQ(a->value(), b->value()) << i << " at " << rev;
+      EXPECT_EQ(a->version(), b->version()) << i << " at " << rev;
+    }
+    EXPECT_EQ(Get("a/", rev)->value(), "before the range");
+    EXPECT_EQ(Get(last, rev).has_value(), rev == before);
+    EXPECT_EQ(Get(end, rev)->value(), "at the range's end");
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    expect_same(before);
+    expect_same(0);
+    EXPECT_EQ(Get(name("a/", 3))->version(), 1);
+    EXPECT_EQ(Get(name("a/", 7), before)->value(), Value(7, 1));
+    RangeRequest all;
+    all.set_key("a/");
+    all.set_range_end("a0");
+    all.set_count_only(true);
+    EXPECT_EQ(kv_->Range(kv_->View(), all)->count(), 1 + 1 + 9 + 1);  // a/, a/00003, 9, end
+    Reopen();
+  }
+  ExpectCatchUpEqualsLiveEvents();
+}
+
+// A DeleteRange of at least kDeleteRangeFreshMemtableMin keys writes its history records into new
+// `index` and `rev` memtables (docs/keyspace.md); what it leaves is what any delete leaves.
+TEST_F(ValueLayoutTest, DeleteRangeOfManyKeysWritesIntoFreshMemtables) {
+  const int n = static_cast<int>(internal::kDeleteRangeFreshMemtableMin) + 10;
+  auto name = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "m/%06d", i);
+    return std::string(buf);
+  };
+  for (int first = 0; first < n; first += 1000) {
+    std::vector<std::pair<std::string, std::string>> kvs;
+    for (int i = first; i < std::min(first + 1000, n); ++i) kvs.emplace_back(name(i), "v");
+    TxnPut(kvs);
+  }
+  Put("n", "outside");
+  const int64_t before = kv_->View().revision;
+  auto entries = [&](Cf family) {
+    uint64_t count = 0;
+    EXPECT_TRUE(backend_->db()->GetIntProperty(backend_->cf(family),
+                                               "rocksdb.num-entries-active-mem-table", &count));
+    return count;
+  };
+  ASSERT_GE(entries(Cf::kIndex), static_cast<uint64_t>(n));
+  events_.clear();  // only the delete's events are compared with a catch-up below
+  Delete("m/", "m0");
+  EXPECT_EQ(entries(Cf::kIndex), static_cast<uint64_t>(n)) << "not a fresh memtable";
+  EXPECT_EQ(entries(Cf::kRev), static_cast<uint64_t>(2 * n)) << "markers and tombstones";
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i : {0, 1, n / 2, n - 1}) {
+      EXPECT_FALSE(Get(name(i)).has_value()) << i;
+      EXPECT_EQ(Get(name(i), before)->value(), "v") << i;
+    }
+    EXPECT_EQ(Get("n")->value(), "outside");
+    Reopen();
+  }
+  std::vector<mvccpb::Event> read;
+  int64_t next = 0;
+  ASSERT_TRUE(
+      kv_->ReadEvents(kv_->View(), before + 1, "m/", "m0", true, 1u << 30, &read, &next).ok());
+  ASSERT_EQ(read.size(), static_cast<size_t>(n));
+  ASSERT_EQ(events_.size(), static_cast<size_t>(n));
+  for (int i : {0, n / 3, n - 1}) {
+    EXPECT_EQ(read[i].SerializeAsString(), events_[i].SerializeAsString()) << i;
+  }
+}
+
 TEST_F(ValueLayoutTest, LatestRecordPrefixRoundTrips) {
   for (int64_t sub :
        {int64_t{0}, int64_t{1}, int64_t{127}, int64_t{128}, int64_t{300}, int64_t{1} << 40}) {
