@@ -757,8 +757,8 @@ def watch_memory(a, kind):
         t.cleanup()
 
 
-def check_perf(a, kind, load):
-    t = Target(kind, 1, a, a.workdir_root)
+def check_perf(a, kind, load, members=1):
+    t = Target(kind, members, a, a.workdir_root)
     try:
         if t.start() is None:
             return {"na": "n/a (%s)" % t.error}
@@ -892,10 +892,15 @@ def main():
                 report["watch_memory"][kind] = watch_memory(a, kind)
         if "check-perf" not in skip:
             report["check_perf"] = {}
-            for load in a.check_perf_loads.split(","):
-                for kind in ("cairn", "etcd"):
-                    log("etcdctl check perf --load=%s: %s ..." % (load, kind))
-                    report["check_perf"]["%s %s" % (kind, load)] = check_perf(a, kind, load)
+            for members in [int(m) for m in a.members.split(",")]:
+                for load in a.check_perf_loads.split(","):
+                    # The do-nothing server is the ceiling: can this machine pass at all?
+                    kinds = ("cairn", "etcd") + (("noop",) if members == 1 and not a.no_noop else ())
+                    for kind in kinds:
+                        name = "%s %s" % (kind, load) + ("" if members == 1 else
+                                                         " (%d members)" % members)
+                        log("etcdctl check perf --load=%s: %s ..." % (load, name))
+                        report["check_perf"][name] = check_perf(a, kind, load, members)
     except KeyboardInterrupt:
         log("interrupted: stopping every process started")
         report["interrupted"] = True
