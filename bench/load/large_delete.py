@@ -5,7 +5,8 @@
 For each target: start a 1-member server on loopback ports, load --keys keys of 256 B values
 under --prefix (txn-put of cairn-bench, 100 puts per txn), then time
 `etcdctl del --prefix <prefix>` (its own --command-timeout, default 30 s here) and check the
-count it reports. Prints one line per target: seconds and the deleted count, or the error.
+count it reports; with --range, first time `etcdctl get --prefix <prefix>` (values included)
+as well. Prints one line per target: seconds and the deleted count, or the error.
 
   python3 bench/load/large_delete.py --keys=400000          # the check perf xl size
   python3 bench/load/large_delete.py --keys=20000 --targets=cairn   # a smoke run
@@ -27,16 +28,29 @@ import compare  # noqa: E402
 import perf_profile  # noqa: E402
 
 
-def delete_prefix(a, t):
+def etcdctl(a, t, args, keep_stdout=True):
+    """Runs etcdctl against the target; returns (seconds, exit code, output)."""
     env = dict(os.environ, ETCDCTL_API="3")
     cmd = [a.etcdctl, "--endpoints=" + ",".join(t.endpoints),
-           "--command-timeout=%ds" % a.command_timeout, "del", "--prefix", a.prefix]
+           "--command-timeout=%ds" % a.command_timeout] + args
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                       timeout=a.command_timeout + 30)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, env=env, timeout=a.command_timeout + 30)
     elapsed = time.monotonic() - t0
-    out = (p.stdout + p.stderr).strip()
+    out = ((p.stdout or b"") + p.stderr).decode(errors="replace").strip()
     return elapsed, p.returncode, out
+
+
+def get_prefix(a, t):
+    """One linearizable Range of the whole prefix, values included (protobuf output, discarded:
+    etcdctl's own formatting of 1M keys would dominate the time)."""
+    elapsed, rc, out = etcdctl(a, t, ["get", "--prefix", a.prefix, "-w", "protobuf"],
+                               keep_stdout=False)
+    return "range of the prefix in %.2f s" % elapsed if rc == 0 else "range failed: " + out
+
+
+def delete_prefix(a, t):
+    return etcdctl(a, t, ["del", "--prefix", a.prefix])
 
 
 def start_profile(a, t):
@@ -77,13 +91,14 @@ def run_target(a, kind):
             ok = r and r.get("ops", {}).get("ok", 0)
             if not ok:
                 return "%s: preload failed: %s" % (kind, r and r.get("error"))
+        ranged = (get_prefix(a, t) + "; ") if a.range else ""
         perf = start_profile(a, t) if a.profile and kind == "cairn" else None
         elapsed, rc, out = delete_prefix(a, t)
         if perf is not None:
             finish_profile(a, perf)
         if rc != 0:
             return "%s: del failed after %.2f s: %s" % (kind, elapsed, out)
-        return "%s: deleted %s keys in %.2f s" % (kind, out.splitlines()[-1], elapsed)
+        return "%s: %sdeleted %s keys in %.2f s" % (kind, ranged, out.splitlines()[-1], elapsed)
     finally:
         t.cleanup()
 
@@ -101,6 +116,8 @@ def main():
     ap.add_argument("--targets", default="cairn,etcd")
     ap.add_argument("--command-timeout", type=int, default=30)
     ap.add_argument("--start-timeout", type=float, default=30)
+    ap.add_argument("--range", action="store_true",
+                    help="also time one Range of the whole prefix, before the delete")
     ap.add_argument("--profile", default=None,
                     help="folded stacks of cairn during the delete (perf record) to this file")
     a = ap.parse_args()
