@@ -2,7 +2,7 @@
 """Do writes stall while a large compaction runs? (issue 17: "compaction of 1M revisions does not
 stall writes: p99 put latency during a compaction is no worse than etcd's").
 
-For each target, alternating over --rounds: start a fresh 1-member server (compare.py's Target),
+For each target, alternating over --rounds: start a fresh 1-member server (targets.Target),
 write --revisions history entries (txn-put of 100 puts on --keys keys, so each key has many old
 versions), then run the same put load twice for --seconds each:
   baseline:   no compaction;
@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import compare  # noqa: E402
+import targets  # noqa: E402
 import perf_profile  # noqa: E402
 
 PUT_FLAGS = ["--clients=100", "--conns=10", "--key-size=8", "--val-size=256",
@@ -59,7 +59,7 @@ def put_run(a, t, compact_at):
         perf = None
         if a.profile and t.kind == "cairn":
             data = os.path.join(a.workdir_root, "perf-%d.data" % len(a.profiles))
-            perf = compare.spawn(["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g",
+            perf = targets.spawn(["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g",
                                   "-p", str(t.procs[0].pid), "-o", data],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)  # perf attaches
@@ -76,7 +76,7 @@ def put_run(a, t, compact_at):
     th = threading.Thread(target=compact) if compact_at else None
     if th:
         th.start()
-    r = compare.run_bench(a, t.endpoints, "put", ["--duration=%g" % a.seconds] + PUT_FLAGS)
+    r = targets.run_bench(a, t.endpoints, "put", ["--duration=%g" % a.seconds] + PUT_FLAGS)
     if th:
         th.join()
     ops = (r or {}).get("ops", {})
@@ -89,14 +89,14 @@ def run_round(a, kind):
     if kind == "cairn-before":  # another cairn binary (--cairn-before), e.g. a build before a change
         b = argparse.Namespace(**vars(a))
         b.cairn = a.cairn_before
-        t = compare.Target("cairn", 1, b, a.workdir_root)
+        t = targets.Target("cairn", 1, b, a.workdir_root)
     else:
-        t = compare.Target(kind, 1, a, a.workdir_root)
+        t = targets.Target(kind, 1, a, a.workdir_root)
     try:
         if t.start() is None:
             return {"error": "not started (%s)" % t.error}
         total = a.revisions // 100
-        r = compare.run_bench(a, t.endpoints, "txn-put", [
+        r = targets.run_bench(a, t.endpoints, "txn-put", [
             "--txn-ops=100", "--total=%d" % total, "--key-space-size=%d" % a.keys,
             "--key-size=16", "--val-size=256", "--key-prefix=h/", "--clients=10", "--conns=2"])
         if not r or r.get("ops", {}).get("ok", 0) < total:
@@ -157,7 +157,7 @@ def fmt(v, digits=1):
 
 
 def main():
-    build = os.path.join(compare.REPO, "build")
+    build = os.path.join(targets.REPO, "build")
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=os.path.join(build, "bench/load/cairn-bench"))
@@ -186,9 +186,9 @@ def main():
                 for kind in results:
                     r = run_round(a, kind)
                     results[kind].append(r)
-                    compare.log("[round %d/%d] %s: %s" % (rnd + 1, a.rounds, kind, r))
+                    targets.log("[round %d/%d] %s: %s" % (rnd + 1, a.rounds, kind, r))
         finally:
-            compare.kill_all_children()
+            targets.kill_all_children()
         if a.profiles:
             report_profile(a)
     print("| target | history entries | baseline puts/s | p99 ms | max ms | during compaction "

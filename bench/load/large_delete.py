@@ -12,7 +12,7 @@ as well. Prints one line per target: seconds and the deleted count, or the error
   python3 bench/load/large_delete.py --keys=20000 --targets=cairn   # a smoke run
 
 Measurements on a loaded machine mean nothing: compare only runs made side by side on an idle one.
-Uses the processes and targets of compare.py (same build paths and flags).
+Uses the processes and targets of targets.py (as compare.py does: same build paths and flags).
 """
 
 import argparse
@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import compare  # noqa: E402
+import targets  # noqa: E402
 import perf_profile  # noqa: E402
 
 
@@ -82,12 +82,12 @@ def finish_profile(a, perf):
 
 
 def run_target(a, kind):
-    t = compare.Target(kind, 1, a, a.workdir_root)
+    t = targets.Target(kind, 1, a, a.workdir_root)
     try:
         if t.start() is None:
             return "%s: not started (%s)" % (kind, t.error)
-        for workload, flags in compare.preload_keys(a.keys, prefix=a.prefix, key_size=16):
-            r = compare.run_bench(a, t.endpoints, workload, flags)
+        for workload, flags in targets.preload_keys(a.keys, prefix=a.prefix, key_size=16):
+            r = targets.run_bench(a, t.endpoints, workload, flags)
             ok = r and r.get("ops", {}).get("ok", 0)
             if not ok:
                 return "%s: preload failed: %s" % (kind, r and r.get("error"))
@@ -104,7 +104,7 @@ def run_target(a, kind):
 
 
 def main():
-    build = os.path.join(compare.REPO, "build-bench")
+    build = os.path.join(targets.REPO, "build-bench")
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=os.path.join(build, "bench/load/cairn-bench"))
@@ -127,7 +127,7 @@ def main():
             for kind in a.targets.split(","):
                 print(run_target(a, kind), flush=True)
         finally:
-            compare.kill_all_children()
+            targets.kill_all_children()
 
 
 if __name__ == "__main__":

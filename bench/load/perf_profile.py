@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Where a 1-member cairn spends its CPU under one cairn-bench workload (issue 17: "explain where
-the time goes"). Starts cairn on a fresh data dir (compare.py's Target), drives it with
+the time goes"). Starts cairn on a fresh data dir (targets.Target), drives it with
 cairn-bench, samples it with Debian's linux-perf (`perf record -e cpu-clock -g`: the VM has no
 hardware counters) for --seconds in the middle of the run, then:
 
@@ -18,12 +18,14 @@ cairn's. See bench/README.md, "Reading a profile of the put path".
 import argparse
 import collections
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import compare  # noqa: E402
+import targets  # noqa: E402
 
 # (component, substrings of a frame's symbol); a frame matches the first component it names.
 COMPONENTS = [
@@ -97,7 +99,7 @@ def pct(n, total):
 
 
 def main():
-    build = os.path.join(compare.REPO, "build")
+    build = os.path.join(targets.REPO, "build")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cairn", default=os.path.join(build, "server/main/cairn"))
     ap.add_argument("--bench", default=os.path.join(build, "bench/load/cairn-bench"))
@@ -113,9 +115,9 @@ def main():
         if subprocess.call(["which", tool], stdout=subprocess.DEVNULL) != 0:
             sys.exit("missing %s (Debian: apt-get install linux-perf)" % tool)
     a.etcd = a.noop = a.etcdctl = None
-    workdir = compare.tempfile.mkdtemp(prefix="cairn-profile-", dir="/var/tmp")
+    workdir = tempfile.mkdtemp(prefix="cairn-profile-", dir="/var/tmp")
     a.workdir_root = workdir
-    target = compare.Target("cairn", 1, a, workdir)
+    target = targets.Target("cairn", 1, a, workdir)
     try:
         if target.start() is None:
             sys.exit("cairn did not start: %s" % target.error)
@@ -124,7 +126,7 @@ def main():
         flags = ["--duration=%d" % int(a.seconds + 2 * warmup), "--clients=%d" % a.clients,
                  "--conns=%d" % a.conns, "--key-size=8", "--val-size=256",
                  "--key-space-size=100000"]
-        bench = compare.spawn([a.bench, a.workload, "--endpoints=" + ",".join(target.endpoints)]
+        bench = targets.spawn([a.bench, a.workload, "--endpoints=" + ",".join(target.endpoints)]
                               + flags, stdout=subprocess.PIPE)
         time.sleep(warmup)
         data = os.path.join(workdir, "perf.data")
@@ -136,13 +138,13 @@ def main():
                                 check=True, capture_output=True, text=True).stdout
     finally:
         target.stop()
-        compare.kill_all_children()
-        compare.shutil.rmtree(workdir, ignore_errors=True)
+        targets.kill_all_children()
+        shutil.rmtree(workdir, ignore_errors=True)
     samples = list(parse_perf_script(script))
     total, by_thread, by_component, by_leaf, folded = summarize(samples)
-    commit = subprocess.run(["git", "-C", compare.REPO, "rev-parse", "--short", "HEAD"],
+    commit = subprocess.run(["git", "-C", targets.REPO, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip() or "unknown"
-    path = a.out or os.path.join(compare.REPO, "bench", "results", "%s-%s-%s.folded" % (
+    path = a.out or os.path.join(targets.REPO, "bench", "results", "%s-%s-%s.folded" % (
         time.strftime("%Y-%m-%d"), commit, a.workload))
     with open(path, "w") as f:
         for stack, n in sorted(folded.items()):

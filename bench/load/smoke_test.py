@@ -42,6 +42,23 @@ def check_profile_parser():
     return failures
 
 
+def check_scripts_load():
+    """Every benchmark script imports (the shared modules and each script's own code) and lists
+    compare.py's workloads, so a broken import or a moved function fails here, not mid-run."""
+    failures = []
+    here = os.path.dirname(os.path.abspath(__file__))
+    for script in ("compare.py", "large_delete.py", "perf_profile.py", "compaction_stall.py"):
+        p = subprocess.run([sys.executable, os.path.join(here, script), "--help"],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0 or "usage:" not in p.stdout:
+            failures.append("%s --help: rc=%d %s" % (script, p.returncode, p.stderr[-500:]))
+    p = subprocess.run([sys.executable, os.path.join(here, "compare.py"), "--list"],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0 or "put 1000 clients" not in p.stdout:
+        failures.append("compare.py --list: rc=%d %s" % (p.returncode, p.stderr[-500:]))
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
@@ -98,6 +115,7 @@ def main():
             if p.returncode != 0 or json.loads(p.stdout)["ops"]["ok"] != 10:
                 failures.append("fsync-probe: rc=%d %s%s" % (p.returncode, p.stdout, p.stderr))
         failures += check_profile_parser()
+        failures += check_scripts_load()
         for f in failures:
             print("FAIL", f)
         return 1 if failures else 0
