@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -372,6 +373,18 @@ TEST_P(MembershipTest, WithoutStrictReconfigCheckAnInactiveVoterDoesNotBlockAddi
   c.MarkRemoved(*learner_slot);
 }
 
+// A one-member cluster that also listens on its peer URL (so a member can be added), with a
+// leader.
+absl::StatusOr<std::unique_ptr<ServerCluster>> StartOneMemberToAddTo(ServerKind kind) {
+  ClusterOptions options = FastOptions(kind, 1);
+  options.peer_urls_always = true;
+  auto cluster = ServerCluster::Start(options);
+  if (!cluster.ok()) return cluster.status();
+  auto leader = WaitForLeader(**cluster, kLeaderBoundMs);
+  if (!leader.ok()) return leader.status();
+  return cluster;
+}
+
 // Binds and listens on 127.0.0.1:<port>, as another process could between the harness picking a
 // member's port and the member starting. Returns the socket (-1 on failure).
 int SquatOnPort(int port) {
@@ -391,12 +404,9 @@ int SquatOnPort(int port) {
 // The harness's own guard against a lost port race: a member added with MemberAdd whose client port
 // was taken in the meantime starts on another client port and joins.
 TEST_P(MembershipTest, AddedMemberWhoseClientPortIsTakenStartsOnAnother) {
-  ClusterOptions options = FastOptions(GetParam(), 1);
-  options.peer_urls_always = true;
-  auto cluster = ServerCluster::Start(options);
+  auto cluster = StartOneMemberToAddTo(GetParam());
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ServerCluster& c = **cluster;
-  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
   auto slot = c.PrepareMember();
   ASSERT_TRUE(slot.ok()) << slot.status();
   const std::string picked = c.ClientEndpoint(*slot);
@@ -537,12 +547,9 @@ TEST_P(EtcdctlClusterTest, MemberEndpointAndMoveLeaderCommands) {
 // works again once it runs. cairn once answered "etcdserver: no leader" here (the change needed
 // the unstarted member's vote to commit; docs/raft.md rule 1a).
 TEST_P(EtcdctlClusterTest, MemberAddVoterToOneMemberCluster) {
-  ClusterOptions options = FastOptions(GetParam(), 1);
-  options.peer_urls_always = true;
-  auto cluster = ServerCluster::Start(options);
+  auto cluster = StartOneMemberToAddTo(GetParam());
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ServerCluster& c = **cluster;
-  ASSERT_TRUE(WaitForLeader(c, kLeaderBoundMs).ok());
   ASSERT_TRUE(PutKey(c.ClientEndpoint(0), "before", "1").ok());
   auto slot = c.PrepareMember();
   ASSERT_TRUE(slot.ok()) << slot.status();
