@@ -85,7 +85,10 @@ void Backend::SwitchMemtables(std::initializer_list<Cf> families) {
   flush.wait = false;
   flush.allow_write_stall = true;
   rocksdb::Status s = db_->Flush(flush, handles);
-  CAIRN_CHECK(s.ok()) << "rocksdb flush failed: " << s.ToString();
+  // Only a speed-up: the writes that follow are as correct in the current memtables.
+  if (!s.ok()) {
+    CAIRN_LOG(kWarn, "storage") << "memtable switch: " << s.ToString();
+  }
 }
 
 void Backend::Sync() {

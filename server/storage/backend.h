@@ -52,6 +52,7 @@ class Backend {
   // Starts new, empty memtables for `families` and flushes the old ones in the background (it
   // may wait for an earlier flush, as RocksDB does when the write buffers are full). A large
   // batch whose keys interleave with a full memtable's then inserts into an empty skiplist.
+  // A failure only logs a warning: nothing depends on the switch.
   void SwitchMemtables(std::initializer_list<Cf> families);
   // fsyncs every write made so far. Aborts on failure.
   void Sync();
