@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from targets import Target, _children, preload_keys, run_bench, spawn, summarize_run
+from targets import Target, preload_keys, run_bench, spawn, stop_process, summarize_run
 
 def fsync_latency(a):
     d = tempfile.mkdtemp(prefix="fsync-", dir=a.workdir_root)
@@ -109,7 +109,7 @@ def watch_memory(a, kind):
                 during = t.rss()
                 break
         p.wait(timeout=120)
-        _children.remove(p)
+        stop_process(p)  # exited: only forgets it
         with open(path) as f:
             res = json.loads(f.read() or "null")
         os.unlink(path)
