@@ -1,11 +1,11 @@
 #include "server/api/watch_service.h"
 
-#include <deque>
 #include <set>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/api/reactors.h"
+#include "server/api/watch_queue.h"
 #include "server/base/logging.h"
 
 namespace cairn::api {
@@ -36,16 +36,14 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     bool kick = false;
     {
       absl::MutexLock l(&mu_);
-      queued_bytes_ -= out_.front().second;
-      kick = event_full_ && queued_bytes_ < kMaxQueuedBytes / 2;
+      queue_.PopFront();
+      kick = event_full_ && queue_.bytes() < kMaxQueuedBytes / 2;
       if (kick) event_full_ = false;
-      out_.pop_front();
-      writing_ = false;
       if (!ok) {
         FinishLocked();
-      } else if (!out_.empty() && !finished_) {
+      } else if (!queue_.empty() && !finished_) {
         StartNextWriteLocked();
-      } else if (closing_ && out_.empty()) {
+      } else if (closing_ && queue_.empty()) {
         FinishLocked();
       }
     }
@@ -65,14 +63,15 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
                bool fragment) override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock l(&mu_);
     if (finished_ || closing_) return false;
-    if (queued_bytes_ >= kMaxQueuedBytes) {
+    if (queue_.bytes() >= kMaxQueuedBytes) {
       event_full_ = true;
       return false;
     }
-    size_t limit = static_cast<size_t>(server_->config().max_request_bytes);
+    const size_t limit = static_cast<size_t>(server_->config().max_request_bytes);
     WatchResponse resp = Header(revision);
     resp.set_watch_id(watch_id);
     size_t bytes = 0;
+    bool fragmented = false;
     for (size_t i = 0; i < events.size(); ++i) {
       mvccpb::Event ev;  // the one copy of a shared event: into this stream's response
       events.CopyTo(i, &ev);
@@ -84,11 +83,17 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
         resp = Header(revision);
         resp.set_watch_id(watch_id);
         bytes = 0;
+        fragmented = true;
       }
       *resp.add_events() = std::move(ev);
       bytes += ev_bytes;
     }
-    QueueLocked(std::move(resp), /*start=*/false);
+    // A backlog behind the write in flight: join the watcher's queued response (watch_queue.h).
+    if (fragmented) {
+      QueueLocked(std::move(resp), /*start=*/false);
+    } else if (!queue_.Merge(watch_id, resp, limit)) {
+      QueueLocked(std::move(resp), /*start=*/false, watch_id);
+    }
     return true;
   }
 
@@ -96,7 +101,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   // as one batch (all but the last with the buffer hint, so one flush).
   void Flush() override ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock l(&mu_);
-    if (!writing_ && !finished_ && !out_.empty()) StartNextWriteLocked();
+    if (!queue_.front_in_flight() && !finished_ && !queue_.empty()) StartNextWriteLocked();
   }
 
   void Compacted(int64_t watch_id, int64_t compact_revision) override ABSL_LOCKS_EXCLUDED(mu_) {
@@ -125,12 +130,13 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   }
 
   // Queues a response; `start`: write it now if no write is in flight (events wait for Flush).
-  void QueueLocked(WatchResponse resp, bool start = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `events_of`: the watch id when `resp` is whole revisions' events of that watcher.
+  void QueueLocked(WatchResponse resp, bool start = true,
+                   int64_t events_of = WatchResponseQueue::kNotEvents)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
-    size_t bytes = resp.ByteSizeLong();
-    queued_bytes_ += bytes;
-    out_.emplace_back(std::move(resp), bytes);
-    if (start && !writing_) StartNextWriteLocked();
+    queue_.Push(std::move(resp), events_of);
+    if (start && !queue_.front_in_flight()) StartNextWriteLocked();
   }
 
   // Writes the queue's front. A response with more queued behind it is written with gRPC's
@@ -138,10 +144,9 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   // flushing a frame per response (one put seen by N watchers of a stream is N responses). The
   // queue's last response is written without the hint, so nothing waits for a later event.
   void StartNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    writing_ = true;
     grpc::WriteOptions options;
-    if (out_.size() > 1) options.set_buffer_hint();
-    StartWrite(&out_.front().first, options);
+    if (queue_.size() > 1) options.set_buffer_hint();
+    StartWrite(&queue_.StartFront(), options);
   }
 
   void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -154,7 +159,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     hub_->RemoveSink(this);
     absl::MutexLock l(&mu_);
     closing_ = true;
-    if (!writing_) FinishLocked();
+    if (!queue_.front_in_flight()) FinishLocked();
   }
 
   void Handle(const WatchRequest& req) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -245,9 +250,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   // gRPC's callbacks, the hub's delivery and the reader all touch the queue and the ids.
   absl::Mutex mu_;
-  std::deque<std::pair<WatchResponse, size_t>> out_ ABSL_GUARDED_BY(mu_);
-  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  WatchResponseQueue queue_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool event_full_ ABSL_GUARDED_BY(mu_) = false;
