@@ -295,6 +295,7 @@ void RaftDriver::Loop() {
 }
 
 void RaftDriver::Iterate(Inbox& in) {
+  last_cycle_proposals_ = in.proposals.size();
   Process(in);
   int64_t now = NowMs();
   if (now >= next_tick_ms_) Tick(now);
@@ -321,12 +322,29 @@ bool RaftDriver::Drain(Inbox* in, bool wait) {
     // Until the next tick or work (the mutex re-checks the condition whenever it is released).
     mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::InboxReady),
                          absl::Milliseconds(std::max<int64_t>(0, next_tick_ms_ - NowMs())));
+    if (last_cycle_proposals_ >= kLingerMinCycle && LingerAllowed() &&
+        deps_.waits->size() >= kLingerMinPending) {
+      Linger();
+    }
   }
   if (stopping_) return false;
   std::swap(*in, inbox_);
   inbox_.applied_index = in->applied_index;  // a high-water mark, not a queue
   inbox_wake_ = false;
   return true;
+}
+
+// Group commit under load: more proposals for the next cycle, while they keep coming.
+void RaftDriver::Linger() {
+  lingers_.fetch_add(1, std::memory_order_relaxed);
+  const absl::Time end = absl::Now() + absl::Microseconds(kLingerMicros);
+  size_t seen = inbox_.proposals.size();
+  while (true) {
+    const absl::Time gap_end = std::min(end, absl::Now() + absl::Microseconds(kLingerGapMicros));
+    mu_.AwaitWithDeadline(absl::Condition(this, &RaftDriver::LingerOver), gap_end);
+    if (LingerOver() || absl::Now() >= end || inbox_.proposals.size() == seen) return;
+    seen = inbox_.proposals.size();
+  }
 }
 
 void RaftDriver::Process(Inbox& in) {

@@ -164,6 +164,8 @@ class RaftDriver {
   uint64_t committed_index() const { return committed_index_.load(); }
   uint64_t wal_entries() const { return wal_entries_.load(); }
   uint64_t fsyncs() const { return fsyncs_.load(); }
+  // Group-commit waits so far (Drain).
+  uint64_t lingers() const { return lingers_.load(); }
   uint64_t snapshots() const { return snapshots_.load(); }
   // Bytes of entry data in the raft log in memory (as of the raft thread's last iteration).
   uint64_t log_bytes() const { return log_bytes_.load(); }
@@ -242,6 +244,22 @@ class RaftDriver {
     return stopping_ || inbox_wake_ || !inbox_.proposals.empty() || !inbox_.messages.empty() ||
            !inbox_.reads.empty();
   }
+  // Group commit under load (docs/raft.md, "Group commit"): when the last cycle took at least
+  // kLingerMinCycle proposals and at least kLingerMinPending requests wait for their apply,
+  // Drain waits for more proposals before the next cycle: up to kLingerMicros in all, until
+  // kLingerProposals wait, and only while each kLingerGapMicros brings at least one more. It
+  // starts only on proposals alone; a peer message, a read, a wake-up or a stop ends it at once.
+  static constexpr size_t kLingerMinCycle = 8;
+  static constexpr size_t kLingerMinPending = 64;
+  static constexpr size_t kLingerProposals = 256;
+  static constexpr int64_t kLingerMicros = 2000;
+  static constexpr int64_t kLingerGapMicros = 250;
+  void Linger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool LingerAllowed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !stopping_ && !inbox_wake_ && inbox_.messages.empty() && inbox_.reads.empty() &&
+           !inbox_.proposals.empty() && inbox_.proposals.size() < kLingerProposals;
+  }
+  bool LingerOver() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !LingerAllowed(); }
 
   const Deps deps_;
   std::unique_ptr<ServerMetrics> own_metrics_;  // when deps_.metrics is nullptr
@@ -256,6 +274,8 @@ class RaftDriver {
   std::atomic<uint64_t> committed_index_{0};
   std::atomic<uint64_t> wal_entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<uint64_t> lingers_{0};  // Drain's group-commit waits
+  size_t last_cycle_proposals_ = 0;   // raft thread: proposals of the last Iterate
   std::atomic<uint64_t> snapshots_{0};
   std::atomic<uint64_t> log_bytes_{0};
   std::atomic<bool> removed_by_peer_{false};

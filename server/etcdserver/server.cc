@@ -513,7 +513,8 @@ void Server::Stop() {
   // entries per WAL fsync when /metrics is not served.
   CAIRN_LOG(kInfo, "etcdserver") << "stopped cleanly: applied " << applier_->entries_applied()
                                  << " entries; wrote " << raft_->wal_entries() << " WAL entries in "
-                                 << raft_->fsyncs() << " WAL fsyncs";
+                                 << raft_->fsyncs() << " WAL fsyncs (" << raft_->lingers()
+                                 << " group-commit waits)";
 }
 
 void Server::RunAdmin(std::function<void()> task) { admin_->RunAdmin(std::move(task)); }

@@ -247,10 +247,17 @@ class Server : private transport::Handler {
     uint64_t fsyncs = 0;
     uint64_t raft_snapshots = 0;
     uint64_t raft_log_bytes = 0;
+    uint64_t group_commit_waits = 0;  // docs/raft.md, "Group commit"
   };
   Stats stats() const {
-    return {applier_->entries_applied(), raft_->wal_entries(), raft_->fsyncs(), raft_->snapshots(),
-            raft_->log_bytes()};
+    Stats s;
+    s.entries = applier_->entries_applied();
+    s.wal_entries = raft_->wal_entries();
+    s.fsyncs = raft_->fsyncs();
+    s.raft_snapshots = raft_->snapshots();
+    s.raft_log_bytes = raft_->log_bytes();
+    s.group_commit_waits = raft_->lingers();
+    return s;
   }
 
   // This member's metrics (etcd's names; docs/metrics.md), for /metrics (api/metrics_text.h).
