@@ -334,16 +334,15 @@ bool RaftDriver::Drain(Inbox* in, bool wait) {
   return true;
 }
 
-// Group commit under load: more proposals for the next cycle, while they keep coming.
+// Group commit under load: more proposals for the next cycle, while they keep coming. Only
+// relative waits: the driver reads no clock here (its time is the injected Clock's, in ms).
 void RaftDriver::Linger() {
   lingers_.fetch_add(1, std::memory_order_relaxed);
-  const absl::Time end = absl::Now() + absl::Microseconds(kLingerMicros);
-  size_t seen = inbox_.proposals.size();
-  while (true) {
-    const absl::Time gap_end = std::min(end, absl::Now() + absl::Microseconds(kLingerGapMicros));
-    mu_.AwaitWithDeadline(absl::Condition(this, &RaftDriver::LingerOver), gap_end);
-    if (LingerOver() || absl::Now() >= end || inbox_.proposals.size() == seen) return;
-    seen = inbox_.proposals.size();
+  for (int64_t slice = 0; slice < kLingerMicros / kLingerGapMicros; ++slice) {
+    const size_t seen = inbox_.proposals.size();
+    mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::LingerOver),
+                         absl::Microseconds(kLingerGapMicros));
+    if (LingerOver() || inbox_.proposals.size() == seen) return;
   }
 }
 
