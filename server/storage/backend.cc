@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Open(const std::string& dir, b
   options.max_open_files = 512;
   options.keep_log_file_num = 3;
   options.max_total_wal_size = kMaxWalBytes;
+  options.wal_bytes_per_sync = kWalBytesPerSync;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
