@@ -106,10 +106,12 @@ void Listener::Impl::OnAccepted(tcp::socket socket, bool https) {
     HandOffTls(&socket);
     return;
   }
-  if (!https && (grpc == nullptr || http == nullptr)) {
-    HandOff(&socket, /*grpc_side=*/http == nullptr);
+  if (!https && grpc == nullptr) {  // HTTP only
+    HandOff(&socket, /*grpc_side=*/false);
     return;
   }
+  // gRPC only, or both: hand the connection over once its first bytes have arrived. (Handed to
+  // gRPC at accept, before the client's preface, a connection was now and then never served.)
   if (pending >= kMaxUnclassifiedConnections) return;  // `socket` closes
   ++pending;
   auto p = std::make_shared<Pending>(std::move(socket), io);
@@ -276,7 +278,7 @@ void Listener::Impl::Peek(std::shared_ptr<Pending> p) {
       return;
     }
     Finish(p);
-    HandOff(&p->socket, /*grpc_side=*/first[0] == 'P' && first[1] == 'R');
+    HandOff(&p->socket, /*grpc_side=*/http == nullptr || (first[0] == 'P' && first[1] == 'R'));
   });
 }
 
