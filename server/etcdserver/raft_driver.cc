@@ -351,6 +351,7 @@ void RaftDriver::Process(Inbox& in) {
     applied_conf_ = node_->ApplyConfChange(cc);
     applied_conf_index_ = std::max(applied_conf_index_, index);
   }
+  if (!in.applied_confs.empty()) PublishLocalReadIndex();  // a new voter ends the lone reads
   applied_conf_index_ = std::max(applied_conf_index_, in.applied_index);
   for (const auto& m : in.messages) {
     rtt_.OnReceive(m);
@@ -588,6 +589,17 @@ void RaftDriver::ExpireReads(int64_t now) {
   for (auto& r : retry) IssueRead(std::move(r));
 }
 
+// A lone voter's leader answers a ReadIndex with its commit index at once (Raft::HandleReadIndex),
+// so any thread may use that index; stored before the Ready that could reveal a higher commit
+// index (its messages, its committed entries) goes out, and cleared before a step-down's vote.
+void RaftDriver::PublishLocalReadIndex() {
+  const raft::Raft& r = node_->raft();
+  const auto& voters = r.tracker().voters();
+  const bool lone_leader = r.state() == raft::StateType::kLeader && voters.size() == 1 &&
+                           voters.contains(deps_.member_id);
+  local_read_index_.store(lone_leader ? r.log().committed() : 0);
+}
+
 // ---- leadership transfer ----
 
 void RaftDriver::StartTransfers(std::vector<Transfer>& transfers) {
@@ -636,6 +648,7 @@ void RaftDriver::HandleReady(raft::Ready& rd) {
       deps_.on_leader_change(rd.soft_state->leader, became_leader);
     }
   }
+  PublishLocalReadIndex();  // before the Ready's messages and committed entries
   if (!rd.snapshot.IsEmpty()) InstallReceivedSnapshot(rd.snapshot);
   SendEarly(rd);
   wal_->Save(rd.hard_state, rd.entries);

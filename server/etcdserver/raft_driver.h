@@ -143,6 +143,9 @@ class RaftDriver {
   // A linearizable read barrier: `done(OK)` once the read index is applied (on a read-pool
   // thread); errors: no leader, timed out, stopped.
   void ReadIndex(StatusDone done);
+  // The read index a linearizable read may use without the raft thread, or 0: the commit index
+  // while this member leads and is the only voter (docs/raft.md, "A lone voter's reads").
+  uint64_t LocalReadIndex() const { return local_read_index_.load(); }
   // Transfers leadership to `target` (this member must lead): `done` once it leads, or with
   // not leader / timed out / stopped.
   void TransferLeader(uint64_t target, StatusDone done);
@@ -236,6 +239,8 @@ class RaftDriver {
   void StartTransfers(std::vector<Transfer>& transfers);
   void FinishTransfers(int64_t now, bool timeouts);
   void HandleReady(raft::Ready& rd);
+  // Stores LocalReadIndex() from the raft state; before anything of a Ready can be seen.
+  void PublishLocalReadIndex();
   void InstallReceivedSnapshot(const raft::Snapshot& snapshot);
   void SendEarly(raft::Ready& rd);
   void MaybeSnapshot();
@@ -272,6 +277,7 @@ class RaftDriver {
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> last_index_{0};
   std::atomic<uint64_t> committed_index_{0};
+  std::atomic<uint64_t> local_read_index_{0};  // LocalReadIndex(); PublishLocalReadIndex
   std::atomic<uint64_t> wal_entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> lingers_{0};  // Drain's group-commit waits

@@ -429,6 +429,11 @@ void Server::ReadBarrier(StatusDone done) {
     done(MakeError(ErrorKind::kNotSupportedForLearner));
     return;
   }
+  // A lone voter's read index is known without raft (docs/raft.md, "A lone voter's reads").
+  if (uint64_t index = raft_->LocalReadIndex(); index != 0) {
+    if (applier_->applied_index() >= index) return done(absl::OkStatus());
+    return reads_->WaitFor(index, std::move(done));
+  }
   raft_->ReadIndex(std::move(done));
 }
 

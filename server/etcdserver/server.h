@@ -134,7 +134,8 @@ class Server : private transport::Handler {
   void Propose(cairnpb::InternalRequest request, Done done);
   // A linearizable read barrier: `done(OK)` once this member has applied everything committed
   // before the call (ReadIndex); errors: no leader, timed out, stopped, not supported for learner.
-  // `done` runs on a read-pool thread, where the caller may read the store.
+  // `done` runs on a read-pool thread, where the caller may read the store; on the caller's
+  // thread when this member is the lone voter's leader and has applied the read index.
   void ReadBarrier(StatusDone done);
 
   // ---- reads of this member's published state (thread-safe) ----

@@ -602,6 +602,23 @@ class Simulation {
       m.applier->RunQueued();
     }
     CheckLeaders();
+    CheckLocalReads();
+  }
+
+  // A member that would serve linearizable reads without raft (RaftDriver::LocalReadIndex, a lone
+  // voter's leader) must cover every entry any member has handed its applier: a read there sees
+  // every write anyone could have acknowledged. With 3 to 5 voters it must never be set.
+  void CheckLocalReads() {
+    for (auto& mp : members_) {
+      const uint64_t local = mp->up ? mp->raft->LocalReadIndex() : 0;
+      if (local == 0) continue;
+      for (auto& other : members_) {
+        if (other->up && other->raft->committed_index() > local) {
+          Fail(absl::StrCat("m", mp->id, " would read locally at ", local, " but m", other->id,
+                            " has committed ", other->raft->committed_index()));
+        }
+      }
+    }
   }
 
   void CheckLeaders() {

@@ -39,12 +39,13 @@
 // at random live members. An answer with an OK status is an acknowledgement. In half of the seeds
 // the leader is also asked to transfer leadership (RaftDriver::TransferLeader, as MoveLeader).
 //
-// Checks, after every step: at most one leader per term; each member hands the applier entries
-// with consecutive indexes (after its store's applied index at open, or after an installed
-// snapshot), never hands it again an entry it applied before a restart unless the store was rolled
-// back past it, the store is never behind the WAL's snapshot marker at a restart, and every
-// member handles the same entry at each index. Then all faults are healed; within a bound every
-// member must have applied a final write, and then:
+// Checks, after every step: at most one leader per term; a member's lone-voter read index
+// (RaftDriver::LocalReadIndex), when set, covers every member's committed entries; each member
+// hands the applier entries with consecutive indexes (after its store's applied index at open, or
+// after an installed snapshot), never hands it again an entry it applied before a restart unless
+// the store was rolled back past it, the store is never behind the WAL's snapshot marker at a
+// restart, and every member handles the same entry at each index. Then all faults are healed;
+// within a bound every member must have applied a final write, and then:
 //   - every acknowledged write survives on every member: the key holds the written value at the
 //     acknowledged revision (history is never compacted here), a delete left no key, and a Txn's
 //     compare saw at revision - 1 what its answer says;
