@@ -209,6 +209,10 @@ void Applier::ApplyEntries(std::vector<raft::Entry>& entries) {
       results.push_back({r.proposer(), r.id(), kv->PutGrouped(e.index, r.put())});
       continue;
     }
+    if (r.has_delete_range() && mvcc::KvStore::IsGroupable(r.delete_range()) && !corrupt) {
+      results.push_back({r.proposer(), r.id(), kv->DeleteGrouped(e.index, r.delete_range())});
+      continue;
+    }
     auto b = kv->Begin(e.index);
     if (r.has_alarm()) {
       mvcc::ApplyResult res;

@@ -678,23 +678,39 @@ void KvStore::CheckNotApplied(uint64_t index) const {
 ApplyResult KvStore::PutGrouped(uint64_t index, const etcdserverpb::PutRequest& p) {
   CheckNotApplied(index);
   ApplyResult res;
+  // The latest record goes through the group's index, so a later entry of the same key in the
+  // group reads it; history is never read inside the group (a put reads only `latest`).
+  TxnWriter w(this, &group_);
   if (p.lease() != 0 && !LeaseExists(p.lease())) {
     res.status = MakeError(ErrorKind::kLeaseNotFound);
   } else {
-    // The latest record goes through the group's index, so a later put of the same key in the
-    // group reads it; history is never read inside the group (a put reads only `latest`).
-    TxnWriter w(this, &group_);
     res = ApplyPut(w, p);
-    if (res.status.ok() && w.changes() > 0) {
-      revision_ = w.begin_rev() + 1;
-      res.revision = revision_;
-      res.events = std::move(w.events());
-    }
+  }
+  EndGrouped(index, w, &res);
+  return res;
+}
+
+ApplyResult KvStore::DeleteGrouped(uint64_t index, const etcdserverpb::DeleteRangeRequest& d) {
+  CAIRN_CHECK(IsGroupable(d)) << "a DeleteRange of a range needs a batch of its own";
+  CheckNotApplied(index);
+  ApplyResult res;
+  // One key: its `latest` tombstone goes through the group's index (a later entry of the group
+  // finds the key gone); its history records, as always, only into the batch.
+  TxnWriter w(this, &group_);
+  res.delete_range = DoDeleteRange(w, d);
+  EndGrouped(index, w, &res);
+  return res;
+}
+
+void KvStore::EndGrouped(uint64_t index, TxnWriter& w, ApplyResult* res) {
+  if (res->status.ok() && w.changes() > 0) {
+    revision_ = w.begin_rev() + 1;
+    res->revision = revision_;
+    res->events = std::move(w.events());
   }
   applied_index_ = index;
   group_dirty_ = true;
   if (group_.GetWriteBatch()->GetDataSize() >= internal::kMaxGroupBytes) FlushGroup();
-  return res;
 }
 
 void KvStore::FlushGroup() {

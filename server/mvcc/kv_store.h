@@ -141,14 +141,19 @@ class KvStore {
   ApplyResult CheckpointLeases(EntryBatch& b, const etcdserverpb::LeaseCheckpointRequest& r);
   void Commit(EntryBatch& b, ApplyResult* result);
 
-  // Grouped puts (docs/keyspace.md, "Atomicity"): a committed entry that is a plain Put may be
-  // applied into the store's open group instead of a batch of its own. Consecutive grouped puts
-  // become one RocksDB write, with the revision and applied index written once for all of them:
-  //   kv->PutGrouped(i, put); kv->PutGrouped(i + 1, put2); ...; kv->FlushGroup();
-  // A later put of the group reads the earlier ones' writes (the group is an indexed batch). A
+  // Grouped entries (docs/keyspace.md, "Atomicity"): a committed entry that is a plain Put or a
+  // DeleteRange of one key (no range_end, IsGroupable) may be applied into the store's open group
+  // instead of a batch of its own. Consecutive grouped entries become one RocksDB write, with the
+  // revision and applied index written once for all of them:
+  //   kv->PutGrouped(i, put); kv->DeleteGrouped(i + 1, del); ...; kv->FlushGroup();
+  // A later entry of the group reads the earlier ones' writes (the group is an indexed batch). A
   // put that fails (an etcd error) writes nothing but moves the applied index. Begin() and
   // Publish() flush the open group first, so entries of other kinds keep their log order.
+  static bool IsGroupable(const etcdserverpb::DeleteRangeRequest& r) {
+    return r.range_end().empty();
+  }
   ApplyResult PutGrouped(uint64_t index, const etcdserverpb::PutRequest& r);
+  ApplyResult DeleteGrouped(uint64_t index, const etcdserverpb::DeleteRangeRequest& r);
   // Writes the open group (if any) as one unsynced RocksDB batch.
   void FlushGroup();
   // Makes everything applied so far visible to readers (flushing the open group first).
@@ -189,6 +194,8 @@ class KvStore {
 
  private:
   ApplyResult ApplyPut(TxnWriter& w, const etcdserverpb::PutRequest& r);
+  // The end of a grouped entry: its revision and events, the applied index, the size bound.
+  void EndGrouped(uint64_t index, TxnWriter& w, ApplyResult* res);
   etcdserverpb::DeleteRangeResponse DoDeleteRange(TxnWriter& w,
                                                   const etcdserverpb::DeleteRangeRequest& r);
   absl::Status RunTxn(TxnWriter& w, const etcdserverpb::TxnRequest& t,

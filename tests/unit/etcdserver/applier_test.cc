@@ -158,8 +158,9 @@ TEST_F(ApplierTest, CrashAtAnyWriteOfAMembershipEntryNeverLosesTheRemoval) {
   }
 }
 
-// A log of KV entries mixing runs of plain puts (grouped into one RocksDB write) with entries of
-// other kinds, failing puts and puts that read what an earlier put of the same run wrote.
+// A log of KV entries mixing runs of plain puts and one-key deletes (grouped into one RocksDB
+// write) with entries of other kinds, failing puts, and entries that read what an earlier entry
+// of the same run wrote.
 std::vector<cairnpb::InternalRequest> MixedKvLog() {
   std::vector<cairnpb::InternalRequest> log;
   auto put = [&log](const std::string& key, const std::string& value) {
@@ -193,6 +194,23 @@ std::vector<cairnpb::InternalRequest> MixedKvLog() {
   log.push_back(del);
   put("a", "4");  // a new incarnation: version 1
   for (int i = 0; i < 5; ++i) put("k" + std::to_string(i % 2), std::to_string(i));
+  // One-key deletes join the run too; a delete of a range flushes it.
+  auto del_one = [&log](const std::string& key) {
+    cairnpb::InternalRequest r;
+    r.mutable_delete_range()->set_key(key);
+    r.mutable_delete_range()->set_prev_kv(true);
+    log.push_back(r);
+    return &log.back();
+  };
+  del_one("k0");     // the run's own k0
+  put("k0", "new");  // a new incarnation inside the run
+  del_one("zz");     // nothing to delete: no revision
+  del_one("b");      // a key with a lease: its lease_keys record goes too
+  put("b", "5");     // reads the run's deletion of b
+  del_one("k0");     // twice in one run
+  del_one("k0");     // already gone within the run
+  del_one("k1")->mutable_delete_range()->set_range_end("k2");  // a range: flushes the run
+  put("k1", "after");
   return log;
 }
 
@@ -246,9 +264,9 @@ std::vector<raft::Entry> KvEntries(std::vector<cairnpb::InternalRequest>& log) {
   return entries;
 }
 
-// Grouped puts give exactly the answers and the store that one batch per entry gives (the
-// events went to the watch hub; the dump compares the history they come from).
-TEST_F(ApplierTest, GroupedPutsMatchOneBatchPerEntry) {
+// Grouped puts and one-key deletes give exactly the answers and the store that one batch per entry
+// gives (the events went to the watch hub; the dump compares the history they come from).
+TEST_F(ApplierTest, GroupedEntriesMatchOneBatchPerEntry) {
   std::vector<cairnpb::InternalRequest> log = MixedKvLog();
   std::vector<raft::Entry> entries = KvEntries(log);
   std::string grouped_dump;
@@ -330,8 +348,9 @@ TEST_F(ApplierTest, CrashAtAnyWriteLeavesAPrefixOfWholeRuns) {
     ASSERT_LT(crash_at, 100);
   }
   // Crashes fell between the runs: before everything, after the first run of five puts, after
-  // the grant, after the run of two, after the txn, after the delete; then the last run.
-  EXPECT_EQ(seen, (std::set<uint64_t>{0, 5, 6, 8, 9, 10, 16}));
+  // the grant, after the run of two, after the txn, after the run of puts and one-key deletes
+  // (10-23), after the range delete; then the last run.
+  EXPECT_EQ(seen, (std::set<uint64_t>{0, 5, 6, 8, 9, 23, 24, 25}));
 }
 
 // A run of large puts is written in parts of about kMaxGroupBytes (4 MiB), not held in memory

@@ -4,6 +4,7 @@
 // the earlier layout (bare `latest` records, full `rev` records) still reads and writes correctly.
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "cairnpb/internal.pb.h"
@@ -56,13 +57,21 @@ class ValueLayoutTest : public testing::StoreFixture {
     }
     Apply(r);
   }
-  // Consecutive plain puts applied as one group (one RocksDB write).
-  void GroupedPuts(const std::vector<std::pair<std::string, std::string>>& kvs) {
+  // Consecutive plain puts and one-key deletes (a value of nullopt) applied as one group (one
+  // RocksDB write).
+  void GroupedPuts(const std::vector<std::pair<std::string, std::optional<std::string>>>& kvs) {
     for (const auto& [k, v] : kvs) {
-      etcdserverpb::PutRequest p;
-      p.set_key(k);
-      p.set_value(v);
-      ApplyResult res = kv_->PutGrouped(kv_->applied_index() + 1, p);
+      ApplyResult res;
+      if (v) {
+        etcdserverpb::PutRequest p;
+        p.set_key(k);
+        p.set_value(*v);
+        res = kv_->PutGrouped(kv_->applied_index() + 1, p);
+      } else {
+        etcdserverpb::DeleteRangeRequest d;
+        d.set_key(k);
+        res = kv_->DeleteGrouped(kv_->applied_index() + 1, d);
+      }
       ASSERT_TRUE(res.status.ok()) << res.status;
       for (const auto& ev : res.events) events_.push_back(ev);
     }
@@ -167,6 +176,7 @@ TEST_F(ValueLayoutTest, EachValueIsHeldOnce) {
   for (int i = 0; i < 10; ++i) Put("k" + std::to_string(i), Value(i, 1));
   TxnPut({{"k10", Value(10, 1)}, {"k11", Value(11, 1)}, {"k12", Value(12, 1)}});
   GroupedPuts({{"k13", Value(13, 1)}, {"k13", Value(13, 2)}, {"k14", Value(14, 1)}});
+  GroupedPuts({{"k19", Value(19, 1)}, {"k19", std::nullopt}, {"k19", Value(19, 2)}});
   for (int i = 0; i < 5; ++i) Delete("k" + std::to_string(i));
   Delete("k15", "k18");
   for (const mvccpb::Event& ev : events_) {
@@ -204,11 +214,17 @@ TEST_F(ValueLayoutTest, HistoryMatchesTheLiveStreamOverRandomChanges) {
         break;
       }
       case 3: {
+        // A group of a put and a put or a delete (of the same key or another).
         std::string a = key(), b = key();
-        GroupedPuts({{a, Value(step, 1)}, {b, Value(step, 2)}});
+        const bool del = rng() % 2 == 0;
+        GroupedPuts({{a, Value(step, 1)}, {b, del ? std::nullopt : std::optional(Value(step, 2))}});
         now[a] = Value(step, 1);
         model[before + 1] = now;  // two revisions: one a put
-        now[b] = Value(step, 2);
+        if (del) {
+          now.erase(b);
+        } else {
+          now[b] = Value(step, 2);
+        }
         break;
       }
       default: {
