@@ -256,9 +256,9 @@ class RaftDriver {
   // starts only on proposals alone; a peer message, a read, a wake-up or a stop ends it at once.
   static constexpr size_t kLingerMinCycle = 8;
   static constexpr size_t kLingerMinPending = 64;
-  static constexpr size_t kLingerProposals = 256;
-  static constexpr int64_t kLingerMicros = 2000;
-  static constexpr int64_t kLingerGapMicros = 250;
+  static constexpr size_t kLingerProposals = 1024;
+  static constexpr int64_t kLingerMicros = 6000;
+  static constexpr int64_t kLingerGapMicros = 1000;
   void Linger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool LingerAllowed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !stopping_ && !inbox_wake_ && inbox_.messages.empty() && inbox_.reads.empty() &&
