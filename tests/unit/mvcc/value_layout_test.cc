@@ -59,7 +59,7 @@ class ValueLayoutTest : public testing::StoreFixture {
   }
   // Consecutive plain puts and one-key deletes (a value of nullopt) applied as one group (one
   // RocksDB write).
-  void GroupedPuts(const std::vector<std::pair<std::string, std::optional<std::string>>>& kvs) {
+  void Grouped(const std::vector<std::pair<std::string, std::optional<std::string>>>& kvs) {
     for (const auto& [k, v] : kvs) {
       ApplyResult res;
       if (v) {
@@ -175,8 +175,8 @@ TEST_F(ValueLayoutTest, EachValueIsHeldOnce) {
   for (int i = 0; i < 20; ++i) Put("k" + std::to_string(i), Value(i, 0));
   for (int i = 0; i < 10; ++i) Put("k" + std::to_string(i), Value(i, 1));
   TxnPut({{"k10", Value(10, 1)}, {"k11", Value(11, 1)}, {"k12", Value(12, 1)}});
-  GroupedPuts({{"k13", Value(13, 1)}, {"k13", Value(13, 2)}, {"k14", Value(14, 1)}});
-  GroupedPuts({{"k19", Value(19, 1)}, {"k19", std::nullopt}, {"k19", Value(19, 2)}});
+  Grouped({{"k13", Value(13, 1)}, {"k13", Value(13, 2)}, {"k14", Value(14, 1)}});
+  Grouped({{"k19", Value(19, 1)}, {"k19", std::nullopt}, {"k19", Value(19, 2)}});
   for (int i = 0; i < 5; ++i) Delete("k" + std::to_string(i));
   Delete("k15", "k18");
   for (const mvccpb::Event& ev : events_) {
@@ -217,7 +217,7 @@ TEST_F(ValueLayoutTest, HistoryMatchesTheLiveStreamOverRandomChanges) {
         // A group of a put and a put or a delete (of the same key or another).
         std::string a = key(), b = key();
         const bool del = rng() % 2 == 0;
-        GroupedPuts({{a, Value(step, 1)}, {b, del ? std::nullopt : std::optional(Value(step, 2))}});
+        Grouped({{a, Value(step, 1)}, {b, del ? std::nullopt : std::optional(Value(step, 2))}});
         now[a] = Value(step, 1);
         model[before + 1] = now;  // two revisions: one a put
         if (del) {
