@@ -2,7 +2,6 @@
 // and what was acknowledged survives a reopen; Stop() ends every pending proposal.
 #include "server/etcdserver/server.h"
 
-#include <chrono>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -257,11 +256,14 @@ TEST_F(ServerTest, LoneVoterReadBarrierRunsOnTheCallersThreadOnceApplied) {
 
 TEST_F(ServerTest, IdentityIsFixedAtFirstStartAndTermGrowsPerStart) {
   // A lone member elects itself at every start: the term grows by one each time.
+  // A linearizable read barrier completes only once the member has a leader (it waits for one,
+  // up to LeaderWaitMs): no polling.
   auto wait_leader = [](Server* s) {
-    for (int i = 0; i < 1000 && !s->is_leader(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a condition
-    }
-    return s->is_leader();
+    std::promise<absl::Status> barrier;
+    s->ReadBarrier([&](absl::Status st) { barrier.set_value(st); });
+    absl::Status st = barrier.get_future().get();
+    EXPECT_TRUE(st.ok()) << st;
+    return st.ok() && s->is_leader();
   };
   uint64_t member, term;
   {
