@@ -227,8 +227,15 @@ void RaftDriver::TransferLeader(uint64_t target, StatusDone done) {
 void RaftDriver::Step(raft::Message message) {
   {
     absl::MutexLock l(&mu_);
-    if (inbox_.messages.size() >= kMaxInboxMessages) return;  // raft retransmits
-    inbox_.messages.push_back(std::move(message));
+    if (inbox_.messages.size() + inbox_.forwarded.size() >= kMaxInboxMessages) {
+      return;  // raft retransmits
+    }
+    if (message.type == raft::MessageType::kProp) {
+      inbox_.forwarded_entries += message.entries.size();
+      inbox_.forwarded.push_back(std::move(message));
+    } else {
+      inbox_.messages.push_back(std::move(message));
+    }
   }
 }
 
@@ -295,7 +302,7 @@ void RaftDriver::Loop() {
 }
 
 void RaftDriver::Iterate(Inbox& in) {
-  last_cycle_proposals_ = in.proposals.size();
+  last_cycle_proposals_ = in.proposals.size() + in.forwarded_entries;
   Process(in);
   int64_t now = NowMs();
   if (now >= next_tick_ms_) Tick(now);
@@ -318,32 +325,45 @@ void RaftDriver::Iterate(Inbox& in) {
 
 bool RaftDriver::Drain(Inbox* in, bool wait) {
   absl::MutexLock l(&mu_);
+  bool hold = false;
   if (wait) {
     // Until the next tick or work (the mutex re-checks the condition whenever it is released).
     mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::InboxReady),
                          absl::Milliseconds(std::max<int64_t>(0, next_tick_ms_ - NowMs())));
-    if (last_cycle_proposals_ >= kLingerMinCycle && LingerAllowed() &&
-        deps_.waits->size() >= kLingerMinPending) {
-      Linger();
-    }
+    if (InboxProposals() > 0 && (linger_held_ || LingerStarts())) hold = Linger();
   }
   if (stopping_) return false;
   std::swap(*in, inbox_);
   inbox_.applied_index = in->applied_index;  // a high-water mark, not a queue
   inbox_wake_ = false;
+  if (hold) {  // they wait for the next Drain
+    linger_holds_.fetch_add(1, std::memory_order_relaxed);
+    std::swap(in->proposals, inbox_.proposals);
+    std::swap(in->forwarded, inbox_.forwarded);
+    std::swap(in->forwarded_entries, inbox_.forwarded_entries);
+  }
+  linger_held_ = hold;
   return true;
 }
 
-// Group commit under load: more proposals for the next cycle, while they keep coming. Only
-// relative waits: the driver reads no clock here (its time is the injected Clock's, in ms).
-void RaftDriver::Linger() {
-  lingers_.fetch_add(1, std::memory_order_relaxed);
-  for (int64_t slice = 0; slice < kLingerMicros / kLingerGapMicros; ++slice) {
-    const size_t seen = inbox_.proposals.size();
-    mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::LingerOver),
-                         absl::Microseconds(kLingerGapMicros));
-    if (LingerOver() || inbox_.proposals.size() == seen) return;
+// Group commit under load: more proposals for the next cycle, while they keep coming. Its
+// deadline is on the injected clock (ms); the waits themselves are relative (a linger only
+// happens in Loop, never in a stepped simulation).
+bool RaftDriver::Linger() {
+  if (!linger_held_) {
+    lingers_.fetch_add(1, std::memory_order_relaxed);
+    linger_deadline_ms_ = NowMs() + kLingerMicros / 1000;
   }
+  while (!stopping_ && InboxProposals() > 0 && InboxProposals() < kLingerProposals) {
+    if (OtherWork()) return true;
+    const int64_t left_us = (linger_deadline_ms_ - NowMs()) * 1000;
+    if (left_us <= 0) return false;
+    const size_t seen = InboxProposals();
+    bool over = mu_.AwaitWithTimeout(absl::Condition(this, &RaftDriver::LingerOver),
+                                     absl::Microseconds(std::min(kLingerGapMicros, left_us)));
+    if (!over && InboxProposals() == seen) return false;  // a gap without a proposal
+  }
+  return false;
 }
 
 void RaftDriver::Process(Inbox& in) {
@@ -357,6 +377,7 @@ void RaftDriver::Process(Inbox& in) {
     rtt_.OnReceive(m);
     (void)node_->Step(m);
   }
+  for (const auto& m : in.forwarded) (void)node_->Step(m);
   for (auto& [m, path] : in.snapshots) {
     uint64_t index = m.snapshot->metadata.index;
     auto it = received_snapshots_.find(index);

@@ -167,8 +167,10 @@ class RaftDriver {
   uint64_t committed_index() const { return committed_index_.load(); }
   uint64_t wal_entries() const { return wal_entries_.load(); }
   uint64_t fsyncs() const { return fsyncs_.load(); }
-  // Group-commit waits so far (Drain).
+  // Group-commit waits so far (Drain), and how many times one handed other work over while it
+  // held its proposals back.
   uint64_t lingers() const { return lingers_.load(); }
+  uint64_t linger_holds() const { return linger_holds_.load(); }
   uint64_t snapshots() const { return snapshots_.load(); }
   // Bytes of entry data in the raft log in memory (as of the raft thread's last iteration).
   uint64_t log_bytes() const { return log_bytes_.load(); }
@@ -205,6 +207,9 @@ class RaftDriver {
   struct Inbox {
     std::vector<Proposal> proposals;
     std::vector<raft::Message> messages;
+    // A follower's proposals (MsgProp), apart: a leader's group commit takes them as its own.
+    std::vector<raft::Message> forwarded;
+    size_t forwarded_entries = 0;
     std::vector<std::pair<raft::Message, std::string>> snapshots;
     std::vector<StatusDone> reads;
     std::vector<PendingConfChange> conf_changes;
@@ -246,25 +251,37 @@ class RaftDriver {
   void MaybeSnapshot();
   void FailAllHeld();
   bool InboxReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || inbox_wake_ || !inbox_.proposals.empty() || !inbox_.messages.empty() ||
-           !inbox_.reads.empty();
+    return stopping_ || inbox_wake_ || !inbox_.proposals.empty() || !inbox_.forwarded.empty() ||
+           !inbox_.messages.empty() || !inbox_.reads.empty();
   }
   // Group commit under load (docs/raft.md, "Group commit"): when the last cycle took at least
-  // kLingerMinCycle proposals and at least kLingerMinPending requests wait for their apply,
-  // Drain waits for more proposals before the next cycle: up to kLingerMicros in all, until
-  // kLingerProposals wait, and only while each kLingerGapMicros brings at least one more. It
-  // starts only on proposals alone; a peer message, a read, a wake-up or a stop ends it at once.
+  // kLingerMinCycle proposals (its own and those followers forwarded) and at least
+  // kLingerMinPending requests wait for their apply, Drain waits for more proposals before the
+  // next cycle: up to kLingerMicros in all, until
+  // kLingerProposals wait, and only while each kLingerGapMicros brings at least one more. Other
+  // work arriving meanwhile (a peer's acknowledgement, a read, the applier's progress) does not
+  // wait: Drain hands it over at once and holds the proposals back for the rest of the linger.
   static constexpr size_t kLingerMinCycle = 8;
   static constexpr size_t kLingerMinPending = 64;
   static constexpr size_t kLingerProposals = 1024;
   static constexpr int64_t kLingerMicros = 6000;
   static constexpr int64_t kLingerGapMicros = 1000;
-  void Linger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool LingerAllowed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !stopping_ && !inbox_wake_ && inbox_.messages.empty() && inbox_.reads.empty() &&
-           !inbox_.proposals.empty() && inbox_.proposals.size() < kLingerProposals;
+  // True when other work interrupted it: the proposals stay in the inbox, the linger goes on in
+  // the next Drain.
+  bool Linger() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t InboxProposals() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return inbox_.proposals.size() + inbox_.forwarded_entries;
   }
-  bool LingerOver() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !LingerAllowed(); }
+  bool LingerStarts() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return last_cycle_proposals_ >= kLingerMinCycle &&
+           deps_.waits->size() + inbox_.forwarded_entries >= kLingerMinPending;
+  }
+  bool OtherWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return inbox_wake_ || !inbox_.messages.empty() || !inbox_.reads.empty();
+  }
+  bool LingerOver() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || OtherWork() || InboxProposals() >= kLingerProposals;
+  }
 
   const Deps deps_;
   std::unique_ptr<ServerMetrics> own_metrics_;  // when deps_.metrics is nullptr
@@ -281,7 +298,11 @@ class RaftDriver {
   std::atomic<uint64_t> wal_entries_{0};
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> lingers_{0};  // Drain's group-commit waits
-  size_t last_cycle_proposals_ = 0;   // raft thread: proposals of the last Iterate
+  std::atomic<uint64_t> linger_holds_{0};
+  size_t last_cycle_proposals_ = 0;  // raft thread: proposals of the last Iterate
+  // Raft thread: the proposals in the inbox are held back by a linger that goes on until then.
+  bool linger_held_ = false;
+  int64_t linger_deadline_ms_ = 0;
   std::atomic<uint64_t> snapshots_{0};
   std::atomic<uint64_t> log_bytes_{0};
   std::atomic<bool> removed_by_peer_{false};

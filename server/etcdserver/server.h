@@ -249,6 +249,7 @@ class Server : private transport::Handler {
     uint64_t raft_snapshots = 0;
     uint64_t raft_log_bytes = 0;
     uint64_t group_commit_waits = 0;  // docs/raft.md, "Group commit"
+    uint64_t group_commit_holds = 0;  // waits that let other work pass their proposals
   };
   Stats stats() const {
     Stats s;
@@ -258,6 +259,7 @@ class Server : private transport::Handler {
     s.raft_snapshots = raft_->snapshots();
     s.raft_log_bytes = raft_->log_bytes();
     s.group_commit_waits = raft_->lingers();
+    s.group_commit_holds = raft_->linger_holds();
     return s;
   }
 
