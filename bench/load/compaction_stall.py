@@ -59,10 +59,7 @@ def put_run(a, t, compact_at):
         perf = None
         if a.profile and t.kind == "cairn":
             data = os.path.join(a.workdir_root, "perf-%d.data" % len(a.profiles))
-            perf = targets.spawn(["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g",
-                                  "-p", str(t.procs[0].pid), "-o", data],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.5)  # perf attaches
+            perf = perf_profile.start_recording(t.procs[0].pid, data)
         t0 = time.monotonic()
         p = etcdctl(a, t, ["compact", str(compact_at), "--physical",
                            "--command-timeout=%ds" % a.command_timeout], a.command_timeout + 30)
@@ -70,6 +67,7 @@ def put_run(a, t, compact_at):
         if perf:
             perf.send_signal(2)
             perf.wait(timeout=60)
+            targets.stop_process(perf)  # exited: only forgets it
             a.profiles.append((data, result["compact_s"]))
         result["compact_error"] = "" if p.returncode == 0 else (p.stdout + p.stderr).strip()
 

@@ -113,9 +113,9 @@ def measure(a, kind, members, workload, flags, preloads, auth="none"):
         rss = {}
         on_created = None
         if any(f.startswith("--hold-ms=") for f in flags):  # RSS per watcher, same run
-            time.sleep(0.5)
-            rss["before"] = t.rss()
-            on_created = lambda: (time.sleep(0.5), rss.__setitem__("with", t.rss()))
+            rss["before"] = t.settled_rss()
+            # Within the run's --hold-ms (1 s), while every watcher still exists.
+            on_created = lambda: rss.__setitem__("with", t.settled_rss(timeout=0.8))
         r = summarize_run(run_bench(a, t.endpoints, workload, flags + user,
                                     on_created=on_created))
         if rss.get("before") and rss.get("with") and "na" not in r:

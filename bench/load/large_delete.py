@@ -17,7 +17,6 @@ Uses the processes and targets of targets.py (as compare.py does: same build pat
 
 import argparse
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -55,43 +54,16 @@ def delete_prefix(a, t):
 
 
 def start_profile(a, t):
-    """perf record of the cairn process (cpu-clock, call graphs) until finish_profile. perf
-    starts with its events disabled (-D -1) and is enabled through its control fifo; its ack
-    says the sampling has begun, so the delete starts only after that."""
+    """perf record of the cairn process until finish_profile; returns once sampling has begun."""
     data = os.path.join(a.workdir_root, "perf.data")
-    ctl, ack = (os.path.join(a.workdir_root, n) for n in ("perf.ctl", "perf.ack"))
-    for f in (ctl, ack):
-        os.mkfifo(f)
-    p = subprocess.Popen(["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g", "-p",
-                          str(t.procs[0].pid), "-o", data, "-D", "-1",
-                          "--control=fifo:%s,%s" % (ctl, ack)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ack_fd = os.open(ack, os.O_RDONLY | os.O_NONBLOCK)
-    deadline = time.monotonic() + 30
-    ctl_fd = None
-    while ctl_fd is None:  # the write end opens once perf holds the read end
-        try:
-            ctl_fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("perf record did not start (exit %s)" % p.poll())
-            select.select([], [], [], 0.05)
-    os.write(ctl_fd, b"enable\n")
-    reply = b""
-    while b"ack" not in reply:  # perf answers "ack\n\0"
-        ready, _, _ = select.select([ack_fd], [], [], max(0, deadline - time.monotonic()))
-        if not ready:
-            raise RuntimeError("perf record did not acknowledge 'enable'")
-        reply += os.read(ack_fd, 64)
-    os.close(ctl_fd)
-    os.close(ack_fd)
-    return p, data
+    return perf_profile.start_recording(t.procs[0].pid, data), data
 
 
 def finish_profile(a, perf):
     p, data = perf
     p.send_signal(signal.SIGINT)
     p.wait(timeout=60)
+    targets.stop_process(p)  # exited: only forgets it
     script = subprocess.run(["perf", "script", "-i", data, "-F", "comm,tid,ip,sym"],
                             check=True, capture_output=True, text=True).stdout
     samples = list(perf_profile.parse_perf_script(script))

@@ -18,6 +18,7 @@ cairn's. See bench/README.md, "Reading a profile of the put path".
 import argparse
 import collections
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,44 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import targets  # noqa: E402
+
+
+def start_recording(pid, data, timeout=30):
+    """perf record of `pid` (cpu-clock, call graphs, 999 Hz) into `data`, returned once sampling
+    has begun: perf starts with its events disabled (-D -1) and is enabled through its control
+    fifo, whose ack says it is sampling. Stop it with SIGINT."""
+    ctl, ack = data + ".ctl", data + ".ack"
+    for f in (ctl, ack):
+        if os.path.exists(f):
+            os.unlink(f)
+        os.mkfifo(f)
+    p = targets.spawn(["perf", "record", "-q", "-F", "999", "-e", "cpu-clock", "-g", "-p",
+                       str(pid), "-o", data, "-D", "-1", "--control=fifo:%s,%s" % (ctl, ack)],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ack_fd = os.open(ack, os.O_RDONLY | os.O_NONBLOCK)
+    deadline = time.monotonic() + timeout
+    ctl_fd = None
+    try:
+        while ctl_fd is None:  # the write end opens once perf holds the read end
+            try:
+                ctl_fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("perf record did not start (exit %s)" % p.poll())
+                select.select([], [], [], 0.05)
+        os.write(ctl_fd, b"enable\n")
+        reply = b""
+        while b"ack" not in reply:  # perf answers "ack\n\0"
+            ready, _, _ = select.select([ack_fd], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                raise RuntimeError("perf record did not acknowledge 'enable'")
+            reply += os.read(ack_fd, 64)
+    finally:
+        if ctl_fd is not None:
+            os.close(ctl_fd)
+        os.close(ack_fd)
+    return p
+
 
 # (component, substrings of a frame's symbol); a frame matches the first component it names.
 COMPONENTS = [

@@ -47,8 +47,7 @@ def memory_and_restart(a, kind):
     try:
         if t.start() is None:
             return {"na": "n/a (%s)" % t.error}
-        time.sleep(0.5)
-        out["rss_empty"] = t.rss()
+        out["rss_empty"] = t.settled_rss()
         t0 = time.monotonic()
         for w, f in preload_keys(a.mem_keys):
             r = run_bench(a, t.endpoints, w, f + ["--clients=50", "--conns=5"], timeout=3600)
@@ -59,8 +58,7 @@ def memory_and_restart(a, kind):
             # A partial load (e.g. NOSPACE at the quota) would make every figure below wrong.
             return {"na": "n/a (loaded %d of %d keys: %s)" % (
                 out["keys_loaded"], a.mem_keys, r and (r.get("error") or r["ops"]["errors"]))}
-        time.sleep(1)
-        out["rss_loaded"] = t.rss()
+        out["rss_loaded"] = t.settled_rss()
         out["rss_per_key"] = (out["rss_loaded"] - out["rss_empty"]) / out["keys_loaded"]
         t.stop()
         restart = t.start(reuse_data=True)
@@ -68,8 +66,7 @@ def memory_and_restart(a, kind):
         if restart is None:
             out["restart_error"] = t.error
         else:
-            time.sleep(0.5)
-            out["rss_restarted"] = t.rss()
+            out["rss_restarted"] = t.settled_rss()
             out.update(full_scan(a, t))
         du = subprocess.run(["du", "-sb"] + t.data_dirs, capture_output=True, text=True)
         out["data_dir_bytes"] = sum(int(line.split()[0]) for line in du.stdout.splitlines())
@@ -95,8 +92,7 @@ def watch_memory(a, kind):
     try:
         if t.start() is None:
             return {"na": "n/a (%s)" % t.error}
-        time.sleep(0.5)
-        before = t.rss()
+        before = t.settled_rss()
         fd, path = tempfile.mkstemp(suffix=".json", dir=a.workdir_root)
         os.close(fd)
         p = spawn([a.bench, "--endpoints=" + t.endpoints[0], "--streams=10",
@@ -105,8 +101,7 @@ def watch_memory(a, kind):
         during = None
         for line in p.stderr:
             if b"watchers created" in line:
-                time.sleep(1)
-                during = t.rss()
+                during = t.settled_rss(timeout=2.5)  # within --hold-ms, watchers all there
                 break
         p.wait(timeout=120)
         stop_process(p)  # exited: only forgets it

@@ -260,6 +260,23 @@ class Target:
         vals = [rss_bytes(p.pid) for p in self.procs]
         return sum(v for v in vals if v is not None) if vals else None
 
+    def settled_rss(self, timeout=10.0, interval=0.1):
+        """RSS once it has stopped moving: two samples `interval` apart that differ by less than
+        RSS_SETTLED_BYTES (a server frees and maps memory for a moment after a load or a
+        start). After `timeout` without that, the last sample (memory still moving)."""
+        deadline = time.monotonic() + timeout
+        last = self.rss()
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            now = self.rss()
+            if last is not None and now is not None and abs(now - last) < RSS_SETTLED_BYTES:
+                return now
+            last = now
+        return last
+
+
+RSS_SETTLED_BYTES = 256 << 10
+
 
 # ---------------------------------------------------------------------------------------------
 # cairn-bench runs
