@@ -257,10 +257,10 @@ class RaftDriver {
   // Group commit under load (docs/raft.md, "Group commit"): when the last cycle took at least
   // kLingerMinCycle proposals (its own and those followers forwarded) and at least
   // kLingerMinPending requests wait for their apply, Drain waits for more proposals before the
-  // next cycle: up to kLingerMicros in all, until
-  // kLingerProposals wait, and only while each kLingerGapMicros brings at least one more. Other
-  // work arriving meanwhile (a peer's acknowledgement, a read, the applier's progress) does not
-  // wait: Drain hands it over at once and holds the proposals back for the rest of the linger.
+  // next cycle: up to kLingerMicros in all, until kLingerProposals wait, and only while each
+  // kLingerGapMicros brings at least one more. Other work arriving meanwhile (a peer's
+  // acknowledgement, a read, the applier's progress) does not wait: Drain hands it over at once
+  // and holds the proposals back for the rest of the linger.
   static constexpr size_t kLingerMinCycle = 8;
   static constexpr size_t kLingerMinPending = 64;
   static constexpr size_t kLingerProposals = 1024;
